@@ -1,0 +1,99 @@
+//! Error types of the stores and of the background writer.
+
+use std::time::Duration;
+
+/// An error from an [`ExecutionRecordStore`](crate::ExecutionRecordStore).
+///
+/// Every variant says what the store was doing (`context`) and keeps the underlying error as its
+/// [`source`](std::error::Error::source).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A file system operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the store was doing.
+        context: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite reported an error.
+    #[cfg(feature = "sqlite")]
+    #[error("{context}: {source}")]
+    Sqlite {
+        /// What the store was doing.
+        context: String,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// PostgreSQL reported an error (or the connection failed).
+    #[cfg(feature = "postgres")]
+    #[error("{context}: {source}")]
+    Postgres {
+        /// What the store was doing.
+        context: String,
+        /// The PostgreSQL client error.
+        #[source]
+        source: postgres::Error,
+    },
+    /// A record could not be serialised or deserialised.
+    #[error("{context}: {source}")]
+    Json {
+        /// What the store was doing.
+        context: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The store holds data this release cannot read (corrupt row, unknown schema version, …).
+    #[error("{context}: {message}")]
+    InvalidData {
+        /// Where the data was found.
+        context: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Any other failure, for stores implemented outside this crate.
+    #[error("{0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl StoreError {
+    /// Wraps any error, for stores implemented outside this crate.
+    pub fn other(error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        StoreError::Other(error.into())
+    }
+
+    /// An [`StoreError::Io`] with context.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// An [`StoreError::InvalidData`] with context.
+    pub fn invalid_data(context: impl Into<String>, message: impl Into<String>) -> Self {
+        StoreError::InvalidData {
+            context: context.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An error from the background writer's control operations (flush, shutdown).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriterError {
+    /// The operation did not finish within its timeout; records may still be queued.
+    #[error("the record writer did not finish within {0:?}")]
+    Timeout(Duration),
+    /// The writer thread has already shut down.
+    #[error("the record writer has shut down")]
+    ShutDown,
+    /// The store failed; the writer keeps the records and retries.
+    #[error("the execution record store failed: {0}")]
+    Store(#[source] StoreError),
+}

@@ -1,0 +1,372 @@
+//! Field visitors: the `etl.*` fields of entity spans, and the error fields of ERROR events.
+//!
+//! Both ignore every field they do not know without formatting it.
+
+use std::fmt::{self, Write as _};
+
+use tracing_core::field::{Field, Visit};
+use tracing_core::Metadata;
+
+use crate::record::EntityKind;
+
+/// Longest text kept from a field value; longer values are cut at a character boundary and end
+/// with [`TRUNCATED_MARKER`].
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// Appended to a value cut at [`MAX_FIELD_BYTES`].
+pub const TRUNCATED_MARKER: &str = "…[truncated]";
+
+pub(crate) const PIPELINE: &str = "etl.pipeline";
+pub(crate) const PROCESS: &str = "etl.process";
+pub(crate) const STEP: &str = "etl.step";
+pub(crate) const RUN_ID: &str = "etl.run_id";
+pub(crate) const CORRELATION_ID: &str = "etl.correlation_id";
+pub(crate) const ATTEMPT: &str = "etl.attempt";
+pub(crate) const LAST_ATTEMPT: &str = "etl.last_attempt";
+
+/// The entity kind a span's metadata declares, if any: the hot-path test every span goes
+/// through. Looks only at field names (no values, no allocation). A span with several markers
+/// is the outermost kind (pipeline, then process, then step).
+#[inline]
+pub(crate) fn entity_kind(metadata: &Metadata<'_>) -> Option<EntityKind> {
+    let mut kind: Option<EntityKind> = None;
+    for field in metadata.fields() {
+        let found = match field.name() {
+            PIPELINE => EntityKind::Pipeline,
+            PROCESS => EntityKind::Process,
+            STEP => EntityKind::Step,
+            _ => continue,
+        };
+        kind = Some(match kind {
+            Some(k) if rank(k) <= rank(found) => k,
+            _ => found,
+        });
+    }
+    kind
+}
+
+fn rank(kind: EntityKind) -> u8 {
+    match kind {
+        EntityKind::Pipeline => 0,
+        EntityKind::Process => 1,
+        EntityKind::Step => 2,
+    }
+}
+
+/// How many markers a span carries (more than one is reported as a warning).
+pub(crate) fn marker_count(metadata: &Metadata<'_>) -> usize {
+    metadata
+        .fields()
+        .iter()
+        .filter(|f| matches!(f.name(), PIPELINE | PROCESS | STEP))
+        .count()
+}
+
+/// A value as recorded, before validation.
+#[derive(Debug)]
+pub(crate) enum Raw {
+    Int(i128),
+    Bool(bool),
+    Text(String),
+}
+
+impl fmt::Display for Raw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Raw::Int(v) => write!(f, "{v}"),
+            Raw::Bool(v) => write!(f, "{v}"),
+            Raw::Text(v) => write!(f, "{v:?}"),
+        }
+    }
+}
+
+/// The `etl.*` values of an entity span.
+#[derive(Debug, Default)]
+pub(crate) struct SpanFields {
+    /// The value of each marker field, indexed by `rank`.
+    pub(crate) names: [Option<Raw>; 3],
+    pub(crate) run_id: Option<Raw>,
+    pub(crate) correlation_id: Option<Raw>,
+    pub(crate) attempt: Option<Raw>,
+    pub(crate) last_attempt: Option<Raw>,
+    /// `etl.*` fields recorded that this crate does not know.
+    pub(crate) unknown: Vec<&'static str>,
+}
+
+impl SpanFields {
+    fn slot(&mut self, name: &'static str) -> Option<&mut Option<Raw>> {
+        Some(match name {
+            PIPELINE => &mut self.names[0],
+            PROCESS => &mut self.names[1],
+            STEP => &mut self.names[2],
+            RUN_ID => &mut self.run_id,
+            CORRELATION_ID => &mut self.correlation_id,
+            ATTEMPT => &mut self.attempt,
+            LAST_ATTEMPT => &mut self.last_attempt,
+            other => {
+                if other.starts_with("etl.") {
+                    self.unknown.push(other);
+                }
+                return None;
+            }
+        })
+    }
+
+    fn set(&mut self, field: &Field, value: impl FnOnce() -> Raw) {
+        if let Some(slot) = self.slot(field.name()) {
+            *slot = Some(value());
+        }
+    }
+
+    /// The name given as the marker's value for `kind`, if it is usable text.
+    pub(crate) fn name_for(&mut self, kind: EntityKind) -> Option<Raw> {
+        self.names[rank(kind) as usize].take()
+    }
+}
+
+impl Visit for SpanFields {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.set(field, || Raw::Int(value.into()));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.set(field, || Raw::Int(value.into()));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.set(field, || Raw::Int(value));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.set(field, || {
+            Raw::Int(i128::try_from(value).unwrap_or(i128::MAX))
+        });
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.set(field, || Raw::Bool(value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.set(field, || Raw::Text(value.to_string()));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.set(field, || Raw::Text(clean(value)));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.set(field, || {
+            Raw::Text(format_limited(format_args!("{value:?}")))
+        });
+    }
+}
+
+/// The error fields of an ERROR event.
+#[derive(Debug, Default)]
+pub(crate) struct ErrorFields {
+    error: Option<String>,
+    error_from_error_value: Option<(String, String)>,
+    message: Option<String>,
+    error_message: Option<String>,
+    error_type: Option<String>,
+}
+
+/// What an ERROR event says went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ErrorInfo {
+    pub(crate) error: String,
+    pub(crate) error_type: Option<String>,
+    pub(crate) error_message: String,
+}
+
+impl ErrorFields {
+    pub(crate) fn into_info(self) -> ErrorInfo {
+        let (debug_error, display_error) = match self.error_from_error_value {
+            Some((debug, display)) => (Some(debug), Some(display)),
+            None => (None, None),
+        };
+        let error_message = self
+            .error_message
+            .or_else(|| display_error.clone())
+            .or_else(|| self.error.clone())
+            .or_else(|| self.message.clone())
+            .unwrap_or_else(|| "error event without a message".to_owned());
+        let error = debug_error
+            .or(self.error)
+            .or(self.message)
+            .unwrap_or_else(|| error_message.clone());
+        let error_type = self.error_type.or_else(|| type_from_debug(&error));
+        ErrorInfo {
+            error,
+            error_type,
+            error_message,
+        }
+    }
+}
+
+impl Visit for ErrorFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if let Some(slot) = self.slot(field.name()) {
+            *slot = Some(clean(value));
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if field.name() == "error" || field.name() == "exception" {
+            let mut display = format_limited(format_args!("{value}"));
+            let mut source = value.source();
+            while let Some(cause) = source {
+                let _ = write!(display, ": {cause}");
+                source = cause.source();
+            }
+            self.error_from_error_value =
+                Some((format_limited(format_args!("{value:?}")), limit(display)));
+        } else {
+            self.record_debug(field, &format_args!("{value}"));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if let Some(slot) = self.slot(field.name()) {
+            *slot = Some(format_limited(format_args!("{value:?}")));
+        }
+    }
+}
+
+impl ErrorFields {
+    fn slot(&mut self, name: &str) -> Option<&mut Option<String>> {
+        match name {
+            "error" | "exception" => Some(&mut self.error),
+            "message" => Some(&mut self.message),
+            "error.message" | "exception.message" => Some(&mut self.error_message),
+            "error.type" | "exception.type" => Some(&mut self.error_type),
+            _ => None,
+        }
+    }
+}
+
+/// The type name at the start of a `Debug` rendering: `ParseIntError { kind: InvalidDigit }`
+/// gives `ParseIntError`, `Io(Custom { .. })` gives `Io`. Text that does not look like a
+/// `Debug` rendering (a sentence) gives `None`.
+pub(crate) fn type_from_debug(text: &str) -> Option<String> {
+    let ident_end = text
+        .char_indices()
+        .find(|&(_, c)| !(c.is_alphanumeric() || c == '_' || c == ':'))
+        .map_or(text.len(), |(i, _)| i);
+    let ident = text[..ident_end].trim_end_matches(':');
+    let rest = &text[ident_end..];
+    let starts_upper = ident
+        .rsplit("::")
+        .next()
+        .and_then(|last| last.chars().next())
+        .is_some_and(|c| c.is_uppercase());
+    let looks_like_debug =
+        rest.is_empty() || rest.starts_with('(') || rest.starts_with(" {") || rest.starts_with('{');
+    (starts_upper && looks_like_debug && !ident.is_empty())
+        .then(|| ident.rsplit("::").next().unwrap_or(ident).to_owned())
+}
+
+/// The last path segment of a type name: `std::num::ParseIntError` → `ParseIntError`,
+/// `my::Error<u8>` → `Error<u8>`.
+pub(crate) fn short_type_name(full: &str) -> &str {
+    let generic_start = full.find('<').unwrap_or(full.len());
+    let path_end = full[..generic_start].rfind("::").map_or(0, |i| i + 2);
+    &full[path_end..]
+}
+
+/// Formats into a new string, stopping at [`MAX_FIELD_BYTES`], and cleans it.
+pub(crate) fn format_limited(args: fmt::Arguments<'_>) -> String {
+    let mut out = LimitedString::default();
+    let _ = out.write_fmt(args);
+    limit(out.text)
+}
+
+/// Owned copy of `text`, cut and cleaned.
+pub(crate) fn clean(text: &str) -> String {
+    if text.len() <= MAX_FIELD_BYTES && !text.contains('\0') {
+        return text.to_owned();
+    }
+    limit(text.to_owned())
+}
+
+/// Cuts at [`MAX_FIELD_BYTES`] (adding [`TRUNCATED_MARKER`]) and replaces NUL characters with
+/// U+FFFD, which some stores (PostgreSQL) cannot hold.
+pub(crate) fn limit(mut text: String) -> String {
+    if text.len() > MAX_FIELD_BYTES {
+        let mut cut = MAX_FIELD_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str(TRUNCATED_MARKER);
+    }
+    if text.contains('\0') {
+        text = text.replace('\0', "\u{FFFD}");
+    }
+    text
+}
+
+/// A `fmt::Write` that stops growing a little past [`MAX_FIELD_BYTES`], so a huge `Debug`
+/// rendering is not built in full only to be cut.
+#[derive(Default)]
+struct LimitedString {
+    text: String,
+}
+
+impl fmt::Write for LimitedString {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = (MAX_FIELD_BYTES + 4).saturating_sub(self.text.len());
+        if room == 0 {
+            return Err(fmt::Error);
+        }
+        if s.len() <= room {
+            self.text.push_str(s);
+            Ok(())
+        } else {
+            let mut cut = room;
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.text.push_str(&s[..cut]);
+            Err(fmt::Error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_come_from_debug_renderings_only() {
+        assert_eq!(
+            type_from_debug("ParseIntError { kind: InvalidDigit }").as_deref(),
+            Some("ParseIntError")
+        );
+        assert_eq!(type_from_debug("Io(Custom)").as_deref(), Some("Io"));
+        assert_eq!(type_from_debug("NotFound").as_deref(), Some("NotFound"));
+        assert_eq!(type_from_debug("my::Error(3)").as_deref(), Some("Error"));
+        assert_eq!(type_from_debug("invalid digit found in string"), None);
+        assert_eq!(type_from_debug("Invalid digit found"), None);
+        assert_eq!(type_from_debug(""), None);
+    }
+
+    #[test]
+    fn short_type_names_drop_the_path() {
+        assert_eq!(short_type_name("std::num::ParseIntError"), "ParseIntError");
+        assert_eq!(short_type_name("a::Error<b::C>"), "Error<b::C>");
+        assert_eq!(short_type_name("Plain"), "Plain");
+    }
+
+    #[test]
+    fn long_and_nul_text_is_cut_and_cleaned() {
+        let long = "é".repeat(MAX_FIELD_BYTES);
+        let cut = clean(&long);
+        assert!(cut.len() <= MAX_FIELD_BYTES + TRUNCATED_MARKER.len());
+        assert!(cut.ends_with(TRUNCATED_MARKER));
+        assert_eq!(clean("a\0b"), "a\u{FFFD}b");
+        let formatted = format_limited(format_args!("{}", "x".repeat(3 * MAX_FIELD_BYTES)));
+        assert!(formatted.ends_with(TRUNCATED_MARKER));
+    }
+}

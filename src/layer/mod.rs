@@ -1,0 +1,446 @@
+//! [`ExecutionRecordsLayer`]: the `tracing_subscriber::Layer` that turns pipeline, process and
+//! step spans into execution records.
+
+pub(crate) mod entity;
+mod fields;
+mod panic;
+mod report;
+
+pub use fields::{MAX_FIELD_BYTES, TRUNCATED_MARKER};
+pub use report::record_error;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Dispatch, Event, Level, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use tracing_subscriber::Layer;
+use uuid::Uuid;
+
+use self::entity::{Entity, Run, RunId};
+use self::fields::{ErrorFields, ErrorInfo, Raw, SpanFields};
+use crate::error::{StoreError, WriterError};
+use crate::record::EntityKind;
+use crate::store::ExecutionRecordStore;
+use crate::writer::{
+    self, Backpressure, Queued, RecordSender, WarningSink, WriterConfig, WriterGuard, WriterHandle,
+};
+
+/// A [`Layer`] that records every pipeline, process and step span as an execution record.
+///
+/// Spans are recognised by their fields (see the [crate docs](crate) for the conventions):
+/// `etl.pipeline`, `etl.process` or `etl.step` make a span an entity. For each entity the layer
+/// queues a start record when the span opens and an end record when it closes; a background
+/// thread writes them to the [`ExecutionRecordStore`]. Other spans cost a scan of their field
+/// names and nothing else.
+///
+/// ```
+/// use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, RunStatus};
+/// use tracing_subscriber::prelude::*;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("row {0} has no amount")]
+/// struct BadRow(usize);
+///
+/// #[tracing::instrument(skip_all, fields(etl.pipeline = "daily_sales", etl.run_id = "run-1"))]
+/// fn run() -> Result<(), BadRow> {
+///     ingest()
+/// }
+///
+/// #[tracing::instrument(skip_all, fields(etl.process))]
+/// fn ingest() -> Result<(), BadRow> {
+///     load()
+/// }
+///
+/// #[tracing::instrument(skip_all, err, fields(etl.step))]
+/// fn load() -> Result<(), BadRow> {
+///     Err(BadRow(7))
+/// }
+///
+/// let store = InMemoryStore::new();
+/// let (layer, guard) = ExecutionRecordsLayer::new(store.clone());
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || run()).unwrap_err();
+/// drop(guard);
+///
+/// let pipeline = &store.pipeline_runs()[0];
+/// assert_eq!(pipeline.run_id, "run-1");
+/// assert_eq!(pipeline.status, RunStatus::Failed);
+/// assert_eq!(pipeline.failed_step.as_deref(), Some("load"));
+/// assert_eq!(pipeline.error_message.as_deref(), Some("row 7 has no amount"));
+/// ```
+pub struct ExecutionRecordsLayer {
+    sender: RecordSender,
+    warnings: WarningSink,
+}
+
+impl fmt::Debug for ExecutionRecordsLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecutionRecordsLayer")
+            .field("writer", &self.sender)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExecutionRecordsLayer {
+    /// A layer writing to `store` with the default settings, and the guard of its writer
+    /// thread. Hold the guard until the program stops recording: dropping it flushes.
+    pub fn new<S: ExecutionRecordStore>(store: S) -> (Self, WriterGuard) {
+        Self::builder().build(store)
+    }
+
+    /// A builder for a layer with other settings.
+    pub fn builder() -> ExecutionRecordsLayerBuilder {
+        ExecutionRecordsLayerBuilder::default()
+    }
+
+    /// A handle on the writer: flush it or read its counters.
+    pub fn writer(&self) -> WriterHandle {
+        self.sender.handle().clone()
+    }
+
+    /// Waits until every record queued so far is in the store (see [`WriterHandle::flush`]).
+    pub fn flush(&self) -> Result<(), WriterError> {
+        self.sender.handle().flush()
+    }
+
+    fn warn(&self, message: String) {
+        self.sender.send(Queued::Warning(message));
+    }
+}
+
+/// Settings of an [`ExecutionRecordsLayer`] and its writer.
+///
+/// ```
+/// use std::time::Duration;
+/// use tracing_etl::{Backpressure, ExecutionRecordsLayer, InMemoryStore};
+///
+/// let (layer, guard) = ExecutionRecordsLayer::builder()
+///     .queue_capacity(1024)
+///     .backpressure(Backpressure::Drop)
+///     .flush_interval(Duration::from_millis(50))
+///     .on_store_error(|e| eprintln!("run history is not being saved: {e}"))
+///     .build(InMemoryStore::new());
+/// ```
+#[derive(Debug, Default)]
+pub struct ExecutionRecordsLayerBuilder {
+    writer: WriterConfig,
+    no_panic_hook: bool,
+}
+
+impl ExecutionRecordsLayerBuilder {
+    /// How many records may wait for the writer (default 16384). Each entity queues two.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.writer.queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// The most records written in one batch (one transaction) (default 4096).
+    pub fn max_batch(mut self, records: usize) -> Self {
+        self.writer.max_batch = records.max(1);
+        self
+    }
+
+    /// What to do when the queue is full (default [`Backpressure::Block`]: lose nothing).
+    pub fn backpressure(mut self, backpressure: Backpressure) -> Self {
+        self.writer.backpressure = backpressure;
+        self
+    }
+
+    /// The longest time written records wait before the store is flushed (fsync for file
+    /// stores) (default 200 ms). Together with the time a record waits in the queue, this is the
+    /// durability window: how much a killed process can lose.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.writer.flush_interval = interval;
+        self
+    }
+
+    /// Back-off between retries of a failing store: starts at `initial`, doubles up to `max`
+    /// (defaults 50 ms and 5 s).
+    pub fn retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.writer.retry_initial = initial;
+        self.writer.retry_max = max.max(initial);
+        self
+    }
+
+    /// How long dropping the guard (or [`WriterHandle::flush`]) waits for a failing store
+    /// before giving up on the records it still holds (default 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.writer.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Called on the writer thread with every failed store operation (the default prints it to
+    /// stderr). The writer keeps the records and retries.
+    pub fn on_store_error(
+        mut self,
+        callback: impl Fn(&StoreError) + Send + Sync + 'static,
+    ) -> Self {
+        self.writer.on_error = Arc::new(callback);
+        self
+    }
+
+    /// Do not install the panic hook that captures panic messages (by default one is installed
+    /// once per process, chained in front of the existing hook). Steps that panic are still
+    /// recorded `failed` with `error_type = "panic"`, without the message.
+    pub fn without_panic_hook(mut self) -> Self {
+        self.no_panic_hook = true;
+        self
+    }
+
+    /// Starts the writer thread for `store` and returns the layer and the writer's guard.
+    pub fn build<S: ExecutionRecordStore>(self, store: S) -> (ExecutionRecordsLayer, WriterGuard) {
+        if !self.no_panic_hook {
+            panic::install_hook();
+        }
+        let warnings = WarningSink::default();
+        let (sender, guard) = writer::spawn(store, self.writer, warnings.clone());
+        (ExecutionRecordsLayer { sender, warnings }, guard)
+    }
+}
+
+/// The per-span state of an entity span, kept in the span's extensions (a private type, so it
+/// cannot clash with other layers').
+struct EntityData(Arc<Entity>);
+
+fn entity_of<S>(span: &SpanRef<'_, S>) -> Option<Arc<Entity>>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    span.extensions().get::<EntityData>().map(|d| d.0.clone())
+}
+
+impl<S> Layer<S> for ExecutionRecordsLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        let _ = self.warnings.set(subscriber.downgrade());
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let metadata = attrs.metadata();
+        let Some(kind) = fields::entity_kind(metadata) else {
+            return;
+        };
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        // Visit the fields before touching extensions (a value's `Debug` may itself use
+        // `tracing`).
+        let mut values = SpanFields::default();
+        attrs.record(&mut values);
+        let mut warnings = Vec::new();
+        if fields::marker_count(metadata) > 1 {
+            warnings.push(format!(
+                "span `{}` has more than one of etl.pipeline/etl.process/etl.step; recorded as a {}",
+                metadata.name(),
+                kind
+            ));
+        }
+
+        let parent = span.scope().skip(1).find_map(|s| entity_of(&s));
+        let name = entity_name(kind, metadata.name(), &mut values, &mut warnings);
+        for unknown in values.unknown.drain(..) {
+            warnings.push(format!(
+                "unknown field `{unknown}` on span `{}` is ignored (etl.* is reserved)",
+                metadata.name()
+            ));
+        }
+        let run = match (kind, &parent) {
+            (EntityKind::Pipeline, _) | (_, None) => {
+                Arc::new(run_from_fields(metadata.name(), values, &mut warnings))
+            }
+            (_, Some(parent)) => {
+                warn_run_fields_ignored(kind, metadata.name(), &values, &mut warnings);
+                parent.run.clone()
+            }
+        };
+        let entity = Arc::new(Entity::new(kind, name, run, parent));
+        span.extensions_mut().insert(EntityData(entity.clone()));
+        self.sender.send(Queued::Start(entity));
+        for warning in warnings {
+            self.warn(warning);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        if fields::entity_kind(span.metadata()).is_none() {
+            return;
+        }
+        let mut recorded = SpanFields::default();
+        values.record(&mut recorded);
+        let names = [
+            recorded.names.iter().any(Option::is_some),
+            recorded.run_id.is_some(),
+            recorded.correlation_id.is_some(),
+            recorded.attempt.is_some(),
+            recorded.last_attempt.is_some(),
+        ];
+        if names.iter().any(|&n| n) {
+            self.warn(format!(
+                "etl.* fields recorded on span `{}` after it was created are ignored: \
+                 give them in the span's fields (e.g. #[instrument(fields(etl.run_id = %id))])",
+                span.name()
+            ));
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if *event.metadata().level() != Level::ERROR {
+            return;
+        }
+        let Some(scope) = ctx.event_scope(event) else {
+            return;
+        };
+        let Some(entity) = scope.into_iter().find_map(|s| entity_of(&s)) else {
+            return;
+        };
+        let mut error = ErrorFields::default();
+        event.record(&mut error);
+        entity.fail(error.into_info());
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        // Only a thread that is unwinding has anything to do here.
+        if !std::thread::panicking() {
+            return;
+        }
+        if let Some(entity) = ctx.span(id).and_then(|s| entity_of(&s)) {
+            fail_with_panic(&entity);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let Some(EntityData(entity)) = span.extensions_mut().remove::<EntityData>() else {
+            return;
+        };
+        if std::thread::panicking() {
+            fail_with_panic(&entity);
+        }
+        entity.close();
+        self.sender.send(Queued::End(entity));
+    }
+}
+
+fn fail_with_panic(entity: &Arc<Entity>) {
+    if entity.is_failed() {
+        return;
+    }
+    let message =
+        panic::current_message().unwrap_or_else(|| "panicked (message not captured)".to_owned());
+    entity.fail(ErrorInfo {
+        error: format!("panic: {message}"),
+        error_type: Some("panic".to_owned()),
+        error_message: message,
+    });
+}
+
+/// The entity's name: the marker's text value, else the span name.
+fn entity_name(
+    kind: EntityKind,
+    span_name: &'static str,
+    values: &mut SpanFields,
+    warnings: &mut Vec<String>,
+) -> Cow<'static, str> {
+    match values.name_for(kind) {
+        None | Some(Raw::Bool(_)) => Cow::Borrowed(span_name),
+        Some(Raw::Text(text)) if !text.trim().is_empty() => Cow::Owned(text),
+        Some(other) => {
+            warnings.push(format!(
+                "etl.{kind} = {other} on span `{span_name}` is not a usable name; \
+                 using the span name"
+            ));
+            Cow::Borrowed(span_name)
+        }
+    }
+}
+
+/// The run a pipeline (or an entity outside any pipeline, which gets a run of its own) starts.
+fn run_from_fields(span_name: &str, values: SpanFields, warnings: &mut Vec<String>) -> Run {
+    let run_id = match values.run_id {
+        None => RunId::Generated(Uuid::now_v7()),
+        Some(Raw::Text(text)) if !text.trim().is_empty() => RunId::Given(text),
+        Some(Raw::Int(n)) => RunId::Given(n.to_string()),
+        Some(other) => {
+            warnings.push(format!(
+                "etl.run_id = {other} on span `{span_name}` is not a usable id; \
+                 using a generated one"
+            ));
+            RunId::Generated(Uuid::now_v7())
+        }
+    };
+    let correlation_id = match values.correlation_id {
+        None => None,
+        Some(Raw::Text(text)) => Some(text),
+        Some(other) => Some(other.to_string()),
+    };
+    let attempt = match values.attempt {
+        None => 1,
+        Some(raw) => match parse_attempt(&raw) {
+            Some(n) => n,
+            None => {
+                warnings.push(format!(
+                    "etl.attempt = {raw} on span `{span_name}` is not an integer from 1 to {}; \
+                     using 1",
+                    u32::MAX
+                ));
+                1
+            }
+        },
+    };
+    let last_attempt = match values.last_attempt {
+        None => true,
+        Some(Raw::Bool(b)) => b,
+        Some(Raw::Text(ref t)) if t == "true" || t == "false" => t == "true",
+        Some(other) => {
+            warnings.push(format!(
+                "etl.last_attempt = {other} on span `{span_name}` is not a bool; using true"
+            ));
+            true
+        }
+    };
+    Run {
+        run_id,
+        correlation_id,
+        attempt,
+        last_attempt,
+    }
+}
+
+fn parse_attempt(raw: &Raw) -> Option<u32> {
+    let n = match raw {
+        Raw::Int(n) => *n,
+        Raw::Text(t) => t.trim().parse::<i128>().ok()?,
+        Raw::Bool(_) => return None,
+    };
+    u32::try_from(n).ok().filter(|&n| n >= 1)
+}
+
+fn warn_run_fields_ignored(
+    kind: EntityKind,
+    span_name: &str,
+    values: &SpanFields,
+    warnings: &mut Vec<String>,
+) {
+    if values.run_id.is_some()
+        || values.correlation_id.is_some()
+        || values.attempt.is_some()
+        || values.last_attempt.is_some()
+    {
+        warnings.push(format!(
+            "etl.run_id/etl.correlation_id/etl.attempt/etl.last_attempt on {kind} span \
+             `{span_name}` are ignored: a {kind} inherits them from its pipeline"
+        ));
+    }
+}

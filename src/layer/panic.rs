@@ -1,0 +1,48 @@
+//! Capturing panic messages, so a step that panics records what the panic said.
+//!
+//! A panic hook (installed once per process, calling the hook that was there before) keeps the
+//! message of the current thread's latest panic in a thread-local; spans closed while that
+//! thread unwinds read it.
+
+use std::cell::RefCell;
+use std::sync::Once;
+
+thread_local! {
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+static INSTALL: Once = Once::new();
+
+/// Installs the capturing hook, chained in front of the current one. Idempotent.
+pub(crate) fn install_hook() {
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic with a non-string payload".to_owned());
+            let message = match info.location() {
+                Some(at) => format!("{message} (at {}:{})", at.file(), at.line()),
+                None => message,
+            };
+            // `try_with`: the thread-local may already be gone during thread teardown.
+            let _ = LAST_PANIC.try_with(|slot| {
+                if let Ok(mut slot) = slot.try_borrow_mut() {
+                    *slot = Some(message);
+                }
+            });
+            previous(info);
+        }));
+    });
+}
+
+/// The message of the panic this thread is unwinding from, when the hook captured it.
+pub(crate) fn current_message() -> Option<String> {
+    LAST_PANIC
+        .try_with(|slot| slot.try_borrow().ok().and_then(|m| m.clone()))
+        .ok()
+        .flatten()
+}

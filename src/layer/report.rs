@@ -1,0 +1,45 @@
+//! [`record_error`]: an ERROR event that carries an error's type, `Debug` and `Display` at once.
+
+use super::fields::short_type_name;
+
+/// Emits an ERROR event for `error` with the fields the layer reads: `error` (the `Debug`
+/// form, including the source chain most error types print there), `error.message` (the
+/// `Display` form) and `error.type` (the concrete type name, without its module path).
+///
+/// `#[instrument(err)]` records only the `Display` form, so the layer can only guess the type;
+/// call this where the type matters to whoever reads the run history.
+///
+/// ```
+/// use tracing_etl::{ExecutionRecordsLayer, InMemoryStore};
+/// use tracing_subscriber::prelude::*;
+///
+/// #[tracing::instrument(fields(etl.step))]
+/// fn parse_amount(text: &str) -> Option<u32> {
+///     text.parse()
+///         .map_err(|e: std::num::ParseIntError| tracing_etl::record_error(&e))
+///         .ok()
+/// }
+///
+/// let store = InMemoryStore::new();
+/// let (layer, guard) = ExecutionRecordsLayer::new(store.clone());
+/// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+///     parse_amount("12x")
+/// });
+/// drop(guard);
+/// let step = &store.step_runs()[0];
+/// assert_eq!(step.error_type.as_deref(), Some("ParseIntError"));
+/// assert_eq!(step.error_message.as_deref(), Some("invalid digit found in string"));
+/// ```
+pub fn record_error<E>(error: &E)
+where
+    E: std::error::Error + ?Sized,
+{
+    let error_type = short_type_name(std::any::type_name::<E>());
+    tracing::error!(
+        target: "tracing_etl",
+        error = ?error,
+        error.message = %error,
+        error.type = error_type,
+        "{error}"
+    );
+}

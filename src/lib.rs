@@ -1,0 +1,124 @@
+//! Durable, queryable ETL run history and OpenTelemetry traces from the same `tracing` spans.
+//!
+//! ETL code is ordinary Rust annotated with `#[tracing::instrument]`. The
+//! [`ExecutionRecordsLayer`] recognises pipeline, process and step spans and writes a record of
+//! each run — when it started, how long it took, whether it failed and why — to an
+//! [`ExecutionRecordStore`] ([`SqliteStore`] by default), off the program's threads.
+//!
+//! # Span conventions
+//!
+//! | field on the span | meaning |
+//! |---|---|
+//! | `etl.pipeline` | marks a pipeline span. Its value, when given, is the pipeline name; else the span's name (the function name under `#[instrument]`). |
+//! | `etl.process` | marks a process span, named likewise. |
+//! | `etl.step` | marks a step span, named likewise. |
+//! | `etl.run_id` | on a pipeline span: the run id. Absent → a fresh UUID v7. |
+//! | `etl.correlation_id` | on a pipeline span: optional correlation id. |
+//! | `etl.attempt` | on a pipeline span: attempt number, integer ≥ 1, default 1 (a bad value: 1 and a warning). |
+//! | `etl.last_attempt` | on a pipeline span: bool, default true. |
+//!
+//! Processes and steps inherit the run (`run_id`, `correlation_id`, `attempt`) from their nearest
+//! pipeline ancestor and `process_run_id` from their nearest process ancestor, following span
+//! parentage — so steps run on other threads or tokio tasks, with their spans' parents set as
+//! usual, belong to the right run. An entity outside any pipeline gets a run of its own.
+//!
+//! ```
+//! use tracing::instrument;
+//! use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, RunStatus};
+//! use tracing_subscriber::prelude::*;
+//!
+//! #[instrument(skip_all, fields(etl.pipeline = "daily_sales", etl.run_id = %run_id))]
+//! fn run(run_id: &str) -> Result<(), std::num::ParseIntError> {
+//!     let rows = ingest()?;
+//!     publish(rows);
+//!     Ok(())
+//! }
+//!
+//! #[instrument(skip_all, fields(etl.process))] // named "ingest"
+//! fn ingest() -> Result<Vec<u32>, std::num::ParseIntError> {
+//!     extract()
+//! }
+//!
+//! #[instrument(skip_all, err, fields(etl.step))] // `err`: an ERROR event on `Err`
+//! fn extract() -> Result<Vec<u32>, std::num::ParseIntError> {
+//!     ["1", "2", "3"].iter().map(|s| s.parse()).collect()
+//! }
+//!
+//! #[instrument(skip_all, fields(etl.step))]
+//! fn publish(rows: Vec<u32>) {}
+//!
+//! let store = InMemoryStore::new();
+//! let (layer, guard) = ExecutionRecordsLayer::new(store.clone());
+//! let subscriber = tracing_subscriber::registry().with(layer);
+//! tracing::subscriber::with_default(subscriber, || run("2026-11-28")).unwrap();
+//! drop(guard); // every record is in the store now
+//!
+//! assert_eq!(store.pipeline_runs()[0].status, RunStatus::Success);
+//! assert_eq!(store.process_runs()[0].process, "ingest");
+//! assert_eq!(store.step_runs().len(), 2);
+//! ```
+//!
+//! # Failures
+//!
+//! - An ERROR-level event inside a step span (or inside a non-entity span under it) fails the
+//!   step; `#[instrument(err)]` emits exactly such an event. The first error event of a step is
+//!   its error: `error` (the `error` field as recorded), `error_message` (an `error.message` /
+//!   `exception.message` field, else the `error` field, else the event's message) and
+//!   `error_type` (an `error.type` / `exception.type` field, else the type name at the start of
+//!   a `Debug` rendering). [`record_error`] records all three at once.
+//! - A failure fails every enclosing entity: processes and the pipeline carry the first failed
+//!   step (`failed_step`, `failed_step_run_id`) and its error — the root cause. An ERROR event
+//!   directly in a process or pipeline span fails it (and its ancestors) with no failed step.
+//! - A span that closes while its thread is panicking is `failed` with `error_type = "panic"`
+//!   and the panic message (captured by a chained panic hook the builder installs).
+//!
+//! # Odd shapes
+//!
+//! - A step in a step, a process in a process: each is recorded; a failure inside the inner one
+//!   fails the outer one too. Steps take `process_run_id` from the nearest process.
+//! - A pipeline in a pipeline starts a run of its own; entities inside it belong to it, and its
+//!   failure fails the outer pipeline as well.
+//! - A span that never closes keeps its start record (`running`) only.
+//! - A span cloned and closed late ends when its last handle is dropped.
+//! - `etl.*` values recorded with `Span::record` after the span was created are ignored with a
+//!   warning; run fields on a process or step are ignored with a warning (they are inherited).
+//!   Warnings are `tracing` WARN events with target `tracing_etl`, emitted from the writer thread.
+//! - Text values longer than [`MAX_FIELD_BYTES`] are cut and end with [`TRUNCATED_MARKER`]; NUL
+//!   characters become U+FFFD.
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `sqlite` | yes | [`SqliteStore`] (bundled SQLite) |
+//! | `jsonl` | yes | the JSON Lines store |
+//! | `cli` | yes | the `tracing-etl` command-line tool |
+//! | `postgres` | no | the PostgreSQL store |
+//! | `otel` | no | export of entity spans to OpenTelemetry |
+//! | `otlp` | no | `otel` plus a ready OTLP exporter set up from `OTEL_*` variables |
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+
+mod error;
+mod layer;
+mod record;
+mod store;
+mod writer;
+
+pub use error::{StoreError, WriterError};
+pub use layer::{
+    record_error, ExecutionRecordsLayer, ExecutionRecordsLayerBuilder, MAX_FIELD_BYTES,
+    TRUNCATED_MARKER,
+};
+pub use record::{
+    EntityKey, EntityKind, EventName, ExecutionRecord, PipelineRunRecord, ProcessRunRecord,
+    RunContext, RunStatus, StepRunRecord, UnknownName,
+};
+pub use store::{ExecutionRecordStore, InMemoryStore};
+#[cfg(feature = "sqlite")]
+pub use store::{SqliteStore, SQLITE_SCHEMA_VERSION};
+pub use writer::{Backpressure, ErrorCallback, WriterGuard, WriterHandle, WriterStats};

@@ -1,0 +1,435 @@
+//! Execution records: what the layer writes for every pipeline, process and step.
+//!
+//! Field names and meanings follow the Python `ExecutionRecordsObserver` this crate ports, plus
+//! `trace_id`/`span_id` (the OpenTelemetry span of the entity, as lower-case hex, when exported)
+//! and `last_attempt` on pipelines.
+//!
+//! Every entity produces a *start* record (`*_start`, status [`RunStatus::Running`], no duration)
+//! when its span opens and an *end* record (`*_end`) when its span closes. Stores that can update
+//! keep one row per entity — an end record always wins over a start record, whatever order they
+//! arrive in (see [`ExecutionRecord::supersedes`]).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Status of a run of a pipeline, process or step.
+///
+/// Serialised lower-case: `"running"`, `"success"`, `"failed"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// The entity has started and not ended (or its process died before it ended).
+    Running,
+    /// The entity ended without an error.
+    Success,
+    /// The entity, or an entity inside it, recorded an error or panicked.
+    Failed,
+}
+
+impl RunStatus {
+    /// The lower-case name used in stores and on the command line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Success => "success",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RunStatus {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "running" => Ok(RunStatus::Running),
+            "success" => Ok(RunStatus::Success),
+            "failed" => Ok(RunStatus::Failed),
+            other => Err(UnknownName::new("run status", other)),
+        }
+    }
+}
+
+/// The lifecycle event a record was written for.
+///
+/// Serialised as in the seed: `"pipeline_start"`, `"pipeline_end"`, `"process_start"`,
+/// `"process_end"`, `"step_start"`, `"step_end"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventName {
+    /// A pipeline span opened.
+    PipelineStart,
+    /// A pipeline span closed.
+    PipelineEnd,
+    /// A process span opened.
+    ProcessStart,
+    /// A process span closed.
+    ProcessEnd,
+    /// A step span opened.
+    StepStart,
+    /// A step span closed.
+    StepEnd,
+}
+
+impl EventName {
+    /// The snake-case name used in stores.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventName::PipelineStart => "pipeline_start",
+            EventName::PipelineEnd => "pipeline_end",
+            EventName::ProcessStart => "process_start",
+            EventName::ProcessEnd => "process_end",
+            EventName::StepStart => "step_start",
+            EventName::StepEnd => "step_end",
+        }
+    }
+
+    /// `true` for the `*_end` events.
+    pub const fn is_end(self) -> bool {
+        matches!(
+            self,
+            EventName::PipelineEnd | EventName::ProcessEnd | EventName::StepEnd
+        )
+    }
+}
+
+impl fmt::Display for EventName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::str::FromStr for EventName {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "pipeline_start" => EventName::PipelineStart,
+            "pipeline_end" => EventName::PipelineEnd,
+            "process_start" => EventName::ProcessStart,
+            "process_end" => EventName::ProcessEnd,
+            "step_start" => EventName::StepStart,
+            "step_end" => EventName::StepEnd,
+            other => return Err(UnknownName::new("event name", other)),
+        })
+    }
+}
+
+/// A string that is not the name of any [`RunStatus`] or [`EventName`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {value:?}")]
+pub struct UnknownName {
+    what: &'static str,
+    value: String,
+}
+
+impl UnknownName {
+    fn new(what: &'static str, value: &str) -> Self {
+        Self {
+            what,
+            value: value.to_owned(),
+        }
+    }
+}
+
+/// The run an entity belongs to: inherited by processes and steps from their nearest pipeline
+/// ancestor (and `process_run_id` from the nearest process ancestor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunContext {
+    /// Id of the pipeline run (`etl.run_id`, or a fresh UUID v7).
+    pub run_id: String,
+    /// Optional correlation id (`etl.correlation_id`).
+    pub correlation_id: Option<String>,
+    /// Attempt number, ≥ 1 (`etl.attempt`, default 1).
+    pub attempt: u32,
+    /// Whether this is the last attempt the caller will make (`etl.last_attempt`, default true).
+    pub last_attempt: bool,
+    /// Id of the nearest enclosing process run, if any.
+    pub process_run_id: Option<String>,
+}
+
+/// The record of one run of a pipeline.
+///
+/// Keyed by `(run_id, attempt)` in stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineRunRecord {
+    /// `pipeline_start` or `pipeline_end`.
+    pub event: EventName,
+    /// Id of the run.
+    pub run_id: String,
+    /// Correlation id given by the caller, if any.
+    pub correlation_id: Option<String>,
+    /// Attempt number, ≥ 1.
+    pub attempt: u32,
+    /// Whether the caller marked this attempt as its last.
+    pub last_attempt: bool,
+    /// Pipeline name.
+    pub pipeline: String,
+    /// When the pipeline span opened.
+    pub started_at: DateTime<Utc>,
+    /// Status at the time of the record.
+    pub status: RunStatus,
+    /// Milliseconds from open to close (monotonic clock); `None` while running.
+    pub duration_ms: Option<u64>,
+    /// Full form of the root-cause error (the `error` field as recorded).
+    pub error: Option<String>,
+    /// Type of the root-cause error.
+    pub error_type: Option<String>,
+    /// Human-readable message of the root-cause error.
+    pub error_message: Option<String>,
+    /// `step_run_id` of the first failed step (the root cause).
+    pub failed_step_run_id: Option<String>,
+    /// Name of the first failed step (the root cause).
+    pub failed_step: Option<String>,
+    /// OpenTelemetry trace id (hex) of the exported span.
+    pub trace_id: Option<String>,
+    /// OpenTelemetry span id (hex) of the exported span.
+    pub span_id: Option<String>,
+}
+
+/// The record of one run of a process inside a pipeline run.
+///
+/// Keyed by `process_run_id` in stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRunRecord {
+    /// `process_start` or `process_end`.
+    pub event: EventName,
+    /// Id of the pipeline run this process belongs to.
+    pub run_id: String,
+    /// Correlation id of the run.
+    pub correlation_id: Option<String>,
+    /// Attempt number of the run.
+    pub attempt: u32,
+    /// Id of this process run (UUID v7).
+    pub process_run_id: String,
+    /// Process name.
+    pub process: String,
+    /// When the process span opened.
+    pub started_at: DateTime<Utc>,
+    /// Status at the time of the record.
+    pub status: RunStatus,
+    /// Milliseconds from open to close (monotonic clock); `None` while running.
+    pub duration_ms: Option<u64>,
+    /// Full form of the root-cause error.
+    pub error: Option<String>,
+    /// Type of the root-cause error.
+    pub error_type: Option<String>,
+    /// Human-readable message of the root-cause error.
+    pub error_message: Option<String>,
+    /// `step_run_id` of the first failed step inside this process.
+    pub failed_step_run_id: Option<String>,
+    /// Name of the first failed step inside this process.
+    pub failed_step: Option<String>,
+    /// OpenTelemetry trace id (hex) of the exported span.
+    pub trace_id: Option<String>,
+    /// OpenTelemetry span id (hex) of the exported span.
+    pub span_id: Option<String>,
+}
+
+/// The record of one run of a step.
+///
+/// Keyed by `step_run_id` in stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRunRecord {
+    /// `step_start` or `step_end`.
+    pub event: EventName,
+    /// Id of the pipeline run this step belongs to.
+    pub run_id: String,
+    /// Correlation id of the run.
+    pub correlation_id: Option<String>,
+    /// Attempt number of the run.
+    pub attempt: u32,
+    /// Id of this step run (UUID v7).
+    pub step_run_id: String,
+    /// Step name.
+    pub step: String,
+    /// When the step span opened.
+    pub started_at: DateTime<Utc>,
+    /// Status at the time of the record.
+    pub status: RunStatus,
+    /// Milliseconds from open to close (monotonic clock); `None` while running.
+    pub duration_ms: Option<u64>,
+    /// Full form of the step's first error (the `error` field as recorded, `Debug` where given).
+    pub error: Option<String>,
+    /// Id of the nearest enclosing process run, if any.
+    pub process_run_id: Option<String>,
+    /// Type of the step's first error.
+    pub error_type: Option<String>,
+    /// Human-readable message of the step's first error.
+    pub error_message: Option<String>,
+    /// OpenTelemetry trace id (hex) of the exported span.
+    pub trace_id: Option<String>,
+    /// OpenTelemetry span id (hex) of the exported span.
+    pub span_id: Option<String>,
+}
+
+/// Which of the three tables a record belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntityKind {
+    /// `pipeline_runs`.
+    Pipeline,
+    /// `process_runs`.
+    Process,
+    /// `step_runs`.
+    Step,
+}
+
+impl EntityKind {
+    /// `"pipeline"`, `"process"` or `"step"`: the value of the `etl.kind` attribute.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Pipeline => "pipeline",
+            EntityKind::Process => "process",
+            EntityKind::Step => "step",
+        }
+    }
+
+    /// The table name: `pipeline_runs`, `process_runs` or `step_runs`.
+    pub const fn table(self) -> &'static str {
+        match self {
+            EntityKind::Pipeline => "pipeline_runs",
+            EntityKind::Process => "process_runs",
+            EntityKind::Step => "step_runs",
+        }
+    }
+}
+
+impl fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Any of the three records, as the layer hands them to a store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ExecutionRecord {
+    /// A pipeline record.
+    Pipeline(PipelineRunRecord),
+    /// A process record.
+    Process(ProcessRunRecord),
+    /// A step record.
+    Step(StepRunRecord),
+}
+
+/// The key that identifies an entity in its table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityKey {
+    /// `(run_id, attempt)` of a pipeline run.
+    Pipeline(String, u32),
+    /// `process_run_id` of a process run.
+    Process(String),
+    /// `step_run_id` of a step run.
+    Step(String),
+}
+
+impl ExecutionRecord {
+    /// The table this record belongs to.
+    pub fn kind(&self) -> EntityKind {
+        match self {
+            ExecutionRecord::Pipeline(_) => EntityKind::Pipeline,
+            ExecutionRecord::Process(_) => EntityKind::Process,
+            ExecutionRecord::Step(_) => EntityKind::Step,
+        }
+    }
+
+    /// The lifecycle event of the record.
+    pub fn event(&self) -> EventName {
+        match self {
+            ExecutionRecord::Pipeline(r) => r.event,
+            ExecutionRecord::Process(r) => r.event,
+            ExecutionRecord::Step(r) => r.event,
+        }
+    }
+
+    /// The status carried by the record.
+    pub fn status(&self) -> RunStatus {
+        match self {
+            ExecutionRecord::Pipeline(r) => r.status,
+            ExecutionRecord::Process(r) => r.status,
+            ExecutionRecord::Step(r) => r.status,
+        }
+    }
+
+    /// The run id the record belongs to.
+    pub fn run_id(&self) -> &str {
+        match self {
+            ExecutionRecord::Pipeline(r) => &r.run_id,
+            ExecutionRecord::Process(r) => &r.run_id,
+            ExecutionRecord::Step(r) => &r.run_id,
+        }
+    }
+
+    /// The key of the entity in its table.
+    pub fn key(&self) -> EntityKey {
+        match self {
+            ExecutionRecord::Pipeline(r) => EntityKey::Pipeline(r.run_id.clone(), r.attempt),
+            ExecutionRecord::Process(r) => EntityKey::Process(r.process_run_id.clone()),
+            ExecutionRecord::Step(r) => EntityKey::Step(r.step_run_id.clone()),
+        }
+    }
+
+    /// Whether this record replaces `existing` (a record of the same entity) in a store that
+    /// keeps one row per entity: an end record replaces anything, a start record only another
+    /// start record. So an end record that overtakes its start record is never overwritten.
+    pub fn supersedes(&self, existing: &ExecutionRecord) -> bool {
+        self.event().is_end() || !existing.event().is_end()
+    }
+}
+
+impl From<PipelineRunRecord> for ExecutionRecord {
+    fn from(r: PipelineRunRecord) -> Self {
+        ExecutionRecord::Pipeline(r)
+    }
+}
+
+impl From<ProcessRunRecord> for ExecutionRecord {
+    fn from(r: ProcessRunRecord) -> Self {
+        ExecutionRecord::Process(r)
+    }
+}
+
+impl From<StepRunRecord> for ExecutionRecord {
+    fn from(r: StepRunRecord) -> Self {
+        ExecutionRecord::Step(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_and_event_serialise_as_in_the_seed() {
+        assert_eq!(
+            serde_json::to_string(&RunStatus::Failed).unwrap(),
+            "\"failed\""
+        );
+        assert_eq!(
+            serde_json::to_string(&EventName::PipelineStart).unwrap(),
+            "\"pipeline_start\""
+        );
+        for e in [
+            EventName::PipelineStart,
+            EventName::PipelineEnd,
+            EventName::ProcessStart,
+            EventName::ProcessEnd,
+            EventName::StepStart,
+            EventName::StepEnd,
+        ] {
+            assert_eq!(e.as_str().parse::<EventName>().unwrap(), e);
+            assert_eq!(
+                serde_json::to_string(&e).unwrap(),
+                format!("\"{}\"", e.as_str())
+            );
+        }
+        assert!("nope".parse::<RunStatus>().is_err());
+    }
+}

@@ -1,0 +1,140 @@
+//! [`InMemoryStore`]: records kept in memory, for tests and embedding.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::StoreError;
+use crate::record::{
+    EntityKey, ExecutionRecord, PipelineRunRecord, ProcessRunRecord, StepRunRecord,
+};
+use crate::store::ExecutionRecordStore;
+
+/// A store that keeps records in memory.
+///
+/// Cloning is cheap and clones share their rows: give one clone to the layer and read from
+/// another.
+///
+/// ```
+/// use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, RunStatus};
+/// use tracing_subscriber::prelude::*;
+///
+/// #[tracing::instrument(fields(etl.pipeline = "daily_sales"))]
+/// fn run() {
+///     load();
+/// }
+///
+/// #[tracing::instrument(fields(etl.step))]
+/// fn load() {}
+///
+/// let store = InMemoryStore::new();
+/// let (layer, guard) = ExecutionRecordsLayer::new(store.clone());
+/// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), run);
+/// drop(guard); // flushes every queued record
+///
+/// assert_eq!(store.pipeline_runs()[0].pipeline, "daily_sales");
+/// assert_eq!(store.step_runs()[0].status, RunStatus::Success);
+/// assert_eq!(store.records().len(), 4); // a start and an end record each
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryStore {
+    inner: Arc<Mutex<Rows>>,
+}
+
+#[derive(Debug, Default)]
+struct Rows {
+    /// Every record written, in order.
+    log: Vec<ExecutionRecord>,
+    /// Latest record per entity, in the order entities were first seen.
+    latest: Vec<ExecutionRecord>,
+    index: HashMap<EntityKey, usize>,
+}
+
+impl Rows {
+    fn push(&mut self, record: &ExecutionRecord) {
+        self.log.push(record.clone());
+        match self.index.get(&record.key()) {
+            Some(&i) => {
+                if record.supersedes(&self.latest[i]) {
+                    self.latest[i] = record.clone();
+                }
+            }
+            None => {
+                self.index.insert(record.key(), self.latest.len());
+                self.latest.push(record.clone());
+            }
+        }
+    }
+}
+
+impl InMemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn rows(&self) -> MutexGuard<'_, Rows> {
+        // A panic while holding the lock cannot leave `Rows` half-updated in a way that matters
+        // to readers, so a poisoned lock is still read.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every record written, in the order written (start and end records both).
+    pub fn records(&self) -> Vec<ExecutionRecord> {
+        self.rows().log.clone()
+    }
+
+    /// The latest record of every pipeline run, one per `(run_id, attempt)`, in the order the
+    /// runs were first seen.
+    pub fn pipeline_runs(&self) -> Vec<PipelineRunRecord> {
+        self.rows()
+            .latest
+            .iter()
+            .filter_map(|r| match r {
+                ExecutionRecord::Pipeline(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The latest record of every process run, one per `process_run_id`.
+    pub fn process_runs(&self) -> Vec<ProcessRunRecord> {
+        self.rows()
+            .latest
+            .iter()
+            .filter_map(|r| match r {
+                ExecutionRecord::Process(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The latest record of every step run, one per `step_run_id`.
+    pub fn step_runs(&self) -> Vec<StepRunRecord> {
+        self.rows()
+            .latest
+            .iter()
+            .filter_map(|r| match r {
+                ExecutionRecord::Step(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Forgets every record.
+    pub fn clear(&self) {
+        *self.rows() = Rows::default();
+    }
+}
+
+impl ExecutionRecordStore for InMemoryStore {
+    fn write_record(&mut self, record: &ExecutionRecord) -> Result<(), StoreError> {
+        self.rows().push(record);
+        Ok(())
+    }
+
+    fn write_batch(&mut self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
+        let mut rows = self.rows();
+        records.iter().for_each(|r| rows.push(r));
+        Ok(())
+    }
+}

@@ -1,0 +1,507 @@
+//! [`SqliteStore`]: the embedded default store, one SQLite file in WAL mode.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{named_params, Connection, OpenFlags, Row, Transaction};
+
+use crate::error::StoreError;
+use crate::record::{
+    ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RunStatus, StepRunRecord,
+};
+use crate::store::ExecutionRecordStore;
+
+/// The schema version this release writes (`PRAGMA user_version` of the database file).
+///
+/// A file with a lower version is migrated on open; a file with a higher one is refused with
+/// [`StoreError::InvalidData`] rather than misread.
+pub const SQLITE_SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE IF NOT EXISTS pipeline_runs (
+    run_id             TEXT    NOT NULL,
+    attempt            INTEGER NOT NULL,
+    event              TEXT    NOT NULL,
+    correlation_id     TEXT,
+    last_attempt       INTEGER NOT NULL,
+    pipeline           TEXT    NOT NULL,
+    started_at         TEXT    NOT NULL,
+    status             TEXT    NOT NULL,
+    duration_ms        INTEGER,
+    error              TEXT,
+    error_type         TEXT,
+    error_message      TEXT,
+    failed_step_run_id TEXT,
+    failed_step        TEXT,
+    trace_id           TEXT,
+    span_id            TEXT,
+    PRIMARY KEY (run_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS pipeline_runs_started_at ON pipeline_runs (started_at);
+CREATE INDEX IF NOT EXISTS pipeline_runs_status ON pipeline_runs (status);
+CREATE TABLE IF NOT EXISTS process_runs (
+    process_run_id     TEXT    NOT NULL PRIMARY KEY,
+    event              TEXT    NOT NULL,
+    run_id             TEXT    NOT NULL,
+    correlation_id     TEXT,
+    attempt            INTEGER NOT NULL,
+    process            TEXT    NOT NULL,
+    started_at         TEXT    NOT NULL,
+    status             TEXT    NOT NULL,
+    duration_ms        INTEGER,
+    error              TEXT,
+    error_type         TEXT,
+    error_message      TEXT,
+    failed_step_run_id TEXT,
+    failed_step        TEXT,
+    trace_id           TEXT,
+    span_id            TEXT
+);
+CREATE INDEX IF NOT EXISTS process_runs_run ON process_runs (run_id, attempt);
+CREATE INDEX IF NOT EXISTS process_runs_status ON process_runs (status);
+CREATE TABLE IF NOT EXISTS step_runs (
+    step_run_id        TEXT    NOT NULL PRIMARY KEY,
+    event              TEXT    NOT NULL,
+    run_id             TEXT    NOT NULL,
+    correlation_id     TEXT,
+    attempt            INTEGER NOT NULL,
+    step               TEXT    NOT NULL,
+    process_run_id     TEXT,
+    started_at         TEXT    NOT NULL,
+    status             TEXT    NOT NULL,
+    duration_ms        INTEGER,
+    error              TEXT,
+    error_type         TEXT,
+    error_message      TEXT,
+    trace_id           TEXT,
+    span_id            TEXT
+);
+CREATE INDEX IF NOT EXISTS step_runs_run ON step_runs (run_id, attempt);
+CREATE INDEX IF NOT EXISTS step_runs_status ON step_runs (status);
+";
+
+// An end record replaces anything; a start record only another start record
+// (`ExecutionRecord::supersedes`).
+const UPSERT_PIPELINE: &str = "
+INSERT INTO pipeline_runs (run_id, attempt, event, correlation_id, last_attempt, pipeline,
+    started_at, status, duration_ms, error, error_type, error_message, failed_step_run_id,
+    failed_step, trace_id, span_id)
+VALUES (:run_id, :attempt, :event, :correlation_id, :last_attempt, :pipeline, :started_at,
+    :status, :duration_ms, :error, :error_type, :error_message, :failed_step_run_id,
+    :failed_step, :trace_id, :span_id)
+ON CONFLICT (run_id, attempt) DO UPDATE SET
+    event = excluded.event, correlation_id = excluded.correlation_id,
+    last_attempt = excluded.last_attempt, pipeline = excluded.pipeline,
+    started_at = excluded.started_at, status = excluded.status,
+    duration_ms = excluded.duration_ms, error = excluded.error,
+    error_type = excluded.error_type, error_message = excluded.error_message,
+    failed_step_run_id = excluded.failed_step_run_id, failed_step = excluded.failed_step,
+    trace_id = excluded.trace_id, span_id = excluded.span_id
+WHERE excluded.event = 'pipeline_end' OR pipeline_runs.event = 'pipeline_start'";
+
+const UPSERT_PROCESS: &str = "
+INSERT INTO process_runs (process_run_id, event, run_id, correlation_id, attempt, process,
+    started_at, status, duration_ms, error, error_type, error_message, failed_step_run_id,
+    failed_step, trace_id, span_id)
+VALUES (:process_run_id, :event, :run_id, :correlation_id, :attempt, :process, :started_at,
+    :status, :duration_ms, :error, :error_type, :error_message, :failed_step_run_id,
+    :failed_step, :trace_id, :span_id)
+ON CONFLICT (process_run_id) DO UPDATE SET
+    event = excluded.event, run_id = excluded.run_id, correlation_id = excluded.correlation_id,
+    attempt = excluded.attempt, process = excluded.process, started_at = excluded.started_at,
+    status = excluded.status, duration_ms = excluded.duration_ms, error = excluded.error,
+    error_type = excluded.error_type, error_message = excluded.error_message,
+    failed_step_run_id = excluded.failed_step_run_id, failed_step = excluded.failed_step,
+    trace_id = excluded.trace_id, span_id = excluded.span_id
+WHERE excluded.event = 'process_end' OR process_runs.event = 'process_start'";
+
+const UPSERT_STEP: &str = "
+INSERT INTO step_runs (step_run_id, event, run_id, correlation_id, attempt, step,
+    process_run_id, started_at, status, duration_ms, error, error_type, error_message,
+    trace_id, span_id)
+VALUES (:step_run_id, :event, :run_id, :correlation_id, :attempt, :step, :process_run_id,
+    :started_at, :status, :duration_ms, :error, :error_type, :error_message, :trace_id,
+    :span_id)
+ON CONFLICT (step_run_id) DO UPDATE SET
+    event = excluded.event, run_id = excluded.run_id, correlation_id = excluded.correlation_id,
+    attempt = excluded.attempt, step = excluded.step, process_run_id = excluded.process_run_id,
+    started_at = excluded.started_at, status = excluded.status,
+    duration_ms = excluded.duration_ms, error = excluded.error,
+    error_type = excluded.error_type, error_message = excluded.error_message,
+    trace_id = excluded.trace_id, span_id = excluded.span_id
+WHERE excluded.event = 'step_end' OR step_runs.event = 'step_start'";
+
+/// The embedded default store: tables `pipeline_runs`, `process_runs` and `step_runs` in one
+/// SQLite file, one row per entity.
+///
+/// The file is opened in WAL mode with `synchronous = NORMAL`: a committed batch survives the
+/// process being killed (not necessarily a power loss), and readers such as the `tracing-etl`
+/// command-line tool never block the writer. Each batch is one transaction. The schema is created
+/// on open and versioned with `PRAGMA user_version` ([`SQLITE_SCHEMA_VERSION`]).
+///
+/// ```
+/// use tracing_etl::{ExecutionRecordsLayer, SqliteStore};
+/// use tracing_subscriber::prelude::*;
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("runs.db");
+/// let store = SqliteStore::open(&path)?;
+/// let (layer, guard) = ExecutionRecordsLayer::new(store);
+/// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+///     let _run = tracing::info_span!("nightly", etl.pipeline = "nightly").entered();
+/// });
+/// drop(guard);
+///
+/// let runs = SqliteStore::open(&path)?.pipeline_runs()?;
+/// assert_eq!(runs[0].pipeline, "nightly");
+/// # Ok::<(), tracing_etl::StoreError>(())
+/// ```
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path).map_err(|e| sqlite_err(&path, "open", e))?;
+        let mut store = SqliteStore { conn, path };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing database for reading only: a missing file is an error, not a new
+    /// empty database, and nothing is written (the command-line tool reads this way).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags)
+            .map_err(|e| sqlite_err(&path, "open read-only", e))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(|e| sqlite_err(&path, "set busy timeout", e))?;
+        let store = SqliteStore { conn, path };
+        let version = store.schema_version()?;
+        if version == 0 {
+            return Err(StoreError::invalid_data(
+                store.path.display().to_string(),
+                "not a tracing-etl database (no schema)",
+            ));
+        }
+        store.check_version(version)?;
+        Ok(store)
+    }
+
+    /// The path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&self) -> Result<(), StoreError> {
+        let path = &self.path;
+        self.conn
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(|e| sqlite_err(path, "set busy timeout", e))?;
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| sqlite_err(path, "enable WAL", e))?;
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| sqlite_err(path, "set synchronous", e))?;
+        Ok(())
+    }
+
+    fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|e| sqlite_err(&self.path, "read schema version", e))
+    }
+
+    fn check_version(&self, version: i64) -> Result<(), StoreError> {
+        check_version(&self.path, version)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| sqlite_err(&path, "begin migration", e))?;
+        let version: i64 = tx
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|e| sqlite_err(&path, "read schema version", e))?;
+        check_version(&path, version)?;
+        if version < 1 {
+            tx.execute_batch(SCHEMA_V1)
+                .map_err(|e| sqlite_err(&path, "create schema", e))?;
+        }
+        tx.pragma_update(None, "user_version", SQLITE_SCHEMA_VERSION)
+            .map_err(|e| sqlite_err(&path, "write schema version", e))?;
+        tx.commit()
+            .map_err(|e| sqlite_err(&path, "commit migration", e))
+    }
+
+    /// Every pipeline run, oldest first.
+    pub fn pipeline_runs(&self) -> Result<Vec<PipelineRunRecord>, StoreError> {
+        self.query(
+            "SELECT * FROM pipeline_runs ORDER BY started_at, run_id, attempt",
+            pipeline_from_row,
+        )
+    }
+
+    /// Every process run, oldest first.
+    pub fn process_runs(&self) -> Result<Vec<ProcessRunRecord>, StoreError> {
+        self.query(
+            "SELECT * FROM process_runs ORDER BY started_at, process_run_id",
+            process_from_row,
+        )
+    }
+
+    /// Every step run, oldest first.
+    pub fn step_runs(&self) -> Result<Vec<StepRunRecord>, StoreError> {
+        self.query(
+            "SELECT * FROM step_runs ORDER BY started_at, step_run_id",
+            step_from_row,
+        )
+    }
+
+    fn query<T>(
+        &self,
+        sql: &str,
+        map: fn(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| sqlite_err(path, "prepare query", e))?;
+        let rows = stmt
+            .query_map([], map)
+            .map_err(|e| sqlite_err(path, "query", e))?;
+        rows.collect::<rusqlite::Result<Vec<T>>>()
+            .map_err(|e| sqlite_err(path, "read row", e))
+    }
+
+    /// The underlying connection, for queries this API does not offer.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl ExecutionRecordStore for SqliteStore {
+    fn write_record(&mut self, record: &ExecutionRecord) -> Result<(), StoreError> {
+        self.write_batch(std::slice::from_ref(record))
+    }
+
+    fn write_batch(&mut self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| sqlite_err(&path, "begin transaction", e))?;
+        upsert_all(&tx, records).map_err(|e| sqlite_err(&path, "write records", e))?;
+        tx.commit()
+            .map_err(|e| sqlite_err(&path, "commit records", e))
+    }
+}
+
+fn upsert_all(tx: &Transaction<'_>, records: &[ExecutionRecord]) -> rusqlite::Result<()> {
+    for record in records {
+        match record {
+            ExecutionRecord::Pipeline(r) => {
+                tx.prepare_cached(UPSERT_PIPELINE)?.execute(named_params! {
+                    ":run_id": r.run_id,
+                    ":attempt": r.attempt,
+                    ":event": r.event.as_str(),
+                    ":correlation_id": r.correlation_id,
+                    ":last_attempt": r.last_attempt,
+                    ":pipeline": r.pipeline,
+                    ":started_at": timestamp(&r.started_at),
+                    ":status": r.status.as_str(),
+                    ":duration_ms": r.duration_ms.map(clamp_i64),
+                    ":error": r.error,
+                    ":error_type": r.error_type,
+                    ":error_message": r.error_message,
+                    ":failed_step_run_id": r.failed_step_run_id,
+                    ":failed_step": r.failed_step,
+                    ":trace_id": r.trace_id,
+                    ":span_id": r.span_id,
+                })?;
+            }
+            ExecutionRecord::Process(r) => {
+                tx.prepare_cached(UPSERT_PROCESS)?.execute(named_params! {
+                    ":process_run_id": r.process_run_id,
+                    ":event": r.event.as_str(),
+                    ":run_id": r.run_id,
+                    ":correlation_id": r.correlation_id,
+                    ":attempt": r.attempt,
+                    ":process": r.process,
+                    ":started_at": timestamp(&r.started_at),
+                    ":status": r.status.as_str(),
+                    ":duration_ms": r.duration_ms.map(clamp_i64),
+                    ":error": r.error,
+                    ":error_type": r.error_type,
+                    ":error_message": r.error_message,
+                    ":failed_step_run_id": r.failed_step_run_id,
+                    ":failed_step": r.failed_step,
+                    ":trace_id": r.trace_id,
+                    ":span_id": r.span_id,
+                })?;
+            }
+            ExecutionRecord::Step(r) => {
+                tx.prepare_cached(UPSERT_STEP)?.execute(named_params! {
+                    ":step_run_id": r.step_run_id,
+                    ":event": r.event.as_str(),
+                    ":run_id": r.run_id,
+                    ":correlation_id": r.correlation_id,
+                    ":attempt": r.attempt,
+                    ":step": r.step,
+                    ":process_run_id": r.process_run_id,
+                    ":started_at": timestamp(&r.started_at),
+                    ":status": r.status.as_str(),
+                    ":duration_ms": r.duration_ms.map(clamp_i64),
+                    ":error": r.error,
+                    ":error_type": r.error_type,
+                    ":error_message": r.error_message,
+                    ":trace_id": r.trace_id,
+                    ":span_id": r.span_id,
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Timestamps are stored as RFC 3339 text with a fixed number of digits, so that text order is
+/// time order.
+fn timestamp(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn conversion_error(
+    idx: &str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, {
+        let msg = format!("column {idx}: {e}");
+        msg.into()
+    })
+}
+
+fn get_time(row: &Row<'_>, col: &str) -> rusqlite::Result<DateTime<Utc>> {
+    let text: String = row.get(col)?;
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| conversion_error(col, e))
+}
+
+fn get_parsed<T: std::str::FromStr>(row: &Row<'_>, col: &str) -> rusqlite::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = row.get(col)?;
+    text.parse().map_err(|e| conversion_error(col, e))
+}
+
+fn get_duration(row: &Row<'_>) -> rusqlite::Result<Option<u64>> {
+    let v: Option<i64> = row.get("duration_ms")?;
+    Ok(v.map(|v| u64::try_from(v).unwrap_or(0)))
+}
+
+fn get_status(row: &Row<'_>) -> rusqlite::Result<RunStatus> {
+    get_parsed(row, "status")
+}
+
+fn pipeline_from_row(row: &Row<'_>) -> rusqlite::Result<PipelineRunRecord> {
+    Ok(PipelineRunRecord {
+        event: get_parsed(row, "event")?,
+        run_id: row.get("run_id")?,
+        correlation_id: row.get("correlation_id")?,
+        attempt: row.get("attempt")?,
+        last_attempt: row.get("last_attempt")?,
+        pipeline: row.get("pipeline")?,
+        started_at: get_time(row, "started_at")?,
+        status: get_status(row)?,
+        duration_ms: get_duration(row)?,
+        error: row.get("error")?,
+        error_type: row.get("error_type")?,
+        error_message: row.get("error_message")?,
+        failed_step_run_id: row.get("failed_step_run_id")?,
+        failed_step: row.get("failed_step")?,
+        trace_id: row.get("trace_id")?,
+        span_id: row.get("span_id")?,
+    })
+}
+
+fn process_from_row(row: &Row<'_>) -> rusqlite::Result<ProcessRunRecord> {
+    Ok(ProcessRunRecord {
+        event: get_parsed(row, "event")?,
+        run_id: row.get("run_id")?,
+        correlation_id: row.get("correlation_id")?,
+        attempt: row.get("attempt")?,
+        process_run_id: row.get("process_run_id")?,
+        process: row.get("process")?,
+        started_at: get_time(row, "started_at")?,
+        status: get_status(row)?,
+        duration_ms: get_duration(row)?,
+        error: row.get("error")?,
+        error_type: row.get("error_type")?,
+        error_message: row.get("error_message")?,
+        failed_step_run_id: row.get("failed_step_run_id")?,
+        failed_step: row.get("failed_step")?,
+        trace_id: row.get("trace_id")?,
+        span_id: row.get("span_id")?,
+    })
+}
+
+fn step_from_row(row: &Row<'_>) -> rusqlite::Result<StepRunRecord> {
+    Ok(StepRunRecord {
+        event: get_parsed(row, "event")?,
+        run_id: row.get("run_id")?,
+        correlation_id: row.get("correlation_id")?,
+        attempt: row.get("attempt")?,
+        step_run_id: row.get("step_run_id")?,
+        step: row.get("step")?,
+        started_at: get_time(row, "started_at")?,
+        status: get_status(row)?,
+        duration_ms: get_duration(row)?,
+        error: row.get("error")?,
+        process_run_id: row.get("process_run_id")?,
+        error_type: row.get("error_type")?,
+        error_message: row.get("error_message")?,
+        trace_id: row.get("trace_id")?,
+        span_id: row.get("span_id")?,
+    })
+}
+
+fn check_version(path: &Path, version: i64) -> Result<(), StoreError> {
+    if version > SQLITE_SCHEMA_VERSION {
+        return Err(StoreError::invalid_data(
+            path.display().to_string(),
+            format!(
+                "schema version {version} was written by a newer tracing-etl \
+                 (this one reads up to {SQLITE_SCHEMA_VERSION})"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn sqlite_err(path: &Path, what: &str, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        context: format!("sqlite store {}: {what}", path.display()),
+        source,
+    }
+}

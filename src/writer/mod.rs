@@ -1,0 +1,263 @@
+//! The background writer: records leave the span's thread through a bounded queue and are
+//! written in batches by a dedicated thread, in the manner of `tracing_appender::non_blocking`.
+//!
+//! The layer only ever pushes a record into the queue; all store I/O happens on the writer
+//! thread. Dropping the [`WriterGuard`] flushes every queued record.
+
+mod guard;
+mod worker;
+
+pub use guard::WriterGuard;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use crate::error::{StoreError, WriterError};
+use crate::layer::entity::Entity;
+use crate::record::ExecutionRecord;
+use crate::store::ExecutionRecordStore;
+
+/// What travels through the queue. Records of entities are built on the writer thread from the
+/// entity's state, so the span's thread only moves an `Arc`.
+#[derive(Debug)]
+pub(crate) enum Queued {
+    /// The start record of an entity.
+    Start(Arc<Entity>),
+    /// The end record of an entity (it has been closed).
+    End(Arc<Entity>),
+    /// A warning about the instrumentation, emitted as a `tracing` WARN event from the writer
+    /// thread (events emitted inside a subscriber callback are discarded by `tracing`).
+    Warning(String),
+}
+
+impl Queued {
+    fn into_record(self) -> Result<ExecutionRecord, String> {
+        match self {
+            Queued::Start(entity) => Ok(entity.start_record()),
+            Queued::End(entity) => Ok(entity.end_record()),
+            Queued::Warning(message) => Err(message),
+        }
+    }
+}
+
+/// Where the writer emits warnings: the dispatcher the layer was registered with.
+pub(crate) type WarningSink = Arc<std::sync::OnceLock<tracing_core::dispatcher::WeakDispatch>>;
+
+/// What the layer does when the queue to the writer is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backpressure {
+    /// Wait until the writer has made room (the default): no record is ever dropped, and a slow
+    /// or failing store slows the instrumented program down.
+    #[default]
+    Block,
+    /// Drop the record and count it ([`WriterStats::dropped`]): the program never waits.
+    Drop,
+}
+
+/// A callback told about every failed store operation.
+pub type ErrorCallback = Arc<dyn Fn(&StoreError) + Send + Sync + 'static>;
+
+/// How the writer queues, batches, retries and shuts down.
+#[derive(Clone)]
+pub(crate) struct WriterConfig {
+    pub(crate) queue_capacity: usize,
+    pub(crate) max_batch: usize,
+    pub(crate) backpressure: Backpressure,
+    pub(crate) flush_interval: Duration,
+    pub(crate) retry_initial: Duration,
+    pub(crate) retry_max: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) on_error: ErrorCallback,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            queue_capacity: 16 * 1024,
+            max_batch: 4 * 1024,
+            backpressure: Backpressure::Block,
+            flush_interval: Duration::from_millis(200),
+            retry_initial: Duration::from_millis(50),
+            retry_max: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(30),
+            on_error: Arc::new(|e: &StoreError| {
+                eprintln!("tracing-etl: execution record store failed (retrying): {e}");
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for WriterConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriterConfig")
+            .field("queue_capacity", &self.queue_capacity)
+            .field("max_batch", &self.max_batch)
+            .field("backpressure", &self.backpressure)
+            .field("flush_interval", &self.flush_interval)
+            .field("retry_initial", &self.retry_initial)
+            .field("retry_max", &self.retry_max)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters of the writer, read with [`WriterHandle::stats`] or [`WriterGuard::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriterStats {
+    /// Records the store accepted.
+    pub written: u64,
+    /// Records dropped because the queue was full ([`Backpressure::Drop`]) or because they were
+    /// emitted after the writer shut down.
+    pub dropped: u64,
+    /// Failed store operations (each retry of a failing batch counts once).
+    pub store_errors: u64,
+    /// Records given up on: still unwritten when shutdown timed out.
+    pub abandoned: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    written: AtomicU64,
+    dropped: AtomicU64,
+    store_errors: AtomicU64,
+    abandoned: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> WriterStats {
+        WriterStats {
+            written: self.written.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            store_errors: self.store_errors.load(Ordering::Relaxed),
+            abandoned: self.abandoned.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A request to the writer thread, with the channel it answers on.
+pub(crate) enum Control {
+    Flush(Sender<Result<(), WriterError>>),
+    Shutdown(Sender<Result<(), WriterError>>),
+}
+
+/// A cheap, cloneable handle on the writer: flush it and read its counters.
+#[derive(Clone)]
+pub struct WriterHandle {
+    control: Sender<Control>,
+    counters: Arc<Counters>,
+    flush_timeout: Duration,
+}
+
+impl fmt::Debug for WriterHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriterHandle")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WriterHandle {
+    /// Waits until every record queued before this call is written and the store flushed, for
+    /// at most the writer's shutdown timeout.
+    pub fn flush(&self) -> Result<(), WriterError> {
+        self.flush_timeout(self.flush_timeout)
+    }
+
+    /// [`flush`](Self::flush) with an explicit timeout.
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<(), WriterError> {
+        request(&self.control, Control::Flush, timeout)
+    }
+
+    /// The writer's counters now.
+    pub fn stats(&self) -> WriterStats {
+        self.counters.snapshot()
+    }
+}
+
+fn request(
+    control: &Sender<Control>,
+    make: fn(Sender<Result<(), WriterError>>) -> Control,
+    timeout: Duration,
+) -> Result<(), WriterError> {
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    control
+        .send(make(reply))
+        .map_err(|_| WriterError::ShutDown)?;
+    match answer.recv_timeout(timeout) {
+        Ok(result) => result,
+        Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(WriterError::Timeout(timeout)),
+        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(WriterError::ShutDown),
+    }
+}
+
+/// The layer's end of the queue.
+#[derive(Clone)]
+pub(crate) struct RecordSender {
+    records: Sender<Queued>,
+    backpressure: Backpressure,
+    handle: WriterHandle,
+}
+
+impl fmt::Debug for RecordSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordSender")
+            .field("backpressure", &self.backpressure)
+            .field("handle", &self.handle)
+            .finish()
+    }
+}
+
+impl RecordSender {
+    /// Queues a record; never does I/O. Blocks only in [`Backpressure::Block`] mode while the
+    /// queue is full.
+    pub(crate) fn send(&self, record: Queued) {
+        let sent = match self.backpressure {
+            Backpressure::Block => self.records.send(record).is_ok(),
+            Backpressure::Drop => match self.records.try_send(record) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+            },
+        };
+        if !sent {
+            self.handle.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn handle(&self) -> &WriterHandle {
+        &self.handle
+    }
+}
+
+/// Starts the writer thread for `store`.
+pub(crate) fn spawn<S: ExecutionRecordStore>(
+    store: S,
+    config: WriterConfig,
+    warnings: WarningSink,
+) -> (RecordSender, WriterGuard) {
+    let (records_tx, records_rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
+    let (control_tx, control_rx) = crossbeam_channel::unbounded();
+    let counters = Arc::new(Counters::default());
+    let handle = WriterHandle {
+        control: control_tx,
+        counters: counters.clone(),
+        flush_timeout: config.shutdown_timeout,
+    };
+    let backpressure = config.backpressure;
+    let shutdown_timeout = config.shutdown_timeout;
+    let worker = worker::Worker::new(store, config, records_rx, control_rx, counters, warnings);
+    let thread = std::thread::Builder::new()
+        .name("tracing-etl-writer".into())
+        .spawn(move || worker.run());
+    let guard = WriterGuard::new(handle.clone(), thread, shutdown_timeout);
+    let sender = RecordSender {
+        records: records_tx,
+        backpressure,
+        handle,
+    };
+    (sender, guard)
+}

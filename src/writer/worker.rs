@@ -1,0 +1,261 @@
+//! The writer thread: drains the queue in batches into the store, retries with back-off, flushes.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver, Sender};
+
+use super::{Control, Counters, Queued, WarningSink, WriterConfig};
+use crate::error::{StoreError, WriterError};
+use crate::record::ExecutionRecord;
+use crate::store::ExecutionRecordStore;
+
+pub(super) struct Worker<S> {
+    store: S,
+    config: WriterConfig,
+    records: Receiver<Queued>,
+    control: Receiver<Control>,
+    counters: Arc<Counters>,
+    warnings: WarningSink,
+    batch: Vec<ExecutionRecord>,
+    /// Records written since the store was last flushed.
+    dirty: bool,
+    last_flush: Instant,
+    /// A shutdown requested while a failing batch was being retried: its reply and deadline.
+    pending_shutdown: Option<(Sender<Result<(), WriterError>>, Instant)>,
+}
+
+/// What the loop does after handling a control message.
+enum Next {
+    Continue,
+    Exit,
+}
+
+impl<S: ExecutionRecordStore> Worker<S> {
+    pub(super) fn new(
+        store: S,
+        config: WriterConfig,
+        records: Receiver<Queued>,
+        control: Receiver<Control>,
+        counters: Arc<Counters>,
+        warnings: WarningSink,
+    ) -> Self {
+        let batch = Vec::with_capacity(config.max_batch);
+        Worker {
+            store,
+            config,
+            records,
+            control,
+            counters,
+            warnings,
+            batch,
+            dirty: false,
+            last_flush: Instant::now(),
+            pending_shutdown: None,
+        }
+    }
+
+    pub(super) fn run(mut self) {
+        // Whatever the store does (a database client's own `tracing` events, …) must not be
+        // recorded by the layer that feeds this thread.
+        let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+        loop {
+            let wait = self.time_to_flush();
+            select! {
+                recv(self.records) -> record => match record {
+                    Ok(record) => {
+                        self.accept(record);
+                        self.drain_queue();
+                        self.write_batch(None);
+                    }
+                    // Every sender is gone: nothing more can arrive.
+                    Err(_) => {
+                        // `finish` reports what it could not write.
+                        let _ = self.finish(None);
+                        return;
+                    }
+                },
+                recv(self.control) -> control => match control {
+                    Ok(control) => {
+                        if let Next::Exit = self.handle(control) {
+                            return;
+                        }
+                    }
+                    // Every handle and the guard are gone: drain and stop.
+                    Err(_) => {
+                        // `finish` reports what it could not write.
+                        let _ = self.finish(None);
+                        return;
+                    }
+                },
+                default(wait) => {}
+            }
+            if let Some((reply, deadline)) = self.pending_shutdown.take() {
+                let result = self.finish(Some(deadline));
+                let _ = reply.send(result);
+                return;
+            }
+            if self.dirty && self.last_flush.elapsed() >= self.config.flush_interval {
+                // A failed flush is reported; the data stays dirty and is flushed next time.
+                let _ = self.flush_store();
+            }
+        }
+    }
+
+    fn time_to_flush(&self) -> Duration {
+        if self.dirty {
+            self.config
+                .flush_interval
+                .saturating_sub(self.last_flush.elapsed())
+        } else {
+            // Nothing to flush: wake only for work.
+            Duration::from_secs(3600)
+        }
+    }
+
+    fn handle(&mut self, control: Control) -> Next {
+        match control {
+            Control::Flush(reply) => {
+                let result = self.write_everything_queued(None);
+                let _ = reply.send(result);
+                Next::Continue
+            }
+            Control::Shutdown(reply) => {
+                let deadline = Instant::now() + self.config.shutdown_timeout;
+                let result = self.finish(Some(deadline));
+                let _ = reply.send(result);
+                Next::Exit
+            }
+        }
+    }
+
+    /// Writes and flushes everything queued now. With a deadline, gives up retrying then.
+    fn write_everything_queued(&mut self, deadline: Option<Instant>) -> Result<(), WriterError> {
+        loop {
+            self.drain_queue();
+            if self.batch.is_empty() {
+                break;
+            }
+            if !self.write_batch(deadline) {
+                return Err(WriterError::Timeout(self.config.shutdown_timeout));
+            }
+        }
+        self.flush_store().map_err(WriterError::Store)
+    }
+
+    /// Writes everything still queued, then reports what could not be written.
+    fn finish(&mut self, deadline: Option<Instant>) -> Result<(), WriterError> {
+        let deadline = deadline.unwrap_or_else(|| Instant::now() + self.config.shutdown_timeout);
+        let result = self.write_everything_queued(Some(deadline));
+        if result.is_err() {
+            let mut lost = self.batch.len() as u64;
+            self.batch.clear();
+            while self.records.try_recv().is_ok() {
+                lost += 1;
+            }
+            self.counters.abandoned.fetch_add(lost, Ordering::Relaxed);
+            if lost > 0 {
+                eprintln!(
+                    "tracing-etl: shutting down with the store still failing: {lost} execution \
+                     records were not written"
+                );
+            }
+        }
+        result
+    }
+
+    fn accept(&mut self, queued: Queued) {
+        match queued.into_record() {
+            Ok(record) => self.batch.push(record),
+            Err(warning) => self.warn(&warning),
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        match self.warnings.get().and_then(|weak| weak.upgrade()) {
+            Some(dispatch) => tracing::dispatcher::with_default(&dispatch, || {
+                tracing::warn!(target: "tracing_etl", "{message}");
+            }),
+            None => eprintln!("tracing-etl: warning: {message}"),
+        }
+    }
+
+    fn drain_queue(&mut self) {
+        while self.batch.len() < self.config.max_batch {
+            match self.records.try_recv() {
+                Ok(record) => self.accept(record),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Writes the current batch, retrying with back-off until it succeeds or the deadline (the
+    /// given one, or that of a shutdown requested meanwhile) passes. While retrying, flush
+    /// requests are answered with the store's error. Returns whether the batch was written.
+    fn write_batch(&mut self, mut deadline: Option<Instant>) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        let mut backoff = self.config.retry_initial;
+        loop {
+            let error = match self.store.write_batch(&self.batch) {
+                Ok(()) => {
+                    self.counters
+                        .written
+                        .fetch_add(self.batch.len() as u64, Ordering::Relaxed);
+                    self.batch.clear();
+                    self.dirty = true;
+                    return true;
+                }
+                Err(error) => error,
+            };
+            self.report(&error);
+            let now = Instant::now();
+            if let Some((_, shutdown_at)) = &self.pending_shutdown {
+                deadline = Some(deadline.map_or(*shutdown_at, |d| d.min(*shutdown_at)));
+            }
+            let wait = match deadline {
+                Some(deadline) if now >= deadline => return false,
+                Some(deadline) => backoff.min(deadline - now),
+                None => backoff,
+            };
+            // Sleep, but stay responsive to control messages.
+            match self.control.recv_timeout(wait) {
+                Ok(Control::Flush(reply)) => {
+                    let _ = reply.send(Err(WriterError::Store(StoreError::other(
+                        error.to_string(),
+                    ))));
+                }
+                Ok(Control::Shutdown(reply)) => {
+                    let shutdown_at = Instant::now() + self.config.shutdown_timeout;
+                    self.pending_shutdown = Some((reply, shutdown_at));
+                }
+                Err(_) => {}
+            }
+            backoff = (backoff * 2).min(self.config.retry_max);
+        }
+    }
+
+    fn flush_store(&mut self) -> Result<(), StoreError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        match self.store.flush() {
+            Ok(()) => {
+                self.dirty = false;
+                self.last_flush = Instant::now();
+                Ok(())
+            }
+            Err(error) => {
+                self.report(&error);
+                Err(error)
+            }
+        }
+    }
+
+    fn report(&self, error: &StoreError) {
+        self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+        (self.config.on_error)(error);
+    }
+}

@@ -1,0 +1,16 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, WriterStats};
+use tracing_subscriber::prelude::*;
+
+/// Runs `f` under a registry with the layer writing to a fresh in-memory store, drops the guard
+/// (flushing every record) and returns the store.
+pub fn record<R>(f: impl FnOnce() -> R) -> (InMemoryStore, R) {
+    let store = InMemoryStore::new();
+    let (layer, guard) = ExecutionRecordsLayer::new(store.clone());
+    let out = tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+    let stats: WriterStats = guard.shutdown().expect("writer shut down cleanly");
+    assert_eq!(stats.dropped, 0, "no record dropped");
+    (store, out)
+}
