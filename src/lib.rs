@@ -116,9 +116,9 @@ pub use layer::{
 };
 pub use record::{
     EntityKey, EntityKind, EventName, ExecutionRecord, PipelineRunRecord, ProcessRunRecord,
-    RunContext, RunStatus, StepRunRecord, UnknownName,
+    RecorderHeartbeat, RunContext, RunStatus, StepRunRecord, UnknownName,
 };
-pub use store::{ExecutionRecordStore, InMemoryStore};
+pub use store::{ExecutionRecordStore, InMemoryStore, RecordReader, RunFilter};
 #[cfg(feature = "sqlite")]
 pub use store::{SqliteStore, SQLITE_SCHEMA_VERSION};
 pub use writer::{Backpressure, ErrorCallback, WriterGuard, WriterHandle, WriterStats};

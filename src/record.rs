@@ -192,6 +192,9 @@ pub struct PipelineRunRecord {
     pub trace_id: Option<String>,
     /// OpenTelemetry span id (hex) of the exported span.
     pub span_id: Option<String>,
+    /// Id of the writer that recorded the entity (see [`RecorderHeartbeat`]), which tells a
+    /// live run from one whose process died.
+    pub recorder_id: Option<String>,
 }
 
 /// The record of one run of a process inside a pipeline run.
@@ -231,6 +234,9 @@ pub struct ProcessRunRecord {
     pub trace_id: Option<String>,
     /// OpenTelemetry span id (hex) of the exported span.
     pub span_id: Option<String>,
+    /// Id of the writer that recorded the entity (see [`RecorderHeartbeat`]), which tells a
+    /// live run from one whose process died.
+    pub recorder_id: Option<String>,
 }
 
 /// The record of one run of a step.
@@ -268,6 +274,47 @@ pub struct StepRunRecord {
     pub trace_id: Option<String>,
     /// OpenTelemetry span id (hex) of the exported span.
     pub span_id: Option<String>,
+    /// Id of the writer that recorded the entity (see [`RecorderHeartbeat`]), which tells a
+    /// live run from one whose process died.
+    pub recorder_id: Option<String>,
+}
+
+/// The heartbeat of a record writer: who is recording, and whether it is still alive.
+///
+/// Every writer beats into its store (table `recorders`) when it starts, every
+/// `beat_interval_ms` while it runs, and once more with `stopped_at` when it shuts down. An
+/// entity still `running` whose recorder has stopped, or has not beaten for a few intervals, was
+/// abandoned by a process that crashed or was killed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecorderHeartbeat {
+    /// Id of the writer (UUID v7), the `recorder_id` of the records it writes.
+    pub recorder_id: String,
+    /// Host name of the machine the writer runs on.
+    pub host: String,
+    /// Process id of the writer's process.
+    pub pid: u32,
+    /// When the writer started.
+    pub started_at: DateTime<Utc>,
+    /// The latest beat.
+    pub last_beat_at: DateTime<Utc>,
+    /// How often the writer beats, in milliseconds.
+    pub beat_interval_ms: u64,
+    /// When the writer shut down cleanly; `None` while it runs (or if it died).
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
+impl RecorderHeartbeat {
+    /// Whether the writer was alive at `now`: not stopped, and beaten within three intervals
+    /// (at least `min_grace`, to absorb clock skew and slow stores).
+    pub fn is_alive(&self, now: DateTime<Utc>, min_grace: std::time::Duration) -> bool {
+        if self.stopped_at.is_some() {
+            return false;
+        }
+        let grace = std::time::Duration::from_millis(self.beat_interval_ms.saturating_mul(3))
+            .max(min_grace);
+        let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        now.signed_duration_since(self.last_beat_at) <= grace
+    }
 }
 
 /// Which of the three tables a record belongs to.

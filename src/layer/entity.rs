@@ -153,16 +153,16 @@ impl Entity {
     }
 
     /// The start record (status `running`).
-    pub(crate) fn start_record(&self) -> ExecutionRecord {
-        self.record(false)
+    pub(crate) fn start_record(&self, recorder_id: &str) -> ExecutionRecord {
+        self.record(false, recorder_id)
     }
 
     /// The end record, from the state at close.
-    pub(crate) fn end_record(&self) -> ExecutionRecord {
-        self.record(true)
+    pub(crate) fn end_record(&self, recorder_id: &str) -> ExecutionRecord {
+        self.record(true, recorder_id)
     }
 
-    fn record(&self, end: bool) -> ExecutionRecord {
+    fn record(&self, end: bool, recorder_id: &str) -> ExecutionRecord {
         let state = self.state();
         let status = match (end, state.error.is_some()) {
             (false, _) => RunStatus::Running,
@@ -213,6 +213,7 @@ impl Entity {
                 failed_step: failed_fields.1,
                 trace_id,
                 span_id,
+                recorder_id: Some(recorder_id.to_owned()),
             }),
             EntityKind::Process => ExecutionRecord::Process(ProcessRunRecord {
                 event: if end {
@@ -235,6 +236,7 @@ impl Entity {
                 failed_step: failed_fields.1,
                 trace_id,
                 span_id,
+                recorder_id: Some(recorder_id.to_owned()),
             }),
             EntityKind::Step => ExecutionRecord::Step(StepRunRecord {
                 event: if end {
@@ -256,6 +258,7 @@ impl Entity {
                 error_message: error_fields.2,
                 trace_id,
                 span_id,
+                recorder_id: Some(recorder_id.to_owned()),
             }),
         }
     }

@@ -174,6 +174,13 @@ impl ExecutionRecordsLayerBuilder {
         self
     }
 
+    /// How often the writer records its heartbeat in the store (default 5 s). Readers call a
+    /// `running` entity abandoned when its writer has stopped or missed three beats.
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.writer.heartbeat_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
     /// Called on the writer thread with every failed store operation (the default prints it to
     /// stderr). The writer keeps the records and retries.
     pub fn on_store_error(

@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::StoreError;
 use crate::record::{
-    EntityKey, ExecutionRecord, PipelineRunRecord, ProcessRunRecord, StepRunRecord,
+    EntityKey, ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RecorderHeartbeat,
+    StepRunRecord,
 };
-use crate::store::ExecutionRecordStore;
+use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
 
 /// A store that keeps records in memory.
 ///
@@ -47,6 +48,8 @@ struct Rows {
     /// Latest record per entity, in the order entities were first seen.
     latest: Vec<ExecutionRecord>,
     index: HashMap<EntityKey, usize>,
+    /// Latest heartbeat per recorder, in the order recorders were first seen.
+    recorders: Vec<RecorderHeartbeat>,
 }
 
 impl Rows {
@@ -120,13 +123,67 @@ impl InMemoryStore {
             .collect()
     }
 
+    /// The latest heartbeat of every writer that recorded into this store.
+    pub fn recorders(&self) -> Vec<RecorderHeartbeat> {
+        self.rows().recorders.clone()
+    }
+
     /// Forgets every record.
     pub fn clear(&self) {
         *self.rows() = Rows::default();
     }
 }
 
+impl RecordReader for InMemoryStore {
+    fn read_pipelines(&mut self, filter: &RunFilter) -> Result<Vec<PipelineRunRecord>, StoreError> {
+        let mut rows: Vec<_> = self
+            .pipeline_runs()
+            .into_iter()
+            .filter(|r| filter.matches(&r.run_id, r.attempt, r.status, &r.pipeline, r.started_at))
+            .collect();
+        filter.order_and_limit(&mut rows, |r| r.started_at);
+        Ok(rows)
+    }
+
+    fn read_processes(&mut self, filter: &RunFilter) -> Result<Vec<ProcessRunRecord>, StoreError> {
+        let mut rows: Vec<_> = self
+            .process_runs()
+            .into_iter()
+            .filter(|r| filter.matches(&r.run_id, r.attempt, r.status, &r.process, r.started_at))
+            .collect();
+        filter.order_and_limit(&mut rows, |r| r.started_at);
+        Ok(rows)
+    }
+
+    fn read_steps(&mut self, filter: &RunFilter) -> Result<Vec<StepRunRecord>, StoreError> {
+        let mut rows: Vec<_> = self
+            .step_runs()
+            .into_iter()
+            .filter(|r| filter.matches(&r.run_id, r.attempt, r.status, &r.step, r.started_at))
+            .collect();
+        filter.order_and_limit(&mut rows, |r| r.started_at);
+        Ok(rows)
+    }
+
+    fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
+        Ok(self.recorders())
+    }
+}
+
 impl ExecutionRecordStore for InMemoryStore {
+    fn write_heartbeat(&mut self, heartbeat: &RecorderHeartbeat) -> Result<(), StoreError> {
+        let mut rows = self.rows();
+        match rows
+            .recorders
+            .iter_mut()
+            .find(|r| r.recorder_id == heartbeat.recorder_id)
+        {
+            Some(existing) => *existing = heartbeat.clone(),
+            None => rows.recorders.push(heartbeat.clone()),
+        }
+        Ok(())
+    }
+
     fn write_record(&mut self, record: &ExecutionRecord) -> Result<(), StoreError> {
         self.rows().push(record);
         Ok(())

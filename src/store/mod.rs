@@ -13,8 +13,13 @@ pub use memory::InMemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteStore, SQLITE_SCHEMA_VERSION};
 
+use chrono::{DateTime, Utc};
+
 use crate::error::StoreError;
-use crate::record::ExecutionRecord;
+use crate::record::{
+    ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RecorderHeartbeat, RunStatus,
+    StepRunRecord,
+};
 
 /// A destination for execution records.
 ///
@@ -58,6 +63,16 @@ pub trait ExecutionRecordStore: Send + 'static {
         records.iter().try_for_each(|r| self.write_record(r))
     }
 
+    /// Records a writer's heartbeat (one row per `recorder_id`, replaced by each beat), so that
+    /// readers can tell runs still being recorded from runs abandoned by a dead process.
+    ///
+    /// The default ignores heartbeats: a store that cannot keep them loses only that
+    /// distinction.
+    fn write_heartbeat(&mut self, heartbeat: &RecorderHeartbeat) -> Result<(), StoreError> {
+        let _ = heartbeat;
+        Ok(())
+    }
+
     /// Makes every record written so far durable (fsync, commit, …).
     ///
     /// The default does nothing, for stores whose writes are durable when they return.
@@ -75,7 +90,140 @@ impl<S: ExecutionRecordStore + ?Sized> ExecutionRecordStore for Box<S> {
         (**self).write_batch(records)
     }
 
+    fn write_heartbeat(&mut self, heartbeat: &RecorderHeartbeat) -> Result<(), StoreError> {
+        (**self).write_heartbeat(heartbeat)
+    }
+
     fn flush(&mut self) -> Result<(), StoreError> {
         (**self).flush()
     }
+}
+
+/// Which rows a [`RecordReader`] returns. The default matches every row, oldest first.
+///
+/// ```
+/// use tracing_etl::{RunFilter, RunStatus};
+///
+/// let failed_today = RunFilter::default()
+///     .status(RunStatus::Failed)
+///     .since(chrono::Utc::now() - chrono::Duration::hours(24))
+///     .newest_first()
+///     .limit(20);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunFilter {
+    /// Only rows of this run id.
+    pub run_id: Option<String>,
+    /// Only rows whose run id starts with this text.
+    pub run_id_prefix: Option<String>,
+    /// Only rows of this attempt.
+    pub attempt: Option<u32>,
+    /// Only rows with this status.
+    pub status: Option<RunStatus>,
+    /// Only rows of this pipeline/process/step name.
+    pub name: Option<String>,
+    /// Only rows that started at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Newest first (by `started_at`) instead of oldest first.
+    pub newest_first: bool,
+    /// At most this many rows.
+    pub limit: Option<usize>,
+}
+
+impl RunFilter {
+    /// Only rows of `run_id`.
+    pub fn run_id(mut self, run_id: impl Into<String>) -> Self {
+        self.run_id = Some(run_id.into());
+        self
+    }
+
+    /// Only rows whose run id starts with `prefix`.
+    pub fn run_id_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.run_id_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Only rows of `attempt`.
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = Some(attempt);
+        self
+    }
+
+    /// Only rows with `status`.
+    pub fn status(mut self, status: RunStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Only rows named `name`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Only rows started at or after `since`.
+    pub fn since(mut self, since: DateTime<Utc>) -> Self {
+        self.since = Some(since);
+        self
+    }
+
+    /// Newest first.
+    pub fn newest_first(mut self) -> Self {
+        self.newest_first = true;
+        self
+    }
+
+    /// At most `limit` rows.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Whether a row with these values passes the filter (for stores that filter in memory).
+    pub fn matches(
+        &self,
+        run_id: &str,
+        attempt: u32,
+        status: RunStatus,
+        name: &str,
+        started_at: DateTime<Utc>,
+    ) -> bool {
+        self.run_id.as_deref().is_none_or(|r| r == run_id)
+            && self
+                .run_id_prefix
+                .as_deref()
+                .is_none_or(|p| run_id.starts_with(p))
+            && self.attempt.is_none_or(|a| a == attempt)
+            && self.status.is_none_or(|s| s == status)
+            && self.name.as_deref().is_none_or(|n| n == name)
+            && self.since.is_none_or(|s| started_at >= s)
+    }
+
+    /// Sorts rows by `started_at` in the filter's order and applies its limit (for stores that
+    /// filter in memory).
+    pub fn order_and_limit<T>(&self, rows: &mut Vec<T>, started_at: impl Fn(&T) -> DateTime<Utc>) {
+        rows.sort_by_key(|r| started_at(r));
+        if self.newest_first {
+            rows.reverse();
+        }
+        if let Some(limit) = self.limit {
+            rows.truncate(limit);
+        }
+    }
+}
+
+/// Reading records back from a store: what the `tracing-etl` command-line tool and tests use.
+///
+/// Each method returns the current row of every entity that passes the filter (for append-only
+/// stores: the latest record per entity, an end record winning over a start record).
+pub trait RecordReader {
+    /// Pipeline runs.
+    fn read_pipelines(&mut self, filter: &RunFilter) -> Result<Vec<PipelineRunRecord>, StoreError>;
+    /// Process runs (`name` filters on the process name).
+    fn read_processes(&mut self, filter: &RunFilter) -> Result<Vec<ProcessRunRecord>, StoreError>;
+    /// Step runs (`name` filters on the step name).
+    fn read_steps(&mut self, filter: &RunFilter) -> Result<Vec<StepRunRecord>, StoreError>;
+    /// The latest heartbeat of every writer that recorded into the store.
+    fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError>;
 }

@@ -4,13 +4,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{named_params, Connection, OpenFlags, Row, Transaction};
+use rusqlite::{named_params, Connection, OpenFlags, Row, ToSql, Transaction};
 
 use crate::error::StoreError;
 use crate::record::{
-    ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RunStatus, StepRunRecord,
+    EntityKind, ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RecorderHeartbeat, RunStatus,
+    StepRunRecord,
 };
-use crate::store::ExecutionRecordStore;
+use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
 
 /// The schema version this release writes (`PRAGMA user_version` of the database file).
 ///
@@ -36,6 +37,7 @@ CREATE TABLE IF NOT EXISTS pipeline_runs (
     failed_step        TEXT,
     trace_id           TEXT,
     span_id            TEXT,
+    recorder_id        TEXT,
     PRIMARY KEY (run_id, attempt)
 );
 CREATE INDEX IF NOT EXISTS pipeline_runs_started_at ON pipeline_runs (started_at);
@@ -56,7 +58,8 @@ CREATE TABLE IF NOT EXISTS process_runs (
     failed_step_run_id TEXT,
     failed_step        TEXT,
     trace_id           TEXT,
-    span_id            TEXT
+    span_id            TEXT,
+    recorder_id        TEXT
 );
 CREATE INDEX IF NOT EXISTS process_runs_run ON process_runs (run_id, attempt);
 CREATE INDEX IF NOT EXISTS process_runs_status ON process_runs (status);
@@ -75,21 +78,40 @@ CREATE TABLE IF NOT EXISTS step_runs (
     error_type         TEXT,
     error_message      TEXT,
     trace_id           TEXT,
-    span_id            TEXT
+    span_id            TEXT,
+    recorder_id        TEXT
 );
 CREATE INDEX IF NOT EXISTS step_runs_run ON step_runs (run_id, attempt);
 CREATE INDEX IF NOT EXISTS step_runs_status ON step_runs (status);
+CREATE TABLE IF NOT EXISTS recorders (
+    recorder_id        TEXT    NOT NULL PRIMARY KEY,
+    host               TEXT    NOT NULL,
+    pid                INTEGER NOT NULL,
+    started_at         TEXT    NOT NULL,
+    last_beat_at       TEXT    NOT NULL,
+    beat_interval_ms   INTEGER NOT NULL,
+    stopped_at         TEXT
+);
 ";
+
+const UPSERT_RECORDER: &str = "
+INSERT INTO recorders (recorder_id, host, pid, started_at, last_beat_at, beat_interval_ms,
+    stopped_at)
+VALUES (:recorder_id, :host, :pid, :started_at, :last_beat_at, :beat_interval_ms, :stopped_at)
+ON CONFLICT (recorder_id) DO UPDATE SET
+    host = excluded.host, pid = excluded.pid, started_at = excluded.started_at,
+    last_beat_at = excluded.last_beat_at, beat_interval_ms = excluded.beat_interval_ms,
+    stopped_at = excluded.stopped_at";
 
 // An end record replaces anything; a start record only another start record
 // (`ExecutionRecord::supersedes`).
 const UPSERT_PIPELINE: &str = "
 INSERT INTO pipeline_runs (run_id, attempt, event, correlation_id, last_attempt, pipeline,
     started_at, status, duration_ms, error, error_type, error_message, failed_step_run_id,
-    failed_step, trace_id, span_id)
+    failed_step, trace_id, span_id, recorder_id)
 VALUES (:run_id, :attempt, :event, :correlation_id, :last_attempt, :pipeline, :started_at,
     :status, :duration_ms, :error, :error_type, :error_message, :failed_step_run_id,
-    :failed_step, :trace_id, :span_id)
+    :failed_step, :trace_id, :span_id, :recorder_id)
 ON CONFLICT (run_id, attempt) DO UPDATE SET
     event = excluded.event, correlation_id = excluded.correlation_id,
     last_attempt = excluded.last_attempt, pipeline = excluded.pipeline,
@@ -97,39 +119,42 @@ ON CONFLICT (run_id, attempt) DO UPDATE SET
     duration_ms = excluded.duration_ms, error = excluded.error,
     error_type = excluded.error_type, error_message = excluded.error_message,
     failed_step_run_id = excluded.failed_step_run_id, failed_step = excluded.failed_step,
-    trace_id = excluded.trace_id, span_id = excluded.span_id
+    trace_id = excluded.trace_id, span_id = excluded.span_id,
+    recorder_id = excluded.recorder_id
 WHERE excluded.event = 'pipeline_end' OR pipeline_runs.event = 'pipeline_start'";
 
 const UPSERT_PROCESS: &str = "
 INSERT INTO process_runs (process_run_id, event, run_id, correlation_id, attempt, process,
     started_at, status, duration_ms, error, error_type, error_message, failed_step_run_id,
-    failed_step, trace_id, span_id)
+    failed_step, trace_id, span_id, recorder_id)
 VALUES (:process_run_id, :event, :run_id, :correlation_id, :attempt, :process, :started_at,
     :status, :duration_ms, :error, :error_type, :error_message, :failed_step_run_id,
-    :failed_step, :trace_id, :span_id)
+    :failed_step, :trace_id, :span_id, :recorder_id)
 ON CONFLICT (process_run_id) DO UPDATE SET
     event = excluded.event, run_id = excluded.run_id, correlation_id = excluded.correlation_id,
     attempt = excluded.attempt, process = excluded.process, started_at = excluded.started_at,
     status = excluded.status, duration_ms = excluded.duration_ms, error = excluded.error,
     error_type = excluded.error_type, error_message = excluded.error_message,
     failed_step_run_id = excluded.failed_step_run_id, failed_step = excluded.failed_step,
-    trace_id = excluded.trace_id, span_id = excluded.span_id
+    trace_id = excluded.trace_id, span_id = excluded.span_id,
+    recorder_id = excluded.recorder_id
 WHERE excluded.event = 'process_end' OR process_runs.event = 'process_start'";
 
 const UPSERT_STEP: &str = "
 INSERT INTO step_runs (step_run_id, event, run_id, correlation_id, attempt, step,
     process_run_id, started_at, status, duration_ms, error, error_type, error_message,
-    trace_id, span_id)
+    trace_id, span_id, recorder_id)
 VALUES (:step_run_id, :event, :run_id, :correlation_id, :attempt, :step, :process_run_id,
     :started_at, :status, :duration_ms, :error, :error_type, :error_message, :trace_id,
-    :span_id)
+    :span_id, :recorder_id)
 ON CONFLICT (step_run_id) DO UPDATE SET
     event = excluded.event, run_id = excluded.run_id, correlation_id = excluded.correlation_id,
     attempt = excluded.attempt, step = excluded.step, process_run_id = excluded.process_run_id,
     started_at = excluded.started_at, status = excluded.status,
     duration_ms = excluded.duration_ms, error = excluded.error,
     error_type = excluded.error_type, error_message = excluded.error_message,
-    trace_id = excluded.trace_id, span_id = excluded.span_id
+    trace_id = excluded.trace_id, span_id = excluded.span_id,
+    recorder_id = excluded.recorder_id
 WHERE excluded.event = 'step_end' OR step_runs.event = 'step_start'";
 
 /// The embedded default store: tables `pipeline_runs`, `process_runs` and `step_runs` in one
@@ -248,40 +273,73 @@ impl SqliteStore {
 
     /// Every pipeline run, oldest first.
     pub fn pipeline_runs(&self) -> Result<Vec<PipelineRunRecord>, StoreError> {
-        self.query(
-            "SELECT * FROM pipeline_runs ORDER BY started_at, run_id, attempt",
+        self.select(
+            EntityKind::Pipeline,
+            &RunFilter::default(),
             pipeline_from_row,
         )
     }
 
     /// Every process run, oldest first.
     pub fn process_runs(&self) -> Result<Vec<ProcessRunRecord>, StoreError> {
-        self.query(
-            "SELECT * FROM process_runs ORDER BY started_at, process_run_id",
-            process_from_row,
-        )
+        self.select(EntityKind::Process, &RunFilter::default(), process_from_row)
     }
 
     /// Every step run, oldest first.
     pub fn step_runs(&self) -> Result<Vec<StepRunRecord>, StoreError> {
-        self.query(
-            "SELECT * FROM step_runs ORDER BY started_at, step_run_id",
-            step_from_row,
-        )
+        self.select(EntityKind::Step, &RunFilter::default(), step_from_row)
     }
 
-    fn query<T>(
+    /// The rows of `kind`'s table that pass `filter`, every value bound as a parameter.
+    fn select<T>(
         &self,
-        sql: &str,
+        kind: EntityKind,
+        filter: &RunFilter,
         map: fn(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, StoreError> {
+        let mut sql = format!("SELECT * FROM {} WHERE 1 = 1", kind.table());
+        let mut params: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(run_id) = &filter.run_id {
+            sql.push_str(" AND run_id = ?");
+            params.push(Box::new(run_id.clone()));
+        }
+        if let Some(prefix) = &filter.run_id_prefix {
+            sql.push_str(" AND substr(run_id, 1, length(?1x)) = ?1x");
+            let n = params.len() + 1;
+            sql = sql.replace("?1x", &format!("?{n}"));
+            params.push(Box::new(prefix.clone()));
+        }
+        if let Some(attempt) = filter.attempt {
+            sql.push_str(" AND attempt = ?");
+            params.push(Box::new(attempt));
+        }
+        if let Some(status) = filter.status {
+            sql.push_str(" AND status = ?");
+            params.push(Box::new(status.as_str()));
+        }
+        if let Some(name) = &filter.name {
+            sql.push_str(&format!(" AND {} = ?", kind.as_str()));
+            params.push(Box::new(name.clone()));
+        }
+        if let Some(since) = &filter.since {
+            sql.push_str(" AND started_at >= ?");
+            params.push(Box::new(timestamp(since)));
+        }
+        let order = if filter.newest_first { "DESC" } else { "ASC" };
+        sql.push_str(&format!(" ORDER BY started_at {order}, rowid {order}"));
+        if let Some(limit) = filter.limit {
+            sql.push_str(" LIMIT ?");
+            params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
+        }
+        // Number the anonymous placeholders so the prefix's reused one keeps its index.
+        let sql = number_placeholders(&sql);
         let path = &self.path;
         let mut stmt = self
             .conn
-            .prepare_cached(sql)
+            .prepare_cached(&sql)
             .map_err(|e| sqlite_err(path, "prepare query", e))?;
         let rows = stmt
-            .query_map([], map)
+            .query_map(rusqlite::params_from_iter(params.iter()), map)
             .map_err(|e| sqlite_err(path, "query", e))?;
         rows.collect::<rusqlite::Result<Vec<T>>>()
             .map_err(|e| sqlite_err(path, "read row", e))
@@ -293,7 +351,62 @@ impl SqliteStore {
     }
 }
 
+impl RecordReader for SqliteStore {
+    fn read_pipelines(&mut self, filter: &RunFilter) -> Result<Vec<PipelineRunRecord>, StoreError> {
+        self.select(EntityKind::Pipeline, filter, pipeline_from_row)
+    }
+
+    fn read_processes(&mut self, filter: &RunFilter) -> Result<Vec<ProcessRunRecord>, StoreError> {
+        self.select(EntityKind::Process, filter, process_from_row)
+    }
+
+    fn read_steps(&mut self, filter: &RunFilter) -> Result<Vec<StepRunRecord>, StoreError> {
+        self.select(EntityKind::Step, filter, step_from_row)
+    }
+
+    fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT * FROM recorders ORDER BY started_at")
+            .map_err(|e| sqlite_err(path, "prepare query", e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(RecorderHeartbeat {
+                    recorder_id: row.get("recorder_id")?,
+                    host: row.get("host")?,
+                    pid: row.get("pid")?,
+                    started_at: get_time(row, "started_at")?,
+                    last_beat_at: get_time(row, "last_beat_at")?,
+                    beat_interval_ms: get_duration_col(row, "beat_interval_ms")?.unwrap_or(0),
+                    stopped_at: get_optional_time(row, "stopped_at")?,
+                })
+            })
+            .map_err(|e| sqlite_err(path, "query", e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| sqlite_err(path, "read row", e))
+    }
+}
+
 impl ExecutionRecordStore for SqliteStore {
+    fn write_heartbeat(&mut self, heartbeat: &RecorderHeartbeat) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(UPSERT_RECORDER)
+            .and_then(|mut stmt| {
+                stmt.execute(named_params! {
+                    ":recorder_id": heartbeat.recorder_id,
+                    ":host": heartbeat.host,
+                    ":pid": heartbeat.pid,
+                    ":started_at": timestamp(&heartbeat.started_at),
+                    ":last_beat_at": timestamp(&heartbeat.last_beat_at),
+                    ":beat_interval_ms": clamp_i64(heartbeat.beat_interval_ms),
+                    ":stopped_at": heartbeat.stopped_at.as_ref().map(timestamp),
+                })
+            })
+            .map(drop)
+            .map_err(|e| sqlite_err(&self.path, "write heartbeat", e))
+    }
+
     fn write_record(&mut self, record: &ExecutionRecord) -> Result<(), StoreError> {
         self.write_batch(std::slice::from_ref(record))
     }
@@ -334,6 +447,7 @@ fn upsert_all(tx: &Transaction<'_>, records: &[ExecutionRecord]) -> rusqlite::Re
                     ":failed_step": r.failed_step,
                     ":trace_id": r.trace_id,
                     ":span_id": r.span_id,
+                    ":recorder_id": r.recorder_id,
                 })?;
             }
             ExecutionRecord::Process(r) => {
@@ -354,6 +468,7 @@ fn upsert_all(tx: &Transaction<'_>, records: &[ExecutionRecord]) -> rusqlite::Re
                     ":failed_step": r.failed_step,
                     ":trace_id": r.trace_id,
                     ":span_id": r.span_id,
+                    ":recorder_id": r.recorder_id,
                 })?;
             }
             ExecutionRecord::Step(r) => {
@@ -373,6 +488,7 @@ fn upsert_all(tx: &Transaction<'_>, records: &[ExecutionRecord]) -> rusqlite::Re
                     ":error_message": r.error_message,
                     ":trace_id": r.trace_id,
                     ":span_id": r.span_id,
+                    ":recorder_id": r.recorder_id,
                 })?;
             }
         }
@@ -415,9 +531,50 @@ where
     text.parse().map_err(|e| conversion_error(col, e))
 }
 
-fn get_duration(row: &Row<'_>) -> rusqlite::Result<Option<u64>> {
-    let v: Option<i64> = row.get("duration_ms")?;
+fn get_optional_time(row: &Row<'_>, col: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let text: Option<String> = row.get(col)?;
+    text.map(|text| {
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| conversion_error(col, e))
+    })
+    .transpose()
+}
+
+fn get_duration_col(row: &Row<'_>, col: &str) -> rusqlite::Result<Option<u64>> {
+    let v: Option<i64> = row.get(col)?;
     Ok(v.map(|v| u64::try_from(v).unwrap_or(0)))
+}
+
+fn get_duration(row: &Row<'_>) -> rusqlite::Result<Option<u64>> {
+    get_duration_col(row, "duration_ms")
+}
+
+/// Replaces each anonymous `?` with `?N`, numbering from the last explicit index used so far.
+fn number_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut next = 1;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '?' {
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            digits.push(*d);
+            chars.next();
+        }
+        if digits.is_empty() {
+            out.push_str(&next.to_string());
+            next += 1;
+        } else {
+            let n: usize = digits.parse().unwrap_or(next);
+            out.push_str(&digits);
+            next = next.max(n + 1);
+        }
+    }
+    out
 }
 
 fn get_status(row: &Row<'_>) -> rusqlite::Result<RunStatus> {
@@ -442,6 +599,7 @@ fn pipeline_from_row(row: &Row<'_>) -> rusqlite::Result<PipelineRunRecord> {
         failed_step: row.get("failed_step")?,
         trace_id: row.get("trace_id")?,
         span_id: row.get("span_id")?,
+        recorder_id: row.get("recorder_id")?,
     })
 }
 
@@ -463,6 +621,7 @@ fn process_from_row(row: &Row<'_>) -> rusqlite::Result<ProcessRunRecord> {
         failed_step: row.get("failed_step")?,
         trace_id: row.get("trace_id")?,
         span_id: row.get("span_id")?,
+        recorder_id: row.get("recorder_id")?,
     })
 }
 
@@ -483,6 +642,7 @@ fn step_from_row(row: &Row<'_>) -> rusqlite::Result<StepRunRecord> {
         error_message: row.get("error_message")?,
         trace_id: row.get("trace_id")?,
         span_id: row.get("span_id")?,
+        recorder_id: row.get("recorder_id")?,
     })
 }
 

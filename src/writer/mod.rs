@@ -35,10 +35,10 @@ pub(crate) enum Queued {
 }
 
 impl Queued {
-    fn into_record(self) -> Result<ExecutionRecord, String> {
+    fn into_record(self, recorder_id: &str) -> Result<ExecutionRecord, String> {
         match self {
-            Queued::Start(entity) => Ok(entity.start_record()),
-            Queued::End(entity) => Ok(entity.end_record()),
+            Queued::Start(entity) => Ok(entity.start_record(recorder_id)),
+            Queued::End(entity) => Ok(entity.end_record(recorder_id)),
             Queued::Warning(message) => Err(message),
         }
     }
@@ -71,6 +71,7 @@ pub(crate) struct WriterConfig {
     pub(crate) retry_initial: Duration,
     pub(crate) retry_max: Duration,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) heartbeat_interval: Duration,
     pub(crate) on_error: ErrorCallback,
 }
 
@@ -84,6 +85,7 @@ impl Default for WriterConfig {
             retry_initial: Duration::from_millis(50),
             retry_max: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(5),
             on_error: Arc::new(|e: &StoreError| {
                 eprintln!("tracing-etl: execution record store failed (retrying): {e}");
             }),
@@ -101,6 +103,7 @@ impl fmt::Debug for WriterConfig {
             .field("retry_initial", &self.retry_initial)
             .field("retry_max", &self.retry_max)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("heartbeat_interval", &self.heartbeat_interval)
             .finish_non_exhaustive()
     }
 }
@@ -148,6 +151,7 @@ pub(crate) enum Control {
 /// A cheap, cloneable handle on the writer: flush it and read its counters.
 #[derive(Clone)]
 pub struct WriterHandle {
+    recorder_id: Arc<str>,
     control: Sender<Control>,
     counters: Arc<Counters>,
     flush_timeout: Duration,
@@ -156,6 +160,7 @@ pub struct WriterHandle {
 impl fmt::Debug for WriterHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WriterHandle")
+            .field("recorder_id", &self.recorder_id)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
@@ -176,6 +181,11 @@ impl WriterHandle {
     /// The writer's counters now.
     pub fn stats(&self) -> WriterStats {
         self.counters.snapshot()
+    }
+
+    /// The id this writer stamps on its records (`recorder_id`) and heartbeats.
+    pub fn recorder_id(&self) -> &str {
+        &self.recorder_id
     }
 }
 
@@ -242,14 +252,24 @@ pub(crate) fn spawn<S: ExecutionRecordStore>(
     let (records_tx, records_rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
     let (control_tx, control_rx) = crossbeam_channel::unbounded();
     let counters = Arc::new(Counters::default());
+    let recorder_id: Arc<str> = uuid::Uuid::now_v7().hyphenated().to_string().into();
     let handle = WriterHandle {
+        recorder_id: recorder_id.clone(),
         control: control_tx,
         counters: counters.clone(),
         flush_timeout: config.shutdown_timeout,
     };
     let backpressure = config.backpressure;
     let shutdown_timeout = config.shutdown_timeout;
-    let worker = worker::Worker::new(store, config, records_rx, control_rx, counters, warnings);
+    let worker = worker::Worker::new(
+        store,
+        config,
+        records_rx,
+        control_rx,
+        counters,
+        warnings,
+        recorder_id,
+    );
     let thread = std::thread::Builder::new()
         .name("tracing-etl-writer".into())
         .spawn(move || worker.run());

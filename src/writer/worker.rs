@@ -8,7 +8,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 
 use super::{Control, Counters, Queued, WarningSink, WriterConfig};
 use crate::error::{StoreError, WriterError};
-use crate::record::ExecutionRecord;
+use crate::record::{ExecutionRecord, RecorderHeartbeat};
 use crate::store::ExecutionRecordStore;
 
 pub(super) struct Worker<S> {
@@ -18,6 +18,9 @@ pub(super) struct Worker<S> {
     control: Receiver<Control>,
     counters: Arc<Counters>,
     warnings: WarningSink,
+    recorder_id: Arc<str>,
+    heartbeat: RecorderHeartbeat,
+    next_beat: Instant,
     batch: Vec<ExecutionRecord>,
     /// Records written since the store was last flushed.
     dirty: bool,
@@ -40,8 +43,20 @@ impl<S: ExecutionRecordStore> Worker<S> {
         control: Receiver<Control>,
         counters: Arc<Counters>,
         warnings: WarningSink,
+        recorder_id: Arc<str>,
     ) -> Self {
         let batch = Vec::with_capacity(config.max_batch);
+        let now = chrono::Utc::now();
+        let heartbeat = RecorderHeartbeat {
+            recorder_id: recorder_id.to_string(),
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            pid: std::process::id(),
+            started_at: now,
+            last_beat_at: now,
+            beat_interval_ms: u64::try_from(config.heartbeat_interval.as_millis())
+                .unwrap_or(u64::MAX),
+            stopped_at: None,
+        };
         Worker {
             store,
             config,
@@ -49,6 +64,9 @@ impl<S: ExecutionRecordStore> Worker<S> {
             control,
             counters,
             warnings,
+            recorder_id,
+            heartbeat,
+            next_beat: Instant::now(),
             batch,
             dirty: false,
             last_flush: Instant::now(),
@@ -61,7 +79,12 @@ impl<S: ExecutionRecordStore> Worker<S> {
         // recorded by the layer that feeds this thread.
         let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
         loop {
-            let wait = self.time_to_flush();
+            if Instant::now() >= self.next_beat {
+                self.beat(false);
+            }
+            let wait = self
+                .time_to_flush()
+                .min(self.next_beat.saturating_duration_since(Instant::now()));
             select! {
                 recv(self.records) -> record => match record {
                     Ok(record) => {
@@ -100,6 +123,20 @@ impl<S: ExecutionRecordStore> Worker<S> {
                 // A failed flush is reported; the data stays dirty and is flushed next time.
                 let _ = self.flush_store();
             }
+        }
+    }
+
+    /// Writes the heartbeat; `stopping` marks the writer stopped. A failed beat is reported,
+    /// not retried: the next one will come.
+    fn beat(&mut self, stopping: bool) {
+        let now = chrono::Utc::now();
+        self.heartbeat.last_beat_at = now;
+        if stopping {
+            self.heartbeat.stopped_at = Some(now);
+        }
+        self.next_beat = Instant::now() + self.config.heartbeat_interval;
+        if let Err(error) = self.store.write_heartbeat(&self.heartbeat) {
+            self.report(&error);
         }
     }
 
@@ -144,10 +181,13 @@ impl<S: ExecutionRecordStore> Worker<S> {
         self.flush_store().map_err(WriterError::Store)
     }
 
-    /// Writes everything still queued, then reports what could not be written.
+    /// Writes everything still queued, marks the recorder stopped, then reports what could not
+    /// be written.
     fn finish(&mut self, deadline: Option<Instant>) -> Result<(), WriterError> {
         let deadline = deadline.unwrap_or_else(|| Instant::now() + self.config.shutdown_timeout);
         let result = self.write_everything_queued(Some(deadline));
+        self.beat(true);
+        let _ = self.store.flush();
         if result.is_err() {
             let mut lost = self.batch.len() as u64;
             self.batch.clear();
@@ -166,7 +206,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
     }
 
     fn accept(&mut self, queued: Queued) {
-        match queued.into_record() {
+        match queued.into_record(&self.recorder_id) {
             Ok(record) => self.batch.push(record),
             Err(warning) => self.warn(&warning),
         }
