@@ -12,7 +12,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 pub fn plain_span(i: u64) {
     let span = tracing::info_span!("transform", rows = i, table = "orders");
     let _entered = span.enter();
-    if i % 1000 == 0 {
+    if i.is_multiple_of(1000) {
         tracing::error!("bad row");
     }
 }
@@ -22,7 +22,7 @@ pub fn plain_span(i: u64) {
 pub fn step_span(i: u64) {
     let span = tracing::info_span!("load", etl.step = "load", rows = i);
     let _entered = span.enter();
-    if i % 1000 == 0 {
+    if i.is_multiple_of(1000) {
         tracing::error!("bad row");
     }
 }
