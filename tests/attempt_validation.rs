@@ -34,7 +34,10 @@ fn assert_defaulted_with_warning(runs: &Runs, shown: &str) {
     }
 }
 
-both_stores!(bad_values_default_to_1_with_a_warning, good_values_are_taken);
+both_stores!(
+    bad_values_default_to_1_with_a_warning,
+    good_values_are_taken
+);
 
 fn bad_values_default_to_1_with_a_warning(store: Store) {
     assert_defaulted_with_warning(&with_attempt!(store, "abc"), "\"abc\"");

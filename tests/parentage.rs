@@ -97,7 +97,10 @@ fn an_entity_without_a_pipeline_gets_a_run_of_its_own(store: Store) {
     assert_eq!(process.correlation_id, None);
     assert_eq!(process.status, RunStatus::Success);
     let load = runs.step("load");
-    assert_eq!(load.run_id, process.run_id, "the step shares its process's run");
+    assert_eq!(
+        load.run_id, process.run_id,
+        "the step shares its process's run"
+    );
     assert_eq!(
         load.process_run_id.as_deref(),
         Some(process.process_run_id.as_str())

@@ -59,11 +59,19 @@ fn run_fields_reach_every_entity_of_the_run(store: Store) {
     let process = runs.process("ingest");
     let step = runs.step("load");
     assert_eq!(
-        (process.run_id.as_str(), process.correlation_id.as_deref(), process.attempt),
+        (
+            process.run_id.as_str(),
+            process.correlation_id.as_deref(),
+            process.attempt
+        ),
         ("2026-11-28", Some("req-9"), 4)
     );
     assert_eq!(
-        (step.run_id.as_str(), step.correlation_id.as_deref(), step.attempt),
+        (
+            step.run_id.as_str(),
+            step.correlation_id.as_deref(),
+            step.attempt
+        ),
         ("2026-11-28", Some("req-9"), 4)
     );
 }
@@ -144,8 +152,7 @@ fn an_unusable_last_attempt_is_true(store: Store) {
 
 fn unknown_etl_fields_are_warned_about(store: Store) {
     let (runs, ()) = run(store, || {
-        let _p =
-            tracing::info_span!("nightly", etl.pipeline = Empty, etl.runid = "typo").entered();
+        let _p = tracing::info_span!("nightly", etl.pipeline = Empty, etl.runid = "typo").entered();
     });
     assert_eq!(runs.pipeline("nightly").status, RunStatus::Success);
     assert_one_warning(&runs, &["etl.runid", "nightly"]);

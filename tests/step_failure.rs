@@ -65,7 +65,10 @@ fn err_attribute_records_display(store: Store) {
     assert_eq!(step.status, RunStatus::Failed);
     // `err` records `error = %e`: the Display form is all there is.
     assert_eq!(step.error.as_deref(), Some("row 7 has a bad amount"));
-    assert_eq!(step.error_message.as_deref(), Some("row 7 has a bad amount"));
+    assert_eq!(
+        step.error_message.as_deref(),
+        Some("row 7 has a bad amount")
+    );
     assert_eq!(step.error_type, None, "a sentence gives no type name");
     assert!(step.duration_ms.is_some());
 }
@@ -105,7 +108,10 @@ fn error_macro_with_error_value(store: Store) {
     #[instrument(fields(etl.step))]
     fn load() {
         let e = bad_row(3);
-        tracing::error!(error = &e as &(dyn std::error::Error + 'static), "load failed");
+        tracing::error!(
+            error = &e as &(dyn std::error::Error + 'static),
+            "load failed"
+        );
     }
 
     let (runs, ()) = run(store, || pipeline(load));

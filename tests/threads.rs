@@ -107,7 +107,10 @@ fn a_span_created_here_and_entered_on_another_thread(store: Store) {
         Some(process.process_run_id.as_str())
     );
     assert_eq!(load.status, RunStatus::Failed);
-    assert_eq!(process.failed_step_run_id.as_deref(), Some(load.step_run_id.as_str()));
+    assert_eq!(
+        process.failed_step_run_id.as_deref(),
+        Some(load.step_run_id.as_str())
+    );
 }
 
 fn concurrent_pipelines_do_not_mix(store: Store) {
@@ -137,7 +140,9 @@ fn concurrent_pipelines_do_not_mix(store: Store) {
         std::thread::scope(|s| {
             for n in [1, 2] {
                 let (dispatch, barrier) = (&dispatch, &barrier);
-                s.spawn(move || tracing::dispatcher::with_default(dispatch, || pipeline(n, barrier)));
+                s.spawn(move || {
+                    tracing::dispatcher::with_default(dispatch, || pipeline(n, barrier))
+                });
             }
         });
     });

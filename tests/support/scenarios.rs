@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 
 use tracing_etl::{
     EntityKey, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore,
-    PipelineRunRecord, ProcessRunRecord, SqliteStore, StepRunRecord, StoreError, WriterStats,
+    PipelineRunRecord, ProcessRunRecord, SqliteStore, StepRunRecord, StoreError, WriterHandle,
+    WriterStats,
 };
 use tracing_subscriber::prelude::*;
 
@@ -46,7 +47,10 @@ fn only<'a, T>(rows: &'a [T], what: &str, name: &str, is: impl Fn(&T) -> bool) -
     let row = found
         .next()
         .unwrap_or_else(|| panic!("no {what} named {name:?}"));
-    assert!(found.next().is_none(), "more than one {what} named {name:?}");
+    assert!(
+        found.next().is_none(),
+        "more than one {what} named {name:?}"
+    );
     row
 }
 
@@ -98,8 +102,28 @@ impl ExecutionRecordStore for Tee {
     }
 }
 
+/// What a scenario can look at while it runs.
+#[derive(Debug)]
+pub struct Probe {
+    writer: WriterHandle,
+    memory: InMemoryStore,
+}
+
+impl Probe {
+    /// Flushes the writer and returns every record written so far.
+    pub fn records(&self) -> Vec<ExecutionRecord> {
+        self.writer.flush().expect("writer flushed");
+        self.memory.records()
+    }
+}
+
 /// Runs `f` with the layer writing to `store`; see the module docs.
 pub fn run<R>(store: Store, f: impl FnOnce() -> R) -> (Runs, R) {
+    run_with(store, |_| f())
+}
+
+/// [`run`], giving `f` a [`Probe`] to look at the records while it runs.
+pub fn run_with<R>(store: Store, f: impl FnOnce(&Probe) -> R) -> (Runs, R) {
     let memory = InMemoryStore::new();
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("runs.db");
@@ -115,9 +139,13 @@ pub fn run<R>(store: Store, f: impl FnOnce() -> R) -> (Runs, R) {
     let subscriber = tracing_subscriber::registry()
         .with(layer)
         .with(events.clone());
+    let probe = Probe {
+        writer,
+        memory: memory.clone(),
+    };
     let out = tracing::subscriber::with_default(subscriber, || {
-        let out = f();
-        writer.flush().expect("writer flushed");
+        let out = f(&probe);
+        probe.writer.flush().expect("writer flushed");
         out
     });
     let stats = guard.shutdown().expect("writer shut down cleanly");
