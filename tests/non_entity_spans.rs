@@ -7,7 +7,10 @@ use support::scenarios::{run, Store};
 use tracing::instrument;
 use tracing_etl::RunStatus;
 
-both_stores!(plain_spans_produce_nothing, only_entities_among_plain_spans_are_recorded);
+both_stores!(
+    plain_spans_produce_nothing,
+    only_entities_among_plain_spans_are_recorded
+);
 
 fn plain_spans_produce_nothing(store: Store) {
     #[instrument(fields(etl_step = "not a marker", step = "nor this"))]
@@ -51,7 +54,11 @@ fn only_entities_among_plain_spans_are_recorded(store: Store) {
     assert_eq!(runs.pipelines.len(), 1);
     assert!(runs.processes.is_empty());
     assert_eq!(runs.steps.len(), 1);
-    assert_eq!(runs.records.len(), 4, "a start and an end record per entity");
+    assert_eq!(
+        runs.records.len(),
+        4,
+        "a start and an end record per entity"
+    );
     assert_eq!(runs.stats.written, 4);
     assert_eq!(runs.pipeline("p").status, RunStatus::Success);
 }

@@ -256,7 +256,10 @@ fn an_empty_name_is_replaced_by_the_span_name(store: Store) {
         ("etl.process", "ingest"),
         ("etl.step", "load"),
     ]) {
-        assert!(warning.contains(field) && warning.contains(span), "{warning:?}");
+        assert!(
+            warning.contains(field) && warning.contains(span),
+            "{warning:?}"
+        );
     }
 }
 

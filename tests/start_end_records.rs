@@ -7,7 +7,10 @@ use support::scenarios::{run, Store};
 use tracing::instrument;
 use tracing_etl::{ExecutionRecord, RunStatus};
 
-both_stores!(a_start_then_an_end_record_per_entity, a_span_entered_many_times_is_one_entity);
+both_stores!(
+    a_start_then_an_end_record_per_entity,
+    a_span_entered_many_times_is_one_entity
+);
 
 #[instrument(fields(etl.pipeline = "p", etl.run_id = "r1"))]
 fn pipeline() {
