@@ -45,10 +45,7 @@ fn event() -> impl Strategy<Value = Action> {
 fn program() -> impl Strategy<Value = Vec<Action>> {
     let leaf = (kind(), vec(event(), 0..3)).prop_map(|(k, body)| Action::Span(k, body));
     let span = leaf.prop_recursive(6, 64, 5, |inner| {
-        (
-            kind(),
-            vec(prop_oneof![3 => inner, 2 => event()], 0..5),
-        )
+        (kind(), vec(prop_oneof![3 => inner, 2 => event()], 0..5))
             .prop_map(|(k, body)| Action::Span(k, body))
     });
     vec(prop_oneof![4 => span, 1 => Just(Action::Error)], 1..4)
@@ -205,7 +202,10 @@ fn start_and_end<'a>(runs: &'a Runs, name: &str) -> (&'a ExecutionRecord, &'a Ex
     };
     let found: Vec<&ExecutionRecord> = runs.records.iter().filter(named).collect();
     assert_eq!(found.len(), 2, "{name}: {found:#?}");
-    assert!(!found[0].event().is_end() && found[1].event().is_end(), "{name}");
+    assert!(
+        !found[0].event().is_end() && found[1].event().is_end(),
+        "{name}"
+    );
     assert_eq!(found[0].status(), RunStatus::Running, "{name}");
     assert_eq!(found[0].key(), found[1].key());
     (found[0], found[1])
@@ -273,7 +273,11 @@ fn check(store: Store, program: &[Action]) {
     let (runs, ()) = run(store, || execute(&spans, &ops));
 
     assert!(runs.warnings.is_empty(), "{:#?}", runs.warnings);
-    assert_eq!(runs.records.len(), 2 * expected.len(), "two records per entity, none else");
+    assert_eq!(
+        runs.records.len(),
+        2 * expected.len(),
+        "two records per entity, none else"
+    );
     assert_eq!(runs.entity_count(), expected.len(), "one row per entity");
 
     let ends: HashMap<usize, &ExecutionRecord> = expected
@@ -313,10 +317,18 @@ fn check(store: Store, program: &[Action]) {
             }
             Some(k) => {
                 assert_eq!(end.status, RunStatus::Failed, "{name}");
-                assert_eq!(end.error_message, Some(format!("boom-{k}").as_str()), "{name}");
+                assert_eq!(
+                    end.error_message,
+                    Some(format!("boom-{k}").as_str()),
+                    "{name}"
+                );
                 assert_eq!(end.error_type, Some("Boom"), "{name}");
                 let step = x.failed_step;
-                assert_eq!(end.failed_step, step.map(|s| spans[s].name.as_str()), "{name}");
+                assert_eq!(
+                    end.failed_step,
+                    step.map(|s| spans[s].name.as_str()),
+                    "{name}"
+                );
                 assert_eq!(
                     end.failed_step_run_id,
                     step.map(|s| end_fields(ends[&s]).id.unwrap()),
