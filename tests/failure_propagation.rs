@@ -37,6 +37,7 @@ both_stores!(
     each_process_carries_its_own_first_failed_step,
     error_directly_in_a_process,
     error_directly_in_a_pipeline,
+    an_earlier_error_of_the_process_stays_its_root_cause,
 );
 
 fn a_failed_step_fails_its_process_and_pipeline(store: Store) {
@@ -224,4 +225,31 @@ fn error_directly_in_a_pipeline(store: Store) {
         Some("could not archive the input")
     );
     assert_eq!(p.error.as_deref(), Some("could not archive the input"));
+}
+
+fn an_earlier_error_of_the_process_stays_its_root_cause(store: Store) {
+    // The first error wins everywhere: a step failing after the process's own error is
+    // recorded on the step, but the process keeps its own error and names no failed step.
+    #[instrument(skip_all, fields(etl.pipeline = "sales"))]
+    fn pipeline() {
+        ingest();
+    }
+
+    #[instrument(skip_all, fields(etl.process))]
+    fn ingest() {
+        tracing::error!("no input configured");
+        let _ = load();
+    }
+
+    let (runs, ()) = run(store, pipeline);
+    assert_eq!(runs.step("load").status, RunStatus::Failed);
+    let process = runs.process("ingest");
+    let p = runs.pipeline("sales");
+    for (failed_step, message) in [
+        (&process.failed_step, &process.error_message),
+        (&p.failed_step, &p.error_message),
+    ] {
+        assert_eq!(failed_step, &None);
+        assert_eq!(message.as_deref(), Some("no input configured"));
+    }
 }
