@@ -237,6 +237,9 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
+        if !std::thread::panicking() {
+            panic::forget_message();
+        }
         // Visit the fields before touching extensions (a value's `Debug` may itself use
         // `tracing`).
         let mut values = SpanFields::default();
@@ -334,6 +337,8 @@ where
         };
         if std::thread::panicking() {
             fail_with_panic(&entity);
+        } else {
+            panic::forget_message();
         }
         entity.close();
         self.sender.send(Queued::End(entity));

@@ -3,6 +3,11 @@
 //! A panic hook (installed once per process, calling the hook that was there before) keeps the
 //! message of the current thread's latest panic in a thread-local; spans closed while that
 //! thread unwinds read it.
+//!
+//! A panic re-raised with `std::panic::resume_unwind` (as rayon does with a worker's panic) runs
+//! no hook, so the thread-local may still hold the message of an earlier panic that was caught.
+//! The layer forgets the message whenever an entity opens or closes while the thread is not
+//! panicking, so such a panic is reported without a message rather than with a stale one.
 
 use std::cell::RefCell;
 use std::sync::Once;
@@ -45,4 +50,13 @@ pub(crate) fn current_message() -> Option<String> {
         .try_with(|slot| slot.try_borrow().ok().and_then(|m| m.clone()))
         .ok()
         .flatten()
+}
+
+/// Forgets the captured message (called when no panic is in flight on this thread).
+pub(crate) fn forget_message() {
+    let _ = LAST_PANIC.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            *slot = None;
+        }
+    });
 }

@@ -27,6 +27,9 @@ pub(super) struct Worker<S> {
     last_flush: Instant,
     /// A shutdown requested while a failing batch was being retried: its reply and deadline.
     pending_shutdown: Option<(Sender<Result<(), WriterError>>, Instant)>,
+    /// Flushes requested while a failing batch was being retried, whose retry then succeeded:
+    /// answered once everything queued is written.
+    pending_flushes: Vec<Sender<Result<(), WriterError>>>,
 }
 
 /// What the loop does after handling a control message.
@@ -71,6 +74,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
             dirty: false,
             last_flush: Instant::now(),
             pending_shutdown: None,
+            pending_flushes: Vec::new(),
         }
     }
 
@@ -118,6 +122,15 @@ impl<S: ExecutionRecordStore> Worker<S> {
                 let result = self.finish(Some(deadline));
                 let _ = reply.send(result);
                 return;
+            }
+            if !self.pending_flushes.is_empty() {
+                let result = self.write_everything_queued(None);
+                for reply in std::mem::take(&mut self.pending_flushes) {
+                    let _ = reply.send(match &result {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(WriterError::Store(StoreError::other(e.to_string()))),
+                    });
+                }
             }
             if self.dirty && self.last_flush.elapsed() >= self.config.flush_interval {
                 // A failed flush is reported; the data stays dirty and is flushed next time.
@@ -231,13 +244,17 @@ impl<S: ExecutionRecordStore> Worker<S> {
     }
 
     /// Writes the current batch, retrying with back-off until it succeeds or the deadline (the
-    /// given one, or that of a shutdown requested meanwhile) passes. While retrying, flush
-    /// requests are answered with the store's error. Returns whether the batch was written.
+    /// given one, or that of a shutdown requested meanwhile) passes. A flush requested while
+    /// retrying makes the writer retry at once: if that fails too, the flush is answered with
+    /// the store's error; if it succeeds, the flush is answered once everything queued is
+    /// written. Returns whether the batch was written.
     fn write_batch(&mut self, mut deadline: Option<Instant>) -> bool {
         if self.batch.is_empty() {
             return true;
         }
         let mut backoff = self.config.retry_initial;
+        // Flushes waiting for the outcome of the next attempt.
+        let mut flushes: Vec<Sender<Result<(), WriterError>>> = Vec::new();
         loop {
             let error = match self.store.write_batch(&self.batch) {
                 Ok(()) => {
@@ -246,11 +263,17 @@ impl<S: ExecutionRecordStore> Worker<S> {
                         .fetch_add(self.batch.len() as u64, Ordering::Relaxed);
                     self.batch.clear();
                     self.dirty = true;
+                    self.pending_flushes.append(&mut flushes);
                     return true;
                 }
                 Err(error) => error,
             };
             self.report(&error);
+            for reply in flushes.drain(..) {
+                let _ = reply.send(Err(WriterError::Store(StoreError::other(
+                    error.to_string(),
+                ))));
+            }
             let now = Instant::now();
             if let Some((_, shutdown_at)) = &self.pending_shutdown {
                 deadline = Some(deadline.map_or(*shutdown_at, |d| d.min(*shutdown_at)));
@@ -263,9 +286,10 @@ impl<S: ExecutionRecordStore> Worker<S> {
             // Sleep, but stay responsive to control messages.
             match self.control.recv_timeout(wait) {
                 Ok(Control::Flush(reply)) => {
-                    let _ = reply.send(Err(WriterError::Store(StoreError::other(
-                        error.to_string(),
-                    ))));
+                    // The store may have recovered: try again now rather than answer with
+                    // this (possibly stale) error.
+                    flushes.push(reply);
+                    continue;
                 }
                 Ok(Control::Shutdown(reply)) => {
                     let shutdown_at = Instant::now() + self.config.shutdown_timeout;

@@ -14,3 +14,6 @@ pub fn record<R>(f: impl FnOnce() -> R) -> (InMemoryStore, R) {
     assert_eq!(stats.dropped, 0, "no record dropped");
     (store, out)
 }
+
+pub mod capture;
+pub mod scenarios;
