@@ -105,6 +105,8 @@
 
 mod error;
 mod layer;
+#[cfg(feature = "otel")]
+mod otel;
 mod record;
 mod store;
 mod writer;
@@ -114,6 +116,8 @@ pub use layer::{
     record_error, ExecutionRecordsLayer, ExecutionRecordsLayerBuilder, MAX_FIELD_BYTES,
     TRUNCATED_MARKER,
 };
+#[cfg(feature = "otlp")]
+pub use otel::{otlp_from_env, OtlpConfig, OtlpError, OtlpGuard, OtlpProtocol, OtlpStats};
 pub use record::{
     EntityKey, EntityKind, EventName, ExecutionRecord, PipelineRunRecord, ProcessRunRecord,
     RunContext, RunStatus, StepRunRecord, UnknownName,
