@@ -106,7 +106,7 @@ impl ExecutionRecordsLayerBuilder {
     ///     .build(store.clone());
     /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
     ///     let _run = tracing::info_span!("run", etl.pipeline = "daily_sales").entered();
-    ///     let _load = tracing::info_span!("load", etl.step).entered();
+    ///     let _load = tracing::info_span!("load", etl.step = tracing::field::Empty).entered();
     /// });
     /// drop(guard);
     ///

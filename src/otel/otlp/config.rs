@@ -250,6 +250,11 @@ impl OtlpConfig {
         })
     }
 
+    /// How long one export may take, if set (else 10 s, or what `opentelemetry-otlp` reads).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
     /// The `service.name` spans are reported under.
     pub fn service_name(&self) -> String {
         if let Some(name) = &self.service_name {
