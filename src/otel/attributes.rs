@@ -114,7 +114,8 @@ pub(crate) fn outcome(entity: &Entity) -> Outcome {
     ));
     let duration_ms = state
         .duration_ms
-        .map_or(i64::MAX, |ms| i64::try_from(ms).unwrap_or(i64::MAX));
+        .map_or_else(|| entity.start.elapsed().as_millis(), u128::from);
+    let duration_ms = i64::try_from(duration_ms).unwrap_or(i64::MAX);
     attributes.push(KeyValue::new("etl.duration_ms", duration_ms));
     let failure = state.error.as_deref().map(|error| {
         let error_type: Value = match &error.error_type {
@@ -175,5 +176,7 @@ pub(crate) fn record_ids(entity: &Entity, span: &SpanContext) {
 
 /// When the entity's span ended: its start time plus its monotonic duration.
 pub(crate) fn end_time(entity: &Entity) -> SystemTime {
-    SystemTime::from(entity.started_at) + entity.start.elapsed()
+    SystemTime::from(entity.started_at)
+        .checked_add(entity.start.elapsed())
+        .unwrap_or_else(SystemTime::now)
 }

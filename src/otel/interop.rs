@@ -154,6 +154,9 @@ impl crate::layer::ExecutionRecordsLayerBuilder {
     /// `.with_error_events_to_exceptions(false)` on its layer leave status and `exception` to
     /// this layer alone.
     ///
+    /// An entity span that `tracing-opentelemetry` does not see (one its per-layer filter
+    /// drops, say) is not exported, and its records have no ids.
+    ///
     /// The other order (`registry().with(otel).with(records)`) is detected: records still get
     /// the ids, but the spans end before this layer sees them close, so they lack
     /// `etl.status`, `etl.duration_ms` and the error; a warning says so once.

@@ -200,7 +200,7 @@ impl OtlpGuard {
         self.counters.snapshot()
     }
 
-    /// Exports every span ended so far, waiting at most the shutdown timeout.
+    /// Exports every span ended so far, waiting at most 5 s (the batch processor's limit).
     pub fn flush(&self) -> Result<(), OtlpError> {
         self.provider
             .force_flush()
