@@ -3,12 +3,16 @@
 //! ```text
 //! cargo run --example etl_job                                   # examples/data/orders.csv
 //! cargo run --example etl_job -- --input examples/data/orders_bad.csv   # fails in `validate`
+//! OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 cargo run --example etl_job  # + traces
 //! ```
 //!
 //! The job is one pipeline (`daily_sales`) of three processes (`extract`, `transform`, `load`)
 //! and five steps. Every run is recorded in the SQLite file named by `TRACING_ETL_DB` (default
 //! `tracing-etl.db`); the job prints a summary of the run read back from that file, and exits
-//! non-zero when the run failed.
+//! non-zero when the run failed. When `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, every pipeline, process and step is also sent
+//! as an OpenTelemetry span over OTLP (`OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf`, the
+//! default, or `grpc`), and the summary shows the run's trace id.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -258,7 +262,27 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (records, guard) = ExecutionRecordsLayer::new(store);
+    // With a collector configured, entity spans are exported over OTLP too (the standard
+    // OTEL_* variables say where and how; see otel-collector.yaml). The run is recorded in
+    // SQLite either way.
+    let otlp_configured = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some_and(|value| !value.is_empty()));
+    let otel = match otlp_configured.then(tracing_etl::otlp_from_env).transpose() {
+        Ok(otel) => otel,
+        Err(e) => {
+            eprintln!("etl_job: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut builder = ExecutionRecordsLayer::builder();
+    if let Some(otel) = &otel {
+        builder = builder.with_tracer_provider(otel.tracer_provider());
+    }
+    let (records, guard) = builder.build(store);
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -269,8 +293,10 @@ fn main() -> ExitCode {
         .init();
 
     let result = daily_sales(&run_id, &args.input, &args.output);
-    // Every record is in the database once the guard is dropped.
+    // Every record is in the database once the guard is dropped, and every span sent once
+    // the OTLP guard is.
     drop(guard);
+    drop(otel);
 
     if let Err(e) = print_summary(&args.db, &run_id) {
         eprintln!("etl_job: cannot read the run back: {e}");
@@ -350,6 +376,9 @@ fn print_summary(db: &Path, run_id: &str) -> Result<(), tracing_etl::StoreError>
             pipeline.failed_step.as_deref().unwrap_or("-"),
             pipeline.error_message.as_deref().unwrap_or("-")
         );
+    }
+    if let Some(trace_id) = &pipeline.trace_id {
+        println!("trace: {trace_id}  (Jaeger: http://localhost:16686/trace/{trace_id})");
     }
     println!("run history: {}", db.display());
     Ok(())

@@ -96,6 +96,19 @@
 //! | `postgres` | no | the PostgreSQL store |
 //! | `otel` | no | export of entity spans to OpenTelemetry |
 //! | `otlp` | no | `otel` plus a ready OTLP exporter set up from `OTEL_*` variables |
+//! | `tracing-opentelemetry` | no | `otel` for programs that export with `tracing-opentelemetry` |
+//!
+//! # OpenTelemetry
+//!
+//! With `otel`, `ExecutionRecordsLayer::builder().with_tracer(tracer)` (or
+//! `.with_tracer_provider(&provider)`) exports every entity as an OpenTelemetry span with its
+//! `etl.*` attributes, error status and `exception` event, and records carry the span's
+//! `trace_id` and `span_id`. With `otlp`, `otlp_from_env()` sets up the OTLP exporter from the
+//! standard `OTEL_*` variables. With `tracing-opentelemetry`,
+//! `.with_tracing_opentelemetry()` enriches the entity spans that a `tracing-opentelemetry`
+//! layer exports instead; add the records layer **first**:
+//! `registry().with(records).with(tracing_opentelemetry_layer)` (the layer added first is the
+//! inner one, whose callbacks run first).
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -105,6 +118,8 @@
 
 mod error;
 mod layer;
+#[cfg(feature = "otel")]
+mod otel;
 mod record;
 mod store;
 mod writer;
@@ -114,6 +129,8 @@ pub use layer::{
     record_error, ExecutionRecordsLayer, ExecutionRecordsLayerBuilder, MAX_FIELD_BYTES,
     TRUNCATED_MARKER,
 };
+#[cfg(feature = "otlp")]
+pub use otel::{otlp_from_env, OtlpConfig, OtlpError, OtlpGuard, OtlpProtocol, OtlpStats};
 pub use record::{
     EntityKey, EntityKind, EventName, ExecutionRecord, PipelineRunRecord, ProcessRunRecord,
     RecorderHeartbeat, RunContext, RunStatus, StepRunRecord, UnknownName,

@@ -78,6 +78,9 @@ pub(crate) struct Entity {
     pub(crate) started_at: DateTime<Utc>,
     pub(crate) start: Instant,
     state: Mutex<EntityState>,
+    /// The entity's OpenTelemetry span, when the layer exports it.
+    #[cfg(feature = "otel")]
+    pub(crate) otel: crate::otel::EntitySpan,
 }
 
 impl Entity {
@@ -104,6 +107,8 @@ impl Entity {
             started_at: Utc::now().trunc_subsecs(6),
             start: Instant::now(),
             state: Mutex::new(EntityState::default()),
+            #[cfg(feature = "otel")]
+            otel: crate::otel::EntitySpan::default(),
         }
     }
 

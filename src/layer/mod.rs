@@ -76,13 +76,17 @@ use crate::writer::{
 pub struct ExecutionRecordsLayer {
     sender: RecordSender,
     warnings: WarningSink,
+    #[cfg(feature = "otel")]
+    otel: crate::otel::OtelExport,
 }
 
 impl fmt::Debug for ExecutionRecordsLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExecutionRecordsLayer")
-            .field("writer", &self.sender)
-            .finish_non_exhaustive()
+        let mut f = f.debug_struct("ExecutionRecordsLayer");
+        f.field("writer", &self.sender);
+        #[cfg(feature = "otel")]
+        f.field("otel", &self.otel);
+        f.finish_non_exhaustive()
     }
 }
 
@@ -130,6 +134,8 @@ impl ExecutionRecordsLayer {
 pub struct ExecutionRecordsLayerBuilder {
     writer: WriterConfig,
     no_panic_hook: bool,
+    #[cfg(feature = "otel")]
+    pub(crate) otel: crate::otel::OtelExport,
 }
 
 impl ExecutionRecordsLayerBuilder {
@@ -206,7 +212,13 @@ impl ExecutionRecordsLayerBuilder {
         }
         let warnings = WarningSink::default();
         let (sender, guard) = writer::spawn(store, self.writer, warnings.clone());
-        (ExecutionRecordsLayer { sender, warnings }, guard)
+        let layer = ExecutionRecordsLayer {
+            sender,
+            warnings,
+            #[cfg(feature = "otel")]
+            otel: self.otel,
+        };
+        (layer, guard)
     }
 }
 
@@ -271,8 +283,17 @@ where
             }
         };
         let entity = Arc::new(Entity::new(kind, name, run, parent));
+        // Before the extensions are locked: exporting may call into OpenTelemetry.
+        #[cfg(feature = "otel")]
+        let start_now = self
+            .otel
+            .on_new_span(attrs, &entity, id, &self.warnings, &|w| self.warn(w));
+        #[cfg(not(feature = "otel"))]
+        let start_now = true;
         span.extensions_mut().insert(EntityData(entity.clone()));
-        self.sender.send(Queued::Start(entity));
+        if start_now {
+            self.sender.send(Queued::Start(entity));
+        }
         for warning in warnings {
             self.warn(warning);
         }
@@ -318,6 +339,19 @@ where
         entity.fail(error.into_info());
     }
 
+    #[cfg(feature = "otel")]
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        // Only with `tracing-opentelemetry`, whose span exists from the first enter on.
+        if !self.otel.watches_enter() {
+            return;
+        }
+        if let Some(entity) = ctx.span(id).and_then(|s| entity_of(&s)) {
+            if self.otel.on_enter(&entity, id, &self.warnings) {
+                self.sender.send(Queued::Start(entity));
+            }
+        }
+    }
+
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         // Only a thread that is unwinding has anything to do here.
         if !std::thread::panicking() {
@@ -341,6 +375,10 @@ where
             panic::forget_message();
         }
         entity.close();
+        #[cfg(feature = "otel")]
+        if self.otel.on_close(&entity, &id, &self.warnings) {
+            self.sender.send(Queued::Start(entity.clone()));
+        }
         self.sender.send(Queued::End(entity));
     }
 }

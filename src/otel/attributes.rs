@@ -1,0 +1,182 @@
+//! The OpenTelemetry view of an entity: its `etl.*` attributes, status and `exception` event.
+
+use std::time::SystemTime;
+
+use opentelemetry::trace::{SpanContext, Status};
+use opentelemetry::{KeyValue, Value};
+
+use crate::layer::entity::Entity;
+use crate::record::EntityKind;
+
+/// `error.type` when the error's type is not known (OpenTelemetry semantic conventions).
+pub(crate) const OTHER_ERROR_TYPE: &str = "_OTHER";
+
+/// Attributes with a value the user may give as a span field. With `tracing-opentelemetry`,
+/// those given are already on the span (as the user wrote them) and are not added again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Given(u8);
+
+impl Given {
+    pub(crate) const NONE: Given = Given(0);
+    const NAME: u8 = 1;
+    const RUN_ID: u8 = 1 << 1;
+    const CORRELATION_ID: u8 = 1 << 2;
+    const ATTEMPT: u8 = 1 << 3;
+
+    #[cfg(feature = "tracing-opentelemetry")]
+    /// The bit of an `etl.*` field name, if it is one of ours.
+    pub(crate) fn bit(field: &str) -> u8 {
+        match field {
+            "etl.pipeline" | "etl.process" | "etl.step" => Self::NAME,
+            "etl.run_id" => Self::RUN_ID,
+            "etl.correlation_id" => Self::CORRELATION_ID,
+            "etl.attempt" => Self::ATTEMPT,
+            _ => 0,
+        }
+    }
+
+    #[cfg(feature = "tracing-opentelemetry")]
+    pub(crate) fn from_bits(bits: u8) -> Given {
+        Given(bits)
+    }
+
+    #[cfg(feature = "tracing-opentelemetry")]
+    pub(crate) fn bits(self) -> u8 {
+        self.0
+    }
+
+    fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+fn name_key(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::Pipeline => "etl.pipeline",
+        EntityKind::Process => "etl.process",
+        EntityKind::Step => "etl.step",
+    }
+}
+
+/// What the entity is: known when its span opens.
+pub(crate) fn start_attributes(entity: &Entity, given: Given) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(7);
+    attributes.push(KeyValue::new("etl.kind", entity.kind.as_str()));
+    if !given.has(Given::NAME) {
+        attributes.push(KeyValue::new(name_key(entity.kind), entity.name.clone()));
+    }
+    if !given.has(Given::RUN_ID) {
+        attributes.push(KeyValue::new("etl.run_id", entity.run.run_id.to_text()));
+    }
+    if let Some(correlation_id) = &entity.run.correlation_id {
+        if !given.has(Given::CORRELATION_ID) {
+            attributes.push(KeyValue::new("etl.correlation_id", correlation_id.clone()));
+        }
+    }
+    if !given.has(Given::ATTEMPT) {
+        attributes.push(KeyValue::new("etl.attempt", i64::from(entity.run.attempt)));
+    }
+    if let Some(process_run_id) = entity.process_run_id {
+        attributes.push(KeyValue::new(
+            "etl.process_run_id",
+            process_run_id.hyphenated().to_string(),
+        ));
+    }
+    if entity.kind == EntityKind::Step {
+        attributes.push(KeyValue::new(
+            "etl.step_run_id",
+            entity.id.hyphenated().to_string(),
+        ));
+    }
+    attributes
+}
+
+/// How the entity ended: attributes, and on failure the span status and `exception` event.
+pub(crate) struct Outcome {
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) failure: Option<Failure>,
+}
+
+/// The error status and the `exception` event's attributes of a failed entity.
+pub(crate) struct Failure {
+    pub(crate) status: Status,
+    pub(crate) exception: Vec<KeyValue>,
+}
+
+/// The outcome of a closed entity, from its state.
+pub(crate) fn outcome(entity: &Entity) -> Outcome {
+    let state = entity.state();
+    let failed = state.error.is_some();
+    let mut attributes = Vec::with_capacity(if failed { 5 } else { 2 });
+    attributes.push(KeyValue::new(
+        "etl.status",
+        if failed { "failed" } else { "success" },
+    ));
+    let duration_ms = state
+        .duration_ms
+        .map_or_else(|| entity.start.elapsed().as_millis(), u128::from);
+    let duration_ms = i64::try_from(duration_ms).unwrap_or(i64::MAX);
+    attributes.push(KeyValue::new("etl.duration_ms", duration_ms));
+    let failure = state.error.as_deref().map(|error| {
+        let error_type: Value = match &error.error_type {
+            Some(t) => t.clone().into(),
+            None => OTHER_ERROR_TYPE.into(),
+        };
+        attributes.push(KeyValue::new("error.type", error_type));
+        if let Some(failed) = &state.failed_step {
+            attributes.push(KeyValue::new("etl.failed_step", failed.step.clone()));
+            attributes.push(KeyValue::new(
+                "etl.failed_step_run_id",
+                failed.step_run_id.hyphenated().to_string(),
+            ));
+        }
+        let mut exception = Vec::with_capacity(2);
+        if let Some(t) = &error.error_type {
+            exception.push(KeyValue::new("exception.type", t.clone()));
+        }
+        exception.push(KeyValue::new(
+            "exception.message",
+            error.error_message.clone(),
+        ));
+        Failure {
+            status: Status::error(error.error_message.clone()),
+            exception,
+        }
+    });
+    Outcome {
+        attributes,
+        failure,
+    }
+}
+
+/// Applies `outcome` to the span in `cx`, which is still open.
+pub(crate) fn apply_outcome(
+    span: &opentelemetry::trace::SpanRef<'_>,
+    outcome: Outcome,
+    at: SystemTime,
+) {
+    span.set_attributes(outcome.attributes);
+    if let Some(failure) = outcome.failure {
+        span.set_status(failure.status);
+        span.add_event_with_timestamp("exception", at, failure.exception);
+    }
+}
+
+/// Keeps the ids of the entity's span for its records, when the span is sampled (exported).
+pub(crate) fn record_ids(entity: &Entity, span: &SpanContext) {
+    if !(span.is_valid() && span.is_sampled()) {
+        return;
+    }
+    let trace_id = span.trace_id().to_string();
+    let span_id = span.span_id().to_string();
+    let mut state = entity.state();
+    state.trace_id = Some(trace_id);
+    state.span_id = Some(span_id);
+}
+
+/// When the entity's span ended: its start time plus its monotonic duration.
+pub(crate) fn end_time(entity: &Entity) -> SystemTime {
+    SystemTime::from(entity.started_at)
+        .checked_add(entity.start.elapsed())
+        .unwrap_or_else(SystemTime::now)
+}

@@ -1,0 +1,198 @@
+//! Interop with `tracing-opentelemetry`: its layer exports every span, entity spans included;
+//! this layer adds the `etl.*` attributes, status and `exception` event to the entity spans and
+//! takes their ids for the records.
+//!
+//! `tracing-opentelemetry` keeps its span in the `tracing` span's extensions under a private
+//! type; the public way in is `tracing_opentelemetry::get_otel_context(id, dispatch)`, which
+//! starts the OpenTelemetry span if it has not started yet and returns its context.
+//!
+//! Callback order decides what can be done when. In `registry().with(a).with(b)`, `a` is the
+//! inner layer and each of its callbacks runs before `b`'s. With this layer inner (the
+//! supported order), its `on_close` runs while the OpenTelemetry span is still open, so the
+//! outcome can be added before `tracing-opentelemetry` ends and exports it — but its
+//! `on_new_span` runs before `tracing-opentelemetry` has created its data, so the start record
+//! waits for the first enter (or the close) of the span, when the ids are known.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::Context;
+use tracing_core::field::{Field, Visit};
+use tracing_core::span::{Attributes, Id};
+
+use super::attributes::{self, Given};
+use crate::layer::entity::Entity;
+use crate::writer::WarningSink;
+
+/// State of the interop mode.
+#[derive(Debug, Default)]
+pub(crate) struct Interop {
+    warned_order: AtomicBool,
+}
+
+/// The `tracing-opentelemetry` context of span `id`, if a `tracing-opentelemetry` layer in this
+/// subscriber tracks it.
+fn context(id: &Id, sink: &WarningSink) -> Option<Context> {
+    let dispatch = sink.get()?.upgrade()?;
+    tracing_opentelemetry::get_otel_context(id, &dispatch)
+}
+
+/// Which of our fields the span gives a value for (`tracing-opentelemetry` exports those).
+struct GivenVisitor(u8);
+
+impl Visit for GivenVisitor {
+    fn record_debug(&mut self, field: &Field, _: &dyn std::fmt::Debug) {
+        self.0 |= Given::bit(field.name());
+    }
+    fn record_str(&mut self, field: &Field, _: &str) {
+        self.0 |= Given::bit(field.name());
+    }
+    fn record_i64(&mut self, field: &Field, _: i64) {
+        self.0 |= Given::bit(field.name());
+    }
+    fn record_u64(&mut self, field: &Field, _: u64) {
+        self.0 |= Given::bit(field.name());
+    }
+    fn record_bool(&mut self, field: &Field, _: bool) {
+        self.0 |= Given::bit(field.name());
+    }
+}
+
+impl Interop {
+    /// Returns whether the start record can be queued now.
+    pub(super) fn on_new_span(
+        &self,
+        attrs: &Attributes<'_>,
+        entity: &Entity,
+        id: &Id,
+        sink: &WarningSink,
+        warn: &dyn Fn(String),
+    ) -> bool {
+        let mut given = GivenVisitor(0);
+        attrs.record(&mut given);
+        let given = Given::from_bits(given.0);
+        entity.otel.set_given(given);
+        match context(id, sink) {
+            // `tracing-opentelemetry` has seen the span already: it is the inner layer, and it
+            // will have ended the span before this layer's `on_close`.
+            Some(cx) => {
+                if !self.warned_order.swap(true, Ordering::Relaxed) {
+                    warn(
+                        "the tracing-opentelemetry layer is registered before \
+                         ExecutionRecordsLayer, so entity spans are exported without \
+                         etl.status, etl.duration_ms and their error: register \
+                         ExecutionRecordsLayer first, as in \
+                         registry().with(records).with(tracing_opentelemetry_layer)"
+                            .to_owned(),
+                    );
+                }
+                let span = cx.span();
+                attributes::record_ids(entity, span.span_context());
+                span.update_name(entity.name.clone());
+                span.set_attributes(attributes::start_attributes(entity, given));
+                true
+            }
+            None => {
+                entity.otel.set_start_pending();
+                false
+            }
+        }
+    }
+
+    /// Returns whether the start record, held back until now, can be queued.
+    pub(super) fn on_enter(&self, entity: &Entity, id: &Id, sink: &WarningSink) -> bool {
+        if !entity.otel.take_start_pending() {
+            return false;
+        }
+        if let Some(cx) = context(id, sink) {
+            attributes::record_ids(entity, cx.span().span_context());
+        }
+        true
+    }
+
+    /// Adds the entity's attributes and outcome to its span before `tracing-opentelemetry`
+    /// ends it. Returns whether the start record is still to be queued.
+    pub(super) fn on_close(&self, entity: &Entity, id: &Id, sink: &WarningSink) -> bool {
+        let start_pending = entity.otel.take_start_pending();
+        let Some(cx) = context(id, sink) else {
+            return start_pending;
+        };
+        let span = cx.span();
+        attributes::record_ids(entity, span.span_context());
+        if !span.is_recording() {
+            return start_pending;
+        }
+        span.update_name(entity.name.clone());
+        span.set_attributes(attributes::start_attributes(entity, entity.otel.given()));
+        let at = std::time::SystemTime::now();
+        attributes::apply_outcome(&span, attributes::outcome(entity), at);
+        start_pending
+    }
+}
+
+impl crate::layer::ExecutionRecordsLayerBuilder {
+    /// Enriches the entity spans that a `tracing-opentelemetry` layer in the same subscriber
+    /// exports, instead of exporting spans of its own (feature `tracing-opentelemetry`).
+    ///
+    /// Register this layer **before** the `tracing-opentelemetry` layer, i.e. closer to the
+    /// registry: `registry().with(records).with(otel)`. In `tracing-subscriber` the layer added
+    /// first is the inner one and its callbacks run first, so this layer sees each entity span
+    /// close while `tracing-opentelemetry`'s span is still open. Then:
+    ///
+    /// - every entity span is exported once, by `tracing-opentelemetry`, with the same
+    ///   `etl.*` attributes as in standalone export (those the span itself gives as fields, such
+    ///   as `etl.run_id = "…"`, are exported by `tracing-opentelemetry` as given and not added
+    ///   twice), the entity's name, and on failure `error.type`, the `Error` status and an
+    ///   `exception` event with `exception.type` and `exception.message`;
+    /// - records carry the `trace_id` and `span_id` of those spans. The start record of an
+    ///   entity is queued when its span is first entered (or closes, if never entered), once
+    ///   `tracing-opentelemetry` has created the span.
+    ///
+    /// `tracing-opentelemetry` adds its own `exception` event and `Error` status for an ERROR
+    /// event with an `error` field; the span keeps the greater of the two statuses
+    /// (OpenTelemetry's rule). `.with_error_events_to_status(false)` and
+    /// `.with_error_events_to_exceptions(false)` on its layer leave status and `exception` to
+    /// this layer alone.
+    ///
+    /// An entity span that `tracing-opentelemetry` does not see (one its per-layer filter
+    /// drops, say) is not exported, and its records have no ids.
+    ///
+    /// The other order (`registry().with(otel).with(records)`) is detected: records still get
+    /// the ids, but the spans end before this layer sees them close, so they lack
+    /// `etl.status`, `etl.duration_ms` and the error; a warning says so once.
+    ///
+    /// ```
+    /// use opentelemetry::trace::TracerProvider as _;
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    /// use tracing_etl::{ExecutionRecordsLayer, InMemoryStore};
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let exporter = InMemorySpanExporter::default();
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_simple_exporter(exporter.clone())
+    ///     .build();
+    /// let store = InMemoryStore::new();
+    /// let (records, guard) = ExecutionRecordsLayer::builder()
+    ///     .with_tracing_opentelemetry()
+    ///     .build(store.clone());
+    /// let subscriber = tracing_subscriber::registry()
+    ///     .with(records) // first: the inner layer
+    ///     .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("app")));
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     let _run = tracing::info_span!("run", etl.pipeline = "daily_sales").entered();
+    ///     let _other = tracing::info_span!("helper").entered(); // exported, not an entity
+    /// });
+    /// drop(guard);
+    ///
+    /// let spans = exporter.get_finished_spans().unwrap();
+    /// assert_eq!(spans.len(), 2); // each span once
+    /// let run = spans.iter().find(|s| s.name == "daily_sales").unwrap();
+    /// assert!(run.attributes.iter().any(|kv| kv.key.as_str() == "etl.status"));
+    /// let record = &store.pipeline_runs()[0];
+    /// assert_eq!(record.span_id, Some(run.span_context.span_id().to_string()));
+    /// ```
+    pub fn with_tracing_opentelemetry(mut self) -> Self {
+        self.otel = super::OtelExport::TracingOpenTelemetry(Interop::default());
+        self
+    }
+}
