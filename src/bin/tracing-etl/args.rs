@@ -1,0 +1,242 @@
+//! The command line: global store and output options, one subcommand per question.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracing_etl::RunStatus;
+
+use crate::output::TraceUrl;
+
+/// Read the run history that `tracing-etl` records: what ran, what failed and why, what is still
+/// running — and mark runs abandoned by a dead process as failed.
+///
+/// Times are shown in UTC. Exit status: 0 on success, 1 when `failures` finds failed runs, 2 on
+/// a usage error or when the store cannot be read.
+#[derive(Debug, Parser)]
+#[command(name = "tracing-etl", version, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Where the run history is. At most one of `--db`, `--jsonl`, `--postgres`.
+#[derive(Debug, Args)]
+pub(crate) struct StoreArgs {
+    /// SQLite run history file [default: $TRACING_ETL_DB, else tracing-etl.db]
+    #[arg(long, global = true, value_name = "PATH", conflicts_with_all = ["jsonl", "postgres"])]
+    pub(crate) db: Option<PathBuf>,
+    /// JSON Lines run history directory
+    #[arg(long, global = true, value_name = "DIR", conflicts_with = "postgres")]
+    pub(crate) jsonl: Option<PathBuf>,
+    /// PostgreSQL run history (connection URL)
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) postgres: Option<String>,
+}
+
+/// How to print.
+#[derive(Debug, Args)]
+pub(crate) struct OutputArgs {
+    /// Print JSON for scripts (objects keyed by record field names) instead of tables
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Colour the tables: `auto` colours only on a terminal and when NO_COLOR is not set
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub(crate) color: ColorChoice,
+    /// Link records to their trace, e.g. http://localhost:16686/trace/{trace_id} (Jaeger);
+    /// `{span_id}` is replaced too
+    #[arg(
+        long,
+        global = true,
+        env = "TRACING_ETL_TRACE_URL",
+        value_name = "TEMPLATE",
+        value_parser = TraceUrl::parse
+    )]
+    pub(crate) trace_url: Option<TraceUrl>,
+}
+
+/// When to colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// List pipeline runs, newest first
+    Runs(RunsArgs),
+    /// Show one run as a tree of processes and steps, with the root cause of a failure
+    Show(ShowArgs),
+    /// List failed runs with their root cause (exit status 1 when there are any)
+    Failures(FailuresArgs),
+    /// List pipelines, processes and steps still running, live or abandoned
+    Running(RunningArgs),
+    /// Mark entities abandoned by a dead process as failed (error type "abandoned")
+    Reap(ReapArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunsArgs {
+    /// Only runs with this status
+    #[arg(long, value_enum)]
+    pub(crate) status: Option<StatusArg>,
+    /// Only runs of this pipeline
+    #[arg(long, value_name = "NAME")]
+    pub(crate) pipeline: Option<String>,
+    /// Only runs started since: a duration back from now (24h, 90m, 7d) or a date/time
+    /// (2026-11-01, 2026-11-01T03:00:00Z)
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub(crate) since: Option<DateTime<Utc>>,
+    /// At most this many runs
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// Run id, a unique prefix of one, or `latest` (the newest run)
+    #[arg(value_name = "RUN_ID")]
+    pub(crate) run: String,
+    /// Which attempt [default: the last one recorded]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) attempt: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FailuresArgs {
+    /// Only runs started since: a duration back from now (24h, 90m, 7d) or a date/time
+    /// (2026-11-01, 2026-11-01T03:00:00Z)
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub(crate) since: Option<DateTime<Utc>>,
+    /// Only runs of this pipeline
+    #[arg(long, value_name = "NAME")]
+    pub(crate) pipeline: Option<String>,
+    /// At most this many runs
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) limit: u32,
+}
+
+/// How `running` and `reap` judge liveness.
+#[derive(Debug, Args)]
+pub(crate) struct LivenessArgs {
+    /// Only entities that started at least this long ago (e.g. 1h, 30m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) older_than: Option<Duration>,
+    /// How long a recorder may go without a heartbeat before its runs count as abandoned
+    /// (never less than three of its beat intervals)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub(crate) grace: Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunningArgs {
+    #[command(flatten)]
+    pub(crate) liveness: LivenessArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReapArgs {
+    /// Show what would be marked failed, change nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) liveness: LivenessArgs,
+}
+
+/// `--status` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StatusArg {
+    Running,
+    Success,
+    Failed,
+}
+
+impl From<StatusArg> for RunStatus {
+    fn from(s: StatusArg) -> Self {
+        match s {
+            StatusArg::Running => RunStatus::Running,
+            StatusArg::Success => RunStatus::Success,
+            StatusArg::Failed => RunStatus::Failed,
+        }
+    }
+}
+
+/// A duration such as `90s`, `30m`, `1h 30m`, `7d`.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{e} (expected a duration like 30s, 90m, 24h or 7d)"))
+}
+
+/// `--since`: a duration back from now, a date (midnight UTC) or a date and time (UTC unless an
+/// offset is given).
+pub(crate) fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+    since_at(text, Utc::now())
+}
+
+pub(crate) fn since_at(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    let expected = "expected a duration back from now (24h, 90m, 7d), a date (2026-11-01) or a \
+                    time (2026-11-01T03:00:00Z)";
+    if text.is_empty() {
+        return Err(format!("empty value: {expected}"));
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(t.and_utc());
+        }
+    }
+    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    if text.starts_with(|c: char| c.is_ascii_digit()) {
+        if let Ok(back) = humantime::parse_duration(text) {
+            return chrono::Duration::from_std(back)
+                .ok()
+                .and_then(|back| now.checked_sub_signed(back))
+                .ok_or_else(|| format!("{text:?} reaches back too far"));
+        }
+    }
+    Err(format!("{text:?}: {expected}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_durations_dates_and_times() {
+        let now = DateTime::parse_from_rfc3339("2026-11-28T03:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let at = |s: &str| since_at(s, now).map(|t| t.to_rfc3339());
+        assert_eq!(at("24h").unwrap(), "2026-11-27T03:00:00+00:00");
+        assert_eq!(at("1h 30m").unwrap(), "2026-11-28T01:30:00+00:00");
+        assert_eq!(at("2026-11-01").unwrap(), "2026-11-01T00:00:00+00:00");
+        assert_eq!(at("2026-11-01 12:30").unwrap(), "2026-11-01T12:30:00+00:00");
+        assert_eq!(
+            at("2026-11-01T12:30:00+02:00").unwrap(),
+            "2026-11-01T10:30:00+00:00"
+        );
+        for bad in ["", "yesterday", "24", "-1h", "2026-13-01", "99999999999y"] {
+            assert!(at(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! `tracing-etl reap`: marks abandoned entities failed, so that a run whose process died stops
+//! showing as `running`.
+//!
+//! For every abandoned entity (see [`crate::liveness`]) reap writes its end record through the
+//! store: status `failed`, `error_type = "abandoned"`, an `error_message` saying which recorder
+//! went away and when, no duration (nobody saw it end), every other field kept. A reaped
+//! pipeline or process names its root cause like any failure: its first failed step by start
+//! time once the reap is done — a step that had failed before the process died, else the step
+//! that was running when it died (reaped with it) — or none when no step was involved.
+//!
+//! Reap touches only abandoned entities, so a second run finds nothing to do, and it is safe from
+//! cron next to live jobs. Should a recorder that was judged dead come back and close its span,
+//! its own end record replaces the reaped one.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use tracing_etl::{EventName, ExecutionRecord, RunFilter, RunStatus, StepRunRecord};
+
+use super::running::{entities_json, entities_table};
+use crate::args::ReapArgs;
+use crate::error::CliError;
+use crate::liveness::{self, Liveness, RunningEntity};
+use crate::output::{time, Ui};
+use crate::store::Store;
+
+/// The `error_type` of reaped entities.
+pub(crate) const ABANDONED: &str = "abandoned";
+
+pub(crate) fn run(store: &mut dyn Store, args: &ReapArgs, ui: &mut Ui) -> Result<u8, CliError> {
+    let now = Utc::now();
+    let abandoned: Vec<RunningEntity> =
+        liveness::running_entities(store, now, args.liveness.grace, args.liveness.older_than)?
+            .into_iter()
+            .filter(|e| e.liveness == Liveness::Abandoned)
+            .collect();
+
+    let ended = end_records(store, &abandoned, now)?;
+    let ended: Vec<RunningEntity> = abandoned
+        .into_iter()
+        .zip(ended)
+        .map(|(e, record)| RunningEntity { record, ..e })
+        .collect();
+    if !args.dry_run && !ended.is_empty() {
+        let records: Vec<ExecutionRecord> = ended.iter().map(|e| e.record.clone()).collect();
+        store.write_batch(&records)?;
+        store.flush()?;
+    }
+
+    if ui.json {
+        let json = entities_json(ui, &ended);
+        ui.print_json(&json);
+        return Ok(0);
+    }
+    if ended.is_empty() {
+        ui.line("nothing to reap: no abandoned entities");
+        return Ok(0);
+    }
+    let n = ended.len();
+    let what = if n == 1 { "entity" } else { "entities" };
+    if args.dry_run {
+        ui.line(format!(
+            "would mark {n} abandoned {what} failed (dry run, nothing written):"
+        ));
+    } else {
+        ui.line(format!("marked {n} abandoned {what} failed:"));
+    }
+    entities_table(ui, &ended, false);
+    Ok(0)
+}
+
+/// The end record of each abandoned entity, in the same order.
+fn end_records(
+    store: &mut dyn Store,
+    abandoned: &[RunningEntity],
+    now: DateTime<Utc>,
+) -> Result<Vec<ExecutionRecord>, CliError> {
+    let reaped_steps: HashSet<&str> = abandoned
+        .iter()
+        .filter_map(|e| match &e.record {
+            ExecutionRecord::Step(s) => Some(s.step_run_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    // The steps of every run with a reaped pipeline or process, to name their root cause.
+    let mut steps_of_run: HashMap<(String, u32), Vec<StepRunRecord>> = HashMap::new();
+    for e in abandoned {
+        if matches!(e.record, ExecutionRecord::Step(_)) {
+            continue;
+        }
+        let key = (e.record.run_id().to_owned(), liveness::attempt(&e.record));
+        if let Entry::Vacant(slot) = steps_of_run.entry(key) {
+            let (run_id, attempt) = slot.key().clone();
+            let mut steps =
+                store.read_steps(&RunFilter::default().run_id(run_id).attempt(attempt))?;
+            steps.retain(|s| {
+                s.status == RunStatus::Failed || reaped_steps.contains(s.step_run_id.as_str())
+            });
+            steps.sort_by_key(|s| s.started_at);
+            slot.insert(steps);
+        }
+    }
+    let failed_step = |run_id: &str, attempt: u32, process: Option<&str>| {
+        steps_of_run
+            .get(&(run_id.to_owned(), attempt))
+            .and_then(|steps| {
+                steps
+                    .iter()
+                    .find(|s| process.is_none() || s.process_run_id.as_deref() == process)
+            })
+            .map(|s| (s.step_run_id.clone(), s.step.clone()))
+    };
+
+    Ok(abandoned
+        .iter()
+        .map(|e| {
+            let message = format!(
+                "{}; marked failed by tracing-etl reap at {} UTC",
+                e.reason,
+                time(now)
+            );
+            match e.record.clone() {
+                ExecutionRecord::Pipeline(mut r) => {
+                    let cause = failed_step(&r.run_id, r.attempt, None);
+                    r.event = EventName::PipelineEnd;
+                    r.status = RunStatus::Failed;
+                    r.duration_ms = None;
+                    r.error = None;
+                    r.error_type = Some(ABANDONED.to_owned());
+                    r.error_message = Some(message);
+                    (r.failed_step_run_id, r.failed_step) = cause.unzip();
+                    r.into()
+                }
+                ExecutionRecord::Process(mut r) => {
+                    let cause = failed_step(&r.run_id, r.attempt, Some(&r.process_run_id));
+                    r.event = EventName::ProcessEnd;
+                    r.status = RunStatus::Failed;
+                    r.duration_ms = None;
+                    r.error = None;
+                    r.error_type = Some(ABANDONED.to_owned());
+                    r.error_message = Some(message);
+                    (r.failed_step_run_id, r.failed_step) = cause.unzip();
+                    r.into()
+                }
+                ExecutionRecord::Step(mut r) => {
+                    r.event = EventName::StepEnd;
+                    r.status = RunStatus::Failed;
+                    r.duration_ms = None;
+                    r.error = None;
+                    r.error_type = Some(ABANDONED.to_owned());
+                    r.error_message = Some(message);
+                    r.into()
+                }
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,98 @@
+//! `tracing-etl running`: pipelines, processes and steps still `running`, each **live** (its
+//! recorder beats) or **abandoned** (see [`crate::liveness`]).
+
+use chrono::Utc;
+use comfy_table::Color;
+use serde_json::Value;
+use tracing_etl::RecordReader;
+
+use crate::args::RunningArgs;
+use crate::error::CliError;
+use crate::liveness::{self, Liveness, RunningEntity};
+use crate::output::{elapsed, time, Ui};
+
+pub(crate) fn run(
+    store: &mut dyn RecordReader,
+    args: &RunningArgs,
+    ui: &mut Ui,
+) -> Result<u8, CliError> {
+    let now = Utc::now();
+    let entities =
+        liveness::running_entities(store, now, args.liveness.grace, args.liveness.older_than)?;
+    if ui.json {
+        let json = entities_json(ui, &entities);
+        ui.print_json(&json);
+        return Ok(0);
+    }
+    if entities.is_empty() {
+        ui.line("nothing is running");
+        return Ok(0);
+    }
+    entities_table(ui, &entities, true);
+    let abandoned = entities
+        .iter()
+        .filter(|e| e.liveness == Liveness::Abandoned)
+        .count();
+    if abandoned > 0 {
+        ui.note(format!(
+            "{abandoned} abandoned; `tracing-etl reap` marks them failed"
+        ));
+    }
+    Ok(0)
+}
+
+/// The entities as a table; with `age`, how long each has been running.
+pub(crate) fn entities_table(ui: &mut Ui, entities: &[RunningEntity], age: bool) {
+    let now = Utc::now();
+    let mut header = vec!["KIND", "NAME", "RUN ID", "ATTEMPT", "STARTED (UTC)"];
+    if age {
+        header.push("AGE");
+    }
+    header.extend(["STATE", "REASON"]);
+    let mut table = ui.table(&header);
+    for e in entities {
+        let started = liveness::started_at(&e.record);
+        let state = match e.liveness {
+            Liveness::Live => ui.paint(e.liveness.as_str().into(), Some(Color::Green), false),
+            Liveness::Abandoned => ui.paint(e.liveness.as_str().into(), Some(Color::Red), true),
+        };
+        let mut row = vec![
+            e.record.kind().as_str().into(),
+            liveness::name(&e.record).into(),
+            e.record.run_id().into(),
+            ui.right(liveness::attempt(&e.record)),
+            time(started).into(),
+        ];
+        if age {
+            row.push(ui.right(elapsed(started, now)));
+        }
+        row.extend([state, e.reason.as_str().into()]);
+        table.add_row(row);
+    }
+    ui.print_table(&table);
+}
+
+/// The entities as JSON: each record's fields, plus `kind`, `liveness`, `reason`, `recorder`.
+pub(crate) fn entities_json(ui: &Ui, entities: &[RunningEntity]) -> Value {
+    Value::Array(
+        entities
+            .iter()
+            .map(|e| {
+                let mut object = liveness::record_object(&e.record);
+                object.insert("liveness".into(), e.liveness.as_str().into());
+                object.insert("reason".into(), e.reason.as_str().into());
+                object.insert(
+                    "recorder".into(),
+                    e.recorder.as_deref().map_or(Value::Null, Value::from),
+                );
+                let trace = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
+                if let Some(link) =
+                    ui.trace_link(trace("trace_id").as_deref(), trace("span_id").as_deref())
+                {
+                    object.insert("trace_url".into(), link.into());
+                }
+                Value::Object(object)
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,188 @@
+//! Live or abandoned: the rule `running` and `reap` share.
+//!
+//! An entity still `running` is **live** while the writer that recorded it (its `recorder_id`)
+//! keeps beating into the store's `recorders` table: not stopped, and a beat within three of its
+//! intervals (at least `--grace`). It is **abandoned** when that writer shut down with the entity
+//! still open (the program exited without closing the span), stopped beating (the process was
+//! killed or crashed), or never left a heartbeat at all (a record without a `recorder_id`, or a
+//! store that keeps no heartbeats).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use tracing_etl::{ExecutionRecord, RecordReader, RecorderHeartbeat, RunFilter, RunStatus};
+
+use crate::error::CliError;
+use crate::output::{elapsed, time};
+
+/// What became of an entity's recorder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    /// Its recorder beats: the run is in progress.
+    Live,
+    /// Its recorder is gone; the reason says how.
+    Abandoned,
+}
+
+impl Liveness {
+    pub(crate) fn as_str(&self) -> &'static str {
+        match self {
+            Liveness::Live => "live",
+            Liveness::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// A running entity and the verdict on it.
+#[derive(Debug, Clone)]
+pub(crate) struct RunningEntity {
+    pub(crate) record: ExecutionRecord,
+    pub(crate) liveness: Liveness,
+    /// Why, for people: which recorder, and when it last beat or stopped.
+    pub(crate) reason: String,
+    /// `host:pid` of the recorder, when it left a heartbeat.
+    pub(crate) recorder: Option<String>,
+}
+
+/// The recorders of a store, judged at one instant.
+#[derive(Debug)]
+pub(crate) struct Recorders {
+    by_id: HashMap<String, RecorderHeartbeat>,
+    now: DateTime<Utc>,
+    grace: Duration,
+}
+
+impl Recorders {
+    pub(crate) fn read(
+        store: &mut dyn RecordReader,
+        now: DateTime<Utc>,
+        grace: Duration,
+    ) -> Result<Self, CliError> {
+        let by_id = store
+            .read_recorders()?
+            .into_iter()
+            .map(|r| (r.recorder_id.clone(), r))
+            .collect();
+        Ok(Recorders { by_id, now, grace })
+    }
+
+    /// The verdict on an entity recorded by `recorder_id`.
+    pub(crate) fn judge(&self, record: ExecutionRecord) -> RunningEntity {
+        let recorder_id = recorder_id(&record);
+        let heartbeat = recorder_id.and_then(|id| self.by_id.get(id));
+        let (liveness, reason) = match (recorder_id, heartbeat) {
+            (None, _) => (
+                Liveness::Abandoned,
+                "recorded without a recorder id: no heartbeat to check".to_owned(),
+            ),
+            (Some(id), None) => (
+                Liveness::Abandoned,
+                format!("recorder {} never left a heartbeat", short_id(id)),
+            ),
+            (Some(_), Some(beat)) => self.judge_heartbeat(beat),
+        };
+        RunningEntity {
+            record,
+            liveness,
+            reason,
+            recorder: heartbeat.map(|b| format!("{}:{}", b.host, b.pid)),
+        }
+    }
+
+    fn judge_heartbeat(&self, beat: &RecorderHeartbeat) -> (Liveness, String) {
+        let who = format!("recorder {} (pid {})", beat.host, beat.pid);
+        if let Some(stopped) = beat.stopped_at {
+            return (
+                Liveness::Abandoned,
+                format!(
+                    "{who} shut down at {} UTC with it still open",
+                    time(stopped)
+                ),
+            );
+        }
+        let ago = elapsed(beat.last_beat_at, self.now);
+        if beat.is_alive(self.now, self.grace) {
+            (Liveness::Live, format!("{who} beat {ago} ago"))
+        } else {
+            (
+                Liveness::Abandoned,
+                format!(
+                    "{who} stopped beating: last beat at {} UTC",
+                    time(beat.last_beat_at)
+                ),
+            )
+        }
+    }
+}
+
+/// Every entity of the store still `running`, oldest first, judged; with `older_than`, only
+/// those started at least that long before `now`.
+pub(crate) fn running_entities(
+    store: &mut dyn RecordReader,
+    now: DateTime<Utc>,
+    grace: Duration,
+    older_than: Option<Duration>,
+) -> Result<Vec<RunningEntity>, CliError> {
+    let recorders = Recorders::read(store, now, grace)?;
+    let filter = RunFilter::default().status(RunStatus::Running);
+    let mut records: Vec<ExecutionRecord> = Vec::new();
+    records.extend(store.read_pipelines(&filter)?.into_iter().map(Into::into));
+    records.extend(store.read_processes(&filter)?.into_iter().map(Into::into));
+    records.extend(store.read_steps(&filter)?.into_iter().map(Into::into));
+    if let Some(older_than) = older_than {
+        let cutoff = chrono::Duration::from_std(older_than)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        records.retain(|r| started_at(r) <= cutoff);
+    }
+    records.sort_by_key(started_at);
+    Ok(records.into_iter().map(|r| recorders.judge(r)).collect())
+}
+
+pub(crate) fn name(record: &ExecutionRecord) -> &str {
+    match record {
+        ExecutionRecord::Pipeline(r) => &r.pipeline,
+        ExecutionRecord::Process(r) => &r.process,
+        ExecutionRecord::Step(r) => &r.step,
+    }
+}
+
+pub(crate) fn started_at(record: &ExecutionRecord) -> DateTime<Utc> {
+    match record {
+        ExecutionRecord::Pipeline(r) => r.started_at,
+        ExecutionRecord::Process(r) => r.started_at,
+        ExecutionRecord::Step(r) => r.started_at,
+    }
+}
+
+pub(crate) fn attempt(record: &ExecutionRecord) -> u32 {
+    match record {
+        ExecutionRecord::Pipeline(r) => r.attempt,
+        ExecutionRecord::Process(r) => r.attempt,
+        ExecutionRecord::Step(r) => r.attempt,
+    }
+}
+
+pub(crate) fn recorder_id(record: &ExecutionRecord) -> Option<&str> {
+    match record {
+        ExecutionRecord::Pipeline(r) => r.recorder_id.as_deref(),
+        ExecutionRecord::Process(r) => r.recorder_id.as_deref(),
+        ExecutionRecord::Step(r) => r.recorder_id.as_deref(),
+    }
+}
+
+/// The record as a JSON object keyed by its field names, plus `kind`.
+pub(crate) fn record_object(record: &ExecutionRecord) -> Map<String, Value> {
+    match serde_json::to_value(record) {
+        Ok(Value::Object(object)) => object,
+        _ => Map::new(),
+    }
+}
+
+/// The first eight characters of an id, for people.
+pub(crate) fn short_id(id: &str) -> &str {
+    id.char_indices().nth(8).map_or(id, |(i, _)| &id[..i])
+}

@@ -1,0 +1,116 @@
+//! Opening the store named on the command line.
+//!
+//! Every store kind is one arm of [`open`]; a kind this build lacks is a one-line error. The
+//! JSON Lines and PostgreSQL stores implement the same [`RecordReader`] and
+//! [`ExecutionRecordStore`] traits, so supporting them is one arm each.
+
+use std::path::PathBuf;
+
+use tracing_etl::{ExecutionRecordStore, RecordReader};
+
+use crate::args::StoreArgs;
+use crate::error::CliError;
+
+/// The default SQLite file, when neither `--db` nor `TRACING_ETL_DB` names one.
+pub(crate) const DEFAULT_DB: &str = "tracing-etl.db";
+
+/// Which store to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoreSelection {
+    /// `--db PATH`, `TRACING_ETL_DB` or the default file.
+    Sqlite(PathBuf),
+    /// `--jsonl DIR`.
+    JsonLines(PathBuf),
+    /// `--postgres URL`.
+    Postgres(String),
+}
+
+impl StoreSelection {
+    pub(crate) fn from_args(args: &StoreArgs) -> Self {
+        if let Some(dir) = &args.jsonl {
+            return StoreSelection::JsonLines(dir.clone());
+        }
+        if let Some(url) = &args.postgres {
+            return StoreSelection::Postgres(url.clone());
+        }
+        let path = args.db.clone().unwrap_or_else(|| {
+            std::env::var_os("TRACING_ETL_DB")
+                .filter(|v| !v.is_empty())
+                .map_or_else(|| PathBuf::from(DEFAULT_DB), PathBuf::from)
+        });
+        StoreSelection::Sqlite(path)
+    }
+}
+
+/// What the command will do with the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Only read (every command but `reap`): nothing is created or written.
+    Read,
+    /// Read and write end records (`reap`). The store must already exist.
+    Write,
+}
+
+/// A store the tool can read and, for `reap`, write to.
+pub(crate) trait Store: RecordReader + ExecutionRecordStore {}
+
+impl<T: RecordReader + ExecutionRecordStore> Store for T {}
+
+/// Opens the selected store. A store that does not exist is an error, never a new empty one.
+#[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
+pub(crate) fn open(selection: &StoreSelection, access: Access) -> Result<Box<dyn Store>, CliError> {
+    match selection {
+        #[cfg(feature = "sqlite")]
+        StoreSelection::Sqlite(path) => open_sqlite(path, access),
+        #[cfg(not(feature = "sqlite"))]
+        StoreSelection::Sqlite(_) => unsupported("SQLite", "sqlite"),
+        // Once `JsonLinesStore` is in the library, under `#[cfg(feature = "jsonl")]`:
+        // `StoreSelection::JsonLines(dir) => Ok(Box::new(JsonLinesStore::open(dir)?))`.
+        StoreSelection::JsonLines(_) => unsupported("JSON Lines", "jsonl"),
+        // Likewise `PostgresStore` under `#[cfg(feature = "postgres")]`.
+        StoreSelection::Postgres(_) => unsupported("PostgreSQL", "postgres"),
+    }
+}
+
+fn unsupported(store: &str, feature: &str) -> Result<Box<dyn Store>, CliError> {
+    Err(CliError::new(format!(
+        "this build has no {store} store support (feature `{feature}`)"
+    )))
+}
+
+#[cfg(feature = "sqlite")]
+fn open_sqlite(path: &std::path::Path, access: Access) -> Result<Box<dyn Store>, CliError> {
+    use tracing_etl::SqliteStore;
+
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(CliError::new(format!(
+                "{} is a directory, not a SQLite run history (--db PATH)",
+                path.display()
+            )))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CliError::new(format!(
+                "no run history at {}: no such file (pass --db PATH or set TRACING_ETL_DB)",
+                path.display()
+            )))
+        }
+        Err(e) => {
+            return Err(CliError::new(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
+    }
+    // The read-only open checks that this is a tracing-etl database without creating or
+    // changing anything; only then may `reap` open it for writing.
+    let reader = SqliteStore::open_read_only(path)?;
+    match access {
+        Access::Read => Ok(Box::new(reader)),
+        Access::Write => {
+            drop(reader);
+            Ok(Box::new(SqliteStore::open(path)?))
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Helpers for the `tracing-etl` binary's tests: run histories recorded through the real layer
+//! into real SQLite files, and the binary run against them.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use tracing::instrument;
+use tracing_etl::{ExecutionRecordsLayer, RecordReader, RunFilter, SqliteStore};
+use tracing_subscriber::prelude::*;
+
+/// The binary, with a clean environment (no store, trace link or colour settings inherited).
+pub fn cli(db: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracing-etl"));
+    cmd.env_remove("TRACING_ETL_DB")
+        .env_remove("TRACING_ETL_TRACE_URL")
+        .env_remove("NO_COLOR")
+        .arg("--db")
+        .arg(db);
+    cmd
+}
+
+/// The binary without `--db`.
+pub fn bare_cli() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracing-etl"));
+    cmd.env_remove("TRACING_ETL_DB")
+        .env_remove("TRACING_ETL_TRACE_URL")
+        .env_remove("NO_COLOR");
+    cmd
+}
+
+/// A run history file in a temporary directory.
+pub struct History {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl History {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.db");
+        // Create the schema even when nothing is recorded.
+        drop(SqliteStore::open(&path).unwrap());
+        History { _dir: dir, path }
+    }
+
+    /// Runs `f` under the layer writing to this history, then shuts the writer down cleanly.
+    /// Returns the recorder id.
+    pub fn record(&self, f: impl FnOnce()) -> String {
+        let (layer, guard) = ExecutionRecordsLayer::new(SqliteStore::open(&self.path).unwrap());
+        let recorder_id = guard.handle().recorder_id().to_owned();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+        let stats = guard.shutdown().unwrap();
+        assert_eq!(stats.dropped, 0);
+        recorder_id
+    }
+
+    /// A store to read back what the binary did.
+    pub fn reader(&self) -> SqliteStore {
+        SqliteStore::open_read_only(&self.path).unwrap()
+    }
+
+    /// The run ids of every pipeline run, oldest first.
+    pub fn run_ids(&self) -> Vec<String> {
+        self.reader()
+            .read_pipelines(&RunFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|p| p.run_id)
+            .collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("row {row}: amount {value:?} is not a number")]
+pub struct BadAmount {
+    pub row: usize,
+    pub value: String,
+}
+
+/// `nightly`: a process `extract` (steps `read`, `parse`) then a step `publish` directly in the
+/// pipeline. With `fail`, `parse` fails and `publish` does not run.
+#[instrument(skip_all, fields(etl.pipeline = "nightly", etl.run_id = %run_id, etl.attempt = attempt))]
+pub fn nightly(run_id: &str, attempt: u32, fail: bool) -> Result<(), BadAmount> {
+    extract(fail)?;
+    publish();
+    Ok(())
+}
+
+#[instrument(skip_all, fields(etl.process))]
+fn extract(fail: bool) -> Result<(), BadAmount> {
+    read();
+    parse(fail)
+}
+
+#[instrument(skip_all, fields(etl.step))]
+fn read() {
+    std::thread::sleep(Duration::from_millis(2));
+}
+
+#[instrument(skip_all, fields(etl.step))]
+fn parse(fail: bool) -> Result<(), BadAmount> {
+    if fail {
+        let error = BadAmount {
+            row: 58,
+            value: "twelve".into(),
+        };
+        tracing_etl::record_error(&error);
+        return Err(error);
+    }
+    Ok(())
+}
+
+#[instrument(skip_all, fields(etl.step))]
+fn publish() {}
+
+/// `weekly`: one step, always succeeds.
+#[instrument(skip_all, fields(etl.pipeline = "weekly", etl.run_id = %run_id))]
+pub fn weekly(run_id: &str) {
+    publish();
+}
+
+/// Records a pipeline `stuck` (run `run_id`) with a process `load` and a step `write` that never
+/// close: their spans are still open when the writer shuts down cleanly, as when a program
+/// exits without unwinding them. Before that, a step `check` in `load` fails.
+pub fn record_stuck(history: &History, run_id: &str) -> String {
+    let (layer, guard) = ExecutionRecordsLayer::new(SqliteStore::open(&history.path).unwrap());
+    let recorder_id = guard.handle().recorder_id().to_owned();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let spans = tracing::dispatcher::with_default(&dispatch, || open_stuck(run_id, true));
+    guard.shutdown().unwrap();
+    // Closing them now reaches a writer that has shut down: they stay `running` in the store.
+    drop(spans);
+    recorder_id
+}
+
+/// Opens `stuck` → `load` → `write` (after `check`, failed when `with_failure`) and returns the
+/// open spans.
+pub fn open_stuck(run_id: &str, with_failure: bool) -> Vec<tracing::Span> {
+    let pipeline = tracing::info_span!("stuck", etl.pipeline = "stuck", etl.run_id = run_id);
+    let process = pipeline.in_scope(|| tracing::info_span!("load", etl.process = "load"));
+    process.in_scope(|| {
+        let _check = tracing::info_span!("check", etl.step = "check").entered();
+        if with_failure {
+            tracing::error!(error.type = "CheckError", "3 rows without a key");
+        }
+    });
+    let step = process.in_scope(|| tracing::info_span!("write", etl.step = "write"));
+    vec![pipeline, process, step]
+}
