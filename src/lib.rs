@@ -138,4 +138,6 @@ pub use record::{
 pub use store::{ExecutionRecordStore, InMemoryStore, RecordReader, RunFilter};
 #[cfg(feature = "sqlite")]
 pub use store::{SqliteStore, SQLITE_SCHEMA_VERSION};
-pub use writer::{Backpressure, ErrorCallback, WriterGuard, WriterHandle, WriterStats};
+pub use writer::{
+    replay_spill, Backpressure, ErrorCallback, WriterGuard, WriterHandle, WriterStats,
+};

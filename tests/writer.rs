@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use tracing::field::Empty;
 use tracing_etl::{
-    Backpressure, EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer,
-    InMemoryStore, RunStatus, StoreError, WriterError,
+    replay_spill, Backpressure, EventName, ExecutionRecord, ExecutionRecordStore,
+    ExecutionRecordsLayer, InMemoryStore, RunStatus, StoreError, WriterError,
 };
 use tracing_subscriber::prelude::*;
 
@@ -282,6 +282,7 @@ fn a_failing_store_is_retried_reported_and_recovers_losing_nothing() {
 fn a_store_failing_past_the_shutdown_timeout_abandons_and_counts() {
     let memory = InMemoryStore::new();
     let (layer, guard) = ExecutionRecordsLayer::builder()
+        .without_spill()
         .retry_backoff(Duration::from_millis(1), Duration::from_millis(4))
         .shutdown_timeout(Duration::from_millis(50))
         .on_store_error(|_| {})
@@ -301,4 +302,112 @@ fn a_store_failing_past_the_shutdown_timeout_abandons_and_counts() {
     assert_eq!(stats.abandoned, 6, "every record is accounted for");
     assert!(stats.store_errors >= 1);
     assert!(memory.records().is_empty());
+}
+
+#[test]
+fn a_store_failing_past_the_shutdown_timeout_leaves_its_records_in_the_spill_file() {
+    let spill = tempfile::tempdir().unwrap();
+    let (layer, guard) = ExecutionRecordsLayer::builder()
+        .outage_buffer(2)
+        .spill_dir(spill.path())
+        .retry_backoff(Duration::from_millis(1), Duration::from_millis(4))
+        .shutdown_timeout(Duration::from_millis(50))
+        .on_store_error(|_| {})
+        .build(FlakyStore {
+            memory: InMemoryStore::new(),
+            failing: Arc::new(AtomicBool::new(true)),
+            calls: Arc::new(AtomicUsize::new(0)),
+        });
+    let handle = guard.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        pipeline(2);
+    });
+    let result = guard.shutdown();
+    assert!(matches!(result, Err(WriterError::Timeout(_))), "{result:?}");
+    let stats = handle.stats();
+    assert_eq!(stats.written, 0);
+    assert_eq!(
+        stats.abandoned, 0,
+        "nothing lost: the spill file keeps it all"
+    );
+
+    let files: Vec<_> = std::fs::read_dir(spill.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(name, format!("spill-{}.jsonl", handle.recorder_id()));
+
+    // Replayed once the store is back: every record, in order.
+    let mut recovered = InMemoryStore::new();
+    assert_eq!(replay_spill(&files[0], &mut recovered).unwrap(), 6);
+    let records = recovered.records();
+    assert_eq!(records.len(), 6);
+    assert_eq!(records[0].event(), EventName::PipelineStart);
+    assert_eq!(records[5].event(), EventName::PipelineEnd);
+    assert!(recovered
+        .step_runs()
+        .iter()
+        .all(|s| s.status == RunStatus::Success));
+}
+
+#[test]
+fn an_outage_longer_than_the_queue_spills_without_blocking_and_recovers_in_order() {
+    const STEPS: usize = 2_000;
+    let spill = tempfile::tempdir().unwrap();
+    let memory = InMemoryStore::new();
+    let failing = Arc::new(AtomicBool::new(true));
+    let reported = Arc::new(AtomicUsize::new(0));
+    let (layer, guard) = ExecutionRecordsLayer::builder()
+        .queue_capacity(16)
+        .max_batch(64)
+        .outage_buffer(100)
+        .spill_dir(spill.path())
+        .retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .on_store_error({
+            let reported = reported.clone();
+            move |_| {
+                reported.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .build(FlakyStore {
+            memory: memory.clone(),
+            failing: failing.clone(),
+            calls: Arc::new(AtomicUsize::new(0)),
+        });
+    // The whole run happens during the outage, through a 16-record queue: it finishes only
+    // because the writer keeps draining the queue into memory and then the spill file.
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        pipeline(STEPS);
+    });
+    let during = guard.stats();
+    assert_eq!(during.written, 0);
+    assert!(during.spilled > 0, "{during:?}");
+    assert!(
+        reported.load(Ordering::SeqCst) >= 1,
+        "the outage is reported"
+    );
+    assert!(memory.records().is_empty());
+
+    failing.store(false, Ordering::SeqCst);
+    guard.flush().expect("the store recovered");
+    let stats = guard.shutdown().unwrap();
+    let total = 2 * (STEPS as u64 + 1);
+    assert_eq!(stats.written, total);
+    assert_eq!(stats.dropped + stats.abandoned, 0);
+    // Every record exactly once, in the order it was emitted.
+    let records = memory.records();
+    assert_eq!(records.len() as u64, total);
+    assert_eq!(records[0].event(), EventName::PipelineStart);
+    assert_eq!(records[records.len() - 1].event(), EventName::PipelineEnd);
+    let steps = memory.step_runs();
+    assert_eq!(steps.len(), STEPS);
+    assert!(steps.iter().all(|s| s.event == EventName::StepEnd));
+    let mut seen = std::collections::HashSet::new();
+    for r in &records {
+        assert!(seen.insert((r.key(), r.event())), "duplicate record {r:?}");
+    }
+    // The spill file is gone once the store took everything.
+    assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0);
 }

@@ -187,6 +187,33 @@ impl ExecutionRecordsLayerBuilder {
         self
     }
 
+    /// How many records the writer keeps in memory while the store fails (default 65536),
+    /// before it spills the newer ones to its spill file (see [`spill_dir`](Self::spill_dir)).
+    /// The writer keeps draining the queue meanwhile, so the program is not blocked by an
+    /// outage; on recovery everything is written in order, oldest first.
+    pub fn outage_buffer(mut self, records: usize) -> Self {
+        self.writer.outage_buffer = records.max(1);
+        self
+    }
+
+    /// The directory of the spill file, a JSON Lines file of the records a failing store has not
+    /// taken yet (default: `tracing-etl-spill` in the system's temporary directory). The file,
+    /// `spill-<recorder_id>.jsonl`, is removed once the store has taken everything; if the
+    /// store is still failing at shutdown it is kept and its path reported, for
+    /// [`replay_spill`](crate::replay_spill).
+    pub fn spill_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.writer.spill_dir = Some(dir.into());
+        self
+    }
+
+    /// Never spill: during an outage, once [`outage_buffer`](Self::outage_buffer) records wait
+    /// in memory, the writer stops taking records from the queue and the layer's
+    /// [`Backpressure`] applies (blocking, or dropping and counting).
+    pub fn without_spill(mut self) -> Self {
+        self.writer.spill_dir = None;
+        self
+    }
+
     /// Called on the writer thread with every failed store operation (the default prints it to
     /// stderr). The writer keeps the records and retries.
     pub fn on_store_error(

@@ -4,12 +4,15 @@
 //! The layer only ever pushes a record into the queue; all store I/O happens on the writer
 //! thread. Dropping the [`WriterGuard`] flushes every queued record.
 
+mod backlog;
 mod guard;
 mod worker;
 
+pub use backlog::replay_spill;
 pub use guard::WriterGuard;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +75,10 @@ pub(crate) struct WriterConfig {
     pub(crate) retry_max: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) heartbeat_interval: Duration,
+    /// Records kept in memory during a store outage before spilling.
+    pub(crate) outage_buffer: usize,
+    /// Where to spill during an outage; `None`: no spilling (back-pressure instead).
+    pub(crate) spill_dir: Option<PathBuf>,
     pub(crate) on_error: ErrorCallback,
 }
 
@@ -86,11 +93,18 @@ impl Default for WriterConfig {
             retry_max: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(5),
+            outage_buffer: 64 * 1024,
+            spill_dir: Some(default_spill_dir()),
             on_error: Arc::new(|e: &StoreError| {
                 eprintln!("tracing-etl: execution record store failed (retrying): {e}");
             }),
         }
     }
+}
+
+/// The default spill directory: `tracing-etl-spill` in the system's temporary directory.
+pub(crate) fn default_spill_dir() -> PathBuf {
+    std::env::temp_dir().join("tracing-etl-spill")
 }
 
 impl fmt::Debug for WriterConfig {
@@ -104,6 +118,8 @@ impl fmt::Debug for WriterConfig {
             .field("retry_max", &self.retry_max)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("outage_buffer", &self.outage_buffer)
+            .field("spill_dir", &self.spill_dir)
             .finish_non_exhaustive()
     }
 }
@@ -119,8 +135,12 @@ pub struct WriterStats {
     pub dropped: u64,
     /// Failed store operations (each retry of a failing batch counts once).
     pub store_errors: u64,
-    /// Records given up on: still unwritten when shutdown timed out.
+    /// Records given up on: still unwritten when shutdown timed out and not kept in the spill
+    /// file either.
     pub abandoned: u64,
+    /// Records written to the spill file during store outages (each counted once, whether or
+    /// not the store took it later).
+    pub spilled: u64,
 }
 
 #[derive(Debug, Default)]
@@ -129,6 +149,7 @@ pub(crate) struct Counters {
     dropped: AtomicU64,
     store_errors: AtomicU64,
     abandoned: AtomicU64,
+    spilled: AtomicU64,
 }
 
 impl Counters {
@@ -138,6 +159,7 @@ impl Counters {
             dropped: self.dropped.load(Ordering::Relaxed),
             store_errors: self.store_errors.load(Ordering::Relaxed),
             abandoned: self.abandoned.load(Ordering::Relaxed),
+            spilled: self.spilled.load(Ordering::Relaxed),
         }
     }
 }

@@ -1,4 +1,7 @@
-//! The writer thread: drains the queue in batches into the store, retries with back-off, flushes.
+//! The writer thread: drains the queue in batches into the store, flushes it, and rides out
+//! store outages: records the store refuses wait in a [`Backlog`] (memory, then a spill file)
+//! while the writer keeps draining the queue and retries with back-off; on recovery the backlog
+//! is written first, in order.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -6,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
 
+use super::backlog::Backlog;
 use super::{Control, Counters, Queued, WarningSink, WriterConfig};
 use crate::error::{StoreError, WriterError};
 use crate::record::{ExecutionRecord, RecorderHeartbeat};
@@ -22,14 +26,26 @@ pub(super) struct Worker<S> {
     heartbeat: RecorderHeartbeat,
     next_beat: Instant,
     batch: Vec<ExecutionRecord>,
+    /// Set while the store fails: what it has not taken yet, and when to try again.
+    outage: Option<Outage>,
+    /// Every layer (sender) is gone.
+    records_closed: bool,
     /// Records written since the store was last flushed.
     dirty: bool,
     last_flush: Instant,
-    /// A shutdown requested while a failing batch was being retried: its reply and deadline.
-    pending_shutdown: Option<(Sender<Result<(), WriterError>>, Instant)>,
-    /// Flushes requested while a failing batch was being retried, whose retry then succeeded:
-    /// answered once everything queued is written.
-    pending_flushes: Vec<Sender<Result<(), WriterError>>>,
+    /// Flushes requested while shutdown waits for a failing store: answered with its outcome.
+    waiting_flushes: Vec<Sender<Result<(), WriterError>>>,
+}
+
+/// A store outage in progress.
+struct Outage {
+    backlog: Backlog,
+    since: Instant,
+    backoff: Duration,
+    next_retry: Instant,
+    last_error: String,
+    /// The spill file's failure was reported (once per outage).
+    spill_error_reported: bool,
 }
 
 /// What the loop does after handling a control message.
@@ -71,10 +87,11 @@ impl<S: ExecutionRecordStore> Worker<S> {
             heartbeat,
             next_beat: Instant::now(),
             batch,
+            outage: None,
+            records_closed: false,
             dirty: false,
             last_flush: Instant::now(),
-            pending_shutdown: None,
-            pending_flushes: Vec::new(),
+            waiting_flushes: Vec::new(),
         }
     }
 
@@ -82,26 +99,36 @@ impl<S: ExecutionRecordStore> Worker<S> {
         // Whatever the store does (a database client's own `tracing` events, …) must not be
         // recorded by the layer that feeds this thread.
         let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+        let never = crossbeam_channel::never();
         loop {
             if Instant::now() >= self.next_beat {
                 self.beat(false);
             }
-            let wait = self
-                .time_to_flush()
-                .min(self.next_beat.saturating_duration_since(Instant::now()));
+            if self
+                .outage
+                .as_ref()
+                .is_some_and(|o| Instant::now() >= o.next_retry)
+            {
+                self.retry();
+            }
+            // In an outage whose backlog is full, records stay in the queue: back-pressure.
+            let records = if !self.records_closed
+                && self.outage.as_ref().is_none_or(|o| o.backlog.has_room())
+            {
+                &self.records
+            } else {
+                &never
+            };
             select! {
-                recv(self.records) -> record => match record {
+                recv(records) -> record => match record {
                     Ok(record) => {
                         self.accept(record);
                         self.drain_queue();
-                        self.write_batch(None);
+                        self.write_batch();
                     }
-                    // Every sender is gone: nothing more can arrive.
-                    Err(_) => {
-                        // `finish` reports what it could not write.
-                        let _ = self.finish(None);
-                        return;
-                    }
+                    // Every layer is gone: nothing more can arrive, but the guard and handles
+                    // may still flush, and the backlog of an outage still waits for the store.
+                    Err(_) => self.records_closed = true,
                 },
                 recv(self.control) -> control => match control {
                     Ok(control) => {
@@ -111,26 +138,11 @@ impl<S: ExecutionRecordStore> Worker<S> {
                     }
                     // Every handle and the guard are gone: drain and stop.
                     Err(_) => {
-                        // `finish` reports what it could not write.
                         let _ = self.finish(None);
                         return;
                     }
                 },
-                default(wait) => {}
-            }
-            if let Some((reply, deadline)) = self.pending_shutdown.take() {
-                let result = self.finish(Some(deadline));
-                let _ = reply.send(result);
-                return;
-            }
-            if !self.pending_flushes.is_empty() {
-                let result = self.write_everything_queued(None);
-                for reply in std::mem::take(&mut self.pending_flushes) {
-                    let _ = reply.send(match &result {
-                        Ok(()) => Ok(()),
-                        Err(e) => Err(WriterError::Store(StoreError::other(e.to_string()))),
-                    });
-                }
+                default(self.time_to_wake()) => {}
             }
             if self.dirty && self.last_flush.elapsed() >= self.config.flush_interval {
                 // A failed flush is reported; the data stays dirty and is flushed next time.
@@ -149,19 +161,27 @@ impl<S: ExecutionRecordStore> Worker<S> {
         }
         self.next_beat = Instant::now() + self.config.heartbeat_interval;
         if let Err(error) = self.store.write_heartbeat(&self.heartbeat) {
-            self.report(&error);
+            // During an outage the retries already report the store's state.
+            if self.outage.is_none() {
+                self.report(&error);
+            }
         }
     }
 
-    fn time_to_flush(&self) -> Duration {
+    fn time_to_wake(&self) -> Duration {
+        let now = Instant::now();
+        let mut wait = self.next_beat.saturating_duration_since(now);
         if self.dirty {
-            self.config
-                .flush_interval
-                .saturating_sub(self.last_flush.elapsed())
-        } else {
-            // Nothing to flush: wake only for work.
-            Duration::from_secs(3600)
+            wait = wait.min(
+                self.config
+                    .flush_interval
+                    .saturating_sub(self.last_flush.elapsed()),
+            );
         }
+        if let Some(outage) = &self.outage {
+            wait = wait.min(outage.next_retry.saturating_duration_since(now));
+        }
+        wait
     }
 
     fn handle(&mut self, control: Control) -> Next {
@@ -180,48 +200,145 @@ impl<S: ExecutionRecordStore> Worker<S> {
         }
     }
 
-    /// Writes and flushes everything queued now. With a deadline, gives up retrying then.
+    /// Writes and flushes everything queued now. In an outage, tries the store once more at
+    /// once and, if it still fails, answers with its error (the records stay in the backlog).
+    /// With a deadline, retries with back-off until then instead.
     fn write_everything_queued(&mut self, deadline: Option<Instant>) -> Result<(), WriterError> {
         loop {
             self.drain_queue();
             if self.batch.is_empty() {
                 break;
             }
-            if !self.write_batch(deadline) {
-                return Err(WriterError::Timeout(self.config.shutdown_timeout));
+            self.write_batch();
+        }
+        if self.outage.is_some() {
+            self.retry();
+            while let Some(outage) = &self.outage {
+                match deadline {
+                    Some(deadline) if Instant::now() < deadline => {
+                        let wait = outage.next_retry.min(deadline);
+                        // Wait, but take flush requests meanwhile: they get this outcome.
+                        if let Ok(Control::Flush(reply) | Control::Shutdown(reply)) = self
+                            .control
+                            .recv_timeout(wait.saturating_duration_since(Instant::now()))
+                        {
+                            self.waiting_flushes.push(reply);
+                        }
+                        self.drain_queue();
+                        self.write_batch();
+                        self.retry();
+                    }
+                    _ => {
+                        let error = match deadline {
+                            Some(_) => WriterError::Timeout(self.config.shutdown_timeout),
+                            None => {
+                                WriterError::Store(StoreError::other(outage.last_error.clone()))
+                            }
+                        };
+                        // What waits on disk should be durable, whatever the store does.
+                        if let Some(outage) = &mut self.outage {
+                            let _ = outage.backlog.sync();
+                        }
+                        return Err(error);
+                    }
+                }
             }
         }
         self.flush_store().map_err(WriterError::Store)
     }
 
     /// Writes everything still queued, marks the recorder stopped, then reports what could not
-    /// be written.
+    /// be written: records the store still refuses at the deadline stay in the spill file.
     fn finish(&mut self, deadline: Option<Instant>) -> Result<(), WriterError> {
         let deadline = deadline.unwrap_or_else(|| Instant::now() + self.config.shutdown_timeout);
         let result = self.write_everything_queued(Some(deadline));
+        for reply in std::mem::take(&mut self.waiting_flushes) {
+            let _ = reply.send(match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(WriterError::Store(StoreError::other(e.to_string()))),
+            });
+        }
         self.beat(true);
         let _ = self.store.flush();
         if result.is_err() {
-            let mut lost = self.batch.len() as u64;
-            self.batch.clear();
-            while self.records.try_recv().is_ok() {
-                lost += 1;
+            // The queue may still hold records the full backlog left there.
+            while let Ok(queued) = self.records.try_recv() {
+                self.accept(queued);
             }
-            self.counters.abandoned.fetch_add(lost, Ordering::Relaxed);
-            if lost > 0 {
-                eprintln!(
-                    "tracing-etl: shutting down with the store still failing: {lost} execution \
-                     records were not written"
-                );
-            }
+            self.write_batch();
+            self.abandon();
         }
         result
     }
 
+    /// At shutdown with the store still failing: keeps the backlog in the spill file, and
+    /// counts what even that could not keep.
+    fn abandon(&mut self) {
+        let Some(mut outage) = self.outage.take() else {
+            return;
+        };
+        let waiting = outage.backlog.len();
+        match (
+            outage.backlog.spill_everything(),
+            outage.backlog.spill_path(),
+        ) {
+            (Ok(kept), Some(path)) if kept == waiting => {
+                eprintln!(
+                    "tracing-etl: the store is still failing at shutdown ({}): {kept} execution \
+                     records are kept in {}; replay them with `tracing_etl::replay_spill` once \
+                     the store is back",
+                    outage.last_error,
+                    path.display()
+                );
+            }
+            (result, _) => {
+                if let Err(e) = result {
+                    self.report(&e);
+                }
+                self.counters
+                    .abandoned
+                    .fetch_add(waiting, Ordering::Relaxed);
+                eprintln!(
+                    "tracing-etl: shutting down with the store still failing ({}): {waiting} \
+                     execution records were not written",
+                    outage.last_error
+                );
+            }
+        }
+    }
+
     fn accept(&mut self, queued: Queued) {
         match queued.into_record(&self.recorder_id) {
-            Ok(record) => self.batch.push(record),
+            Ok(record) => match &mut self.outage {
+                None => self.batch.push(record),
+                Some(outage) => {
+                    if let Err(error) = Self::backlog_push(outage, record, &self.counters) {
+                        self.report(&error);
+                    }
+                }
+            },
             Err(warning) => self.warn(&warning),
+        }
+    }
+
+    /// Adds a record to an outage's backlog; the spill file's first failure is returned.
+    fn backlog_push(
+        outage: &mut Outage,
+        record: ExecutionRecord,
+        counters: &Counters,
+    ) -> Result<(), StoreError> {
+        match outage.backlog.push(record) {
+            Ok(spilled) => {
+                if spilled {
+                    counters.spilled.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            Err(error) if !outage.spill_error_reported => {
+                outage.spill_error_reported = true;
+                Err(error)
+            }
+            Err(_) => Ok(()),
         }
     }
 
@@ -235,7 +352,14 @@ impl<S: ExecutionRecordStore> Worker<S> {
     }
 
     fn drain_queue(&mut self) {
-        while self.batch.len() < self.config.max_batch {
+        loop {
+            let room = match &self.outage {
+                None => self.batch.len() < self.config.max_batch,
+                Some(outage) => outage.backlog.has_room(),
+            };
+            if !room {
+                break;
+            }
             match self.records.try_recv() {
                 Ok(record) => self.accept(record),
                 Err(_) => break,
@@ -243,62 +367,96 @@ impl<S: ExecutionRecordStore> Worker<S> {
         }
     }
 
-    /// Writes the current batch, retrying with back-off until it succeeds or the deadline (the
-    /// given one, or that of a shutdown requested meanwhile) passes. A flush requested while
-    /// retrying makes the writer retry at once: if that fails too, the flush is answered with
-    /// the store's error; if it succeeds, the flush is answered once everything queued is
-    /// written. Returns whether the batch was written.
-    fn write_batch(&mut self, mut deadline: Option<Instant>) -> bool {
+    /// Writes the current batch. If the store fails, an outage begins (or goes on): the batch
+    /// joins the backlog, behind what is already waiting.
+    fn write_batch(&mut self) {
         if self.batch.is_empty() {
-            return true;
+            return;
         }
-        let mut backoff = self.config.retry_initial;
-        // Flushes waiting for the outcome of the next attempt.
-        let mut flushes: Vec<Sender<Result<(), WriterError>>> = Vec::new();
-        loop {
-            let error = match self.store.write_batch(&self.batch) {
+        if self.outage.is_none() {
+            match self.store.write_batch(&self.batch) {
                 Ok(()) => {
                     self.counters
                         .written
                         .fetch_add(self.batch.len() as u64, Ordering::Relaxed);
                     self.batch.clear();
                     self.dirty = true;
-                    self.pending_flushes.append(&mut flushes);
-                    return true;
+                    return;
                 }
-                Err(error) => error,
-            };
-            self.report(&error);
-            for reply in flushes.drain(..) {
-                let _ = reply.send(Err(WriterError::Store(StoreError::other(
-                    error.to_string(),
-                ))));
+                Err(error) => self.begin_outage(&error),
             }
-            let now = Instant::now();
-            if let Some((_, shutdown_at)) = &self.pending_shutdown {
-                deadline = Some(deadline.map_or(*shutdown_at, |d| d.min(*shutdown_at)));
-            }
-            let wait = match deadline {
-                Some(deadline) if now >= deadline => return false,
-                Some(deadline) => backoff.min(deadline - now),
-                None => backoff,
-            };
-            // Sleep, but stay responsive to control messages.
-            match self.control.recv_timeout(wait) {
-                Ok(Control::Flush(reply)) => {
-                    // The store may have recovered: try again now rather than answer with
-                    // this (possibly stale) error.
-                    flushes.push(reply);
-                    continue;
-                }
-                Ok(Control::Shutdown(reply)) => {
-                    let shutdown_at = Instant::now() + self.config.shutdown_timeout;
-                    self.pending_shutdown = Some((reply, shutdown_at));
-                }
-                Err(_) => {}
-            }
-            backoff = (backoff * 2).min(self.config.retry_max);
         }
+        let mut first_error = None;
+        if let Some(outage) = &mut self.outage {
+            for record in self.batch.drain(..) {
+                if let Err(e) = Self::backlog_push(outage, record, &self.counters) {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            self.report(&error);
+        }
+    }
+
+    fn begin_outage(&mut self, error: &StoreError) {
+        self.report(error);
+        let spill_path = self
+            .config
+            .spill_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("spill-{}.jsonl", self.recorder_id)));
+        self.outage = Some(Outage {
+            backlog: Backlog::new(self.config.outage_buffer, spill_path),
+            since: Instant::now(),
+            backoff: self.config.retry_initial,
+            next_retry: Instant::now() + self.config.retry_initial,
+            last_error: error.to_string(),
+            spill_error_reported: false,
+        });
+    }
+
+    /// Tries to write the backlog, oldest first. Ends the outage when it is empty; otherwise
+    /// doubles the back-off.
+    fn retry(&mut self) {
+        let Some(outage) = &mut self.outage else {
+            return;
+        };
+        let failure = loop {
+            let oldest = match outage.backlog.oldest(self.config.max_batch) {
+                Ok(oldest) => oldest,
+                Err(error) => break error,
+            };
+            if oldest.is_empty() {
+                break match outage.backlog.is_empty() {
+                    true => {
+                        let waited = outage.since.elapsed();
+                        self.outage = None;
+                        self.warn(&format!(
+                            "execution record store recovered after {:.1}s; every record \
+                             kept meanwhile is written",
+                            waited.as_secs_f64()
+                        ));
+                        return;
+                    }
+                    // Unreachable in practice: records are left but none could be read.
+                    false => StoreError::other("records of the backlog could not be read back"),
+                };
+            }
+            let n = oldest.len();
+            match self.store.write_batch(oldest) {
+                Ok(()) => {
+                    outage.backlog.consume(n);
+                    self.counters.written.fetch_add(n as u64, Ordering::Relaxed);
+                    self.dirty = true;
+                }
+                Err(error) => break error,
+            }
+        };
+        outage.last_error = failure.to_string();
+        outage.next_retry = Instant::now() + outage.backoff;
+        outage.backoff = (outage.backoff * 2).min(self.config.retry_max);
+        self.report(&failure);
     }
 
     fn flush_store(&mut self) -> Result<(), StoreError> {
