@@ -271,9 +271,9 @@ impl SpillFile {
 /// println!("{written} records recovered");
 /// # Ok(()) }
 /// ```
-pub fn replay_spill(
+pub fn replay_spill<S: ExecutionRecordStore + ?Sized>(
     path: impl AsRef<Path>,
-    store: &mut impl ExecutionRecordStore,
+    store: &mut S,
 ) -> Result<u64, StoreError> {
     let path = path.as_ref();
     let name = || path.display().to_string();

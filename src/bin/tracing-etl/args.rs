@@ -83,6 +83,9 @@ pub(crate) enum Command {
     Running(RunningArgs),
     /// Mark entities abandoned by a dead process as failed (error type "abandoned")
     Reap(ReapArgs),
+    /// Write the records of a spill file (left by a writer whose store was down when it
+    /// stopped) into the store
+    Replay(ReplayArgs),
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +145,16 @@ pub(crate) struct LivenessArgs {
 pub(crate) struct RunningArgs {
     #[command(flatten)]
     pub(crate) liveness: LivenessArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReplayArgs {
+    /// The spill file (spill-<recorder_id>.jsonl)
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// Delete the file once its records are in the store
+    #[arg(long)]
+    pub(crate) remove: bool,
 }
 
 #[derive(Debug, Args)]

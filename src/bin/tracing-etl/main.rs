@@ -7,6 +7,7 @@
 //! tracing-etl failures [--since 24h]            # exit status 1 when there are failures
 //! tracing-etl running [--older-than 1h]
 //! tracing-etl reap [--dry-run]
+//! tracing-etl replay SPILL_FILE [--remove]
 //! ```
 //!
 //! Global options: `--db PATH` / `--jsonl DIR` / `--postgres URL`, `--json`, `--color WHEN`,
@@ -62,6 +63,7 @@ fn run(cli: &Cli, ui: &mut Ui) -> Result<u8, CliError> {
     let selection = StoreSelection::from_args(&cli.store);
     let access = match cli.command {
         Command::Reap(ref args) if !args.dry_run => Access::Write,
+        Command::Replay(_) => Access::Write,
         _ => Access::Read,
     };
     let mut store = store::open(&selection, access)?;
@@ -72,5 +74,6 @@ fn run(cli: &Cli, ui: &mut Ui) -> Result<u8, CliError> {
         Command::Failures(args) => commands::failures::run(store, args, ui),
         Command::Running(args) => commands::running::run(store, args, ui),
         Command::Reap(args) => commands::reap::run(store, args, ui),
+        Command::Replay(args) => commands::replay::run(store, args, ui),
     }
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod failures;
 pub(crate) mod reap;
+pub(crate) mod replay;
 pub(crate) mod running;
 pub(crate) mod runs;
 pub(crate) mod show;
