@@ -81,7 +81,10 @@
 //! - A span that never closes keeps its start record (`running`) only.
 //! - A span cloned and closed late ends when its last handle is dropped.
 //! - `etl.*` values recorded with `Span::record` after the span was created are ignored with a
-//!   warning; run fields on a process or step are ignored with a warning (they are inherited).
+//!   warning. Run fields (`etl.run_id`, `etl.correlation_id`, `etl.attempt`,
+//!   `etl.last_attempt`) on a process or step inside a pipeline are ignored with a warning (they
+//!   are inherited); a process or step outside any pipeline is the root of its own run and takes
+//!   them from its own fields.
 //!   Warnings are `tracing` WARN events with target `tracing_etl`, emitted from the writer thread.
 //! - Text values longer than [`MAX_FIELD_BYTES`] are cut and end with [`TRUNCATED_MARKER`]; NUL
 //!   characters become U+FFFD.
