@@ -94,7 +94,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `sqlite` | yes | [`SqliteStore`] (bundled SQLite) |
-//! | `jsonl` | yes | the JSON Lines store |
+//! | `jsonl` | yes | [`JsonLinesStore`] (append-only JSON Lines files) |
 //! | `cli` | yes | the `tracing-etl` command-line tool |
 //! | `postgres` | no | the PostgreSQL store |
 //! | `otel` | no | export of entity spans to OpenTelemetry |
@@ -138,6 +138,8 @@ pub use record::{
     EntityKey, EntityKind, EventName, ExecutionRecord, PipelineRunRecord, ProcessRunRecord,
     RecorderHeartbeat, RunContext, RunStatus, StepRunRecord, UnknownName,
 };
+#[cfg(feature = "jsonl")]
+pub use store::JsonLinesStore;
 pub use store::{ExecutionRecordStore, InMemoryStore, RecordReader, RunFilter};
 #[cfg(feature = "sqlite")]
 pub use store::{SqliteStore, SQLITE_SCHEMA_VERSION};

@@ -173,6 +173,7 @@ pub struct PipelineRunRecord {
     /// Pipeline name.
     pub pipeline: String,
     /// When the pipeline span opened.
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub started_at: DateTime<Utc>,
     /// Status at the time of the record.
     pub status: RunStatus,
@@ -215,6 +216,7 @@ pub struct ProcessRunRecord {
     /// Process name.
     pub process: String,
     /// When the process span opened.
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub started_at: DateTime<Utc>,
     /// Status at the time of the record.
     pub status: RunStatus,
@@ -257,6 +259,7 @@ pub struct StepRunRecord {
     /// Step name.
     pub step: String,
     /// When the step span opened.
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub started_at: DateTime<Utc>,
     /// Status at the time of the record.
     pub status: RunStatus,
@@ -449,9 +452,120 @@ impl From<StepRunRecord> for ExecutionRecord {
     }
 }
 
+/// Timestamps serialised exactly as `chrono` does (RFC 3339, UTC as `Z`, 0, 3, 6 or 9 fraction
+/// digits), without going through `fmt`: serialising a record is mostly its timestamp otherwise,
+/// and the JSON Lines store writes millions of records a second.
+mod rfc3339 {
+    use chrono::{DateTime, Datelike, Timelike, Utc};
+    use serde::{Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 30];
+        match format(t, &mut buf) {
+            Some(text) => s.serialize_str(text),
+            None => t.serialize(s),
+        }
+    }
+
+    /// `t` as chrono writes it, or `None` for years it writes with a sign.
+    pub(super) fn format<'a>(t: &DateTime<Utc>, buf: &'a mut [u8; 30]) -> Option<&'a str> {
+        let year = t.year();
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let (mut sec, mut nano) = (t.second(), t.nanosecond());
+        if nano >= 1_000_000_000 {
+            // A leap second: chrono writes it as second 60.
+            sec += 1;
+            nano -= 1_000_000_000;
+        }
+        let two = |buf: &mut [u8], at: usize, v: u32| {
+            buf[at] = b'0' + (v / 10 % 10) as u8;
+            buf[at + 1] = b'0' + (v % 10) as u8;
+        };
+        let year = year as u32;
+        two(buf, 0, year / 100);
+        two(buf, 2, year % 100);
+        buf[4] = b'-';
+        two(buf, 5, t.month());
+        buf[7] = b'-';
+        two(buf, 8, t.day());
+        buf[10] = b'T';
+        two(buf, 11, t.hour());
+        buf[13] = b':';
+        two(buf, 14, t.minute());
+        buf[16] = b':';
+        two(buf, 17, sec);
+        let mut len = 19;
+        let (digits, mut frac) = if nano == 0 {
+            (0, 0)
+        } else if nano % 1_000_000 == 0 {
+            (3, nano / 1_000_000)
+        } else if nano % 1_000 == 0 {
+            (6, nano / 1_000)
+        } else {
+            (9, nano)
+        };
+        if digits > 0 {
+            buf[len] = b'.';
+            for i in (0..digits).rev() {
+                buf[len + 1 + i] = b'0' + (frac % 10) as u8;
+                frac /= 10;
+            }
+            len += 1 + digits;
+        }
+        buf[len] = b'Z';
+        std::str::from_utf8(&buf[..=len]).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_serialise_exactly_as_chrono_does() {
+        use chrono::TimeZone;
+
+        let mut cases: Vec<DateTime<Utc>> = vec![
+            Utc::now(),
+            Utc.timestamp_opt(0, 0).unwrap(),
+            Utc.timestamp_opt(1_700_000_000, 120_000_000).unwrap(),
+            Utc.timestamp_opt(1_700_000_000, 120_500_000).unwrap(),
+            Utc.timestamp_opt(1_700_000_000, 7).unwrap(),
+            Utc.timestamp_opt(1_700_000_000, 999_999_999).unwrap(),
+            // A leap second.
+            Utc.timestamp_opt(1_483_228_799, 1_500_000_000).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(33, 3, 3, 3, 3, 3).unwrap(),
+        ];
+        // A deterministic spread of seconds and fractions.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let secs = (x % 400_000_000_000) as i64 - 62_000_000_000;
+            let nanos = match x % 4 {
+                0 => 0,
+                1 => (x >> 20) as u32 % 1000 * 1_000_000,
+                2 => (x >> 20) as u32 % 1_000_000 * 1000,
+                _ => (x >> 20) as u32 % 1_000_000_000,
+            };
+            cases.push(Utc.timestamp_opt(secs, nanos).unwrap());
+        }
+        for t in cases {
+            let mut buf = [0u8; 30];
+            let ours = match rfc3339::format(&t, &mut buf) {
+                Some(text) => format!("\"{text}\""),
+                None => serde_json::to_string(&t).unwrap(),
+            };
+            assert_eq!(ours, serde_json::to_string(&t).unwrap(), "{t:?}");
+        }
+    }
 
     #[test]
     fn status_and_event_serialise_as_in_the_seed() {

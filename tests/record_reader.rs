@@ -1,9 +1,10 @@
 //! Reading records back: filters, ordering, limits and recorder heartbeats, for every store that
-//! can be read in this file (in memory and SQLite).
+//! can be read in this file (in memory, SQLite and JSON Lines).
 
 use tracing::instrument;
 use tracing_etl::{
-    ExecutionRecordsLayer, InMemoryStore, RecordReader, RunFilter, RunStatus, SqliteStore,
+    ExecutionRecordsLayer, InMemoryStore, JsonLinesStore, RecordReader, RunFilter, RunStatus,
+    SqliteStore,
 };
 use tracing_subscriber::prelude::*;
 
@@ -108,6 +109,15 @@ fn sqlite_store_reads_back_with_filters() {
     let recorder_id = record_runs(SqliteStore::open(&path).unwrap());
     let mut reader = SqliteStore::open_read_only(&path).unwrap();
     check(&mut reader, &recorder_id);
+}
+
+#[test]
+fn json_lines_store_reads_back_with_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder_id = record_runs(JsonLinesStore::open(dir.path()).unwrap());
+    let mut reader = JsonLinesStore::open_read_only(dir.path()).unwrap();
+    check(&mut reader, &recorder_id);
+    assert!(reader.read_warnings().is_empty());
 }
 
 #[test]

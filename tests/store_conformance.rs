@@ -554,6 +554,20 @@ fn sqlite() -> Sqlite {
     Sqlite(tempfile::tempdir().unwrap())
 }
 
+/// JSON Lines: one directory, removed when the harness is dropped.
+struct JsonLines(tempfile::TempDir);
+
+impl Harness for JsonLines {
+    type Store = tracing_etl::JsonLinesStore;
+    fn open(&self) -> Self::Store {
+        tracing_etl::JsonLinesStore::open(self.0.path().join("runs")).expect("open JSONL store")
+    }
+}
+
+fn jsonl() -> JsonLines {
+    JsonLines(tempfile::tempdir().unwrap())
+}
+
 /// A name no other test of this run uses (for schemas, directories, …).
 #[allow(dead_code)]
 fn unique(prefix: &str) -> String {
@@ -568,4 +582,5 @@ fn unique(prefix: &str) -> String {
 conformance! {
     memory => memory();
     sqlite => sqlite();
+    jsonl => jsonl();
 }

@@ -3,12 +3,17 @@
 //! | store | feature | what for |
 //! |---|---|---|
 //! | [`SqliteStore`](crate::SqliteStore) | `sqlite` (default) | the embedded default: one file, WAL, batched transactions |
+//! | [`JsonLinesStore`](crate::JsonLinesStore) | `jsonl` (default) | append-only files per table, easy to ship to a lake |
 //! | [`InMemoryStore`](crate::InMemoryStore) | always | tests and embedding |
 
+#[cfg(feature = "jsonl")]
+mod jsonl;
 mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(feature = "jsonl")]
+pub use jsonl::JsonLinesStore;
 pub use memory::InMemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteStore, SQLITE_SCHEMA_VERSION};

@@ -1,8 +1,8 @@
 //! Opening the store named on the command line.
 //!
 //! Every store kind is one arm of [`open`]; a kind this build lacks is a one-line error. The
-//! JSON Lines and PostgreSQL stores implement the same [`RecordReader`] and
-//! [`ExecutionRecordStore`] traits, so supporting them is one arm each.
+//! stores implement the same [`RecordReader`] and [`ExecutionRecordStore`] traits, so supporting
+//! one more (PostgreSQL) is one arm.
 
 use std::path::PathBuf;
 
@@ -57,15 +57,19 @@ pub(crate) trait Store: RecordReader + ExecutionRecordStore {}
 impl<T: RecordReader + ExecutionRecordStore> Store for T {}
 
 /// Opens the selected store. A store that does not exist is an error, never a new empty one.
-#[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "jsonl")),
+    allow(unused_variables)
+)]
 pub(crate) fn open(selection: &StoreSelection, access: Access) -> Result<Box<dyn Store>, CliError> {
     match selection {
         #[cfg(feature = "sqlite")]
         StoreSelection::Sqlite(path) => open_sqlite(path, access),
         #[cfg(not(feature = "sqlite"))]
         StoreSelection::Sqlite(_) => unsupported("SQLite", "sqlite"),
-        // Once `JsonLinesStore` is in the library, under `#[cfg(feature = "jsonl")]`:
-        // `StoreSelection::JsonLines(dir) => Ok(Box::new(JsonLinesStore::open(dir)?))`.
+        #[cfg(feature = "jsonl")]
+        StoreSelection::JsonLines(dir) => jsonl::open(dir, access),
+        #[cfg(not(feature = "jsonl"))]
         StoreSelection::JsonLines(_) => unsupported("JSON Lines", "jsonl"),
         // Likewise `PostgresStore` under `#[cfg(feature = "postgres")]`.
         StoreSelection::Postgres(_) => unsupported("PostgreSQL", "postgres"),
@@ -111,6 +115,112 @@ fn open_sqlite(path: &std::path::Path, access: Access) -> Result<Box<dyn Store>,
         Access::Write => {
             drop(reader);
             Ok(Box::new(SqliteStore::open(path)?))
+        }
+    }
+}
+
+#[cfg(feature = "jsonl")]
+mod jsonl {
+    //! The JSON Lines store, with the lines it had to skip reported on stderr.
+
+    use std::io::Write as _;
+    use std::path::Path;
+
+    use tracing_etl::{
+        ExecutionRecord, ExecutionRecordStore, JsonLinesStore, PipelineRunRecord, ProcessRunRecord,
+        RecordReader, RecorderHeartbeat, RunFilter, StepRunRecord, StoreError,
+    };
+
+    use super::{Access, Store};
+    use crate::error::CliError;
+
+    pub(super) fn open(dir: &Path, access: Access) -> Result<Box<dyn Store>, CliError> {
+        match std::fs::metadata(dir) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(CliError::new(format!(
+                    "{} is not a directory, not a JSON Lines run history (--jsonl DIR)",
+                    dir.display()
+                )))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CliError::new(format!(
+                    "no run history at {}: no such directory (--jsonl DIR)",
+                    dir.display()
+                )))
+            }
+            Err(e) => return Err(CliError::new(format!("cannot read {}: {e}", dir.display()))),
+        }
+        // Only `reap` writes, and only into a directory that already exists.
+        let store = match access {
+            Access::Read => JsonLinesStore::open_read_only(dir)?,
+            Access::Write => JsonLinesStore::open(dir)?,
+        };
+        Ok(Box::new(Warned { store, reported: 0 }))
+    }
+
+    /// A [`JsonLinesStore`] whose read warnings (incomplete lines skipped) go to stderr as they
+    /// appear; the command goes on.
+    struct Warned {
+        store: JsonLinesStore,
+        reported: usize,
+    }
+
+    impl Warned {
+        fn report<T>(&mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+            let warnings = self.store.read_warnings();
+            let mut stderr = std::io::stderr().lock();
+            for warning in &warnings[self.reported.min(warnings.len())..] {
+                let _ = writeln!(stderr, "tracing-etl: warning: {warning}");
+            }
+            self.reported = warnings.len();
+            result
+        }
+    }
+
+    impl RecordReader for Warned {
+        fn read_pipelines(
+            &mut self,
+            filter: &RunFilter,
+        ) -> Result<Vec<PipelineRunRecord>, StoreError> {
+            let result = self.store.read_pipelines(filter);
+            self.report(result)
+        }
+
+        fn read_processes(
+            &mut self,
+            filter: &RunFilter,
+        ) -> Result<Vec<ProcessRunRecord>, StoreError> {
+            let result = self.store.read_processes(filter);
+            self.report(result)
+        }
+
+        fn read_steps(&mut self, filter: &RunFilter) -> Result<Vec<StepRunRecord>, StoreError> {
+            let result = self.store.read_steps(filter);
+            self.report(result)
+        }
+
+        fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
+            let result = self.store.read_recorders();
+            self.report(result)
+        }
+    }
+
+    impl ExecutionRecordStore for Warned {
+        fn write_record(&mut self, record: &ExecutionRecord) -> Result<(), StoreError> {
+            self.store.write_record(record)
+        }
+
+        fn write_batch(&mut self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
+            self.store.write_batch(records)
+        }
+
+        fn write_heartbeat(&mut self, heartbeat: &RecorderHeartbeat) -> Result<(), StoreError> {
+            self.store.write_heartbeat(heartbeat)
+        }
+
+        fn flush(&mut self) -> Result<(), StoreError> {
+            self.store.flush()
         }
     }
 }
