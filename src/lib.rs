@@ -93,7 +93,7 @@
 //! | `sqlite` | yes | [`SqliteStore`] (bundled SQLite) |
 //! | `jsonl` | yes | the JSON Lines store |
 //! | `cli` | yes | the `tracing-etl` command-line tool |
-//! | `postgres` | no | the PostgreSQL store |
+//! | `postgres` | no | `PostgresStore`, a shared store on a PostgreSQL server (TLS through rustls) |
 //! | `otel` | no | export of entity spans to OpenTelemetry |
 //! | `otlp` | no | `otel` plus a ready OTLP exporter set up from `OTEL_*` variables |
 //! | `tracing-opentelemetry` | no | `otel` for programs that export with `tracing-opentelemetry` |
@@ -136,6 +136,10 @@ pub use record::{
     RecorderHeartbeat, RunContext, RunStatus, StepRunRecord, UnknownName,
 };
 pub use store::{ExecutionRecordStore, InMemoryStore, RecordReader, RunFilter};
+#[cfg(feature = "postgres")]
+pub use store::{
+    PostgresStore, PostgresStoreBuilder, DEFAULT_APPLICATION_NAME, POSTGRES_SCHEMA_VERSION,
+};
 #[cfg(feature = "sqlite")]
 pub use store::{SqliteStore, SQLITE_SCHEMA_VERSION};
 pub use writer::{Backpressure, ErrorCallback, WriterGuard, WriterHandle, WriterStats};

@@ -1,5 +1,7 @@
 //! Reading records back: filters, ordering, limits and recorder heartbeats, for every store that
-//! can be read in this file (in memory and SQLite).
+//! can be read in this file (in memory, SQLite and PostgreSQL).
+
+mod pg_support;
 
 use tracing::instrument;
 use tracing_etl::{
@@ -108,6 +110,20 @@ fn sqlite_store_reads_back_with_filters() {
     let recorder_id = record_runs(SqliteStore::open(&path).unwrap());
     let mut reader = SqliteStore::open_read_only(&path).unwrap();
     check(&mut reader, &recorder_id);
+}
+
+#[test]
+fn postgres_store_reads_back_with_filters() {
+    let schema = pg_support::TestSchema::new("reader");
+    let recorder_id = record_runs(schema.store());
+    let mut reader = schema.reader();
+    check(&mut reader, &recorder_id);
+    for pattern in ["%", "_", "run-%", "' OR 1=1 --"] {
+        let rows = reader
+            .read_pipelines(&RunFilter::default().run_id_prefix(pattern))
+            .unwrap();
+        assert!(rows.is_empty(), "{pattern:?} matched {rows:?}");
+    }
 }
 
 #[test]

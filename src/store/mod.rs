@@ -3,13 +3,20 @@
 //! | store | feature | what for |
 //! |---|---|---|
 //! | [`SqliteStore`](crate::SqliteStore) | `sqlite` (default) | the embedded default: one file, WAL, batched transactions |
+//! | `PostgresStore` | `postgres` | a shared store for a team, on a PostgreSQL server: one transaction per batch, TLS, reconnects after an outage |
 //! | [`InMemoryStore`](crate::InMemoryStore) | always | tests and embedding |
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use memory::InMemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{
+    PostgresStore, PostgresStoreBuilder, DEFAULT_APPLICATION_NAME, POSTGRES_SCHEMA_VERSION,
+};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteStore, SQLITE_SCHEMA_VERSION};
 
