@@ -29,14 +29,17 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// PostgreSQL reported an error (or the connection failed).
+    ///
+    /// The message includes the server's own (`ERROR: relation … does not exist`) or the
+    /// connection's cause (`Connection refused`), on one line.
     #[cfg(feature = "postgres")]
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", postgres_message(source))]
     Postgres {
         /// What the store was doing.
         context: String,
         /// The PostgreSQL client error.
         #[source]
-        source: postgres::Error,
+        source: tokio_postgres::Error,
     },
     /// A record could not be serialised or deserialised.
     #[error("{context}: {source}")]
@@ -81,6 +84,47 @@ impl StoreError {
             message: message.into(),
         }
     }
+}
+
+/// A PostgreSQL client error with its causes, on one line: `tokio_postgres::Error` alone says
+/// only "db error" or "error connecting to server".
+#[cfg(feature = "postgres")]
+fn postgres_message(error: &tokio_postgres::Error) -> String {
+    let text = match error.as_db_error() {
+        Some(db) => {
+            let mut text = format!(
+                "{}: {} (SQLSTATE {})",
+                db.severity(),
+                db.message(),
+                db.code().code()
+            );
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!("; {detail}"));
+            }
+            if let Some(hint) = db.hint() {
+                text.push_str(&format!("; hint: {hint}"));
+            }
+            text
+        }
+        None => {
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                let cause_text = cause.to_string();
+                if !text.ends_with(&cause_text) {
+                    text.push_str(": ");
+                    text.push_str(&cause_text);
+                }
+                source = cause.source();
+            }
+            text
+        }
+    };
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// An error from the background writer's control operations (flush, shutdown).

@@ -96,7 +96,7 @@
 //! | `sqlite` | yes | [`SqliteStore`] (bundled SQLite) |
 //! | `jsonl` | yes | [`JsonLinesStore`] (append-only JSON Lines files) |
 //! | `cli` | yes | the `tracing-etl` command-line tool |
-//! | `postgres` | no | the PostgreSQL store |
+//! | `postgres` | no | `PostgresStore`, a shared store on a PostgreSQL server (TLS through rustls) |
 //! | `otel` | no | export of entity spans to OpenTelemetry |
 //! | `otlp` | no | `otel` plus a ready OTLP exporter set up from `OTEL_*` variables |
 //! | `tracing-opentelemetry` | no | `otel` for programs that export with `tracing-opentelemetry` |
@@ -141,6 +141,10 @@ pub use record::{
 #[cfg(feature = "jsonl")]
 pub use store::JsonLinesStore;
 pub use store::{ExecutionRecordStore, InMemoryStore, RecordReader, RunFilter};
+#[cfg(feature = "postgres")]
+pub use store::{
+    PostgresStore, PostgresStoreBuilder, DEFAULT_APPLICATION_NAME, POSTGRES_SCHEMA_VERSION,
+};
 #[cfg(feature = "sqlite")]
 pub use store::{SqliteStore, SQLITE_SCHEMA_VERSION};
 pub use writer::{

@@ -105,19 +105,6 @@ fn a_database_from_a_newer_release_is_refused() {
 }
 
 #[test]
-fn stores_this_build_lacks_are_a_clear_error() {
-    // (JSON Lines is supported: tests/cli_jsonl.rs.)
-    let err = fails(
-        bare_cli().args(["runs", "--postgres", "postgres://etl@localhost/etl"]),
-        2,
-    );
-    assert_eq!(
-        err.trim(),
-        "tracing-etl: this build has no PostgreSQL store support (feature `postgres`)"
-    );
-}
-
-#[test]
 fn usage_errors_exit_with_status_2() {
     let history = History::new();
     for args in [

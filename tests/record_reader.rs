@@ -1,5 +1,7 @@
 //! Reading records back: filters, ordering, limits and recorder heartbeats, for every store that
-//! can be read in this file (in memory, SQLite and JSON Lines).
+//! can be read in this file (in memory, SQLite, JSON Lines and PostgreSQL).
+
+mod pg_support;
 
 use tracing::instrument;
 use tracing_etl::{
@@ -118,6 +120,20 @@ fn json_lines_store_reads_back_with_filters() {
     let mut reader = JsonLinesStore::open_read_only(dir.path()).unwrap();
     check(&mut reader, &recorder_id);
     assert!(reader.read_warnings().is_empty());
+}
+
+#[test]
+fn postgres_store_reads_back_with_filters() {
+    let schema = pg_support::TestSchema::new("reader");
+    let recorder_id = record_runs(schema.store());
+    let mut reader = schema.reader();
+    check(&mut reader, &recorder_id);
+    for pattern in ["%", "_", "run-%", "' OR 1=1 --"] {
+        let rows = reader
+            .read_pipelines(&RunFilter::default().run_id_prefix(pattern))
+            .unwrap();
+        assert!(rows.is_empty(), "{pattern:?} matched {rows:?}");
+    }
 }
 
 #[test]

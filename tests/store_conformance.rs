@@ -4,7 +4,7 @@
 //! A [`Harness`] opens a store at one fixed location (a file, a directory, a schema, shared
 //! rows): opening it again after dropping the first store is a reopen.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+mod pg_support;
 
 use chrono::{DateTime, TimeZone, Utc};
 use tracing::instrument;
@@ -568,19 +568,28 @@ fn jsonl() -> JsonLines {
     JsonLines(tempfile::tempdir().unwrap())
 }
 
-/// A name no other test of this run uses (for schemas, directories, …).
-#[allow(dead_code)]
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+/// PostgreSQL: a schema of its own on the real server (`TRACING_ETL_TEST_PG`), dropped when the
+/// harness is dropped.
+/// (The schema's admin connection is not `Sync`; the mutex makes the harness shareable.)
+struct Postgres(std::sync::Mutex<pg_support::TestSchema>);
+
+impl Harness for Postgres {
+    type Store = tracing_etl::PostgresStore;
+    fn open(&self) -> Self::Store {
+        let builder = self.0.lock().unwrap().builder();
+        builder.connect().expect("connect to PostgreSQL")
+    }
+}
+
+fn postgres() -> Postgres {
+    Postgres(std::sync::Mutex::new(pg_support::TestSchema::new(
+        "conformance",
+    )))
 }
 
 conformance! {
     memory => memory();
     sqlite => sqlite();
     jsonl => jsonl();
+    postgres => postgres();
 }

@@ -4,17 +4,24 @@
 //! |---|---|---|
 //! | [`SqliteStore`](crate::SqliteStore) | `sqlite` (default) | the embedded default: one file, WAL, batched transactions |
 //! | [`JsonLinesStore`](crate::JsonLinesStore) | `jsonl` (default) | append-only files per table, easy to ship to a lake |
+//! | `PostgresStore` | `postgres` | a shared store for a team, on a PostgreSQL server: one transaction per batch, TLS, reconnects after an outage |
 //! | [`InMemoryStore`](crate::InMemoryStore) | always | tests and embedding |
 
 #[cfg(feature = "jsonl")]
 mod jsonl;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 #[cfg(feature = "jsonl")]
 pub use jsonl::JsonLinesStore;
 pub use memory::InMemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{
+    PostgresStore, PostgresStoreBuilder, DEFAULT_APPLICATION_NAME, POSTGRES_SCHEMA_VERSION,
+};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteStore, SQLITE_SCHEMA_VERSION};
 

@@ -34,9 +34,19 @@ pub(crate) struct StoreArgs {
     /// JSON Lines run history directory
     #[arg(long, global = true, value_name = "DIR", conflicts_with = "postgres")]
     pub(crate) jsonl: Option<PathBuf>,
-    /// PostgreSQL run history (connection URL)
+    /// PostgreSQL run history: a connection URL (postgres://user@host/db?sslmode=require) or
+    /// key=value string (host=... user=... dbname=...)
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) postgres: Option<String>,
+    /// Schema of the PostgreSQL run history
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        requires = "postgres",
+        default_value = "public"
+    )]
+    pub(crate) pg_schema: String,
 }
 
 /// How to print.

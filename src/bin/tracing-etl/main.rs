@@ -10,8 +10,8 @@
 //! tracing-etl replay SPILL_FILE [--remove]
 //! ```
 //!
-//! Global options: `--db PATH` / `--jsonl DIR` / `--postgres URL`, `--json`, `--color WHEN`,
-//! `--trace-url TEMPLATE`. Exit status 2 on usage errors and on a store that cannot be read.
+//! Global options: `--db PATH` / `--jsonl DIR` / `--postgres URL [--pg-schema NAME]`, `--json`,
+//! `--color WHEN`, `--trace-url TEMPLATE`. Exit status 2 on usage errors and on a store that cannot be read.
 
 mod args;
 mod commands;

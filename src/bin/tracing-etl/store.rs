@@ -1,8 +1,12 @@
 //! Opening the store named on the command line.
 //!
-//! Every store kind is one arm of [`open`]; a kind this build lacks is a one-line error. The
-//! stores implement the same [`RecordReader`] and [`ExecutionRecordStore`] traits, so supporting
-//! one more (PostgreSQL) is one arm.
+//! Every store kind is one arm of [`open`]; a kind this build lacks is a one-line error. Every
+//! store implements the same [`RecordReader`] and [`ExecutionRecordStore`] traits, so supporting
+//! one is one arm.
+//!
+//! PostgreSQL: `--postgres URL` takes a libpq-style connection string (URL or `key=value`) and
+//! `--pg-schema NAME` (default `public`) the schema holding the tables. The store qualifies
+//! every table with that schema, so `options=-csearch_path=…` in the URL does not choose it.
 
 use std::path::PathBuf;
 
@@ -21,8 +25,13 @@ pub(crate) enum StoreSelection {
     Sqlite(PathBuf),
     /// `--jsonl DIR`.
     JsonLines(PathBuf),
-    /// `--postgres URL`.
-    Postgres(String),
+    /// `--postgres URL` and `--pg-schema NAME`.
+    Postgres {
+        /// The connection string.
+        url: String,
+        /// The schema holding the tables.
+        schema: String,
+    },
 }
 
 impl StoreSelection {
@@ -31,7 +40,10 @@ impl StoreSelection {
             return StoreSelection::JsonLines(dir.clone());
         }
         if let Some(url) = &args.postgres {
-            return StoreSelection::Postgres(url.clone());
+            return StoreSelection::Postgres {
+                url: url.clone(),
+                schema: args.pg_schema.clone(),
+            };
         }
         let path = args.db.clone().unwrap_or_else(|| {
             std::env::var_os("TRACING_ETL_DB")
@@ -58,7 +70,7 @@ impl<T: RecordReader + ExecutionRecordStore> Store for T {}
 
 /// Opens the selected store. A store that does not exist is an error, never a new empty one.
 #[cfg_attr(
-    not(any(feature = "sqlite", feature = "jsonl")),
+    not(any(feature = "sqlite", feature = "jsonl", feature = "postgres")),
     allow(unused_variables)
 )]
 pub(crate) fn open(selection: &StoreSelection, access: Access) -> Result<Box<dyn Store>, CliError> {
@@ -71,11 +83,14 @@ pub(crate) fn open(selection: &StoreSelection, access: Access) -> Result<Box<dyn
         StoreSelection::JsonLines(dir) => jsonl::open(dir, access),
         #[cfg(not(feature = "jsonl"))]
         StoreSelection::JsonLines(_) => unsupported("JSON Lines", "jsonl"),
-        // Likewise `PostgresStore` under `#[cfg(feature = "postgres")]`.
-        StoreSelection::Postgres(_) => unsupported("PostgreSQL", "postgres"),
+        #[cfg(feature = "postgres")]
+        StoreSelection::Postgres { url, schema } => open_postgres(url, schema, access),
+        #[cfg(not(feature = "postgres"))]
+        StoreSelection::Postgres { .. } => unsupported("PostgreSQL", "postgres"),
     }
 }
 
+#[cfg(not(all(feature = "sqlite", feature = "jsonl", feature = "postgres")))]
 fn unsupported(store: &str, feature: &str) -> Result<Box<dyn Store>, CliError> {
     Err(CliError::new(format!(
         "this build has no {store} store support (feature `{feature}`)"
@@ -221,6 +236,29 @@ mod jsonl {
 
         fn flush(&mut self) -> Result<(), StoreError> {
             self.store.flush()
+        }
+    }
+}
+
+/// Opens a PostgreSQL run history. The read-only connection checks that the tables exist
+/// without creating anything (a wrong URL or schema must not leave empty tables in someone's
+/// database); only then may `reap` connect for writing.
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str, schema: &str, access: Access) -> Result<Box<dyn Store>, CliError> {
+    use std::time::Duration;
+    use tracing_etl::PostgresStore;
+
+    // Reads of a long history may take a while; connecting keeps the URL's `connect_timeout`
+    // (10 s by default).
+    let builder = PostgresStore::builder(url)
+        .schema(schema)
+        .statement_timeout(Duration::from_secs(60));
+    let reader = builder.clone().connect_read_only()?;
+    match access {
+        Access::Read => Ok(Box::new(reader)),
+        Access::Write => {
+            drop(reader);
+            Ok(Box::new(builder.connect()?))
         }
     }
 }
