@@ -32,6 +32,14 @@ pub(super) struct Worker<S> {
     pending_flushes: Vec<Sender<Result<(), WriterError>>>,
 }
 
+impl<S> Drop for Worker<S> {
+    fn drop(&mut self) {
+        // No record is taken from the queue any more; those still in it, or sent before the
+        // queue closes right after this, are counted as dropped (`Counters::snapshot`).
+        self.counters.stopped.store(true, Ordering::Release);
+    }
+}
+
 /// What the loop does after handling a control message.
 enum Next {
     Continue,
@@ -204,8 +212,11 @@ impl<S: ExecutionRecordStore> Worker<S> {
         if result.is_err() {
             let mut lost = self.batch.len() as u64;
             self.batch.clear();
-            while self.records.try_recv().is_ok() {
-                lost += 1;
+            while let Ok(queued) = self.records.try_recv() {
+                if queued.is_record() {
+                    self.counters.taken.fetch_add(1, Ordering::Relaxed);
+                    lost += 1;
+                }
             }
             self.counters.abandoned.fetch_add(lost, Ordering::Relaxed);
             if lost > 0 {
@@ -219,6 +230,9 @@ impl<S: ExecutionRecordStore> Worker<S> {
     }
 
     fn accept(&mut self, queued: Queued) {
+        if queued.is_record() {
+            self.counters.taken.fetch_add(1, Ordering::Relaxed);
+        }
         match queued.into_record(&self.recorder_id) {
             Ok(record) => self.batch.push(record),
             Err(warning) => self.warn(&warning),
