@@ -117,6 +117,17 @@ impl ExecutionRecordsLayer {
     }
 }
 
+/// Dropping the layer — with its subscriber, at the end of a `with_default` or `set_default`
+/// scope, or when a `reload` layer replaces it — waits until the records it queued are written
+/// (as [`flush`](ExecutionRecordsLayer::flush) does, within the writer's shutdown timeout). The
+/// writer keeps running until its [`WriterGuard`] is dropped. A global subscriber
+/// (`set_global_default`, `.init()`) is never dropped: there, the guard is what flushes.
+impl Drop for ExecutionRecordsLayer {
+    fn drop(&mut self) {
+        self.sender.flush_quietly();
+    }
+}
+
 /// Settings of an [`ExecutionRecordsLayer`] and its writer.
 ///
 /// ```

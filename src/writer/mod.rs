@@ -231,6 +231,8 @@ pub(crate) struct RecordSender {
     records: Sender<Queued>,
     backpressure: Backpressure,
     handle: WriterHandle,
+    /// The writer thread, which must never wait for itself.
+    writer_thread: Option<std::thread::ThreadId>,
 }
 
 impl fmt::Debug for RecordSender {
@@ -268,6 +270,16 @@ impl RecordSender {
     pub(crate) fn handle(&self) -> &WriterHandle {
         &self.handle
     }
+
+    /// Waits until every record queued so far is written, unless called on the writer thread
+    /// itself (where it would wait for itself) or the writer has stopped. Errors are left to the
+    /// guard to report.
+    pub(crate) fn flush_quietly(&self) {
+        if self.writer_thread == Some(std::thread::current().id()) {
+            return;
+        }
+        let _ = self.handle.flush();
+    }
 }
 
 /// Starts the writer thread for `store`.
@@ -300,11 +312,13 @@ pub(crate) fn spawn<S: ExecutionRecordStore>(
     let thread = std::thread::Builder::new()
         .name("tracing-etl-writer".into())
         .spawn(move || worker.run());
+    let writer_thread = thread.as_ref().ok().map(|t| t.thread().id());
     let guard = WriterGuard::new(handle.clone(), thread, shutdown_timeout);
     let sender = RecordSender {
         records: records_tx,
         backpressure,
         handle,
+        writer_thread,
     };
     (sender, guard)
 }
