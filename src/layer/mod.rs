@@ -168,9 +168,19 @@ impl ExecutionRecordsLayerBuilder {
         self
     }
 
-    /// The longest time written records wait before the store is flushed (fsync for file
-    /// stores) (default 200 ms). Together with the time a record waits in the queue, this is the
-    /// durability window: how much a killed process can lose.
+    /// The longest time written records wait before the store is flushed (default 200 ms): for
+    /// [`SqliteStore`](crate::SqliteStore), a WAL checkpoint, which syncs to disk.
+    ///
+    /// The durability window. The writer writes records as soon as they reach it, in batches of
+    /// whatever is queued (at most [`max_batch`](Self::max_batch), one transaction each), so:
+    /// - against the process being killed (`kill -9`, a crash, `std::process::exit`), a record
+    ///   is safe once its batch is committed; a kill loses only what was still in the queue or
+    ///   in the batch being written — normally the last few milliseconds, at most
+    ///   `queue_capacity + max_batch` records when the store is slower than the program;
+    /// - against a power loss or an OS crash, a record is safe once the store has been flushed
+    ///   after it was written: at most `flush_interval` after the commit.
+    ///
+    /// [`WriterHandle::flush`] (or the guard's) does both at once, on demand.
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.writer.flush_interval = interval;
         self
