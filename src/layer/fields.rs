@@ -53,12 +53,12 @@ fn rank(kind: EntityKind) -> u8 {
     }
 }
 
-/// How many markers a span carries (more than one is reported as a warning).
+/// How many different markers a span carries (more than one is reported as a warning; the
+/// same marker twice is reported as a field given twice).
 pub(crate) fn marker_count(metadata: &Metadata<'_>) -> usize {
-    metadata
-        .fields()
+    [PIPELINE, PROCESS, STEP]
         .iter()
-        .filter(|f| matches!(f.name(), PIPELINE | PROCESS | STEP))
+        .filter(|&&marker| metadata.fields().iter().any(|f| f.name() == marker))
         .count()
 }
 
@@ -66,6 +66,9 @@ pub(crate) fn marker_count(metadata: &Metadata<'_>) -> usize {
 #[derive(Debug)]
 pub(crate) enum Raw {
     Int(i128),
+    /// A `u128` above `i128::MAX`.
+    Huge(u128),
+    Float(f64),
     Bool(bool),
     Text(String),
 }
@@ -74,6 +77,8 @@ impl fmt::Display for Raw {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Raw::Int(v) => write!(f, "{v}"),
+            Raw::Huge(v) => write!(f, "{v}"),
+            Raw::Float(v) => write!(f, "{v:?}"),
             Raw::Bool(v) => write!(f, "{v}"),
             Raw::Text(v) => write!(f, "{v:?}"),
         }
@@ -91,6 +96,8 @@ pub(crate) struct SpanFields {
     pub(crate) last_attempt: Option<Raw>,
     /// `etl.*` fields recorded that this crate does not know.
     pub(crate) unknown: Vec<&'static str>,
+    /// Fields given more than one value (the last one is kept).
+    pub(crate) repeated: Vec<&'static str>,
 }
 
 impl SpanFields {
@@ -113,8 +120,12 @@ impl SpanFields {
     }
 
     fn set(&mut self, field: &Field, value: impl FnOnce() -> Raw) {
-        if let Some(slot) = self.slot(field.name()) {
-            *slot = Some(value());
+        let name = field.name();
+        if let Some(slot) = self.slot(name) {
+            let repeated = slot.replace(value()).is_some();
+            if repeated && !self.repeated.contains(&name) {
+                self.repeated.push(name);
+            }
         }
     }
 
@@ -138,8 +149,9 @@ impl Visit for SpanFields {
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.set(field, || {
-            Raw::Int(i128::try_from(value).unwrap_or(i128::MAX))
+        self.set(field, || match i128::try_from(value) {
+            Ok(v) => Raw::Int(v),
+            Err(_) => Raw::Huge(value),
         });
     }
 
@@ -148,7 +160,7 @@ impl Visit for SpanFields {
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.set(field, || Raw::Text(value.to_string()));
+        self.set(field, || Raw::Float(value));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {

@@ -294,6 +294,12 @@ where
                 metadata.name()
             ));
         }
+        for repeated in values.repeated.drain(..) {
+            warnings.push(format!(
+                "field `{repeated}` is given more than once on span `{}`; the last value is used",
+                metadata.name()
+            ));
+        }
         let run = match (kind, &parent) {
             (EntityKind::Pipeline, _) | (_, None) => {
                 Arc::new(run_from_fields(metadata.name(), values, &mut warnings))
@@ -443,6 +449,7 @@ fn run_from_fields(span_name: &str, values: SpanFields, warnings: &mut Vec<Strin
         None => RunId::Generated(Uuid::now_v7()),
         Some(Raw::Text(text)) if !text.trim().is_empty() => RunId::Given(text),
         Some(Raw::Int(n)) => RunId::Given(n.to_string()),
+        Some(Raw::Huge(n)) => RunId::Given(n.to_string()),
         Some(other) => {
             warnings.push(format!(
                 "etl.run_id = {other} on span `{span_name}` is not a usable id; \
@@ -493,7 +500,9 @@ fn parse_attempt(raw: &Raw) -> Option<u32> {
     let n = match raw {
         Raw::Int(n) => *n,
         Raw::Text(t) => t.trim().parse::<i128>().ok()?,
-        Raw::Bool(_) => return None,
+        // An integral float (`2.0`) is its integer.
+        Raw::Float(f) if f.fract() == 0.0 && f.abs() < 1e20 => *f as i128,
+        Raw::Float(_) | Raw::Huge(_) | Raw::Bool(_) => return None,
     };
     u32::try_from(n).ok().filter(|&n| n >= 1)
 }
