@@ -302,9 +302,13 @@ pub(crate) fn clean(text: &str) -> String {
     limit(text.to_owned())
 }
 
-/// Cuts at [`MAX_FIELD_BYTES`] (adding [`TRUNCATED_MARKER`]) and replaces NUL characters with
-/// U+FFFD, which some stores (PostgreSQL) cannot hold.
+/// Replaces NUL characters with U+FFFD, which some stores (PostgreSQL) cannot hold, and cuts
+/// at [`MAX_FIELD_BYTES`] (adding [`TRUNCATED_MARKER`]) — in that order, so that the
+/// three-byte replacements cannot take the text past the limit.
 pub(crate) fn limit(mut text: String) -> String {
+    if text.contains('\0') {
+        text = text.replace('\0', "\u{FFFD}");
+    }
     if text.len() > MAX_FIELD_BYTES {
         let mut cut = MAX_FIELD_BYTES;
         while !text.is_char_boundary(cut) {
@@ -312,9 +316,6 @@ pub(crate) fn limit(mut text: String) -> String {
         }
         text.truncate(cut);
         text.push_str(TRUNCATED_MARKER);
-    }
-    if text.contains('\0') {
-        text = text.replace('\0', "\u{FFFD}");
     }
     text
 }
@@ -378,6 +379,10 @@ mod tests {
         assert!(cut.len() <= MAX_FIELD_BYTES + TRUNCATED_MARKER.len());
         assert!(cut.ends_with(TRUNCATED_MARKER));
         assert_eq!(clean("a\0b"), "a\u{FFFD}b");
+        // NUL characters grow three times when replaced: still within the limit.
+        let nuls = clean(&"\0".repeat(MAX_FIELD_BYTES));
+        assert_eq!(nuls.len(), MAX_FIELD_BYTES / 3 * 3 + TRUNCATED_MARKER.len());
+        assert!(nuls.ends_with(TRUNCATED_MARKER));
         let formatted = format_limited(format_args!("{}", "x".repeat(3 * MAX_FIELD_BYTES)));
         assert!(formatted.ends_with(TRUNCATED_MARKER));
     }
