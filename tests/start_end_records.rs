@@ -144,9 +144,27 @@ fn an_end_record_is_never_replaced_by_a_start_record() {
     let rows = |reader: &mut dyn RecordReader| -> Vec<ExecutionRecord> {
         let filter = RunFilter::default();
         let mut rows: Vec<ExecutionRecord> = Vec::new();
-        rows.extend(reader.read_pipelines(&filter).unwrap().into_iter().map(Into::into));
-        rows.extend(reader.read_processes(&filter).unwrap().into_iter().map(Into::into));
-        rows.extend(reader.read_steps(&filter).unwrap().into_iter().map(Into::into));
+        rows.extend(
+            reader
+                .read_pipelines(&filter)
+                .unwrap()
+                .into_iter()
+                .map(Into::into),
+        );
+        rows.extend(
+            reader
+                .read_processes(&filter)
+                .unwrap()
+                .into_iter()
+                .map(Into::into),
+        );
+        rows.extend(
+            reader
+                .read_steps(&filter)
+                .unwrap()
+                .into_iter()
+                .map(Into::into),
+        );
         rows.sort_by_key(ExecutionRecord::key);
         rows
     };

@@ -38,6 +38,10 @@ use crate::writer::{
 /// thread writes them to the [`ExecutionRecordStore`]. Other spans cost a scan of their field
 /// names and nothing else.
 ///
+/// Dropping the layer (with its subscriber: the end of a `with_default` or `set_default` scope)
+/// waits until the records it queued are written. A global subscriber is never dropped: there,
+/// the [`WriterGuard`] flushes when the program drops it.
+///
 /// ```
 /// use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, RunStatus};
 /// use tracing_subscriber::prelude::*;
