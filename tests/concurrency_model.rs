@@ -12,7 +12,7 @@
 //!   inside the entity, and every entity between that failure and the one naming it has the
 //!   same root cause.
 //!
-//! Cases: `PROPTEST_CASES` (default 128), 1/8 of them also against SQLite. Long run:
+//! Cases: `PROPTEST_CASES` (default 256), 1/8 of them also against SQLite. Long run:
 //! `PROPTEST_CASES=10000 cargo test --release --test concurrency_model`.
 
 mod support;
@@ -777,7 +777,7 @@ fn cases(divisor: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|c| c.parse().ok())
-        .unwrap_or(128);
+        .unwrap_or(256);
     ProptestConfig::with_cases((cases / divisor).max(1))
 }
 
