@@ -88,6 +88,15 @@
 //!   Warnings are `tracing` WARN events with target `tracing_etl`, emitted from the writer thread.
 //! - Text values longer than [`MAX_FIELD_BYTES`] are cut and end with [`TRUNCATED_MARKER`]; NUL
 //!   characters become U+FFFD.
+//! - A value of the wrong type is replaced by the default, with a warning: a number (integer or
+//!   float) as a name, a bool, a float or an empty text as `etl.run_id` (integers are taken), a
+//!   non-integer or out-of-range `etl.attempt`, a non-bool `etl.last_attempt`. A field given
+//!   twice in a span's fields keeps its last value, with a warning.
+//! - Two pipelines open at once with the same `etl.run_id` and attempt share their key: stores
+//!   that update keep one row for both (the end record written last), append-only stores keep
+//!   every record; their processes and steps have rows of their own. Give each run its own id.
+//! - Events emitted by a value's `Debug` or `Display` while the layer formats it are discarded
+//!   by `tracing` (subscribers are not re-entered from their own callbacks).
 //!
 //! # Feature flags
 //!

@@ -5,7 +5,10 @@ mod support;
 
 use support::scenarios::{run, Store};
 use tracing::instrument;
-use tracing_etl::{ExecutionRecord, RunStatus};
+use tracing_etl::{
+    ExecutionRecord, ExecutionRecordStore, InMemoryStore, RecordReader, RunFilter, RunStatus,
+    SqliteStore,
+};
 
 both_stores!(
     a_start_then_an_end_record_per_entity,
@@ -118,4 +121,69 @@ fn a_span_entered_many_times_is_one_entity(store: Store) {
     assert_eq!(runs.steps.len(), 3);
     positions(&runs.records, "p");
     assert_eq!(runs.records.len(), 8);
+}
+
+/// Whatever order a store receives an entity's records in, and however often (a retried
+/// batch), its row is the end record once that has been written: a start record never replaces
+/// it.
+#[test]
+fn an_end_record_is_never_replaced_by_a_start_record() {
+    let (recorded, ()) = run(Store::Memory, pipeline);
+    let ends: Vec<ExecutionRecord> = recorded
+        .records
+        .iter()
+        .filter(|r| r.event().is_end())
+        .cloned()
+        .collect();
+    let starts: Vec<ExecutionRecord> = recorded
+        .records
+        .iter()
+        .filter(|r| !r.event().is_end())
+        .cloned()
+        .collect();
+    let rows = |reader: &mut dyn RecordReader| -> Vec<ExecutionRecord> {
+        let filter = RunFilter::default();
+        let mut rows: Vec<ExecutionRecord> = Vec::new();
+        rows.extend(
+            reader
+                .read_pipelines(&filter)
+                .unwrap()
+                .into_iter()
+                .map(Into::into),
+        );
+        rows.extend(
+            reader
+                .read_processes(&filter)
+                .unwrap()
+                .into_iter()
+                .map(Into::into),
+        );
+        rows.extend(
+            reader
+                .read_steps(&filter)
+                .unwrap()
+                .into_iter()
+                .map(Into::into),
+        );
+        rows.sort_by_key(ExecutionRecord::key);
+        rows
+    };
+    let mut expected = ends.clone();
+    expected.sort_by_key(ExecutionRecord::key);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut sqlite = SqliteStore::open(dir.path().join("runs.db")).unwrap();
+    let mut memory = InMemoryStore::new();
+    for store in [
+        &mut sqlite as &mut dyn ExecutionRecordStore,
+        &mut memory as &mut dyn ExecutionRecordStore,
+    ] {
+        // Ends first, then the starts, then everything again in order.
+        store.write_batch(&ends).unwrap();
+        store.write_batch(&starts).unwrap();
+        store.write_batch(&recorded.records).unwrap();
+        store.write_batch(&recorded.records).unwrap();
+    }
+    assert_eq!(rows(&mut sqlite), expected);
+    assert_eq!(rows(&mut memory), expected);
 }

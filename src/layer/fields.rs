@@ -53,12 +53,12 @@ fn rank(kind: EntityKind) -> u8 {
     }
 }
 
-/// How many markers a span carries (more than one is reported as a warning).
+/// How many different markers a span carries (more than one is reported as a warning; the
+/// same marker twice is reported as a field given twice).
 pub(crate) fn marker_count(metadata: &Metadata<'_>) -> usize {
-    metadata
-        .fields()
+    [PIPELINE, PROCESS, STEP]
         .iter()
-        .filter(|f| matches!(f.name(), PIPELINE | PROCESS | STEP))
+        .filter(|&&marker| metadata.fields().iter().any(|f| f.name() == marker))
         .count()
 }
 
@@ -66,6 +66,9 @@ pub(crate) fn marker_count(metadata: &Metadata<'_>) -> usize {
 #[derive(Debug)]
 pub(crate) enum Raw {
     Int(i128),
+    /// A `u128` above `i128::MAX`.
+    Huge(u128),
+    Float(f64),
     Bool(bool),
     Text(String),
 }
@@ -74,6 +77,8 @@ impl fmt::Display for Raw {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Raw::Int(v) => write!(f, "{v}"),
+            Raw::Huge(v) => write!(f, "{v}"),
+            Raw::Float(v) => write!(f, "{v:?}"),
             Raw::Bool(v) => write!(f, "{v}"),
             Raw::Text(v) => write!(f, "{v:?}"),
         }
@@ -91,6 +96,8 @@ pub(crate) struct SpanFields {
     pub(crate) last_attempt: Option<Raw>,
     /// `etl.*` fields recorded that this crate does not know.
     pub(crate) unknown: Vec<&'static str>,
+    /// Fields given more than one value (the last one is kept).
+    pub(crate) repeated: Vec<&'static str>,
 }
 
 impl SpanFields {
@@ -113,8 +120,12 @@ impl SpanFields {
     }
 
     fn set(&mut self, field: &Field, value: impl FnOnce() -> Raw) {
-        if let Some(slot) = self.slot(field.name()) {
-            *slot = Some(value());
+        let name = field.name();
+        if let Some(slot) = self.slot(name) {
+            let repeated = slot.replace(value()).is_some();
+            if repeated && !self.repeated.contains(&name) {
+                self.repeated.push(name);
+            }
         }
     }
 
@@ -138,8 +149,9 @@ impl Visit for SpanFields {
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.set(field, || {
-            Raw::Int(i128::try_from(value).unwrap_or(i128::MAX))
+        self.set(field, || match i128::try_from(value) {
+            Ok(v) => Raw::Int(v),
+            Err(_) => Raw::Huge(value),
         });
     }
 
@@ -148,7 +160,7 @@ impl Visit for SpanFields {
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.set(field, || Raw::Text(value.to_string()));
+        self.set(field, || Raw::Float(value));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -290,9 +302,13 @@ pub(crate) fn clean(text: &str) -> String {
     limit(text.to_owned())
 }
 
-/// Cuts at [`MAX_FIELD_BYTES`] (adding [`TRUNCATED_MARKER`]) and replaces NUL characters with
-/// U+FFFD, which some stores (PostgreSQL) cannot hold.
+/// Replaces NUL characters with U+FFFD, which some stores (PostgreSQL) cannot hold, and cuts
+/// at [`MAX_FIELD_BYTES`] (adding [`TRUNCATED_MARKER`]) — in that order, so that the
+/// three-byte replacements cannot take the text past the limit.
 pub(crate) fn limit(mut text: String) -> String {
+    if text.contains('\0') {
+        text = text.replace('\0', "\u{FFFD}");
+    }
     if text.len() > MAX_FIELD_BYTES {
         let mut cut = MAX_FIELD_BYTES;
         while !text.is_char_boundary(cut) {
@@ -300,9 +316,6 @@ pub(crate) fn limit(mut text: String) -> String {
         }
         text.truncate(cut);
         text.push_str(TRUNCATED_MARKER);
-    }
-    if text.contains('\0') {
-        text = text.replace('\0', "\u{FFFD}");
     }
     text
 }
@@ -366,6 +379,10 @@ mod tests {
         assert!(cut.len() <= MAX_FIELD_BYTES + TRUNCATED_MARKER.len());
         assert!(cut.ends_with(TRUNCATED_MARKER));
         assert_eq!(clean("a\0b"), "a\u{FFFD}b");
+        // NUL characters grow three times when replaced: still within the limit.
+        let nuls = clean(&"\0".repeat(MAX_FIELD_BYTES));
+        assert_eq!(nuls.len(), MAX_FIELD_BYTES / 3 * 3 + TRUNCATED_MARKER.len());
+        assert!(nuls.ends_with(TRUNCATED_MARKER));
         let formatted = format_limited(format_args!("{}", "x".repeat(3 * MAX_FIELD_BYTES)));
         assert!(formatted.ends_with(TRUNCATED_MARKER));
     }

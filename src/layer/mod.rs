@@ -38,6 +38,10 @@ use crate::writer::{
 /// thread writes them to the [`ExecutionRecordStore`]. Other spans cost a scan of their field
 /// names and nothing else.
 ///
+/// Dropping the layer (with its subscriber: the end of a `with_default` or `set_default` scope)
+/// waits until the records it queued are written. A global subscriber is never dropped: there,
+/// the [`WriterGuard`] flushes when the program drops it.
+///
 /// ```
 /// use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, RunStatus};
 /// use tracing_subscriber::prelude::*;
@@ -117,6 +121,17 @@ impl ExecutionRecordsLayer {
     }
 }
 
+/// Dropping the layer — with its subscriber, at the end of a `with_default` or `set_default`
+/// scope, or when a `reload` layer replaces it — waits until the records it queued are written
+/// (as [`flush`](ExecutionRecordsLayer::flush) does, within the writer's shutdown timeout). The
+/// writer keeps running until its [`WriterGuard`] is dropped. A global subscriber
+/// (`set_global_default`, `.init()`) is never dropped: there, the guard is what flushes.
+impl Drop for ExecutionRecordsLayer {
+    fn drop(&mut self) {
+        self.sender.flush_quietly();
+    }
+}
+
 /// Settings of an [`ExecutionRecordsLayer`] and its writer.
 ///
 /// ```
@@ -157,9 +172,19 @@ impl ExecutionRecordsLayerBuilder {
         self
     }
 
-    /// The longest time written records wait before the store is flushed (fsync for file
-    /// stores) (default 200 ms). Together with the time a record waits in the queue, this is the
-    /// durability window: how much a killed process can lose.
+    /// The longest time written records wait before the store is flushed (default 200 ms): for
+    /// [`SqliteStore`](crate::SqliteStore), a WAL checkpoint, which syncs to disk.
+    ///
+    /// The durability window. The writer writes records as soon as they reach it, in batches of
+    /// whatever is queued (at most [`max_batch`](Self::max_batch), one transaction each), so:
+    /// - against the process being killed (`kill -9`, a crash, `std::process::exit`), a record
+    ///   is safe once its batch is committed; a kill loses only what was still in the queue or
+    ///   in the batch being written — normally the last few milliseconds, at most
+    ///   `queue_capacity + max_batch` records when the store is slower than the program;
+    /// - against a power loss or an OS crash, a record is safe once the store has been flushed
+    ///   after it was written: at most `flush_interval` after the commit.
+    ///
+    /// [`WriterHandle::flush`] (or the guard's) does both at once, on demand.
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.writer.flush_interval = interval;
         self
@@ -297,6 +322,12 @@ where
         for unknown in values.unknown.drain(..) {
             warnings.push(format!(
                 "unknown field `{unknown}` on span `{}` is ignored (etl.* is reserved)",
+                metadata.name()
+            ));
+        }
+        for repeated in values.repeated.drain(..) {
+            warnings.push(format!(
+                "field `{repeated}` is given more than once on span `{}`; the last value is used",
                 metadata.name()
             ));
         }
@@ -449,6 +480,7 @@ fn run_from_fields(span_name: &str, values: SpanFields, warnings: &mut Vec<Strin
         None => RunId::Generated(Uuid::now_v7()),
         Some(Raw::Text(text)) if !text.trim().is_empty() => RunId::Given(text),
         Some(Raw::Int(n)) => RunId::Given(n.to_string()),
+        Some(Raw::Huge(n)) => RunId::Given(n.to_string()),
         Some(other) => {
             warnings.push(format!(
                 "etl.run_id = {other} on span `{span_name}` is not a usable id; \
@@ -499,7 +531,9 @@ fn parse_attempt(raw: &Raw) -> Option<u32> {
     let n = match raw {
         Raw::Int(n) => *n,
         Raw::Text(t) => t.trim().parse::<i128>().ok()?,
-        Raw::Bool(_) => return None,
+        // An integral float (`2.0`) is its integer.
+        Raw::Float(f) if f.fract() == 0.0 && f.abs() < 1e20 => *f as i128,
+        Raw::Float(_) | Raw::Huge(_) | Raw::Bool(_) => return None,
     };
     u32::try_from(n).ok().filter(|&n| n >= 1)
 }

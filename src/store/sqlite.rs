@@ -160,10 +160,18 @@ WHERE excluded.event = 'step_end' OR step_runs.event = 'step_start'";
 /// The embedded default store: tables `pipeline_runs`, `process_runs` and `step_runs` in one
 /// SQLite file, one row per entity.
 ///
-/// The file is opened in WAL mode with `synchronous = NORMAL`: a committed batch survives the
-/// process being killed (not necessarily a power loss), and readers such as the `tracing-etl`
-/// command-line tool never block the writer. Each batch is one transaction. The schema is created
-/// on open and versioned with `PRAGMA user_version` ([`SQLITE_SCHEMA_VERSION`]).
+/// The file is opened in WAL mode with `synchronous = NORMAL`, and readers such as the
+/// `tracing-etl` command-line tool never block the writer. Each batch is one transaction. The
+/// schema is created on open and versioned with `PRAGMA user_version` ([`SQLITE_SCHEMA_VERSION`]).
+///
+/// Durability: a committed batch is in the WAL file, and survives the process being killed at
+/// any point after the commit. It survives a power loss or an OS crash once the WAL has been
+/// synced to disk, which `synchronous = NORMAL` leaves to checkpoints: [`flush`] runs one (a
+/// passive checkpoint: it syncs the WAL, copies it into the database file and syncs that), and
+/// the writer flushes at most `flush_interval` (200 ms by default) after writing. A reader in
+/// the middle of a read can hold part of a checkpoint back; the next flush finishes it.
+///
+/// [`flush`]: ExecutionRecordStore::flush
 ///
 /// ```
 /// use tracing_etl::{ExecutionRecordsLayer, SqliteStore};
@@ -409,6 +417,14 @@ impl ExecutionRecordStore for SqliteStore {
 
     fn write_record(&mut self, record: &ExecutionRecord) -> Result<(), StoreError> {
         self.write_batch(std::slice::from_ref(record))
+    }
+
+    /// A passive WAL checkpoint: syncs the WAL, copies it into the database file and syncs that,
+    /// without waiting for readers.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|e| sqlite_err(&self.path, "checkpoint", e))
     }
 
     fn write_batch(&mut self, records: &[ExecutionRecord]) -> Result<(), StoreError> {

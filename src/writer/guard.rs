@@ -16,6 +16,13 @@ use crate::error::WriterError;
 /// [`WriterStats::abandoned`] and reported on stderr. Records emitted after the guard is dropped
 /// are counted in [`WriterStats::dropped`].
 ///
+/// A program that ends without dropping the guard — `std::process::exit`, a global subscriber's
+/// guard leaked, a `main` that returns while the guard lives in a `static` — loses the records
+/// still queued (those already written stay in the store), and the recorder is not marked
+/// stopped: its open entities show as abandoned once its heartbeats stop. Call
+/// [`flush`](Self::flush) (or [`WriterHandle::flush`]) before such an exit. Dropping the
+/// subscriber also flushes (see [`ExecutionRecordsLayer`](crate::ExecutionRecordsLayer)).
+///
 /// ```
 /// use tracing_etl::{ExecutionRecordsLayer, InMemoryStore};
 /// use tracing_subscriber::prelude::*;

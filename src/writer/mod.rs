@@ -13,7 +13,7 @@ pub use guard::WriterGuard;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +38,11 @@ pub(crate) enum Queued {
 }
 
 impl Queued {
+    /// Whether this is a record (counted in [`WriterStats`]) rather than a warning.
+    pub(super) fn is_record(&self) -> bool {
+        !matches!(self, Queued::Warning(_))
+    }
+
     fn into_record(self, recorder_id: &str) -> Result<ExecutionRecord, String> {
         match self {
             Queued::Start(entity) => Ok(entity.start_record(recorder_id)),
@@ -131,7 +136,9 @@ pub struct WriterStats {
     /// Records the store accepted.
     pub written: u64,
     /// Records dropped because the queue was full ([`Backpressure::Drop`]) or because they were
-    /// emitted after the writer shut down.
+    /// emitted after the writer shut down (including records that reached the queue while the
+    /// writer was stopping, after its last look at it). Once the program has stopped emitting,
+    /// every record emitted is counted exactly once: `written + dropped + abandoned`.
     pub dropped: u64,
     /// Failed store operations (each retry of a failing batch counts once).
     pub store_errors: u64,
@@ -150,13 +157,26 @@ pub(crate) struct Counters {
     store_errors: AtomicU64,
     abandoned: AtomicU64,
     spilled: AtomicU64,
+    /// Records the layer put in the queue.
+    queued: AtomicU64,
+    /// Records the writer took out of the queue (final once `stopped` is set).
+    taken: AtomicU64,
+    /// Set by the writer when it stops taking records: whatever was queued and not taken then
+    /// (or is queued in the instant before the queue closes) is lost, and counted as dropped.
+    stopped: AtomicBool,
 }
 
 impl Counters {
     fn snapshot(&self) -> WriterStats {
+        let stranded = if self.stopped.load(Ordering::Acquire) {
+            let taken = self.taken.load(Ordering::Relaxed);
+            self.queued.load(Ordering::Relaxed).saturating_sub(taken)
+        } else {
+            0
+        };
         WriterStats {
             written: self.written.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed) + stranded,
             store_errors: self.store_errors.load(Ordering::Relaxed),
             abandoned: self.abandoned.load(Ordering::Relaxed),
             spilled: self.spilled.load(Ordering::Relaxed),
@@ -233,6 +253,8 @@ pub(crate) struct RecordSender {
     records: Sender<Queued>,
     backpressure: Backpressure,
     handle: WriterHandle,
+    /// The writer thread, which must never wait for itself.
+    writer_thread: Option<std::thread::ThreadId>,
 }
 
 impl fmt::Debug for RecordSender {
@@ -246,22 +268,39 @@ impl fmt::Debug for RecordSender {
 
 impl RecordSender {
     /// Queues a record; never does I/O. Blocks only in [`Backpressure::Block`] mode while the
-    /// queue is full.
-    pub(crate) fn send(&self, record: Queued) {
+    /// queue is full. A warning that cannot be queued is not counted: only records are.
+    pub(crate) fn send(&self, item: Queued) {
+        let is_record = item.is_record();
         let sent = match self.backpressure {
-            Backpressure::Block => self.records.send(record).is_ok(),
-            Backpressure::Drop => match self.records.try_send(record) {
+            Backpressure::Block => self.records.send(item).is_ok(),
+            Backpressure::Drop => match self.records.try_send(item) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
             },
         };
-        if !sent {
-            self.handle.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        if !is_record {
+            return;
         }
+        let counter = if sent {
+            &self.handle.counters.queued
+        } else {
+            &self.handle.counters.dropped
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn handle(&self) -> &WriterHandle {
         &self.handle
+    }
+
+    /// Waits until every record queued so far is written, unless called on the writer thread
+    /// itself (where it would wait for itself) or the writer has stopped. Errors are left to the
+    /// guard to report.
+    pub(crate) fn flush_quietly(&self) {
+        if self.writer_thread == Some(std::thread::current().id()) {
+            return;
+        }
+        let _ = self.handle.flush();
     }
 }
 
@@ -295,11 +334,13 @@ pub(crate) fn spawn<S: ExecutionRecordStore>(
     let thread = std::thread::Builder::new()
         .name("tracing-etl-writer".into())
         .spawn(move || worker.run());
+    let writer_thread = thread.as_ref().ok().map(|t| t.thread().id());
     let guard = WriterGuard::new(handle.clone(), thread, shutdown_timeout);
     let sender = RecordSender {
         records: records_tx,
         backpressure,
         handle,
+        writer_thread,
     };
     (sender, guard)
 }

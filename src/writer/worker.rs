@@ -37,6 +37,14 @@ pub(super) struct Worker<S> {
     waiting_flushes: Vec<Sender<Result<(), WriterError>>>,
 }
 
+impl<S> Drop for Worker<S> {
+    fn drop(&mut self) {
+        // No record is taken from the queue any more; those still in it, or sent before the
+        // queue closes right after this, are counted as dropped (`Counters::snapshot`).
+        self.counters.stopped.store(true, Ordering::Release);
+    }
+}
+
 /// A store outage in progress.
 struct Outage {
     backlog: Backlog,
@@ -308,6 +316,9 @@ impl<S: ExecutionRecordStore> Worker<S> {
     }
 
     fn accept(&mut self, queued: Queued) {
+        if queued.is_record() {
+            self.counters.taken.fetch_add(1, Ordering::Relaxed);
+        }
         match queued.into_record(&self.recorder_id) {
             Ok(record) => match &mut self.outage {
                 None => self.batch.push(record),

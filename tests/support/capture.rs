@@ -1,6 +1,6 @@
 //! A layer that keeps every event it sees, to assert on the warnings the crate emits.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex};
 
 use tracing::field::{Field, Visit};
@@ -40,7 +40,9 @@ struct Message<'a>(&'a mut String);
 impl Visit for Message<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "message" {
-            *self.0 = format!("{value:?}");
+            // `write!`, not `format!`: a value whose `Debug` fails must not panic here.
+            self.0.clear();
+            let _ = write!(self.0, "{value:?}");
         }
     }
 }
