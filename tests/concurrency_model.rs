@@ -773,31 +773,7 @@ fn start_and_end<'a>(runs: &'a Runs, name: &str) -> &'a ExecutionRecord {
     found[1]
 }
 
-fn cases(divisor: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig::with_cases((cases / divisor).max(1))
-}
-
-proptest! {
-    #![proptest_config(cases(1))]
-
-    #[test]
-    fn in_memory(case in case()) {
-        check(Store::Memory, &case);
-    }
-}
-
-proptest! {
-    #![proptest_config(cases(8))]
-
-    #[test]
-    fn in_sqlite(case in case()) {
-        check(Store::Sqlite, &case);
-    }
-}
+store_properties!(check, case);
 
 /// One fixed case of every shape at once, sequenced: a smoke test that fails with a readable
 /// message before the property does.

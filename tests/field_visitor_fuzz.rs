@@ -431,28 +431,4 @@ fn check_model(runs: &Runs, case: &Case) {
     assert_eq!(runs.warnings.len(), warnings, "{:#?}", runs.warnings);
 }
 
-fn cases(divisor: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig::with_cases((cases / divisor).max(1))
-}
-
-proptest! {
-    #![proptest_config(cases(1))]
-
-    #[test]
-    fn in_memory(case in case()) {
-        check(Store::Memory, &case);
-    }
-}
-
-proptest! {
-    #![proptest_config(cases(8))]
-
-    #[test]
-    fn in_sqlite(case in case()) {
-        check(Store::Sqlite, &case);
-    }
-}
+store_properties!(check, case);

@@ -6,7 +6,9 @@
 //! [`Store::Sqlite`] the rows come from the database file reopened read-only, and are checked to
 //! be exactly the latest record of every entity the layer wrote (one row per entity).
 //!
-//! [`both_stores!`](crate::both_stores) turns a `fn(Store)` into one test per store.
+//! [`both_stores!`](crate::both_stores) turns a `fn(Store)` into one test per store, and
+//! [`store_properties!`](crate::store_properties) a `fn(Store, &Case)` into a property test per
+//! store.
 
 use std::collections::BTreeMap;
 
@@ -219,5 +221,41 @@ macro_rules! both_stores {
                 }
             }
         )+
+    };
+}
+
+/// The proptest configuration of a property run against a [`Store`]: `PROPTEST_CASES` cases
+/// (default 256) divided by `divisor`, at least one.
+pub fn proptest_cases(divisor: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(256);
+    proptest::test_runner::Config::with_cases((cases / divisor).max(1))
+}
+
+/// `store_properties!(check, case)`: for `fn check(store: Store, case: &Case)` and a strategy
+/// `fn case() -> impl Strategy<Value = Case>`, the property tests `in_memory` (every case) and
+/// `in_sqlite` (one case in eight).
+#[macro_export]
+macro_rules! store_properties {
+    ($check:ident, $strategy:ident) => {
+        proptest::proptest! {
+            #![proptest_config($crate::support::scenarios::proptest_cases(1))]
+
+            #[test]
+            fn in_memory(case in $strategy()) {
+                $check($crate::support::scenarios::Store::Memory, &case);
+            }
+        }
+
+        proptest::proptest! {
+            #![proptest_config($crate::support::scenarios::proptest_cases(8))]
+
+            #[test]
+            fn in_sqlite(case in $strategy()) {
+                $check($crate::support::scenarios::Store::Sqlite, &case);
+            }
+        }
     };
 }
