@@ -176,7 +176,8 @@ pub(crate) fn record_ids(entity: &Entity, span: &SpanContext) {
 
 /// When the entity's span ended: its start time plus its monotonic duration.
 pub(crate) fn end_time(entity: &Entity) -> SystemTime {
-    SystemTime::from(entity.started_at)
+    entity
+        .started_at_system()
         .checked_add(entity.start.elapsed())
         .unwrap_or_else(SystemTime::now)
 }

@@ -18,7 +18,6 @@ use crossbeam_channel::{Sender, TrySendError};
 
 use crate::error::{StoreError, WriterError};
 use crate::layer::entity::Entity;
-use crate::record::ExecutionRecord;
 use crate::store::ExecutionRecordStore;
 
 /// What travels through the queue. Records of entities are built on the writer thread from the
@@ -32,16 +31,6 @@ pub(crate) enum Queued {
     /// A warning about the instrumentation, emitted as a `tracing` WARN event from the writer
     /// thread (events emitted inside a subscriber callback are discarded by `tracing`).
     Warning(String),
-}
-
-impl Queued {
-    fn into_record(self, recorder_id: &str) -> Result<ExecutionRecord, String> {
-        match self {
-            Queued::Start(entity) => Ok(entity.start_record(recorder_id)),
-            Queued::End(entity) => Ok(entity.end_record(recorder_id)),
-            Queued::Warning(message) => Err(message),
-        }
-    }
 }
 
 /// Where the writer emits warnings: the dispatcher the layer was registered with.

@@ -21,7 +21,16 @@ pub(super) struct Worker<S> {
     recorder_id: Arc<str>,
     heartbeat: RecorderHeartbeat,
     next_beat: Instant,
+    /// Records taken from the queue for the next batch, not yet built.
+    pending: Vec<Queued>,
+    /// Whether the store keeps one row per entity, so that a start record whose end record is
+    /// in the same batch need not be written.
+    collapse: bool,
+    /// The next batch, built.
     batch: Vec<ExecutionRecord>,
+    /// Start records left out of `batch` because their end record supersedes them: written
+    /// (as far as the counters go) with it.
+    superseded: u64,
     /// Records written since the store was last flushed.
     dirty: bool,
     last_flush: Instant,
@@ -49,6 +58,8 @@ impl<S: ExecutionRecordStore> Worker<S> {
         recorder_id: Arc<str>,
     ) -> Self {
         let batch = Vec::with_capacity(config.max_batch);
+        let pending = Vec::with_capacity(config.max_batch);
+        let collapse = store.keeps_one_row_per_entity();
         let now = chrono::Utc::now();
         let heartbeat = RecorderHeartbeat {
             recorder_id: recorder_id.to_string(),
@@ -70,7 +81,10 @@ impl<S: ExecutionRecordStore> Worker<S> {
             recorder_id,
             heartbeat,
             next_beat: Instant::now(),
+            pending,
+            collapse,
             batch,
+            superseded: 0,
             dirty: false,
             last_flush: Instant::now(),
             pending_shutdown: None,
@@ -184,7 +198,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
     fn write_everything_queued(&mut self, deadline: Option<Instant>) -> Result<(), WriterError> {
         loop {
             self.drain_queue();
-            if self.batch.is_empty() {
+            if self.batch.is_empty() && self.pending.is_empty() {
                 break;
             }
             if !self.write_batch(deadline) {
@@ -202,8 +216,10 @@ impl<S: ExecutionRecordStore> Worker<S> {
         self.beat(true);
         let _ = self.store.flush();
         if result.is_err() {
-            let mut lost = self.batch.len() as u64;
+            let mut lost = (self.batch.len() + self.pending.len()) as u64 + self.superseded;
             self.batch.clear();
+            self.pending.clear();
+            self.superseded = 0;
             while self.records.try_recv().is_ok() {
                 lost += 1;
             }
@@ -219,10 +235,34 @@ impl<S: ExecutionRecordStore> Worker<S> {
     }
 
     fn accept(&mut self, queued: Queued) {
-        match queued.into_record(&self.recorder_id) {
-            Ok(record) => self.batch.push(record),
-            Err(warning) => self.warn(&warning),
+        match queued {
+            Queued::Warning(warning) => self.warn(&warning),
+            Queued::End(entity) => {
+                if self.collapse {
+                    entity.set_end_in_batch();
+                }
+                self.pending.push(Queued::End(entity));
+            }
+            start @ Queued::Start(_) => self.pending.push(start),
         }
+    }
+
+    /// Builds the records taken from the queue into the batch. For a store that keeps one row
+    /// per entity, a start record whose end record is in the same batch is left out: the end
+    /// record supersedes it, in the same transaction.
+    fn build_batch(&mut self) {
+        let mut pending = std::mem::take(&mut self.pending);
+        for queued in pending.drain(..) {
+            match queued {
+                Queued::Start(entity) if self.collapse && entity.end_in_batch() => {
+                    self.superseded += 1;
+                }
+                Queued::Start(entity) => self.batch.push(entity.start_record(&self.recorder_id)),
+                Queued::End(entity) => self.batch.push(entity.end_record(&self.recorder_id)),
+                Queued::Warning(warning) => self.warn(&warning),
+            }
+        }
+        self.pending = pending;
     }
 
     fn warn(&self, message: &str) {
@@ -235,7 +275,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
     }
 
     fn drain_queue(&mut self) {
-        while self.batch.len() < self.config.max_batch {
+        while self.batch.len() + self.pending.len() < self.config.max_batch {
             match self.records.try_recv() {
                 Ok(record) => self.accept(record),
                 Err(_) => break,
@@ -249,7 +289,9 @@ impl<S: ExecutionRecordStore> Worker<S> {
     /// the store's error; if it succeeds, the flush is answered once everything queued is
     /// written. Returns whether the batch was written.
     fn write_batch(&mut self, mut deadline: Option<Instant>) -> bool {
+        self.build_batch();
         if self.batch.is_empty() {
+            self.superseded = 0;
             return true;
         }
         let mut backoff = self.config.retry_initial;
@@ -260,8 +302,9 @@ impl<S: ExecutionRecordStore> Worker<S> {
                 Ok(()) => {
                     self.counters
                         .written
-                        .fetch_add(self.batch.len() as u64, Ordering::Relaxed);
+                        .fetch_add(self.batch.len() as u64 + self.superseded, Ordering::Relaxed);
                     self.batch.clear();
+                    self.superseded = 0;
                     self.dirty = true;
                     self.pending_flushes.append(&mut flushes);
                     return true;
