@@ -60,9 +60,10 @@ pub(crate) struct EntityState {
     /// Set when the span closes.
     pub(crate) duration_ms: Option<u64>,
     /// OpenTelemetry ids of the exported span, as lower-case hex.
-    pub(crate) trace_id: Option<String>,
+    /// Kept as numbers: they are formatted on the writer thread, when a record is built.
+    pub(crate) trace_id: Option<u128>,
     /// See `trace_id`.
-    pub(crate) span_id: Option<String>,
+    pub(crate) span_id: Option<u64>,
 }
 
 /// One open (or just closed) entity.
@@ -221,7 +222,8 @@ impl Entity {
         let attempt = self.run.attempt;
         let process_run_id = self.process_run_id.map(|u| u.hyphenated().to_string());
         let name = self.name.clone().into_owned();
-        let (trace_id, span_id) = (state.trace_id.clone(), state.span_id.clone());
+        let trace_id = state.trace_id.map(|id| format!("{id:032x}"));
+        let span_id = state.span_id.map(|id| format!("{id:016x}"));
         let error_fields = (
             error.map(|e| e.error.clone()),
             error.and_then(|e| e.error_type.clone()),

@@ -358,7 +358,13 @@ where
         if !self.otel.watches_enter() {
             return;
         }
-        if let Some(entity) = ctx.span(id).and_then(|s| entity_of(&s)) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        if fields::entity_kind(span.metadata()).is_none() {
+            return;
+        }
+        if let Some(entity) = entity_of(&span) {
             if self.otel.on_enter(&entity, id, &self.warnings) {
                 self.sender.send(Queued::Start(entity));
             }
