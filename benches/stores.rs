@@ -151,7 +151,7 @@ const INSERT_STEP: &str = "INSERT INTO step_runs (step_run_id, event, run_id, co
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 /// 6. SQLite: the floor. The same rows (values formatted beforehand) inserted with a prepared
-/// `INSERT` into the same table (schema made by `SqliteStore`, same pragmas), one transaction
+/// `INSERT` into the same table (schema made by `SqliteStore`, same settings), one transaction
 /// per batch.
 fn sqlite_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -160,8 +160,11 @@ fn sqlite_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
     let mut conn = rusqlite::Connection::open(&path).expect("open");
     conn.pragma_update(None, "journal_mode", "WAL")
         .expect("WAL");
+    // The store's settings.
     conn.pragma_update(None, "synchronous", "NORMAL")
         .expect("synchronous");
+    conn.pragma_update(None, "wal_autocheckpoint", 10_000)
+        .expect("wal_autocheckpoint");
     g.throughput(Throughput::Elements(ENTITIES as u64));
     let mut entities = 0;
     g.bench_function("sqlite_floor_rusqlite", |b| {
