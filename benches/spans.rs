@@ -236,7 +236,7 @@ fn per_span(c: &mut Criterion) {
     }
 }
 
-/// 7. Producer threads sharing one layer (SQLite store), in bursts of [`BURST`] spans per thread
+/// Row 7: producer threads sharing one layer (SQLite store), in bursts of [`BURST`] spans per thread
 /// started together, the writer drained between bursts: does the queue serialise them? The time
 /// per span is the wall time of a round divided by the spans made in it by all threads.
 fn threads(c: &mut Criterion) {

@@ -136,7 +136,7 @@ fn count_rows(conn: &rusqlite::Connection, table: &str) -> u64 {
     .expect("count rows") as u64
 }
 
-/// 6. SQLite: the store.
+/// Row 6, SQLite: the store.
 fn sqlite_store(g: &mut BenchmarkGroup<'_, WallTime>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("store.db");
@@ -150,7 +150,7 @@ const INSERT_STEP: &str = "INSERT INTO step_runs (step_run_id, event, run_id, co
     error_message, trace_id, span_id, recorder_id)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
-/// 6. SQLite: the floor. The same rows (values formatted beforehand) inserted with a prepared
+/// Row 6, SQLite: the floor. The same rows (values formatted beforehand) inserted with a prepared
 /// `INSERT` into the same table (schema made by `SqliteStore`, same settings), one transaction
 /// per batch.
 fn sqlite_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
@@ -210,7 +210,7 @@ fn sqlite_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
     assert_eq!(count_rows(&conn, "step_runs"), entities);
 }
 
-/// 6. JSON Lines: the floor. `write_all` of the same JSON lines (a start and an end record per
+/// Row 6, JSON Lines: the floor. `write_all` of the same JSON lines (a start and an end record per
 /// step run, as an append-only store keeps them, serialised beforehand) to a file.
 fn jsonl_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -294,7 +294,7 @@ fn copy_value(out: &mut String, value: Option<&str>) {
     out.push_str(value.unwrap_or("\\N"));
 }
 
-/// 6. PostgreSQL: the floor. `COPY` of the same rows (COPY text formatted beforehand) into a
+/// Row 6, PostgreSQL: the floor. `COPY` of the same rows (COPY text formatted beforehand) into a
 /// table like the store's, one `COPY` (one transaction) per batch.
 fn postgres_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
     let Some(mut client) = postgres() else {

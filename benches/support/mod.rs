@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, SamplingMode};
+use criterion::{Criterion, SamplingMode, Throughput};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use tracing::Dispatch;
@@ -62,7 +62,8 @@ pub enum Pace<'a> {
     /// End to end: the spans back to back, then `drain`, all timed. The time per span is that
     /// of the slower of the span's thread and the writer (or exporter): sustained throughput.
     Sustained(&'a dyn Fn()),
-    /// In bursts of [`BURST`] spans, `drain` between bursts outside the timing. The time per
+    /// In bursts of [`BURST`] spans (one iteration each), `drain` between bursts outside the
+    /// timing. The time per
     /// span is the cost on the span's thread while the writer keeps up.
     Burst(&'a dyn Fn()),
 }
@@ -95,10 +96,14 @@ impl Made {
     }
 }
 
-/// Times `f(i)` for every iteration under `dispatch`, inside one pipeline span per sample (a
-/// plain span for subscribers that do not know it), paced by `pace`. Every sample runs the same
-/// number of iterations (flat sampling), so that each is long enough for the queue's slack not
-/// to matter.
+/// Times [`BURST`] spans `f(i)` per iteration under `dispatch`, inside one pipeline span per
+/// sample (a plain span for subscribers that do not know it), paced by `pace`. Criterion reports
+/// the time per iteration and, as throughput, spans per second; the time per span is the time
+/// per iteration divided by [`BURST`].
+///
+/// An iteration of [`BURST`] spans rather than one keeps every sample long, whatever the
+/// number of iterations criterion derives from its warm-up (a disk stall there can make it
+/// choose one per sample). Every sample runs the same number of iterations (flat sampling).
 pub fn bench_under(
     c: &mut Criterion,
     group: &str,
@@ -111,6 +116,7 @@ pub fn bench_under(
     let pipelines = AtomicU64::new(0);
     let mut g = c.benchmark_group(group);
     g.sampling_mode(SamplingMode::Flat);
+    g.throughput(Throughput::Elements(BURST));
     g.bench_function(id, |b| {
         b.iter_custom(|iters| {
             tracing::dispatcher::with_default(dispatch, || {
@@ -119,9 +125,10 @@ pub fn bench_under(
                 let _p = pipeline.enter();
                 match pace {
                     Pace::Sustained(drain) => {
-                        let first = count.fetch_add(iters, Ordering::Relaxed);
+                        let n = iters * BURST;
+                        let first = count.fetch_add(n, Ordering::Relaxed);
                         let start = Instant::now();
-                        for i in first..first + iters {
+                        for i in first..first + n {
                             f(i);
                         }
                         drain();
@@ -129,16 +136,13 @@ pub fn bench_under(
                     }
                     Pace::Burst(drain) => {
                         let mut timed = Duration::ZERO;
-                        let mut done = 0;
-                        while done < iters {
-                            let n = BURST.min(iters - done);
-                            let first = count.fetch_add(n, Ordering::Relaxed);
+                        for _ in 0..iters {
+                            let first = count.fetch_add(BURST, Ordering::Relaxed);
                             let start = Instant::now();
-                            for i in first..first + n {
+                            for i in first..first + BURST {
                                 f(i);
                             }
                             timed += start.elapsed();
-                            done += n;
                             drain();
                         }
                         timed
