@@ -4,16 +4,19 @@
 //! ```text
 //! cargo build --profile bench --example span_cost
 //! valgrind --tool=callgrind --separate-threads=yes \
-//!     target/release/examples/span_cost sqlite 100000
+//!     --toggle-collect='span_cost::run' \
+//!     --toggle-collect='tracing_etl::writer::worker::Worker*::run' \
+//!     target/release/examples/span_cost sqlite 20000
 //! ```
 //!
 //! Modes: `registry` (bare registry), `noop` (the registry with a layer that does nothing),
 //! `plain` (the layer, non-entity spans), `memory` and
 //! `sqlite` (the layer, step spans), `otel` (the layer exporting through the SDK's batch
 //! processor), `stacked` (the layer with `tracing-opentelemetry`), `tracing-otel`
-//! (`tracing-opentelemetry` alone). Instructions per span: run with two counts and divide the
-//! difference of the main thread's totals by the difference of the counts; the writer thread's
-//! totals (a file of their own with `--separate-threads=yes`) give the cost per record written.
+//! (`tracing-opentelemetry` alone). Instructions per span: run with two counts (10,000 and
+//! 20,000) and divide the difference of the main thread's totals by the difference of the
+//! counts; the writer thread's totals (a file of their own with `--separate-threads=yes`) give
+//! the cost per entity written. The toggles leave out setup and the final check.
 //!
 //! The queue is made large enough that the producer never waits, so the counts do not include
 //! spinning on a full queue.
