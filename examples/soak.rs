@@ -5,9 +5,10 @@
 //! cargo run --release --example soak -- --steps 10000000
 //! ```
 //!
-//! It prints one line per progress interval (steps done, steps/s, resident memory) and ends with
-//! the growth of resident memory after warm-up and the number of step rows in the store, which
-//! must equal the number of steps.
+//! It prints one line per progress interval (steps done, steps/s, resident memory; the first
+//! interval is the warm-up) and ends with the number of step rows in the store, which must equal
+//! the number of steps, and resident memory at warm-up, at the end and at its peak, with the
+//! growth after warm-up.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -99,16 +100,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(dispatch);
     let stats = guard.shutdown()?;
     let elapsed = start.elapsed();
-    let rows = SqliteStore::open_read_only(&path)?.step_runs()?.len() as u64;
+    // Measured before counting, which reads the file.
+    let end = resident_bytes();
+    peak_rss = peak_rss.max(end);
+    let rows: i64 = SqliteStore::open_read_only(&path)?.connection().query_row(
+        "SELECT count(*) FROM step_runs",
+        [],
+        |row| row.get(0),
+    )?;
+    let rows = u64::try_from(rows)?;
     let warm = warm_rss.unwrap_or(0);
     println!(
-        "steps {}  rows {rows}  lost {}  dropped {}  elapsed {:.1} s  rss growth after warm-up {:.1} MiB (peak {:.1} MiB)",
+        "steps {}  rows {rows}  lost {}  dropped {}  elapsed {:.1} s ({:.0} steps/s)",
         args.steps,
         args.steps.saturating_sub(rows),
         stats.dropped,
         elapsed.as_secs_f64(),
-        mib(peak_rss.saturating_sub(warm)),
+        args.steps as f64 / elapsed.as_secs_f64(),
+    );
+    println!(
+        "rss at warm-up {:.1} MiB  at end {:.1} MiB  peak {:.1} MiB  growth after warm-up {:.1} MiB \
+         (to the peak {:.1} MiB)",
+        mib(warm),
+        mib(end),
         mib(peak_rss),
+        mib(end.saturating_sub(warm)),
+        mib(peak_rss.saturating_sub(warm)),
     );
     if rows != args.steps {
         return Err(format!("{} step records lost", args.steps.saturating_sub(rows)).into());

@@ -4,10 +4,12 @@
 //! records, with their owned strings, are built on the writer thread.
 
 use std::borrow::Cow;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::fields::ErrorInfo;
@@ -58,9 +60,10 @@ pub(crate) struct EntityState {
     /// Set when the span closes.
     pub(crate) duration_ms: Option<u64>,
     /// OpenTelemetry ids of the exported span, as lower-case hex.
-    pub(crate) trace_id: Option<String>,
+    /// Kept as numbers: they are formatted on the writer thread, when a record is built.
+    pub(crate) trace_id: Option<u128>,
     /// See `trace_id`.
-    pub(crate) span_id: Option<String>,
+    pub(crate) span_id: Option<u64>,
 }
 
 /// One open (or just closed) entity.
@@ -75,9 +78,14 @@ pub(crate) struct Entity {
     pub(crate) process_run_id: Option<Uuid>,
     /// The nearest enclosing entity: failures travel up this chain.
     pub(crate) parent: Option<Arc<Entity>>,
-    pub(crate) started_at: DateTime<Utc>,
+    /// When the span opened, in microseconds since the Unix epoch (what every store, PostgreSQL
+    /// included, keeps exactly); see [`started_at`](Self::started_at).
+    pub(crate) started_us: i64,
     pub(crate) start: Instant,
     state: Mutex<EntityState>,
+    /// Set by the writer when it takes the end record into the batch it is building, so that a
+    /// store keeping one row per entity is not also given the start record of that batch.
+    pub(crate) end_in_batch: AtomicBool,
     /// The entity's OpenTelemetry span, when the layer exports it.
     #[cfg(feature = "otel")]
     pub(crate) otel: crate::otel::EntitySpan,
@@ -90,7 +98,8 @@ impl Entity {
         run: Arc<Run>,
         parent: Option<Arc<Entity>>,
     ) -> Self {
-        let id = Uuid::now_v7();
+        let started_us = now_micros();
+        let id = new_id(started_us);
         let process_run_id = match kind {
             EntityKind::Pipeline => None,
             EntityKind::Process => Some(id),
@@ -103,13 +112,39 @@ impl Entity {
             run,
             process_run_id,
             parent,
-            // Microseconds: what every store (PostgreSQL included) keeps exactly.
-            started_at: Utc::now().trunc_subsecs(6),
+            started_us,
             start: Instant::now(),
             state: Mutex::new(EntityState::default()),
+            end_in_batch: AtomicBool::new(false),
             #[cfg(feature = "otel")]
             otel: crate::otel::EntitySpan::default(),
         }
+    }
+
+    /// When the span opened.
+    pub(crate) fn started_at(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.started_us).unwrap_or_default()
+    }
+
+    /// [`started_at`](Self::started_at) as a `SystemTime`.
+    #[cfg(feature = "otel")]
+    pub(crate) fn started_at_system(&self) -> SystemTime {
+        let micros = std::time::Duration::from_micros(self.started_us.unsigned_abs());
+        if self.started_us >= 0 {
+            UNIX_EPOCH + micros
+        } else {
+            UNIX_EPOCH - micros
+        }
+    }
+
+    /// Marks the entity's end record as taken into the writer's current batch.
+    pub(crate) fn set_end_in_batch(&self) {
+        self.end_in_batch.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the entity's end record is in the writer's current batch.
+    pub(crate) fn end_in_batch(&self) -> bool {
+        self.end_in_batch.load(Ordering::Relaxed)
     }
 
     /// The mutable state. A panic while it was held cannot leave it inconsistent (every update
@@ -181,12 +216,14 @@ impl Entity {
         } else {
             None
         };
+        let started_at = self.started_at();
         let run_id = self.run.run_id.to_text();
         let correlation_id = self.run.correlation_id.clone();
         let attempt = self.run.attempt;
         let process_run_id = self.process_run_id.map(|u| u.hyphenated().to_string());
         let name = self.name.clone().into_owned();
-        let (trace_id, span_id) = (state.trace_id.clone(), state.span_id.clone());
+        let trace_id = state.trace_id.map(|id| format!("{id:032x}"));
+        let span_id = state.span_id.map(|id| format!("{id:016x}"));
         let error_fields = (
             error.map(|e| e.error.clone()),
             error.and_then(|e| e.error_type.clone()),
@@ -208,7 +245,7 @@ impl Entity {
                 attempt,
                 last_attempt: self.run.last_attempt,
                 pipeline: name,
-                started_at: self.started_at,
+                started_at,
                 status,
                 duration_ms,
                 error: error_fields.0,
@@ -231,7 +268,7 @@ impl Entity {
                 attempt,
                 process_run_id: self.id.hyphenated().to_string(),
                 process: name,
-                started_at: self.started_at,
+                started_at,
                 status,
                 duration_ms,
                 error: error_fields.0,
@@ -254,7 +291,7 @@ impl Entity {
                 attempt,
                 step_run_id: self.id.hyphenated().to_string(),
                 step: name,
-                started_at: self.started_at,
+                started_at,
                 status,
                 duration_ms,
                 error: error_fields.0,
@@ -266,5 +303,85 @@ impl Entity {
                 recorder_id: Some(recorder_id.to_owned()),
             }),
         }
+    }
+}
+
+/// Microseconds since the Unix epoch, now (wall clock).
+pub(crate) fn now_micros() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_micros()).map_or(i64::MIN, |us| -us),
+    }
+}
+
+thread_local! {
+    /// State of this thread's id generator: seeded once per thread from the operating system's
+    /// randomness (through a UUID v7 of the `uuid` crate), then stepped without locks.
+    static ID_STATE: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// SplitMix64's output function: a bijection of `u64`, so distinct states give distinct outputs.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A UUID v7 for an entity that started at `started_us` (microseconds since the epoch): the
+/// millisecond timestamp, then 74 bits from this thread's generator.
+///
+/// `Uuid::now_v7` takes a lock shared by every thread and asks the operating system for random
+/// bytes on every call; an entity opens on the span's thread, so its id is made here without
+/// either. Ids made by one thread never repeat (the generator steps through a bijection of a
+/// 64-bit counter); threads start from independent random seeds. Ids of one thread within one
+/// millisecond are not ordered, which nothing relies on (rows are ordered by `started_at`).
+pub(crate) fn new_id(started_us: i64) -> Uuid {
+    let state = ID_STATE
+        .try_with(|cell| {
+            let state = cell.get().unwrap_or_else(|| {
+                // The low 64 bits of a UUID v7 are 62 random bits and the variant.
+                let seed = Uuid::now_v7().as_u64_pair().1;
+                seed ^ (cell as *const _ as u64).rotate_left(32)
+            });
+            let next = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            cell.set(Some(next));
+            Some(next)
+        })
+        .ok()
+        .flatten();
+    let Some(state) = state else {
+        // Thread-locals already gone (thread teardown): the shared generator.
+        return Uuid::now_v7();
+    };
+    let low = mix64(state);
+    let high = mix64(state ^ 0xD6E8_FEB8_6659_FD93);
+    let mut random = [0u8; 10];
+    random[..8].copy_from_slice(&low.to_le_bytes());
+    random[8..].copy_from_slice(&high.to_le_bytes()[..2]);
+    let millis = u64::try_from(started_us.div_euclid(1000)).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_version_7_with_the_start_time_and_unique() {
+        let us = now_micros();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..100_000 {
+            let id = new_id(us);
+            assert_eq!(id.get_version_num(), 7);
+            assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+            let (secs, nanos) = id.get_timestamp().expect("v7 timestamp").to_unix();
+            assert_eq!(
+                secs * 1000 + u64::from(nanos) / 1_000_000,
+                (us / 1000) as u64
+            );
+            assert!(seen.insert(id), "ids never repeat");
+        }
+        let other = std::thread::spawn(move || new_id(us)).join().unwrap();
+        assert!(!seen.contains(&other));
     }
 }

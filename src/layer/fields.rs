@@ -71,6 +71,9 @@ pub(crate) enum Raw {
     Float(f64),
     Bool(bool),
     Text(String),
+    /// Text equal to the span's name (a marker such as `etl.step = "load"` on span `load`),
+    /// kept without a copy.
+    SpanName(&'static str),
 }
 
 impl fmt::Display for Raw {
@@ -81,6 +84,7 @@ impl fmt::Display for Raw {
             Raw::Float(v) => write!(f, "{v:?}"),
             Raw::Bool(v) => write!(f, "{v}"),
             Raw::Text(v) => write!(f, "{v:?}"),
+            Raw::SpanName(v) => write!(f, "{v:?}"),
         }
     }
 }
@@ -88,6 +92,8 @@ impl fmt::Display for Raw {
 /// The `etl.*` values of an entity span.
 #[derive(Debug, Default)]
 pub(crate) struct SpanFields {
+    /// The span's name: a marker whose value is the same text takes it without a copy.
+    pub(crate) span_name: &'static str,
     /// The value of each marker field, indexed by `rank`.
     pub(crate) names: [Option<Raw>; 3],
     pub(crate) run_id: Option<Raw>,
@@ -101,6 +107,14 @@ pub(crate) struct SpanFields {
 }
 
 impl SpanFields {
+    /// The fields of a span named `span_name`, none recorded yet.
+    pub(crate) fn new(span_name: &'static str) -> Self {
+        SpanFields {
+            span_name,
+            ..SpanFields::default()
+        }
+    }
+
     fn slot(&mut self, name: &'static str) -> Option<&mut Option<Raw>> {
         Some(match name {
             PIPELINE => &mut self.names[0],
@@ -164,7 +178,15 @@ impl Visit for SpanFields {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.set(field, || Raw::Text(clean(value)));
+        let span_name = self.span_name;
+        let is_marker = matches!(field.name(), PIPELINE | PROCESS | STEP);
+        self.set(field, || {
+            if is_marker && value == span_name && !value.trim().is_empty() {
+                Raw::SpanName(span_name)
+            } else {
+                Raw::Text(clean(value))
+            }
+        });
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {

@@ -19,7 +19,6 @@ use tracing_core::{Dispatch, Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use tracing_subscriber::Layer;
-use uuid::Uuid;
 
 use self::entity::{Entity, Run, RunId};
 use self::fields::{ErrorFields, ErrorInfo, Raw, SpanFields};
@@ -285,6 +284,20 @@ where
     span.extensions().get::<EntityData>().map(|d| d.0.clone())
 }
 
+/// The entity of `span` or of its nearest ancestor that is one.
+fn nearest_entity<S>(mut span: Option<SpanRef<'_, S>>) -> Option<Arc<Entity>>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    while let Some(s) = span {
+        if let Some(entity) = entity_of(&s) {
+            return Some(entity);
+        }
+        span = s.parent();
+    }
+    None
+}
+
 impl<S> Layer<S> for ExecutionRecordsLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -306,7 +319,7 @@ where
         }
         // Visit the fields before touching extensions (a value's `Debug` may itself use
         // `tracing`).
-        let mut values = SpanFields::default();
+        let mut values = SpanFields::new(metadata.name());
         attrs.record(&mut values);
         let mut warnings = Vec::new();
         if fields::marker_count(metadata) > 1 {
@@ -317,7 +330,7 @@ where
             ));
         }
 
-        let parent = span.scope().skip(1).find_map(|s| entity_of(&s));
+        let parent = nearest_entity(span.parent());
         let name = entity_name(kind, metadata.name(), &mut values, &mut warnings);
         for unknown in values.unknown.drain(..) {
             warnings.push(format!(
@@ -364,7 +377,7 @@ where
         if fields::entity_kind(span.metadata()).is_none() {
             return;
         }
-        let mut recorded = SpanFields::default();
+        let mut recorded = SpanFields::new(span.name());
         values.record(&mut recorded);
         let names = [
             recorded.names.iter().any(Option::is_some),
@@ -403,7 +416,13 @@ where
         if !self.otel.watches_enter() {
             return;
         }
-        if let Some(entity) = ctx.span(id).and_then(|s| entity_of(&s)) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        if fields::entity_kind(span.metadata()).is_none() {
+            return;
+        }
+        if let Some(entity) = entity_of(&span) {
             if self.otel.on_enter(&entity, id, &self.warnings) {
                 self.sender.send(Queued::Start(entity));
             }
@@ -424,6 +443,10 @@ where
         let Some(span) = ctx.span(&id) else {
             return;
         };
+        // Most spans are not entities: no lock for them.
+        if fields::entity_kind(span.metadata()).is_none() {
+            return;
+        }
         let Some(EntityData(entity)) = span.extensions_mut().remove::<EntityData>() else {
             return;
         };
@@ -463,6 +486,7 @@ fn entity_name(
 ) -> Cow<'static, str> {
     match values.name_for(kind) {
         None | Some(Raw::Bool(_)) => Cow::Borrowed(span_name),
+        Some(Raw::SpanName(name)) => Cow::Borrowed(name),
         Some(Raw::Text(text)) if !text.trim().is_empty() => Cow::Owned(text),
         Some(other) => {
             warnings.push(format!(
@@ -477,7 +501,7 @@ fn entity_name(
 /// The run a pipeline (or an entity outside any pipeline, which gets a run of its own) starts.
 fn run_from_fields(span_name: &str, values: SpanFields, warnings: &mut Vec<String>) -> Run {
     let run_id = match values.run_id {
-        None => RunId::Generated(Uuid::now_v7()),
+        None => RunId::Generated(entity::new_id(entity::now_micros())),
         Some(Raw::Text(text)) if !text.trim().is_empty() => RunId::Given(text),
         Some(Raw::Int(n)) => RunId::Given(n.to_string()),
         Some(Raw::Huge(n)) => RunId::Given(n.to_string()),
@@ -486,12 +510,13 @@ fn run_from_fields(span_name: &str, values: SpanFields, warnings: &mut Vec<Strin
                 "etl.run_id = {other} on span `{span_name}` is not a usable id; \
                  using a generated one"
             ));
-            RunId::Generated(Uuid::now_v7())
+            RunId::Generated(entity::new_id(entity::now_micros()))
         }
     };
     let correlation_id = match values.correlation_id {
         None => None,
         Some(Raw::Text(text)) => Some(text),
+        Some(Raw::SpanName(name)) => Some(name.to_owned()),
         Some(other) => Some(other.to_string()),
     };
     let attempt = match values.attempt {
@@ -533,7 +558,7 @@ fn parse_attempt(raw: &Raw) -> Option<u32> {
         Raw::Text(t) => t.trim().parse::<i128>().ok()?,
         // An integral float (`2.0`) is its integer.
         Raw::Float(f) if f.fract() == 0.0 && f.abs() < 1e20 => *f as i128,
-        Raw::Float(_) | Raw::Huge(_) | Raw::Bool(_) => return None,
+        Raw::Float(_) | Raw::Huge(_) | Raw::Bool(_) | Raw::SpanName(_) => return None,
     };
     u32::try_from(n).ok().filter(|&n| n >= 1)
 }

@@ -167,8 +167,8 @@ pub(crate) fn record_ids(entity: &Entity, span: &SpanContext) {
     if !(span.is_valid() && span.is_sampled()) {
         return;
     }
-    let trace_id = span.trace_id().to_string();
-    let span_id = span.span_id().to_string();
+    let trace_id = u128::from_be_bytes(span.trace_id().to_bytes());
+    let span_id = u64::from_be_bytes(span.span_id().to_bytes());
     let mut state = entity.state();
     state.trace_id = Some(trace_id);
     state.span_id = Some(span_id);
@@ -176,7 +176,8 @@ pub(crate) fn record_ids(entity: &Entity, span: &SpanContext) {
 
 /// When the entity's span ended: its start time plus its monotonic duration.
 pub(crate) fn end_time(entity: &Entity) -> SystemTime {
-    SystemTime::from(entity.started_at)
+    entity
+        .started_at_system()
         .checked_add(entity.start.elapsed())
         .unwrap_or_else(SystemTime::now)
 }

@@ -58,7 +58,7 @@ pub(super) fn start(tracer: &dyn DynTracer, entity: &Entity) {
     };
     let builder = SpanBuilder::from_name(entity.name.clone())
         .with_kind(SpanKind::Internal)
-        .with_start_time(std::time::SystemTime::from(entity.started_at))
+        .with_start_time(entity.started_at_system())
         .with_attributes(attributes::start_attributes(entity, Given::NONE));
     let cx = tracer.start(builder, &parent);
     attributes::record_ids(entity, cx.span().span_context());

@@ -1,5 +1,6 @@
 //! [`InMemoryStore`]: records kept in memory, for tests and embedding.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -54,18 +55,19 @@ struct Rows {
 
 impl Rows {
     fn push(&mut self, record: &ExecutionRecord) {
-        self.log.push(record.clone());
-        match self.index.get(&record.key()) {
-            Some(&i) => {
+        match self.index.entry(record.key()) {
+            Entry::Occupied(entry) => {
+                let i = *entry.get();
                 if record.supersedes(&self.latest[i]) {
                     self.latest[i] = record.clone();
                 }
             }
-            None => {
-                self.index.insert(record.key(), self.latest.len());
+            Entry::Vacant(entry) => {
+                entry.insert(self.latest.len());
                 self.latest.push(record.clone());
             }
         }
+        self.log.push(record.clone());
     }
 }
 

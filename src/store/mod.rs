@@ -75,6 +75,17 @@ pub trait ExecutionRecordStore: Send + 'static {
         records.iter().try_for_each(|r| self.write_record(r))
     }
 
+    /// Whether the store keeps one row per entity (it updates the row in place, as SQL stores
+    /// do) rather than every record (as append-only stores do).
+    ///
+    /// When it does, the writer leaves out of a batch the start record of an entity whose end
+    /// record is in the same batch: the end record supersedes it in the same transaction, so the
+    /// store ends up as if both were written. Entities still open when a batch is written keep
+    /// their start record (status `running`). The default is `false`: every record is written.
+    fn keeps_one_row_per_entity(&self) -> bool {
+        false
+    }
+
     /// Records a writer's heartbeat (one row per `recorder_id`, replaced by each beat), so that
     /// readers can tell runs still being recorded from runs abandoned by a dead process.
     ///
@@ -100,6 +111,10 @@ impl<S: ExecutionRecordStore + ?Sized> ExecutionRecordStore for Box<S> {
 
     fn write_batch(&mut self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
         (**self).write_batch(records)
+    }
+
+    fn keeps_one_row_per_entity(&self) -> bool {
+        (**self).keeps_one_row_per_entity()
     }
 
     fn write_heartbeat(&mut self, heartbeat: &RecorderHeartbeat) -> Result<(), StoreError> {

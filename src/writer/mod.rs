@@ -21,7 +21,6 @@ use crossbeam_channel::{Sender, TrySendError};
 
 use crate::error::{StoreError, WriterError};
 use crate::layer::entity::Entity;
-use crate::record::ExecutionRecord;
 use crate::store::ExecutionRecordStore;
 
 /// What travels through the queue. Records of entities are built on the writer thread from the
@@ -41,14 +40,6 @@ impl Queued {
     /// Whether this is a record (counted in [`WriterStats`]) rather than a warning.
     pub(super) fn is_record(&self) -> bool {
         !matches!(self, Queued::Warning(_))
-    }
-
-    fn into_record(self, recorder_id: &str) -> Result<ExecutionRecord, String> {
-        match self {
-            Queued::Start(entity) => Ok(entity.start_record(recorder_id)),
-            Queued::End(entity) => Ok(entity.end_record(recorder_id)),
-            Queued::Warning(message) => Err(message),
-        }
     }
 }
 

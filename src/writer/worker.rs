@@ -25,7 +25,16 @@ pub(super) struct Worker<S> {
     recorder_id: Arc<str>,
     heartbeat: RecorderHeartbeat,
     next_beat: Instant,
+    /// Records taken from the queue for the next batch, not yet built.
+    pending: Vec<Queued>,
+    /// Whether the store keeps one row per entity, so that a start record whose end record is
+    /// in the same batch need not be written.
+    collapse: bool,
+    /// The next batch, built.
     batch: Vec<ExecutionRecord>,
+    /// Start records left out of `batch` because their end record supersedes them: counted as
+    /// written with it.
+    superseded: u64,
     /// Set while the store fails: what it has not taken yet, and when to try again.
     outage: Option<Outage>,
     /// Every layer (sender) is gone.
@@ -48,6 +57,9 @@ impl<S> Drop for Worker<S> {
 /// A store outage in progress.
 struct Outage {
     backlog: Backlog,
+    /// Start records left out of the backlog's batches because their end record supersedes
+    /// them: counted as written when the backlog is.
+    superseded: u64,
     since: Instant,
     backoff: Duration,
     next_retry: Instant,
@@ -73,6 +85,8 @@ impl<S: ExecutionRecordStore> Worker<S> {
         recorder_id: Arc<str>,
     ) -> Self {
         let batch = Vec::with_capacity(config.max_batch);
+        let pending = Vec::with_capacity(config.max_batch);
+        let collapse = store.keeps_one_row_per_entity();
         let now = chrono::Utc::now();
         let heartbeat = RecorderHeartbeat {
             recorder_id: recorder_id.to_string(),
@@ -94,7 +108,10 @@ impl<S: ExecutionRecordStore> Worker<S> {
             recorder_id,
             heartbeat,
             next_beat: Instant::now(),
+            pending,
+            collapse,
             batch,
+            superseded: 0,
             outage: None,
             records_closed: false,
             dirty: false,
@@ -214,7 +231,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
     fn write_everything_queued(&mut self, deadline: Option<Instant>) -> Result<(), WriterError> {
         loop {
             self.drain_queue();
-            if self.batch.is_empty() {
+            if self.batch.is_empty() && self.pending.is_empty() {
                 break;
             }
             self.write_batch();
@@ -286,6 +303,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
             return;
         };
         let waiting = outage.backlog.len();
+        let superseded = outage.superseded;
         match (
             outage.backlog.spill_everything(),
             outage.backlog.spill_path(),
@@ -305,7 +323,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
                 }
                 self.counters
                     .abandoned
-                    .fetch_add(waiting, Ordering::Relaxed);
+                    .fetch_add(waiting + superseded, Ordering::Relaxed);
                 eprintln!(
                     "tracing-etl: shutting down with the store still failing ({}): {waiting} \
                      execution records were not written",
@@ -319,17 +337,45 @@ impl<S: ExecutionRecordStore> Worker<S> {
         if queued.is_record() {
             self.counters.taken.fetch_add(1, Ordering::Relaxed);
         }
-        match queued.into_record(&self.recorder_id) {
-            Ok(record) => match &mut self.outage {
-                None => self.batch.push(record),
-                Some(outage) => {
-                    if let Err(error) = Self::backlog_push(outage, record, &self.counters) {
-                        self.report(&error);
-                    }
+        match (queued, &mut self.outage) {
+            (Queued::Warning(warning), _) => self.warn(&warning),
+            (queued, None) => {
+                if let (Queued::End(entity), true) = (&queued, self.collapse) {
+                    entity.set_end_in_batch();
                 }
-            },
-            Err(warning) => self.warn(&warning),
+                self.pending.push(queued);
+            }
+            (Queued::Start(entity), Some(outage)) => {
+                let record = entity.start_record(&self.recorder_id);
+                if let Err(error) = Self::backlog_push(outage, record, &self.counters) {
+                    self.report(&error);
+                }
+            }
+            (Queued::End(entity), Some(outage)) => {
+                let record = entity.end_record(&self.recorder_id);
+                if let Err(error) = Self::backlog_push(outage, record, &self.counters) {
+                    self.report(&error);
+                }
+            }
         }
+    }
+
+    /// Builds the records taken from the queue into the batch. For a store that keeps one row
+    /// per entity, a start record whose end record is in the same batch is left out: the end
+    /// record supersedes it, in the same transaction.
+    fn build_batch(&mut self) {
+        let mut pending = std::mem::take(&mut self.pending);
+        for queued in pending.drain(..) {
+            match queued {
+                Queued::Start(entity) if self.collapse && entity.end_in_batch() => {
+                    self.superseded += 1;
+                }
+                Queued::Start(entity) => self.batch.push(entity.start_record(&self.recorder_id)),
+                Queued::End(entity) => self.batch.push(entity.end_record(&self.recorder_id)),
+                Queued::Warning(warning) => self.warn(&warning),
+            }
+        }
+        self.pending = pending;
     }
 
     /// Adds a record to an outage's backlog; the spill file's first failure is returned.
@@ -365,7 +411,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
     fn drain_queue(&mut self) {
         loop {
             let room = match &self.outage {
-                None => self.batch.len() < self.config.max_batch,
+                None => self.pending.len() < self.config.max_batch,
                 Some(outage) => outage.backlog.has_room(),
             };
             if !room {
@@ -381,15 +427,18 @@ impl<S: ExecutionRecordStore> Worker<S> {
     /// Writes the current batch. If the store fails, an outage begins (or goes on): the batch
     /// joins the backlog, behind what is already waiting.
     fn write_batch(&mut self) {
+        self.build_batch();
         if self.batch.is_empty() {
+            self.counters
+                .written
+                .fetch_add(std::mem::take(&mut self.superseded), Ordering::Relaxed);
             return;
         }
         if self.outage.is_none() {
             match self.store.write_batch(&self.batch) {
                 Ok(()) => {
-                    self.counters
-                        .written
-                        .fetch_add(self.batch.len() as u64, Ordering::Relaxed);
+                    let written = self.batch.len() as u64 + std::mem::take(&mut self.superseded);
+                    self.counters.written.fetch_add(written, Ordering::Relaxed);
                     self.batch.clear();
                     self.dirty = true;
                     return;
@@ -399,6 +448,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
         }
         let mut first_error = None;
         if let Some(outage) = &mut self.outage {
+            outage.superseded += std::mem::take(&mut self.superseded);
             for record in self.batch.drain(..) {
                 if let Err(e) = Self::backlog_push(outage, record, &self.counters) {
                     first_error.get_or_insert(e);
@@ -419,6 +469,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
             .map(|dir| dir.join(format!("spill-{}.jsonl", self.recorder_id)));
         self.outage = Some(Outage {
             backlog: Backlog::new(self.config.outage_buffer, spill_path),
+            superseded: 0,
             since: Instant::now(),
             backoff: self.config.retry_initial,
             next_retry: Instant::now() + self.config.retry_initial,
@@ -442,6 +493,9 @@ impl<S: ExecutionRecordStore> Worker<S> {
                 break match outage.backlog.is_empty() {
                     true => {
                         let waited = outage.since.elapsed();
+                        self.counters
+                            .written
+                            .fetch_add(outage.superseded, Ordering::Relaxed);
                         self.outage = None;
                         self.warn(&format!(
                             "execution record store recovered after {:.1}s; every record \

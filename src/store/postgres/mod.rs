@@ -219,6 +219,10 @@ impl Drop for PostgresStore {
 }
 
 impl ExecutionRecordStore for PostgresStore {
+    fn keeps_one_row_per_entity(&self) -> bool {
+        true
+    }
+
     fn write_record(&mut self, record: &ExecutionRecord) -> Result<(), StoreError> {
         self.write_batch(std::slice::from_ref(record))
     }

@@ -1,0 +1,409 @@
+//! Store throughput in rows per second (row 6 of BENCHMARKS.md), each store next to the raw
+//! floor of its medium:
+//!
+//! - SQLite: [`SqliteStore::write_batch`] against batched `rusqlite` inserts of the same rows
+//!   into the same table, one transaction per batch;
+//! - JSON Lines: `write_all` of the same JSON lines to a file;
+//! - PostgreSQL: `COPY` of the same rows into a real table on the local server
+//!   (`TRACING_ETL_BENCH_POSTGRES`, default `host=127.0.0.1 port=5432 user=postgres
+//!   dbname=test`; skipped with a message when it cannot be reached).
+//!
+//! One iteration is one batch as the writer hands it to a store: the records of
+//! [`ENTITIES`] step runs (a start and an end record each; a store that keeps one row per
+//! entity gets only the end record of an entity whose start is in the same batch, see
+//! [`ExecutionRecordStore::keeps_one_row_per_entity`]). A row is what the store keeps: one per
+//! entity for SQLite and PostgreSQL, one per record (line) for JSON Lines. Every benchmark ends
+//! by counting the rows written.
+//!
+//! A store's benchmark is one small function over [`store_row`]; see `sqlite_store`.
+//!
+//! `cargo bench --bench stores`
+
+use std::fs::File;
+use std::io::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
+};
+use tracing_etl::{
+    EventName, ExecutionRecord, ExecutionRecordStore, RunStatus, SqliteStore, StepRunRecord,
+};
+
+/// Step runs per batch: the writer's default batch is 4,096 records, a start and an end record
+/// per entity.
+const ENTITIES: usize = 2048;
+
+/// A start and an end record of one step run.
+struct StepRun {
+    start: StepRunRecord,
+    end: StepRunRecord,
+}
+
+/// [`ENTITIES`] step runs of one pipeline run, with fresh ids, as the layer records them: one
+/// in 1,000 failed.
+fn step_runs() -> Vec<StepRun> {
+    let run_id = uuid::Uuid::now_v7().hyphenated().to_string();
+    let process_run_id = uuid::Uuid::now_v7().hyphenated().to_string();
+    let recorder_id = uuid::Uuid::now_v7().hyphenated().to_string();
+    (0..ENTITIES)
+        .map(|i| {
+            let start = StepRunRecord {
+                event: EventName::StepStart,
+                run_id: run_id.clone(),
+                correlation_id: None,
+                attempt: 1,
+                step_run_id: uuid::Uuid::now_v7().hyphenated().to_string(),
+                step: "load".to_owned(),
+                started_at: Utc::now().trunc_subsecs(6),
+                status: RunStatus::Running,
+                duration_ms: None,
+                error: None,
+                process_run_id: Some(process_run_id.clone()),
+                error_type: None,
+                error_message: None,
+                trace_id: None,
+                span_id: None,
+                recorder_id: Some(recorder_id.clone()),
+            };
+            let failed = i % 1000 == 0;
+            let end = StepRunRecord {
+                event: EventName::StepEnd,
+                status: if failed {
+                    RunStatus::Failed
+                } else {
+                    RunStatus::Success
+                },
+                duration_ms: Some(3),
+                error: failed.then(|| "bad row".to_owned()),
+                error_message: failed.then(|| "bad row".to_owned()),
+                ..start.clone()
+            };
+            StepRun { start, end }
+        })
+        .collect()
+}
+
+/// The batch the writer hands a store for `runs`: both records of each, or for a store that
+/// keeps one row per entity only the end record, which supersedes the start record.
+fn handed(one_row: bool, runs: Vec<StepRun>) -> Vec<ExecutionRecord> {
+    let mut records = Vec::with_capacity(2 * runs.len());
+    for run in runs {
+        if !one_row {
+            records.push(run.start.into());
+        }
+        records.push(run.end.into());
+    }
+    records
+}
+
+/// Benchmarks `store` writing batches of [`ENTITIES`] step runs; returns how many step runs it
+/// was given, for the caller to check against the rows the store holds.
+fn store_row<S: ExecutionRecordStore>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    store: &mut S,
+) -> u64 {
+    let one_row = store.keeps_one_row_per_entity();
+    let rows_per_entity = if one_row { 1 } else { 2 };
+    g.throughput(Throughput::Elements((ENTITIES * rows_per_entity) as u64));
+    let mut entities = 0;
+    g.bench_function(name, |b| {
+        b.iter_batched(
+            || handed(one_row, step_runs()),
+            |batch| {
+                store.write_batch(&batch).expect("write batch");
+                entities += ENTITIES as u64;
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    store.flush().expect("flush");
+    entities
+}
+
+/// Text as stored: RFC 3339 with nanoseconds (what `SqliteStore` writes).
+fn timestamp(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn count_rows(conn: &rusqlite::Connection, table: &str) -> u64 {
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .expect("count rows") as u64
+}
+
+/// Row 6, SQLite: the store.
+fn sqlite_store(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    let mut store = SqliteStore::open(&path).expect("open");
+    let entities = store_row(g, "sqlite_store", &mut store);
+    assert_eq!(count_rows(store.connection(), "step_runs"), entities);
+}
+
+const INSERT_STEP: &str = "INSERT INTO step_runs (step_run_id, event, run_id, correlation_id,
+    attempt, step, process_run_id, started_at, status, duration_ms, error, error_type,
+    error_message, trace_id, span_id, recorder_id)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+
+/// Row 6, SQLite: the floor. The same rows (values formatted beforehand) inserted with a prepared
+/// `INSERT` into the same table (schema made by `SqliteStore`, same settings), one transaction
+/// per batch.
+fn sqlite_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("floor.db");
+    drop(SqliteStore::open(&path).expect("create schema"));
+    let mut conn = rusqlite::Connection::open(&path).expect("open");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("WAL");
+    // The store's settings.
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .expect("synchronous");
+    conn.pragma_update(None, "wal_autocheckpoint", 10_000)
+        .expect("wal_autocheckpoint");
+    g.throughput(Throughput::Elements(ENTITIES as u64));
+    let mut entities = 0;
+    g.bench_function("sqlite_floor_rusqlite", |b| {
+        b.iter_batched(
+            || {
+                step_runs()
+                    .into_iter()
+                    .map(|r| (r.end, timestamp(&r.start.started_at)))
+                    .collect::<Vec<_>>()
+            },
+            |rows| {
+                let tx = conn.transaction().expect("begin");
+                {
+                    let mut stmt = tx.prepare_cached(INSERT_STEP).expect("prepare");
+                    for (r, started_at) in &rows {
+                        stmt.execute(rusqlite::params![
+                            r.step_run_id,
+                            r.event.as_str(),
+                            r.run_id,
+                            r.correlation_id,
+                            r.attempt,
+                            r.step,
+                            r.process_run_id,
+                            started_at,
+                            r.status.as_str(),
+                            r.duration_ms.map(|d| d as i64),
+                            r.error,
+                            r.error_type,
+                            r.error_message,
+                            r.trace_id,
+                            r.span_id,
+                            r.recorder_id,
+                        ])
+                        .expect("insert");
+                    }
+                }
+                tx.commit().expect("commit");
+                entities += ENTITIES as u64;
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    assert_eq!(count_rows(&conn, "step_runs"), entities);
+}
+
+/// Row 6, JSON Lines: the floor. `write_all` of the same JSON lines (a start and an end record per
+/// step run, as an append-only store keeps them, serialised beforehand) to a file.
+fn jsonl_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("step_runs.jsonl");
+    let mut file = File::options()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .expect("open");
+    g.throughput(Throughput::Elements(2 * ENTITIES as u64));
+    let mut bytes = 0u64;
+    g.bench_function("jsonl_floor_write_all", |b| {
+        b.iter_batched(
+            || {
+                let mut buf = Vec::with_capacity(ENTITIES * 2 * 512);
+                for run in step_runs() {
+                    for record in [&run.start, &run.end] {
+                        serde_json::to_writer(&mut buf, record).expect("serialise");
+                        buf.push(b'\n');
+                    }
+                }
+                buf
+            },
+            |buf| {
+                file.write_all(&buf).expect("write");
+                bytes += buf.len() as u64;
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    file.sync_all().expect("sync");
+    assert_eq!(std::fs::metadata(&path).expect("stat").len(), bytes);
+}
+
+/// The PostgreSQL server of the benchmarks, if it can be reached.
+fn postgres() -> Option<postgres::Client> {
+    let params = std::env::var("TRACING_ETL_BENCH_POSTGRES")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned());
+    let mut config: postgres::Config = params.parse().ok()?;
+    config.connect_timeout(Duration::from_secs(5));
+    match config.connect(postgres::NoTls) {
+        Ok(client) => Some(client),
+        Err(e) => {
+            eprintln!("PostgreSQL benchmarks skipped: cannot connect with {params:?}: {e}");
+            None
+        }
+    }
+}
+
+/// A step_runs table with the columns and indexes of the SQLite store's, in PostgreSQL.
+fn create_step_table(client: &mut postgres::Client, table: &str) {
+    client
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {table};
+            CREATE TABLE {table} (
+                step_run_id        TEXT        NOT NULL PRIMARY KEY,
+                event              TEXT        NOT NULL,
+                run_id             TEXT        NOT NULL,
+                correlation_id     TEXT,
+                attempt            INTEGER     NOT NULL,
+                step               TEXT        NOT NULL,
+                process_run_id     TEXT,
+                started_at         TIMESTAMPTZ NOT NULL,
+                status             TEXT        NOT NULL,
+                duration_ms        BIGINT,
+                error              TEXT,
+                error_type         TEXT,
+                error_message      TEXT,
+                trace_id           TEXT,
+                span_id            TEXT,
+                recorder_id        TEXT
+            );
+            CREATE INDEX ON {table} (run_id, attempt);
+            CREATE INDEX ON {table} (status);"
+        ))
+        .expect("create table");
+}
+
+/// A value in COPY text format (`\N` for NULL; the values here need no escaping).
+fn copy_value(out: &mut String, value: Option<&str>) {
+    out.push_str(value.unwrap_or("\\N"));
+}
+
+/// Row 6, PostgreSQL: the floor. `COPY` of the same rows (COPY text formatted beforehand) into a
+/// table like the store's, one `COPY` (one transaction) per batch.
+fn postgres_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let Some(mut client) = postgres() else {
+        return;
+    };
+    let table = format!("tracing_etl_bench_copy_{}", std::process::id());
+    create_step_table(&mut client, &table);
+    let copy = format!("COPY {table} FROM STDIN");
+    g.throughput(Throughput::Elements(ENTITIES as u64));
+    let mut entities = 0;
+    g.bench_function("postgres_floor_copy", |b| {
+        b.iter_batched(
+            || {
+                let mut text = String::with_capacity(ENTITIES * 300);
+                for run in step_runs() {
+                    let r = &run.end;
+                    let started_at = timestamp(&r.started_at);
+                    let attempt = r.attempt.to_string();
+                    let duration = r.duration_ms.map(|d| d.to_string());
+                    let values = [
+                        Some(r.step_run_id.as_str()),
+                        Some(r.event.as_str()),
+                        Some(r.run_id.as_str()),
+                        r.correlation_id.as_deref(),
+                        Some(attempt.as_str()),
+                        Some(r.step.as_str()),
+                        r.process_run_id.as_deref(),
+                        Some(started_at.as_str()),
+                        Some(r.status.as_str()),
+                        duration.as_deref(),
+                        r.error.as_deref(),
+                        r.error_type.as_deref(),
+                        r.error_message.as_deref(),
+                        r.trace_id.as_deref(),
+                        r.span_id.as_deref(),
+                        r.recorder_id.as_deref(),
+                    ];
+                    for (i, v) in values.into_iter().enumerate() {
+                        if i > 0 {
+                            text.push('\t');
+                        }
+                        copy_value(&mut text, v);
+                    }
+                    text.push('\n');
+                }
+                text
+            },
+            |text| {
+                let mut writer = client.copy_in(&copy).expect("copy in");
+                writer.write_all(text.as_bytes()).expect("copy rows");
+                writer.finish().expect("finish copy");
+                entities += ENTITIES as u64;
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    let rows: i64 = client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .expect("count rows")
+        .get(0);
+    client
+        .batch_execute(&format!("DROP TABLE {table}"))
+        .expect("drop table");
+    assert_eq!(rows as u64, entities);
+}
+
+fn stores(c: &mut Criterion) {
+    let mut g = c.benchmark_group("store");
+    sqlite_store(&mut g);
+    sqlite_floor(&mut g);
+    jsonl_floor(&mut g);
+    postgres_floor(&mut g);
+    g.finish();
+}
+
+/// What collapsing a start and an end record in one batch into the end record is worth to
+/// SQLite: the store given both records of every step run, as without it.
+fn sqlite_uncollapsed(c: &mut Criterion) {
+    let mut g = c.benchmark_group("store");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("both.db");
+    let mut store = SqliteStore::open(&path).expect("open");
+    g.throughput(Throughput::Elements(ENTITIES as u64));
+    let mut entities = 0;
+    g.bench_function("sqlite_store_start_and_end", |b| {
+        b.iter_batched(
+            || {
+                step_runs()
+                    .into_iter()
+                    .flat_map(|r| [r.start.into(), r.end.into()])
+                    .collect::<Vec<ExecutionRecord>>()
+            },
+            |batch| {
+                store.write_batch(&batch).expect("write batch");
+                entities += ENTITIES as u64;
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+    assert_eq!(count_rows(store.connection(), "step_runs"), entities);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = stores, sqlite_uncollapsed
+}
+criterion_main!(benches);
