@@ -15,7 +15,8 @@
 //! entity for SQLite and PostgreSQL, one per record (line) for JSON Lines. Every benchmark ends
 //! by counting the rows written.
 //!
-//! A store's benchmark is one small function over [`store_row`]; see `sqlite_store`.
+//! A store's benchmark is one small function over [`store_row`]; see `sqlite_store`,
+//! `jsonl_store`, `postgres_store`.
 //!
 //! `cargo bench --bench stores`
 
@@ -29,7 +30,8 @@ use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
 };
 use tracing_etl::{
-    EventName, ExecutionRecord, ExecutionRecordStore, RunStatus, SqliteStore, StepRunRecord,
+    EventName, ExecutionRecord, ExecutionRecordStore, JsonLinesStore, PostgresStore, RunStatus,
+    SqliteStore, StepRunRecord,
 };
 
 /// Step runs per batch: the writer's default batch is 4,096 records, a start and an end record
@@ -361,11 +363,50 @@ fn postgres_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
     assert_eq!(rows as u64, entities);
 }
 
+/// Row 6, JSON Lines: the store (both records of every entity, one line each).
+fn jsonl_store(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = JsonLinesStore::open(dir.path()).expect("open");
+    let entities = store_row(g, "jsonl_store", &mut store);
+    drop(store);
+    let lines = std::fs::read_to_string(dir.path().join("step_runs.jsonl"))
+        .expect("read lines")
+        .lines()
+        .count() as u64;
+    assert_eq!(lines, 2 * entities);
+}
+
+/// Row 6, PostgreSQL: the store, in a schema of its own on the benchmark server.
+fn postgres_store(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let Some(mut admin) = postgres() else {
+        return;
+    };
+    let params = std::env::var("TRACING_ETL_BENCH_POSTGRES")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned());
+    let schema = format!("tracing_etl_bench_store_{}", std::process::id());
+    let drop_schema = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+    admin.batch_execute(&drop_schema).expect("drop schema");
+    let mut store = PostgresStore::builder(params)
+        .schema(schema.clone())
+        .connect()
+        .expect("connect");
+    let entities = store_row(g, "postgres_store", &mut store);
+    drop(store);
+    let rows: i64 = admin
+        .query_one(&format!("SELECT count(*) FROM {schema}.step_runs"), &[])
+        .expect("count rows")
+        .get(0);
+    admin.batch_execute(&drop_schema).expect("drop schema");
+    assert_eq!(rows as u64, entities);
+}
+
 fn stores(c: &mut Criterion) {
     let mut g = c.benchmark_group("store");
     sqlite_store(&mut g);
     sqlite_floor(&mut g);
+    jsonl_store(&mut g);
     jsonl_floor(&mut g);
+    postgres_store(&mut g);
     postgres_floor(&mut g);
     g.finish();
 }
