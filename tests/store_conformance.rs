@@ -477,50 +477,33 @@ fn filters_select_order_and_limit<H: Harness>(h: &H) {
     );
 }
 
-/// Instantiates every conformance test for one store.
+/// Instantiates every conformance test for one store: `$store::$test` runs `$test` against a
+/// fresh harness.
 macro_rules! conformance {
     ($($store:ident => $harness:expr;)*) => {$(
+        conformance!(@store $store, $harness,
+            round_trip_of_every_field,
+            a_start_then_an_end_leave_the_end,
+            an_end_written_before_its_start_stays,
+            writing_a_batch_twice_leaves_the_same_rows,
+            a_batch_of_100k_records,
+            concurrent_writers,
+            reopen_after_close_keeps_and_appends,
+            heartbeats_keep_the_latest_beat,
+            filters_select_order_and_limit,
+        );
+    )*};
+    (@store $store:ident, $harness:expr, $($test:ident,)*) => {
         mod $store {
             use super::*;
-
-            #[test]
-            fn round_trip_of_every_field() {
-                super::round_trip_of_every_field(&$harness);
-            }
-            #[test]
-            fn a_start_then_an_end_leave_the_end() {
-                super::a_start_then_an_end_leave_the_end(&$harness);
-            }
-            #[test]
-            fn an_end_written_before_its_start_stays() {
-                super::an_end_written_before_its_start_stays(&$harness);
-            }
-            #[test]
-            fn writing_a_batch_twice_leaves_the_same_rows() {
-                super::writing_a_batch_twice_leaves_the_same_rows(&$harness);
-            }
-            #[test]
-            fn a_batch_of_100k_records() {
-                super::a_batch_of_100k_records(&$harness);
-            }
-            #[test]
-            fn concurrent_writers() {
-                super::concurrent_writers(&$harness);
-            }
-            #[test]
-            fn reopen_after_close_keeps_and_appends() {
-                super::reopen_after_close_keeps_and_appends(&$harness);
-            }
-            #[test]
-            fn heartbeats_keep_the_latest_beat() {
-                super::heartbeats_keep_the_latest_beat(&$harness);
-            }
-            #[test]
-            fn filters_select_order_and_limit() {
-                super::filters_select_order_and_limit(&$harness);
-            }
+            $(
+                #[test]
+                fn $test() {
+                    super::$test(&$harness);
+                }
+            )*
         }
-    )*};
+    };
 }
 
 // ---------------------------------------------------------------------------------------------
