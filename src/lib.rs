@@ -87,7 +87,8 @@
 //!   them from its own fields.
 //!   Warnings are `tracing` WARN events with target `tracing_etl`, emitted from the writer thread.
 //! - Text values longer than [`MAX_FIELD_BYTES`] are cut and end with [`TRUNCATED_MARKER`]; NUL
-//!   characters become U+FFFD.
+//!   characters become U+FFFD. A `Debug` or `Display` that panics while the layer formats it is
+//!   caught: the value is what it wrote, followed by `<formatting panicked>`.
 //! - A value of the wrong type is replaced by the default, with a warning: a number (integer or
 //!   float) as a name, a bool, a float or an empty text as `etl.run_id` (integers are taken), a
 //!   non-integer or out-of-range `etl.attempt`, a non-bool `etl.last_attempt`. A field given

@@ -25,6 +25,7 @@ both_stores!(
     etl_fields_recorded_after_creation_are_ignored_with_a_warning,
     a_run_id_reused_by_two_concurrent_pipelines_shares_one_row,
     values_whose_debug_emits_events,
+    values_whose_debug_or_display_panics,
 );
 
 /// A pipeline `nightly` with the given extra fields and a step `load`.
@@ -623,4 +624,59 @@ fn values_whose_debug_emits_events(store: Store) {
     let p = runs.pipeline("nightly");
     assert_eq!(p.status, RunStatus::Failed);
     assert_eq!(p.failed_step.as_deref(), Some("load"));
+}
+
+/// A value whose `Debug` and `Display` write a little, then panic.
+struct Panicky;
+
+impl fmt::Debug for Panicky {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Panicky(")?;
+        panic!("Debug of Panicky");
+    }
+}
+
+impl fmt::Display for Panicky {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("half a message")?;
+        panic!("Display of Panicky");
+    }
+}
+
+impl std::error::Error for Panicky {}
+
+/// The program's `Debug`/`Display` panicking while the layer formats it does not unwind through
+/// the layer: the value is what it wrote, then `<formatting panicked>`.
+fn values_whose_debug_or_display_panics(store: Store) {
+    let (runs, ()) = run(store, || {
+        let _p = tracing::info_span!("nightly", etl.pipeline = Empty).entered();
+        {
+            let _s = tracing::info_span!("debug_error", etl.step = Empty).entered();
+            tracing::error!(error = ?Panicky);
+        }
+        {
+            let _s = tracing::info_span!("dyn_error", etl.step = Empty).entered();
+            let error: &(dyn std::error::Error + 'static) = &Panicky;
+            tracing::error!(error);
+        }
+        // As a name.
+        let _s = tracing::info_span!("named", etl.step = ?Panicky).entered();
+    });
+    let debug = runs.step("debug_error");
+    assert_eq!(debug.status, RunStatus::Failed);
+    assert_eq!(
+        debug.error.as_deref(),
+        Some("Panicky(<formatting panicked>")
+    );
+    let error = runs.step("dyn_error");
+    assert_eq!(error.status, RunStatus::Failed);
+    assert_eq!(
+        error.error_message.as_deref(),
+        Some("half a message<formatting panicked>")
+    );
+    assert_eq!(
+        runs.step("Panicky(<formatting panicked>").status,
+        RunStatus::Success
+    );
+    assert_eq!(runs.pipeline("nightly").status, RunStatus::Failed);
 }

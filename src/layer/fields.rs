@@ -309,10 +309,21 @@ pub(crate) fn short_type_name(full: &str) -> &str {
     &full[path_end..]
 }
 
+/// What a value whose `Debug` or `Display` panicked is recorded as (after what it wrote).
+pub(crate) const FORMAT_PANICKED: &str = "<formatting panicked>";
+
 /// Formats into a new string, stopping at [`MAX_FIELD_BYTES`], and cleans it.
+///
+/// The values are the program's: a `Debug` or `Display` that panics must not unwind through a
+/// subscriber callback, so the panic is caught here and the value recorded as what it wrote
+/// followed by [`FORMAT_PANICKED`].
 pub(crate) fn format_limited(args: fmt::Arguments<'_>) -> String {
     let mut out = LimitedString::default();
-    let _ = out.write_fmt(args);
+    let formatted =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| out.write_fmt(args).is_ok()));
+    if formatted.is_err() {
+        out.text.push_str(FORMAT_PANICKED);
+    }
     limit(out.text)
 }
 
