@@ -111,6 +111,18 @@
 //! | `otlp` | no | `otel` plus a ready OTLP exporter set up from `OTEL_*` variables |
 //! | `tracing-opentelemetry` | no | `otel` for programs that export with `tracing-opentelemetry` |
 //!
+//! # The writer
+//!
+//! The layer never does I/O on the program's threads: records go through a bounded queue to a
+//! writer thread that writes them in batches, one transaction each ([`WriterGuard`] flushes and
+//! stops it when dropped; [`Backpressure`] says what a full queue does). A failing store is
+//! retried with back-off and reported to
+//! [`on_store_error`](ExecutionRecordsLayerBuilder::on_store_error); during a long outage the
+//! records wait in memory and then in a spill file
+//! ([`spill_dir`](ExecutionRecordsLayerBuilder::spill_dir)), and are written in order once the
+//! store is back — or, when it is still down at shutdown, left in the file for
+//! [`replay_spill`].
+//!
 //! # OpenTelemetry
 //!
 //! With `otel`, `ExecutionRecordsLayer::builder().with_tracer(tracer)` (or
