@@ -452,23 +452,38 @@ impl From<StepRunRecord> for ExecutionRecord {
     }
 }
 
-/// Timestamps serialised exactly as `chrono` does (RFC 3339, UTC as `Z`, 0, 3, 6 or 9 fraction
-/// digits), without going through `fmt`: serialising a record is mostly its timestamp otherwise,
-/// and the JSON Lines store writes millions of records a second.
-mod rfc3339 {
+/// Timestamps written exactly as `chrono` writes them (RFC 3339, UTC as `Z`), without going
+/// through `fmt`: serialising a record is mostly its timestamp otherwise, and the stores write
+/// millions of records a second.
+pub(crate) mod rfc3339 {
     use chrono::{DateTime, Datelike, Timelike, Utc};
     use serde::{Serialize, Serializer};
 
     pub(super) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         let mut buf = [0u8; 30];
-        match format(t, &mut buf) {
+        match format(t, Fraction::Auto, &mut buf) {
             Some(text) => s.serialize_str(text),
             None => t.serialize(s),
         }
     }
 
-    /// `t` as chrono writes it, or `None` for years it writes with a sign.
-    pub(super) fn format<'a>(t: &DateTime<Utc>, buf: &'a mut [u8; 30]) -> Option<&'a str> {
+    /// How many fraction digits to write.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Fraction {
+        /// 0, 3, 6 or 9 digits, the fewest that keep the value: `chrono`'s serde format
+        /// (`SecondsFormat::AutoSi`).
+        Auto,
+        /// Always 9 digits, so that text order is time order (`SecondsFormat::Nanos`).
+        Nanos,
+    }
+
+    /// `t` as chrono writes it with `fraction` digits, or `None` for years it writes with a
+    /// sign (outside 0 to 9999).
+    pub(crate) fn format<'a>(
+        t: &DateTime<Utc>,
+        fraction: Fraction,
+        buf: &'a mut [u8; 30],
+    ) -> Option<&'a str> {
         let year = t.year();
         if !(0..=9999).contains(&year) {
             return None;
@@ -497,7 +512,9 @@ mod rfc3339 {
         buf[16] = b':';
         two(buf, 17, sec);
         let mut len = 19;
-        let (digits, mut frac) = if nano == 0 {
+        let (digits, mut frac) = if fraction == Fraction::Nanos {
+            (9, nano)
+        } else if nano == 0 {
             (0, 0)
         } else if nano % 1_000_000 == 0 {
             (3, nano / 1_000_000)
@@ -559,11 +576,16 @@ mod tests {
         }
         for t in cases {
             let mut buf = [0u8; 30];
-            let ours = match rfc3339::format(&t, &mut buf) {
+            let ours = match rfc3339::format(&t, rfc3339::Fraction::Auto, &mut buf) {
                 Some(text) => format!("\"{text}\""),
                 None => serde_json::to_string(&t).unwrap(),
             };
             assert_eq!(ours, serde_json::to_string(&t).unwrap(), "{t:?}");
+            let nanos = t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+            match rfc3339::format(&t, rfc3339::Fraction::Nanos, &mut buf) {
+                Some(text) => assert_eq!(text, nanos, "{t:?}"),
+                None => assert!(nanos.starts_with(['+', '-']), "{t:?}: {nanos}"),
+            }
         }
     }
 

@@ -3,15 +3,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{
     named_params, params, CachedStatement, Connection, OpenFlags, Row, ToSql, Transaction,
 };
 
 use crate::error::StoreError;
 use crate::record::{
-    EntityKind, ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RecorderHeartbeat, RunStatus,
-    StepRunRecord,
+    rfc3339, EntityKind, ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RecorderHeartbeat,
+    RunStatus, StepRunRecord,
 };
 use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
 
@@ -553,30 +553,14 @@ fn timestamp(t: &DateTime<Utc>) -> String {
     text
 }
 
-/// [`timestamp`] into `out` (cleared first), without `chrono`'s formatting machinery for the
-/// years 0 to 9999.
+/// [`timestamp`] into `out` (cleared first).
 fn timestamp_into(t: &DateTime<Utc>, out: &mut String) {
     out.clear();
-    let nanos = t.nanosecond();
-    if !(0..=9999).contains(&t.year()) || nanos >= 1_000_000_000 {
-        out.push_str(&t.to_rfc3339_opts(SecondsFormat::Nanos, true));
-        return;
+    let mut buf = [0u8; 30];
+    match rfc3339::format(t, rfc3339::Fraction::Nanos, &mut buf) {
+        Some(text) => out.push_str(text),
+        None => out.push_str(&t.to_rfc3339_opts(SecondsFormat::Nanos, true)),
     }
-    let mut buf = *b"0000-00-00T00:00:00.000000000Z";
-    fn digits(buf: &mut [u8], mut value: u32) {
-        for b in buf.iter_mut().rev() {
-            *b = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    }
-    digits(&mut buf[0..4], t.year() as u32);
-    digits(&mut buf[5..7], t.month());
-    digits(&mut buf[8..10], t.day());
-    digits(&mut buf[11..13], t.hour());
-    digits(&mut buf[14..16], t.minute());
-    digits(&mut buf[17..19], t.second());
-    digits(&mut buf[20..29], nanos);
-    out.push_str(std::str::from_utf8(&buf).expect("ASCII digits"));
 }
 
 fn clamp_i64(v: u64) -> i64 {
