@@ -134,7 +134,7 @@ impl Backlog {
         let io_err = |e| StoreError::io(path.display().to_string(), e);
         // The file keeps order: records read back from it and still in memory go before what
         // it holds, so write everything to a fresh file in order.
-        let mut fresh = SpillFile::create_new(&path.with_extension("jsonl.tmp")).map_err(io_err)?;
+        let mut fresh = SpillFile::create(&path.with_extension("jsonl.tmp")).map_err(io_err)?;
         for record in &self.memory {
             fresh.append(record).map_err(io_err)?;
         }
@@ -172,33 +172,27 @@ struct SpillFile {
 }
 
 impl SpillFile {
-    /// Opens the spill file at `path`, appending to what an earlier writer with the same path
-    /// left (it is read back first).
+    /// Creates the spill file at `path`, empty (its name is the writer's own: no other writer
+    /// uses it, and this writer removes it once the store has taken everything).
     fn create(path: &Path) -> io::Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let file = OpenOptions::new()
             .create(true)
-            .append(true)
-            .read(true)
+            .write(true)
+            .truncate(true)
             .open(path)?;
-        // A descriptor of its own: the appending one's offset always sits at the end.
+        // A descriptor of its own, for reading back from the front.
         let reader = BufReader::new(File::open(path)?);
-        let existing = BufReader::new(File::open(path)?).lines().count() as u64;
         Ok(SpillFile {
             path: path.to_path_buf(),
             writer: BufWriter::with_capacity(64 * 1024, file),
             reader,
-            written: existing,
+            written: 0,
             read: 0,
             line: String::new(),
         })
-    }
-
-    fn create_new(path: &Path) -> io::Result<Self> {
-        let _ = std::fs::remove_file(path);
-        Self::create(path)
     }
 
     fn append(&mut self, record: &ExecutionRecord) -> io::Result<()> {
