@@ -129,7 +129,8 @@ pub struct WriterStats {
     /// Records dropped because the queue was full ([`Backpressure::Drop`]) or because they were
     /// emitted after the writer shut down (including records that reached the queue while the
     /// writer was stopping, after its last look at it). Once the program has stopped emitting,
-    /// every record emitted is counted exactly once: `written + dropped + abandoned`.
+    /// every record emitted is counted exactly once: `written + dropped + abandoned`, plus, when
+    /// the store was still down at shutdown, the records left in the spill file.
     pub dropped: u64,
     /// Failed store operations (each retry of a failing batch counts once).
     pub store_errors: u64,
