@@ -6,7 +6,7 @@
 mod pg_support;
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -89,22 +89,24 @@ fn a_server_down_for_longer_than_the_queue_loses_nothing_and_blocks_nothing() {
     const AFTER: usize = 50;
     let mut schema = pg_support::TestSchema::new("server_down");
     // The test server's address, from its connection string (127.0.0.1:5432 by default).
-    let upstream: SocketAddr = {
-        let config: tokio_postgres::Config = pg_support::url().parse().unwrap();
-        let host = match &config.get_hosts()[0] {
-            tokio_postgres::config::Host::Tcp(host) => host.clone(),
-            #[allow(unreachable_patterns)]
-            _ => "127.0.0.1".to_owned(),
-        };
-        let port = config.get_ports().first().copied().unwrap_or(5432);
-        format!("{host}:{port}")
-            .parse()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], port)))
+    // The test server (`TRACING_ETL_TEST_PG`), reached through the proxy.
+    let config: tokio_postgres::Config = pg_support::url().parse().unwrap();
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => "127.0.0.1".to_owned(),
     };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let upstream = (host.as_str(), port)
+        .to_socket_addrs()
+        .unwrap()
+        .next()
+        .expect("the test server's address");
     let proxy = Proxy::start(upstream);
     let url = format!(
-        "host=127.0.0.1 port={} user=postgres dbname=test connect_timeout=2",
-        proxy.addr.port()
+        "host=127.0.0.1 port={} user={} dbname={} connect_timeout=2",
+        proxy.addr.port(),
+        config.get_user().unwrap_or("postgres"),
+        config.get_dbname().unwrap_or("test"),
     );
     let store = PostgresStore::builder(url.clone())
         .schema(schema.name.clone())
