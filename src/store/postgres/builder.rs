@@ -153,20 +153,17 @@ impl Settings {
                 context: "postgres store: read the connection string".into(),
                 source: e,
             })?;
-        if let Some(timeout) = builder.connect_timeout {
-            config.connect_timeout(timeout);
-        } else if config.get_connect_timeout().is_none() {
-            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
-        }
+        // Per host: the builder's, else the connection string's, else the default.
+        let per_host = builder
+            .connect_timeout
+            .or_else(|| config.get_connect_timeout().copied())
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        config.connect_timeout(per_host);
         if let Some(name) = &builder.application_name {
             config.application_name(name);
         } else if config.get_application_name().is_none() {
             config.application_name(DEFAULT_APPLICATION_NAME);
         }
-        let per_host = config
-            .get_connect_timeout()
-            .copied()
-            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let hosts = u32::try_from(config.get_hosts().len().max(1)).unwrap_or(u32::MAX);
         // Per host tried, TCP and TLS, and once more for `prefer`'s unencrypted fallback.
         let connect_deadline =

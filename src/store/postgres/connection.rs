@@ -126,19 +126,16 @@ where
 
 /// Connects, sets up the session and checks (read-only) or migrates (read-write) the schema.
 pub(super) async fn connect(settings: &Settings) -> Result<Live, Fail> {
-    let (client, task) = match tokio::time::timeout(settings.connect_deadline, open(settings)).await
-    {
-        Ok(result) => result?,
-        Err(_) => return Err(Fail::Timeout(settings.connect_deadline)),
-    };
+    let (client, task) = within(settings.connect_deadline, open(settings)).await?;
     let mut live = Live {
         client,
         task,
         prepared: None,
     };
     let limit = settings.client_deadline();
-    let statement_timeout = format!("{}ms", settings.statement_timeout.as_millis().max(1));
-    let idle_timeout = format!("{}ms", settings.client_deadline().as_millis() * 2);
+    // At least 1 ms: the builder sees to it (0 would mean no timeout to the server).
+    let statement_timeout = format!("{}ms", settings.statement_timeout.as_millis());
+    let idle_timeout = format!("{}ms", limit.as_millis() * 2);
     let read_only = if settings.mode == Mode::ReadOnly {
         "on"
     } else {
