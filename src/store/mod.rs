@@ -33,6 +33,24 @@ use crate::record::{
     StepRunRecord,
 };
 
+/// A `u64` (a duration in milliseconds) as an SQL `BIGINT`, saturating.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// What an SQL store says of a schema written by a newer release than this one, which reads up
+/// to `supported`; `None` when this release reads `version`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn newer_schema(version: i64, supported: i64) -> Option<String> {
+    (version > supported).then(|| {
+        format!(
+            "schema version {version} was written by a newer tracing-etl \
+             (this one reads up to {supported})"
+        )
+    })
+}
+
 /// A destination for execution records.
 ///
 /// The background writer owns the store and is its only caller: methods are never called

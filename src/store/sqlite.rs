@@ -13,7 +13,7 @@ use crate::record::{
     rfc3339, EntityKind, ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RecorderHeartbeat,
     RunStatus, StepRunRecord,
 };
-use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
+use crate::store::{clamp_i64, newer_schema, ExecutionRecordStore, RecordReader, RunFilter};
 
 /// The schema version this release writes (`PRAGMA user_version` of the database file).
 ///
@@ -563,10 +563,6 @@ fn timestamp_into(t: &DateTime<Utc>, out: &mut String) {
     }
 }
 
-fn clamp_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 fn conversion_error(
     idx: &str,
     e: impl std::error::Error + Send + Sync + 'static,
@@ -708,16 +704,13 @@ fn step_from_row(row: &Row<'_>) -> rusqlite::Result<StepRunRecord> {
 }
 
 fn check_version(path: &Path, version: i64) -> Result<(), StoreError> {
-    if version > SQLITE_SCHEMA_VERSION {
-        return Err(StoreError::invalid_data(
+    match newer_schema(version, SQLITE_SCHEMA_VERSION) {
+        Some(message) => Err(StoreError::invalid_data(
             path.display().to_string(),
-            format!(
-                "schema version {version} was written by a newer tracing-etl \
-                 (this one reads up to {SQLITE_SCHEMA_VERSION})"
-            ),
-        ));
+            message,
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn sqlite_err(path: &Path, what: &str, source: rusqlite::Error) -> StoreError {

@@ -12,6 +12,7 @@ use super::write::row_values;
 use super::write::upsert_sql;
 use super::POSTGRES_SCHEMA_VERSION;
 use crate::record::{EntityKind, EventName};
+use crate::store::newer_schema;
 
 /// A column's SQL type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,13 +300,10 @@ async fn read_version(
 }
 
 fn check_version(version: i32) -> Result<(), Fail> {
-    if version > POSTGRES_SCHEMA_VERSION {
-        return Err(Fail::Invalid(format!(
-            "schema version {version} was written by a newer tracing-etl \
-             (this one reads up to {POSTGRES_SCHEMA_VERSION})"
-        )));
+    match newer_schema(version.into(), POSTGRES_SCHEMA_VERSION.into()) {
+        Some(message) => Err(Fail::Invalid(message)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// For a read-only store: the tables must be there, in a version this release reads.

@@ -15,6 +15,7 @@ use super::schema::{kind_index, Table, Ty, TABLES};
 #[cfg(doc)]
 use super::schema::{PIPELINES, PROCESSES, STEPS};
 use crate::record::{EntityKey, ExecutionRecord, RecorderHeartbeat};
+use crate::store::clamp_i64;
 
 /// Rows per `INSERT … SELECT FROM unnest(…)` statement: each column is one array parameter, so
 /// there is no parameter limit to stay under; this only bounds the size of one message.
@@ -302,10 +303,6 @@ fn without_nul(s: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(s)
     }
-}
-
-fn clamp_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
