@@ -98,6 +98,14 @@ impl EventName {
             EventName::PipelineEnd | EventName::ProcessEnd | EventName::StepEnd
         )
     }
+
+    /// Whether a record with this event replaces one with `existing` (of the same entity) in a
+    /// store that keeps one row per entity: an end record replaces anything, a start record only
+    /// another start record. So an end record that overtakes its start record is never
+    /// overwritten.
+    pub const fn supersedes(self, existing: EventName) -> bool {
+        self.is_end() || !existing.is_end()
+    }
 }
 
 impl fmt::Display for EventName {
@@ -427,10 +435,9 @@ impl ExecutionRecord {
     }
 
     /// Whether this record replaces `existing` (a record of the same entity) in a store that
-    /// keeps one row per entity: an end record replaces anything, a start record only another
-    /// start record. So an end record that overtakes its start record is never overwritten.
+    /// keeps one row per entity: see [`EventName::supersedes`].
     pub fn supersedes(&self, existing: &ExecutionRecord) -> bool {
-        self.event().is_end() || !existing.event().is_end()
+        self.event().supersedes(existing.event())
     }
 }
 

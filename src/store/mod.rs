@@ -234,15 +234,22 @@ impl RunFilter {
         name: &str,
         started_at: DateTime<Utc>,
     ) -> bool {
+        self.matches_run(run_id, attempt)
+            && self.status.is_none_or(|s| s == status)
+            && self.name.as_deref().is_none_or(|n| n == name)
+            && self.since.is_none_or(|s| started_at >= s)
+    }
+
+    /// Whether a row of this run and attempt passes the run id, prefix and attempt parts of the
+    /// filter: the fields fixed when an entity opens, which a store that folds records can check
+    /// before folding.
+    pub fn matches_run(&self, run_id: &str, attempt: u32) -> bool {
         self.run_id.as_deref().is_none_or(|r| r == run_id)
             && self
                 .run_id_prefix
                 .as_deref()
                 .is_none_or(|p| run_id.starts_with(p))
             && self.attempt.is_none_or(|a| a == attempt)
-            && self.status.is_none_or(|s| s == status)
-            && self.name.as_deref().is_none_or(|n| n == name)
-            && self.since.is_none_or(|s| started_at >= s)
     }
 
     /// Sorts rows by `started_at` in the filter's order and applies its limit (for stores that

@@ -18,7 +18,6 @@ use crate::record::{
 };
 use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
 
-use read::{end_wins, run_matches};
 use write::Writer;
 
 /// The four files of a store, in [`Table`] order.
@@ -216,9 +215,9 @@ impl RecordReader for JsonLinesStore {
     fn read_pipelines(&mut self, filter: &RunFilter) -> Result<Vec<PipelineRunRecord>, StoreError> {
         let mut rows = self.fold(
             Table::Pipelines,
-            |r: &PipelineRunRecord| run_matches(filter, &r.run_id, r.attempt),
+            |r: &PipelineRunRecord| filter.matches_run(&r.run_id, r.attempt),
             |r| (r.run_id.clone(), r.attempt),
-            |new, old| end_wins(new.event.is_end(), old.event.is_end()),
+            |new, old| new.event.supersedes(old.event),
         )?;
         rows.retain(|r| filter.matches(&r.run_id, r.attempt, r.status, &r.pipeline, r.started_at));
         filter.order_and_limit(&mut rows, |r| r.started_at);
@@ -228,9 +227,9 @@ impl RecordReader for JsonLinesStore {
     fn read_processes(&mut self, filter: &RunFilter) -> Result<Vec<ProcessRunRecord>, StoreError> {
         let mut rows = self.fold(
             Table::Processes,
-            |r: &ProcessRunRecord| run_matches(filter, &r.run_id, r.attempt),
+            |r: &ProcessRunRecord| filter.matches_run(&r.run_id, r.attempt),
             |r| r.process_run_id.clone(),
-            |new, old| end_wins(new.event.is_end(), old.event.is_end()),
+            |new, old| new.event.supersedes(old.event),
         )?;
         rows.retain(|r| filter.matches(&r.run_id, r.attempt, r.status, &r.process, r.started_at));
         filter.order_and_limit(&mut rows, |r| r.started_at);
@@ -240,9 +239,9 @@ impl RecordReader for JsonLinesStore {
     fn read_steps(&mut self, filter: &RunFilter) -> Result<Vec<StepRunRecord>, StoreError> {
         let mut rows = self.fold(
             Table::Steps,
-            |r: &StepRunRecord| run_matches(filter, &r.run_id, r.attempt),
+            |r: &StepRunRecord| filter.matches_run(&r.run_id, r.attempt),
             |r| r.step_run_id.clone(),
-            |new, old| end_wins(new.event.is_end(), old.event.is_end()),
+            |new, old| new.event.supersedes(old.event),
         )?;
         rows.retain(|r| filter.matches(&r.run_id, r.attempt, r.status, &r.step, r.started_at));
         filter.order_and_limit(&mut rows, |r| r.started_at);

@@ -12,7 +12,6 @@ use serde::de::DeserializeOwned;
 
 use super::{io_err, JsonLinesStore, Table};
 use crate::error::StoreError;
-use crate::store::RunFilter;
 
 /// Read buffer per file.
 const READ_BUFFER: usize = 64 * 1024;
@@ -64,22 +63,6 @@ impl JsonLinesStore {
         }
         Ok(rows)
     }
-}
-
-/// Whether the fields fixed when an entity opens (its run and attempt) pass `filter`: records
-/// failing this are dropped before folding, which keeps reads of one run small.
-pub(super) fn run_matches(filter: &RunFilter, run_id: &str, attempt: u32) -> bool {
-    filter.run_id.as_deref().is_none_or(|r| r == run_id)
-        && filter
-            .run_id_prefix
-            .as_deref()
-            .is_none_or(|p| run_id.starts_with(p))
-        && filter.attempt.is_none_or(|a| a == attempt)
-}
-
-pub(super) fn end_wins(new_is_end: bool, existing_is_end: bool) -> bool {
-    // As `ExecutionRecord::supersedes`.
-    new_is_end || !existing_is_end
 }
 
 /// A line that could not be parsed, judged once we know whether another line follows it.
