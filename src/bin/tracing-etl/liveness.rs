@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
 use tracing_etl::{ExecutionRecord, RecordReader, RecorderHeartbeat, RunFilter, RunStatus};
 
 use crate::error::CliError;
@@ -174,11 +173,12 @@ pub(crate) fn recorder_id(record: &ExecutionRecord) -> Option<&str> {
     }
 }
 
-/// The record as a JSON object keyed by its field names, plus `kind`.
-pub(crate) fn record_object(record: &ExecutionRecord) -> Map<String, Value> {
-    match serde_json::to_value(record) {
-        Ok(Value::Object(object)) => object,
-        _ => Map::new(),
+/// The record's OpenTelemetry trace and span ids.
+pub(crate) fn trace_ids(record: &ExecutionRecord) -> (Option<&str>, Option<&str>) {
+    match record {
+        ExecutionRecord::Pipeline(r) => (r.trace_id.as_deref(), r.span_id.as_deref()),
+        ExecutionRecord::Process(r) => (r.trace_id.as_deref(), r.span_id.as_deref()),
+        ExecutionRecord::Step(r) => (r.trace_id.as_deref(), r.span_id.as_deref()),
     }
 }
 

@@ -9,7 +9,7 @@ use tracing_etl::RecordReader;
 use crate::args::RunningArgs;
 use crate::error::CliError;
 use crate::liveness::{self, Liveness, RunningEntity};
-use crate::output::{elapsed, time, Ui};
+use crate::output::{elapsed, record_json, time, Ui};
 
 pub(crate) fn run(
     store: &mut dyn RecordReader,
@@ -78,19 +78,15 @@ pub(crate) fn entities_json(ui: &Ui, entities: &[RunningEntity]) -> Value {
         entities
             .iter()
             .map(|e| {
-                let mut object = liveness::record_object(&e.record);
+                let (trace_id, span_id) = liveness::trace_ids(&e.record);
+                // The record's fields (`kind` included) and its `trace_url`.
+                let mut object = record_json(ui, &e.record, trace_id, span_id);
                 object.insert("liveness".into(), e.liveness.as_str().into());
                 object.insert("reason".into(), e.reason.as_str().into());
                 object.insert(
                     "recorder".into(),
                     e.recorder.as_deref().map_or(Value::Null, Value::from),
                 );
-                let trace = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
-                if let Some(link) =
-                    ui.trace_link(trace("trace_id").as_deref(), trace("span_id").as_deref())
-                {
-                    object.insert("trace_url".into(), link.into());
-                }
                 Value::Object(object)
             })
             .collect(),
