@@ -118,22 +118,22 @@ async fn prepare<'l>(
     settings: &Settings,
     limit: Duration,
 ) -> Result<&'l Prepared, Fail> {
-    if live.prepared.is_none() {
-        let sql = &settings.sql;
-        let client = &live.client;
-        let pipelines = within(limit, client.prepare(&sql.upserts[0])).await?;
-        let processes = within(limit, client.prepare(&sql.upserts[1])).await?;
-        let steps = within(limit, client.prepare(&sql.upserts[2])).await?;
-        let recorder = within(limit, client.prepare(&sql.upsert_recorder)).await?;
-        live.prepared = Some(Prepared {
-            upserts: [pipelines, processes, steps],
-            upsert_recorder: recorder,
-        });
-    }
-    match live.prepared.as_ref() {
-        Some(prepared) => Ok(prepared),
-        None => Err(Fail::Invalid("statements not prepared".into())),
-    }
+    let prepared = match live.prepared.take() {
+        Some(prepared) => prepared,
+        None => {
+            let sql = &settings.sql;
+            let client = &live.client;
+            let pipelines = within(limit, client.prepare(&sql.upserts[0])).await?;
+            let processes = within(limit, client.prepare(&sql.upserts[1])).await?;
+            let steps = within(limit, client.prepare(&sql.upserts[2])).await?;
+            let recorder = within(limit, client.prepare(&sql.upsert_recorder)).await?;
+            Prepared {
+                upserts: [pipelines, processes, steps],
+                upsert_recorder: recorder,
+            }
+        }
+    };
+    Ok(live.prepared.insert(prepared))
 }
 
 /// A batch reduced to one record per entity — the one a row would end up with had the records
