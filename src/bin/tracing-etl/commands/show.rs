@@ -25,8 +25,7 @@ pub(crate) fn run(
     args: &ShowArgs,
     ui: &mut Ui,
 ) -> Result<u8, CliError> {
-    let run_id = resolve(store, &args.run)?;
-    let mut attempts = store.read_pipelines(&RunFilter::default().run_id(run_id.clone()))?;
+    let (run_id, mut attempts) = resolve(store, &args.run)?;
     attempts.sort_by_key(|p| p.attempt);
     let pipeline = match args.attempt {
         Some(n) => attempts.iter().find(|p| p.attempt == n).ok_or_else(|| {
@@ -77,17 +76,26 @@ pub(crate) fn run(
     Ok(0)
 }
 
-/// The run id that `arg` names: an exact run id, `latest`, or the one run id it is a prefix of.
-fn resolve(store: &mut dyn RecordReader, arg: &str) -> Result<String, CliError> {
+/// The run that `arg` names — an exact run id, `latest`, or the one run id it is a prefix of —
+/// with its recorded attempts.
+fn resolve(
+    store: &mut dyn RecordReader,
+    arg: &str,
+) -> Result<(String, Vec<PipelineRunRecord>), CliError> {
     if arg.is_empty() {
         return Err(CliError::new("the run id is empty"));
     }
-    if !store
-        .read_pipelines(&RunFilter::default().run_id(arg).limit(1))?
-        .is_empty()
-    {
-        return Ok(arg.to_owned());
+    let exact = store.read_pipelines(&RunFilter::default().run_id(arg))?;
+    if !exact.is_empty() {
+        return Ok((arg.to_owned(), exact));
     }
+    let run_id = resolve_other(store, arg)?;
+    let attempts = store.read_pipelines(&RunFilter::default().run_id(run_id.clone()))?;
+    Ok((run_id, attempts))
+}
+
+/// The run id that `arg`, not a recorded run id, names: `latest`, or a prefix of one run id.
+fn resolve_other(store: &mut dyn RecordReader, arg: &str) -> Result<String, CliError> {
     if arg == LATEST {
         return store
             .read_pipelines(&RunFilter::default().newest_first().limit(1))?
