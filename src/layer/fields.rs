@@ -24,25 +24,45 @@ pub(crate) const CORRELATION_ID: &str = "etl.correlation_id";
 pub(crate) const ATTEMPT: &str = "etl.attempt";
 pub(crate) const LAST_ATTEMPT: &str = "etl.last_attempt";
 
-/// The entity kind a span's metadata declares, if any: the hot-path test every span goes
-/// through. Looks only at field names (no values, no allocation). A span with several markers
-/// is the outermost kind (pipeline, then process, then step).
-#[inline]
-pub(crate) fn entity_kind(metadata: &Metadata<'_>) -> Option<EntityKind> {
-    let mut kind: Option<EntityKind> = None;
-    for field in metadata.fields() {
-        let found = match field.name() {
-            PIPELINE => EntityKind::Pipeline,
-            PROCESS => EntityKind::Process,
-            STEP => EntityKind::Step,
-            _ => continue,
-        };
-        kind = Some(match kind {
-            Some(k) if rank(k) <= rank(found) => k,
-            _ => found,
-        });
+/// The entity markers (`etl.pipeline`, `etl.process`, `etl.step`) among a span's field names:
+/// the hot-path test every new span goes through. Looks only at field names (no values, no
+/// allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Markers(u8);
+
+impl Markers {
+    /// The markers `metadata` declares.
+    #[inline]
+    pub(crate) fn of(metadata: &Metadata<'_>) -> Self {
+        let mut set = 0u8;
+        for field in metadata.fields() {
+            set |= match field.name() {
+                PIPELINE => 1 << rank(EntityKind::Pipeline),
+                PROCESS => 1 << rank(EntityKind::Process),
+                STEP => 1 << rank(EntityKind::Step),
+                _ => 0,
+            };
+        }
+        Markers(set)
     }
-    kind
+
+    /// The entity kind declared, if any. A span with several markers is the outermost kind
+    /// (pipeline, then process, then step).
+    #[inline]
+    pub(crate) fn kind(self) -> Option<EntityKind> {
+        match self.0.trailing_zeros() {
+            0 => Some(EntityKind::Pipeline),
+            1 => Some(EntityKind::Process),
+            2 => Some(EntityKind::Step),
+            _ => None,
+        }
+    }
+
+    /// How many different markers are declared (more than one is reported as a warning; the
+    /// same marker twice is reported as a field given twice).
+    pub(crate) fn count(self) -> u32 {
+        self.0.count_ones()
+    }
 }
 
 fn rank(kind: EntityKind) -> u8 {
@@ -51,15 +71,6 @@ fn rank(kind: EntityKind) -> u8 {
         EntityKind::Process => 1,
         EntityKind::Step => 2,
     }
-}
-
-/// How many different markers a span carries (more than one is reported as a warning; the
-/// same marker twice is reported as a field given twice).
-pub(crate) fn marker_count(metadata: &Metadata<'_>) -> usize {
-    [PIPELINE, PROCESS, STEP]
-        .iter()
-        .filter(|&&marker| metadata.fields().iter().any(|f| f.name() == marker))
-        .count()
 }
 
 /// A value as recorded, before validation.

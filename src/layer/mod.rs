@@ -3,6 +3,7 @@
 
 pub(crate) mod entity;
 mod fields;
+mod live;
 mod panic;
 mod report;
 
@@ -17,11 +18,12 @@ use std::time::Duration;
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Dispatch, Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use self::entity::{Entity, Run, RunId};
-use self::fields::{ErrorFields, ErrorInfo, Raw, SpanFields};
+use self::fields::{ErrorFields, ErrorInfo, Markers, Raw, SpanFields};
+use self::live::LiveEntities;
 use crate::error::{StoreError, WriterError};
 use crate::record::EntityKind;
 use crate::store::ExecutionRecordStore;
@@ -35,7 +37,8 @@ use crate::writer::{
 /// `etl.pipeline`, `etl.process` or `etl.step` make a span an entity. For each entity the layer
 /// queues a start record when the span opens and an end record when it closes; a background
 /// thread writes them to the [`ExecutionRecordStore`]. Other spans cost a scan of their field
-/// names and nothing else.
+/// names when they open and one atomic load when they close (the layer keeps its open entities
+/// in a table of its own, by span id, rather than in the registry's span extensions).
 ///
 /// Dropping the layer (with its subscriber: the end of a `with_default` or `set_default` scope)
 /// waits until the records it queued are written. A global subscriber is never dropped: there,
@@ -78,6 +81,7 @@ use crate::writer::{
 /// ```
 pub struct ExecutionRecordsLayer {
     sender: RecordSender,
+    live: LiveEntities,
     warnings: WarningSink,
     #[cfg(feature = "otel")]
     otel: crate::otel::OtelExport,
@@ -265,6 +269,7 @@ impl ExecutionRecordsLayerBuilder {
         let (sender, guard) = writer::spawn(store, self.writer, warnings.clone());
         let layer = ExecutionRecordsLayer {
             sender,
+            live: LiveEntities::default(),
             warnings,
             #[cfg(feature = "otel")]
             otel: self.otel,
@@ -273,29 +278,30 @@ impl ExecutionRecordsLayerBuilder {
     }
 }
 
-/// The per-span state of an entity span, kept in the span's extensions (a private type, so it
-/// cannot clash with other layers').
-struct EntityData(Arc<Entity>);
-
-fn entity_of<S>(span: &SpanRef<'_, S>) -> Option<Arc<Entity>>
-where
-    S: for<'a> LookupSpan<'a>,
-{
-    span.extensions().get::<EntityData>().map(|d| d.0.clone())
-}
-
-/// The entity of `span` or of its nearest ancestor that is one.
-fn nearest_entity<S>(mut span: Option<SpanRef<'_, S>>) -> Option<Arc<Entity>>
-where
-    S: for<'a> LookupSpan<'a>,
-{
-    while let Some(s) = span {
-        if let Some(entity) = entity_of(&s) {
+impl ExecutionRecordsLayer {
+    /// The nearest entity enclosing a new span: its parent, or the parent's nearest entity
+    /// ancestor.
+    fn parent_entity<S>(&self, attrs: &Attributes<'_>, ctx: &Context<'_, S>) -> Option<Arc<Entity>>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let current;
+        let parent = if attrs.is_root() {
+            return None;
+        } else if let Some(parent) = attrs.parent() {
+            parent
+        } else {
+            current = ctx.current_span();
+            current.id()?
+        };
+        // Most entities are children of entities: no registry lookup for them.
+        if let Some(entity) = self.live.get(parent) {
             return Some(entity);
         }
-        span = s.parent();
+        ctx.span(parent)?
+            .scope()
+            .find_map(|span| self.live.get(&span.id()))
     }
-    None
 }
 
 impl<S> Layer<S> for ExecutionRecordsLayer
@@ -308,21 +314,17 @@ where
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let metadata = attrs.metadata();
-        let Some(kind) = fields::entity_kind(metadata) else {
-            return;
-        };
-        let Some(span) = ctx.span(id) else {
+        let markers = Markers::of(metadata);
+        let Some(kind) = markers.kind() else {
             return;
         };
         if !std::thread::panicking() {
             panic::forget_message();
         }
-        // Visit the fields before touching extensions (a value's `Debug` may itself use
-        // `tracing`).
         let mut values = SpanFields::new(metadata.name());
         attrs.record(&mut values);
         let mut warnings = Vec::new();
-        if fields::marker_count(metadata) > 1 {
+        if markers.count() > 1 {
             warnings.push(format!(
                 "span `{}` has more than one of etl.pipeline/etl.process/etl.step; recorded as a {}",
                 metadata.name(),
@@ -330,7 +332,7 @@ where
             ));
         }
 
-        let parent = nearest_entity(span.parent());
+        let parent = self.parent_entity(attrs, &ctx);
         let name = entity_name(kind, metadata.name(), &mut values, &mut warnings);
         for unknown in values.unknown.drain(..) {
             warnings.push(format!(
@@ -354,14 +356,13 @@ where
             }
         };
         let entity = Arc::new(Entity::new(kind, name, run, parent));
-        // Before the extensions are locked: exporting may call into OpenTelemetry.
         #[cfg(feature = "otel")]
         let start_now = self
             .otel
             .on_new_span(attrs, &entity, id, &self.warnings, &|w| self.warn(w));
         #[cfg(not(feature = "otel"))]
         let start_now = true;
-        span.extensions_mut().insert(EntityData(entity.clone()));
+        self.live.insert(id, entity.clone());
         if start_now {
             self.sender.send(Queued::Start(entity));
         }
@@ -371,12 +372,12 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if !self.live.contains(id) {
+            return;
+        }
         let Some(span) = ctx.span(id) else {
             return;
         };
-        if fields::entity_kind(span.metadata()).is_none() {
-            return;
-        }
         let mut recorded = SpanFields::new(span.name());
         values.record(&mut recorded);
         let names = [
@@ -402,7 +403,7 @@ where
         let Some(scope) = ctx.event_scope(event) else {
             return;
         };
-        let Some(entity) = scope.into_iter().find_map(|s| entity_of(&s)) else {
+        let Some(entity) = scope.into_iter().find_map(|s| self.live.get(&s.id())) else {
             return;
         };
         let mut error = ErrorFields::default();
@@ -411,43 +412,31 @@ where
     }
 
     #[cfg(feature = "otel")]
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
         // Only with `tracing-opentelemetry`, whose span exists from the first enter on.
         if !self.otel.watches_enter() {
             return;
         }
-        let Some(span) = ctx.span(id) else {
-            return;
-        };
-        if fields::entity_kind(span.metadata()).is_none() {
-            return;
-        }
-        if let Some(entity) = entity_of(&span) {
+        if let Some(entity) = self.live.get(id) {
             if self.otel.on_enter(&entity, id, &self.warnings) {
                 self.sender.send(Queued::Start(entity));
             }
         }
     }
 
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
         // Only a thread that is unwinding has anything to do here.
         if !std::thread::panicking() {
             return;
         }
-        if let Some(entity) = ctx.span(id).and_then(|s| entity_of(&s)) {
+        if let Some(entity) = self.live.get(id) {
             fail_with_panic(&entity);
         }
     }
 
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else {
-            return;
-        };
-        // Most spans are not entities: no lock for them.
-        if fields::entity_kind(span.metadata()).is_none() {
-            return;
-        }
-        let Some(EntityData(entity)) = span.extensions_mut().remove::<EntityData>() else {
+    fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
+        // Most spans are not entities: for them, one load from the table and nothing else.
+        let Some(entity) = self.live.remove(&id) else {
             return;
         };
         if std::thread::panicking() {
