@@ -9,11 +9,14 @@
 //! The layer forgets the message whenever an entity opens or closes while the thread is not
 //! panicking, so such a panic is reported without a message rather than with a stale one.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Once;
 
 thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Whether `LAST_PANIC` may hold a message: a flag without a destructor, so the check every
+    /// entity makes costs a load, not the lazy registration of `LAST_PANIC`'s destructor.
+    static CAPTURED: Cell<bool> = const { Cell::new(false) };
 }
 
 static INSTALL: Once = Once::new();
@@ -37,6 +40,7 @@ pub(crate) fn install_hook() {
             let _ = LAST_PANIC.try_with(|slot| {
                 if let Ok(mut slot) = slot.try_borrow_mut() {
                     *slot = Some(message);
+                    let _ = CAPTURED.try_with(|captured| captured.set(true));
                 }
             });
             previous(info);
@@ -54,9 +58,13 @@ pub(crate) fn current_message() -> Option<String> {
 
 /// Forgets the captured message (called when no panic is in flight on this thread).
 pub(crate) fn forget_message() {
+    if !CAPTURED.try_with(Cell::get).unwrap_or(false) {
+        return;
+    }
     let _ = LAST_PANIC.try_with(|slot| {
         if let Ok(mut slot) = slot.try_borrow_mut() {
             *slot = None;
+            let _ = CAPTURED.try_with(|captured| captured.set(false));
         }
     });
 }
