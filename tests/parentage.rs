@@ -11,6 +11,7 @@ both_stores!(
     non_entity_spans_between_entities_are_transparent,
     an_entity_without_a_pipeline_gets_a_run_of_its_own,
     two_pipelines_in_a_row_are_two_runs,
+    explicit_parents_are_followed,
 );
 
 fn a_step_directly_under_a_pipeline_has_no_process(store: Store) {
@@ -148,4 +149,74 @@ fn two_pipelines_in_a_row_are_two_runs(store: Store) {
         .filter(|p| p.status == RunStatus::Failed)
         .count();
     assert_eq!(failed, 1);
+}
+
+fn explicit_parents_are_followed(store: Store) {
+    let (runs, ()) = run(store, || {
+        let pipeline = tracing::info_span!("p", etl.pipeline = "p", etl.run_id = "r1");
+        let process = tracing::info_span!(parent: &pipeline, "ingest", etl.process = "ingest");
+        let batch = tracing::info_span!(parent: &process, "batch");
+        // Made outside every span's scope: only the explicit parents place them.
+        tracing::info_span!(parent: &process, "load", etl.step = "load").in_scope(|| {});
+        tracing::info_span!(parent: &batch, "parse", etl.step = "parse").in_scope(|| {});
+        pipeline.in_scope(|| {
+            // Inside the pipeline's scope, but explicitly a root: a run of its own.
+            tracing::info_span!(parent: None, "orphan", etl.step = "orphan").in_scope(|| {});
+        });
+    });
+    let process = runs.process("ingest");
+    assert_eq!(process.run_id, "r1");
+    for step in ["load", "parse"] {
+        let step = runs.step(step);
+        assert_eq!(step.run_id, "r1");
+        assert_eq!(
+            step.process_run_id.as_deref(),
+            Some(process.process_run_id.as_str())
+        );
+    }
+    let orphan = runs.step("orphan");
+    assert_ne!(
+        orphan.run_id, "r1",
+        "an explicit root starts a run of its own"
+    );
+    assert_eq!(orphan.process_run_id, None);
+}
+
+/// With a per-layer filter, spans the layer does not see are skipped on the way up, and
+/// entities it does not see are not recorded.
+#[test]
+fn a_filtered_layer_sees_through_the_spans_its_filter_disables() {
+    use tracing_etl::{ExecutionRecordsLayer, InMemoryStore};
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::prelude::*;
+
+    let store = InMemoryStore::new();
+    let (layer, guard) = ExecutionRecordsLayer::new(store.clone());
+    // A second layer that sees every span, so DEBUG spans exist in the registry.
+    let subscriber = tracing_subscriber::registry()
+        .with(layer.with_filter(LevelFilter::INFO))
+        .with(tracing_subscriber::layer::Identity::new().with_filter(LevelFilter::TRACE));
+    tracing::subscriber::with_default(subscriber, || {
+        let _p = tracing::info_span!("p", etl.pipeline = "p", etl.run_id = "r1").entered();
+        let _i = tracing::info_span!("ingest", etl.process = "ingest").entered();
+        let _batch = tracing::debug_span!("batch").entered();
+        tracing::info_span!("load", etl.step = "load").in_scope(|| {
+            tracing::error!(error = "disk full", "load failed");
+        });
+        tracing::debug_span!("hidden", etl.step = "hidden").in_scope(|| {});
+    });
+    drop(guard);
+
+    let steps = store.step_runs();
+    assert_eq!(steps.len(), 1, "the DEBUG step is filtered out: {steps:?}");
+    let process = &store.process_runs()[0];
+    assert_eq!(steps[0].step, "load");
+    assert_eq!(steps[0].run_id, "r1");
+    assert_eq!(
+        steps[0].process_run_id.as_deref(),
+        Some(process.process_run_id.as_str())
+    );
+    assert_eq!(steps[0].status, RunStatus::Failed);
+    assert_eq!(process.failed_step.as_deref(), Some("load"));
+    assert_eq!(store.pipeline_runs()[0].status, RunStatus::Failed);
 }

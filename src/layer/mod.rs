@@ -279,9 +279,14 @@ impl ExecutionRecordsLayerBuilder {
 }
 
 impl ExecutionRecordsLayer {
-    /// The nearest entity enclosing a new span: its parent, or the parent's nearest entity
-    /// ancestor.
-    fn parent_entity<S>(&self, attrs: &Attributes<'_>, ctx: &Context<'_, S>) -> Option<Arc<Entity>>
+    /// The nearest entity enclosing the new span `id`: its parent, or the parent's nearest
+    /// entity ancestor.
+    fn parent_entity<S>(
+        &self,
+        attrs: &Attributes<'_>,
+        id: &Id,
+        ctx: &Context<'_, S>,
+    ) -> Option<Arc<Entity>>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
@@ -298,8 +303,11 @@ impl ExecutionRecordsLayer {
         if let Some(entity) = self.live.get(parent) {
             return Some(entity);
         }
-        ctx.span(parent)?
+        // Spans in between (or a parent this layer's filter disables, which the registry's
+        // ancestry skips for it): walk up from the new span.
+        ctx.span(id)?
             .scope()
+            .skip(1)
             .find_map(|span| self.live.get(&span.id()))
     }
 }
@@ -332,7 +340,7 @@ where
             ));
         }
 
-        let parent = self.parent_entity(attrs, &ctx);
+        let parent = self.parent_entity(attrs, id, &ctx);
         let name = entity_name(kind, metadata.name(), &mut values, &mut warnings);
         for unknown in values.unknown.drain(..) {
             warnings.push(format!(
