@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -57,8 +57,6 @@ pub(crate) struct EntityState {
     pub(crate) error: Option<Arc<ErrorInfo>>,
     /// The first failed step inside the entity, when the failure came from a step.
     pub(crate) failed_step: Option<FailedStep>,
-    /// Set when the span closes.
-    pub(crate) duration_ms: Option<u64>,
     /// OpenTelemetry ids of the exported span, as lower-case hex.
     /// Kept as numbers: they are formatted on the writer thread, when a record is built.
     pub(crate) trace_id: Option<u128>,
@@ -83,6 +81,9 @@ pub(crate) struct Entity {
     pub(crate) started_us: i64,
     pub(crate) start: Instant,
     state: Mutex<EntityState>,
+    /// How long the span was open, in milliseconds; [`OPEN`] until it closes. An atomic, so
+    /// that closing takes no lock.
+    duration_ms: AtomicU64,
     /// Set by the writer when it takes the end record into the batch it is building, so that a
     /// store keeping one row per entity is not also given the start record of that batch.
     pub(crate) end_in_batch: AtomicBool,
@@ -115,6 +116,7 @@ impl Entity {
             started_us,
             start: Instant::now(),
             state: Mutex::new(EntityState::default()),
+            duration_ms: AtomicU64::new(OPEN),
             end_in_batch: AtomicBool::new(false),
             #[cfg(feature = "otel")]
             otel: crate::otel::EntitySpan::default(),
@@ -189,7 +191,13 @@ impl Entity {
     /// Marks the entity closed now.
     pub(crate) fn close(&self) {
         let elapsed = self.start.elapsed().as_millis();
-        self.state().duration_ms = Some(u64::try_from(elapsed).unwrap_or(u64::MAX));
+        let ms = u64::try_from(elapsed).map_or(OPEN - 1, |ms| ms.min(OPEN - 1));
+        self.duration_ms.store(ms, Ordering::Release);
+    }
+
+    /// How long the span was open, once it has closed.
+    pub(crate) fn duration_ms(&self) -> Option<u64> {
+        Some(self.duration_ms.load(Ordering::Acquire)).filter(|&ms| ms != OPEN)
     }
 
     /// The start record (status `running`).
@@ -209,7 +217,7 @@ impl Entity {
             (true, true) => RunStatus::Failed,
             (true, false) => RunStatus::Success,
         };
-        let duration_ms = if end { state.duration_ms } else { None };
+        let duration_ms = if end { self.duration_ms() } else { None };
         let error = if end { state.error.as_deref() } else { None };
         let failed = if end {
             state.failed_step.as_ref()
@@ -305,6 +313,9 @@ impl Entity {
         }
     }
 }
+
+/// The value of `Entity::duration_ms` while the span is open (585 million years).
+const OPEN: u64 = u64::MAX;
 
 /// Microseconds since the Unix epoch, now (wall clock).
 pub(crate) fn now_micros() -> i64 {

@@ -19,6 +19,7 @@ use super::entity::Entity;
 /// pipeline, its processes and their running steps); with thousands of steps open at once (many
 /// concurrent tasks), a lookup scans a few dozen ids.
 const SHARD_BITS: u32 = 7;
+const SHARDS: usize = 1 << SHARD_BITS;
 
 /// One shard: the open entities whose id hashes here, and their number, readable without the
 /// lock.
@@ -35,28 +36,47 @@ impl Shard {
     fn lock(&self) -> MutexGuard<'_, Vec<(u64, Arc<Entity>)>> {
         self.entities.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    #[inline(never)]
+    fn get(&self, key: u64) -> Option<Arc<Entity>> {
+        let entities = self.lock();
+        entities
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, e)| e.clone())
+    }
+
+    #[inline(never)]
+    fn remove(&self, key: u64) -> Option<Arc<Entity>> {
+        let mut entities = self.lock();
+        let at = entities.iter().position(|(k, _)| *k == key)?;
+        let (_, entity) = entities.swap_remove(at);
+        self.len.store(entities.len(), Ordering::Release);
+        Some(entity)
+    }
 }
 
 /// The open entity spans of a layer, by span id.
 pub(crate) struct LiveEntities {
-    shards: Box<[Shard]>,
+    shards: Box<[Shard; SHARDS]>,
 }
 
 impl Default for LiveEntities {
     fn default() -> Self {
         LiveEntities {
-            shards: (0..1 << SHARD_BITS).map(|_| Shard::default()).collect(),
+            shards: Box::new(std::array::from_fn(|_| Shard::default())),
         }
     }
 }
 
 impl LiveEntities {
+    #[inline]
     fn shard(&self, id: &Id) -> &Shard {
         // Fibonacci hashing: span ids are slab indices, dense in their low bits; the high bits of
         // the product mix all of them.
         let hash = id.into_u64().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SHARD_BITS);
-        // `hash < 1 << SHARD_BITS`, the length of `shards`.
-        &self.shards[hash as usize]
+        // The mask proves the index in bounds (it is already below `SHARDS`).
+        &self.shards[hash as usize & (SHARDS - 1)]
     }
 
     /// Records `entity` as the entity of the open span `id`.
@@ -74,44 +94,32 @@ impl LiveEntities {
     }
 
     /// The entity of the open span `id`, if it is one.
+    #[inline]
     pub(crate) fn get(&self, id: &Id) -> Option<Arc<Entity>> {
         let shard = self.shard(id);
         if shard.len.load(Ordering::Acquire) == 0 {
             return None;
         }
-        let key = id.into_u64();
-        let entities = shard.lock();
-        entities
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, e)| e.clone())
+        shard.get(id.into_u64())
     }
 
     /// Whether the open span `id` is an entity.
+    #[inline]
     pub(crate) fn contains(&self, id: &Id) -> bool {
-        let shard = self.shard(id);
-        if shard.len.load(Ordering::Acquire) == 0 {
-            return false;
-        }
-        let key = id.into_u64();
-        shard.lock().iter().any(|(k, _)| *k == key)
+        self.get(id).is_some()
     }
 
     /// Takes the entity of span `id` out of the table (when the span closes).
     ///
     /// The span's own insert happened before its close (the span was created before it could
     /// be closed), so when `id` is here the length read first is not 0.
+    #[inline]
     pub(crate) fn remove(&self, id: &Id) -> Option<Arc<Entity>> {
         let shard = self.shard(id);
         if shard.len.load(Ordering::Acquire) == 0 {
             return None;
         }
-        let key = id.into_u64();
-        let mut entities = shard.lock();
-        let at = entities.iter().position(|(k, _)| *k == key)?;
-        let (_, entity) = entities.swap_remove(at);
-        shard.len.store(entities.len(), Ordering::Release);
-        Some(entity)
+        shard.remove(id.into_u64())
     }
 
     /// How many entities are open.

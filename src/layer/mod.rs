@@ -310,22 +310,20 @@ impl ExecutionRecordsLayer {
             .skip(1)
             .find_map(|span| self.live.get(&span.id()))
     }
-}
 
-impl<S> Layer<S> for ExecutionRecordsLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_register_dispatch(&self, subscriber: &Dispatch) {
-        let _ = self.warnings.set(subscriber.downgrade());
-    }
-
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+    /// Opens the entity of the new span `id`, of kind `kind`.
+    #[inline(never)]
+    fn open_entity<S>(
+        &self,
+        kind: EntityKind,
+        markers: Markers,
+        attrs: &Attributes<'_>,
+        id: &Id,
+        ctx: &Context<'_, S>,
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let metadata = attrs.metadata();
-        let markers = Markers::of(metadata);
-        let Some(kind) = markers.kind() else {
-            return;
-        };
         if !std::thread::panicking() {
             panic::forget_message();
         }
@@ -340,7 +338,7 @@ where
             ));
         }
 
-        let parent = self.parent_entity(attrs, id, &ctx);
+        let parent = self.parent_entity(attrs, id, ctx);
         let name = entity_name(kind, metadata.name(), &mut values, &mut warnings);
         for unknown in values.unknown.drain(..) {
             warnings.push(format!(
@@ -376,6 +374,44 @@ where
         }
         for warning in warnings {
             self.warn(warning);
+        }
+    }
+
+    /// Ends the entity of the span `id`, which is closing.
+    #[inline(never)]
+    fn close_entity(&self, entity: Arc<Entity>, id: &Id) {
+        if std::thread::panicking() {
+            fail_with_panic(&entity);
+        } else {
+            panic::forget_message();
+        }
+        entity.close();
+        #[cfg(feature = "otel")]
+        if self.otel.on_close(&entity, id, &self.warnings) {
+            self.sender.send(Queued::Start(entity.clone()));
+        }
+        #[cfg(not(feature = "otel"))]
+        let _ = id;
+        self.sender.send(Queued::End(entity));
+    }
+}
+
+impl<S> Layer<S> for ExecutionRecordsLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        let _ = self.warnings.set(subscriber.downgrade());
+    }
+
+    // The callbacks every span goes through are inlined into the subscriber's and return
+    // at once for spans that are not entities; the entity work is out of line.
+
+    #[inline]
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let markers = Markers::of(attrs.metadata());
+        if let Some(kind) = markers.kind() {
+            self.open_entity(kind, markers, attrs, id, &ctx);
         }
     }
 
@@ -420,6 +456,7 @@ where
     }
 
     #[cfg(feature = "otel")]
+    #[inline]
     fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
         // Only with `tracing-opentelemetry`, whose span exists from the first enter on.
         if !self.otel.watches_enter() {
@@ -432,6 +469,7 @@ where
         }
     }
 
+    #[inline]
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
         // Only a thread that is unwinding has anything to do here.
         if !std::thread::panicking() {
@@ -442,22 +480,12 @@ where
         }
     }
 
+    #[inline]
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
         // Most spans are not entities: for them, one load from the table and nothing else.
-        let Some(entity) = self.live.remove(&id) else {
-            return;
-        };
-        if std::thread::panicking() {
-            fail_with_panic(&entity);
-        } else {
-            panic::forget_message();
+        if let Some(entity) = self.live.remove(&id) {
+            self.close_entity(entity, &id);
         }
-        entity.close();
-        #[cfg(feature = "otel")]
-        if self.otel.on_close(&entity, &id, &self.warnings) {
-            self.sender.send(Queued::Start(entity.clone()));
-        }
-        self.sender.send(Queued::End(entity));
     }
 }
 

@@ -112,8 +112,8 @@ pub(crate) fn outcome(entity: &Entity) -> Outcome {
         "etl.status",
         if failed { "failed" } else { "success" },
     ));
-    let duration_ms = state
-        .duration_ms
+    let duration_ms = entity
+        .duration_ms()
         .map_or_else(|| entity.start.elapsed().as_millis(), u128::from);
     let duration_ms = i64::try_from(duration_ms).unwrap_or(i64::MAX);
     attributes.push(KeyValue::new("etl.duration_ms", duration_ms));
