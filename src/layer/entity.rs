@@ -18,20 +18,35 @@ use crate::record::{
     StepRunRecord,
 };
 
-/// A run id: given by the user, or generated (formatted only when a record is built).
+/// A run id, given by the user or generated: text made once per run and shared by its
+/// entities (records and exported spans copy or share it instead of formatting it again).
 #[derive(Debug, Clone)]
-pub(crate) enum RunId {
-    Given(String),
-    Generated(Uuid),
-}
+pub(crate) struct RunId(Arc<str>);
 
 impl RunId {
-    pub(crate) fn to_text(&self) -> String {
-        match self {
-            RunId::Given(s) => s.clone(),
-            RunId::Generated(u) => u.hyphenated().to_string(),
-        }
+    pub(crate) fn given(text: String) -> Self {
+        RunId(text.into())
     }
+
+    pub(crate) fn generated(id: Uuid) -> Self {
+        RunId(uuid_text(id).into())
+    }
+
+    pub(crate) fn to_text(&self) -> String {
+        self.0.as_ref().to_owned()
+    }
+
+    /// The text, shared.
+    #[cfg(feature = "otel")]
+    pub(crate) fn shared(&self) -> Arc<str> {
+        self.0.clone()
+    }
+}
+
+/// A UUID as lower-case hyphenated text, encoded directly (without the formatting machinery).
+pub(crate) fn uuid_text(id: Uuid) -> String {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    id.hyphenated().encode_lower(&mut buf).to_owned()
 }
 
 /// The run a pipeline starts and its descendants share.
@@ -228,7 +243,7 @@ impl Entity {
         let run_id = self.run.run_id.to_text();
         let correlation_id = self.run.correlation_id.clone();
         let attempt = self.run.attempt;
-        let process_run_id = self.process_run_id.map(|u| u.hyphenated().to_string());
+        let process_run_id = self.process_run_id.map(uuid_text);
         let name = self.name.clone().into_owned();
         let trace_id = state.trace_id.map(|id| format!("{id:032x}"));
         let span_id = state.span_id.map(|id| format!("{id:016x}"));
@@ -238,7 +253,7 @@ impl Entity {
             error.map(|e| e.error_message.clone()),
         );
         let failed_fields = (
-            failed.map(|f| f.step_run_id.hyphenated().to_string()),
+            failed.map(|f| uuid_text(f.step_run_id)),
             failed.map(|f| f.step.clone().into_owned()),
         );
         match self.kind {
@@ -274,7 +289,7 @@ impl Entity {
                 run_id,
                 correlation_id,
                 attempt,
-                process_run_id: self.id.hyphenated().to_string(),
+                process_run_id: uuid_text(self.id),
                 process: name,
                 started_at,
                 status,
@@ -297,7 +312,7 @@ impl Entity {
                 run_id,
                 correlation_id,
                 attempt,
-                step_run_id: self.id.hyphenated().to_string(),
+                step_run_id: uuid_text(self.id),
                 step: name,
                 started_at,
                 status,
@@ -376,6 +391,15 @@ pub(crate) fn new_id(started_us: i64) -> Uuid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuid_text_is_the_hyphenated_form() {
+        for _ in 0..100 {
+            let id = new_id(now_micros());
+            assert_eq!(uuid_text(id), id.hyphenated().to_string());
+        }
+        assert_eq!(uuid_text(Uuid::nil()), Uuid::nil().to_string());
+    }
 
     #[test]
     fn ids_are_version_7_with_the_start_time_and_unique() {

@@ -140,7 +140,7 @@ mod tests {
 
     fn entity(name: &'static str) -> Arc<Entity> {
         let run = Arc::new(Run {
-            run_id: RunId::Given("r".to_owned()),
+            run_id: RunId::given("r".to_owned()),
             correlation_id: None,
             attempt: 1,
             last_attempt: true,

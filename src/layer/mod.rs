@@ -526,16 +526,16 @@ fn entity_name(
 /// The run a pipeline (or an entity outside any pipeline, which gets a run of its own) starts.
 fn run_from_fields(span_name: &str, values: SpanFields, warnings: &mut Vec<String>) -> Run {
     let run_id = match values.run_id {
-        None => RunId::Generated(entity::new_id(entity::now_micros())),
-        Some(Raw::Text(text)) if !text.trim().is_empty() => RunId::Given(text),
-        Some(Raw::Int(n)) => RunId::Given(n.to_string()),
-        Some(Raw::Huge(n)) => RunId::Given(n.to_string()),
+        None => RunId::generated(entity::new_id(entity::now_micros())),
+        Some(Raw::Text(text)) if !text.trim().is_empty() => RunId::given(text),
+        Some(Raw::Int(n)) => RunId::given(n.to_string()),
+        Some(Raw::Huge(n)) => RunId::given(n.to_string()),
         Some(other) => {
             warnings.push(format!(
                 "etl.run_id = {other} on span `{span_name}` is not a usable id; \
                  using a generated one"
             ));
-            RunId::Generated(entity::new_id(entity::now_micros()))
+            RunId::generated(entity::new_id(entity::now_micros()))
         }
     };
     let correlation_id = match values.correlation_id {

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use opentelemetry::trace::{SpanContext, Status};
 use opentelemetry::{KeyValue, Value};
 
-use crate::layer::entity::Entity;
+use crate::layer::entity::{uuid_text, Entity};
 use crate::record::EntityKind;
 
 /// `error.type` when the error's type is not known (OpenTelemetry semantic conventions).
@@ -66,7 +66,7 @@ pub(crate) fn start_attributes(entity: &Entity, given: Given) -> Vec<KeyValue> {
         attributes.push(KeyValue::new(name_key(entity.kind), entity.name.clone()));
     }
     if !given.has(Given::RUN_ID) {
-        attributes.push(KeyValue::new("etl.run_id", entity.run.run_id.to_text()));
+        attributes.push(KeyValue::new("etl.run_id", entity.run.run_id.shared()));
     }
     if let Some(correlation_id) = &entity.run.correlation_id {
         if !given.has(Given::CORRELATION_ID) {
@@ -79,14 +79,11 @@ pub(crate) fn start_attributes(entity: &Entity, given: Given) -> Vec<KeyValue> {
     if let Some(process_run_id) = entity.process_run_id {
         attributes.push(KeyValue::new(
             "etl.process_run_id",
-            process_run_id.hyphenated().to_string(),
+            uuid_text(process_run_id),
         ));
     }
     if entity.kind == EntityKind::Step {
-        attributes.push(KeyValue::new(
-            "etl.step_run_id",
-            entity.id.hyphenated().to_string(),
-        ));
+        attributes.push(KeyValue::new("etl.step_run_id", uuid_text(entity.id)));
     }
     attributes
 }
@@ -127,7 +124,7 @@ pub(crate) fn outcome(entity: &Entity) -> Outcome {
             attributes.push(KeyValue::new("etl.failed_step", failed.step.clone()));
             attributes.push(KeyValue::new(
                 "etl.failed_step_run_id",
-                failed.step_run_id.hyphenated().to_string(),
+                uuid_text(failed.step_run_id),
             ));
         }
         let mut exception = Vec::with_capacity(2);

@@ -28,6 +28,11 @@ use crate::writer::WarningSink;
 #[derive(Debug, Default)]
 pub(crate) struct Interop {
     warned_order: AtomicBool,
+    /// This layer is known to be the inner one (the supported order; the order is fixed for a
+    /// subscriber): a span that `tracing-opentelemetry` had not seen when this layer saw it
+    /// open had been seen by it once entered or closed. New spans then no longer ask
+    /// `tracing-opentelemetry` whether it has seen them.
+    records_inner: AtomicBool,
 }
 
 /// The `tracing-opentelemetry` context of span `id`, if a `tracing-opentelemetry` layer in this
@@ -72,6 +77,10 @@ impl Interop {
         attrs.record(&mut given);
         let given = Given::from_bits(given.0);
         entity.otel.set_given(given);
+        if self.records_inner.load(Ordering::Relaxed) {
+            entity.otel.set_start_pending();
+            return false;
+        }
         match context(id, sink) {
             // `tracing-opentelemetry` has seen the span already: it is the inner layer, and it
             // will have ended the span before this layer's `on_close`.
@@ -105,7 +114,10 @@ impl Interop {
             return false;
         }
         if let Some(cx) = context(id, sink) {
+            self.records_inner.store(true, Ordering::Relaxed);
             attributes::record_ids(entity, cx.span().span_context());
+            // Kept for the close: the same span, without asking again.
+            entity.otel.set_context(cx);
         }
         true
     }
@@ -114,8 +126,17 @@ impl Interop {
     /// ends it. Returns whether the start record is still to be queued.
     pub(super) fn on_close(&self, entity: &Entity, id: &Id, sink: &WarningSink) -> bool {
         let start_pending = entity.otel.take_start_pending();
-        let Some(cx) = context(id, sink) else {
-            return start_pending;
+        let cx = match entity.otel.context() {
+            Some(cx) => cx.clone(),
+            None => match context(id, sink) {
+                Some(cx) => {
+                    if start_pending {
+                        self.records_inner.store(true, Ordering::Relaxed);
+                    }
+                    cx
+                }
+                None => return start_pending,
+            },
         };
         let span = cx.span();
         attributes::record_ids(entity, span.span_context());

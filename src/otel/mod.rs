@@ -130,6 +130,7 @@ impl OtelExport {
 #[derive(Debug, Default)]
 pub(crate) struct EntitySpan {
     /// Standalone export: the context holding the entity's span (its children's parent).
+    /// Interop: the context of `tracing-opentelemetry`'s span, from the first enter.
     context: OnceLock<Context>,
     /// Interop: the start record waits for the ids of `tracing-opentelemetry`'s span.
     #[cfg(feature = "tracing-opentelemetry")]
@@ -140,6 +141,8 @@ pub(crate) struct EntitySpan {
 }
 
 impl EntitySpan {
+    /// Standalone export: the entity's span. Interop: `tracing-opentelemetry`'s span of the
+    /// entity, kept from its first enter.
     fn context(&self) -> Option<&Context> {
         self.context.get()
     }
