@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -114,7 +114,7 @@ impl Entity {
         run: Arc<Run>,
         parent: Option<Arc<Entity>>,
     ) -> Self {
-        let started_us = now_micros();
+        let (start, started_us) = now_on_both_clocks();
         let id = new_id(started_us);
         let process_run_id = match kind {
             EntityKind::Pipeline => None,
@@ -129,7 +129,7 @@ impl Entity {
             process_run_id,
             parent,
             started_us,
-            start: Instant::now(),
+            start,
             state: Mutex::new(EntityState::default()),
             duration_ms: AtomicU64::new(OPEN),
             end_in_batch: AtomicBool::new(false),
@@ -332,6 +332,43 @@ impl Entity {
 /// The value of `Entity::duration_ms` while the span is open (585 million years).
 const OPEN: u64 = u64::MAX;
 
+thread_local! {
+    /// This thread's reading of both clocks at one moment: the monotonic instant and the wall
+    /// clock in microseconds since the epoch.
+    static CLOCK_ANCHOR: Cell<Option<(Instant, i64)>> = const { Cell::new(None) };
+}
+
+/// How long a thread derives wall-clock times from its anchor before it reads the wall clock
+/// again.
+const ANCHOR_LIFETIME: Duration = Duration::from_secs(1);
+
+/// Now on the monotonic clock, and in microseconds since the Unix epoch on the wall clock.
+///
+/// Reading a clock is a good part of what an entity costs on the span's thread (tens of
+/// nanoseconds each), so only the monotonic clock is read: the wall-clock time is the
+/// thread's anchor (both clocks read at one moment, at most [`ANCHOR_LIFETIME`] ago) plus the
+/// monotonic time since. The two clocks run at the same rate (the kernel slews both alike);
+/// only a step of the wall clock (someone setting the time) shows up to a second late.
+pub(crate) fn now_on_both_clocks() -> (Instant, i64) {
+    let now = Instant::now();
+    let derived = CLOCK_ANCHOR
+        .try_with(|anchor| {
+            if let Some((at, wall_us)) = anchor.get() {
+                let since = now.saturating_duration_since(at);
+                if since < ANCHOR_LIFETIME {
+                    // Below a second: the microseconds fit any integer type.
+                    return wall_us.saturating_add(since.as_micros() as i64);
+                }
+            }
+            let wall_us = now_micros();
+            anchor.set(Some((now, wall_us)));
+            wall_us
+        })
+        // Thread-locals already gone (thread teardown): read the wall clock.
+        .unwrap_or_else(|_| now_micros());
+    (now, derived)
+}
+
 /// Microseconds since the Unix epoch, now (wall clock).
 pub(crate) fn now_micros() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
@@ -391,6 +428,23 @@ pub(crate) fn new_id(started_us: i64) -> Uuid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wall_times_derived_from_the_monotonic_clock_follow_the_wall_clock() {
+        for _ in 0..2_000 {
+            let before = now_micros();
+            let (_, derived) = now_on_both_clocks();
+            let after = now_micros();
+            // Two truncations to whole microseconds, hence the 2 µs of slack.
+            assert!(
+                before - 2 <= derived && derived <= after + 2,
+                "{before} <= {derived} <= {after}"
+            );
+        }
+        let (first, _) = now_on_both_clocks();
+        let (second, _) = now_on_both_clocks();
+        assert!(second >= first);
+    }
 
     #[test]
     fn uuid_text_is_the_hyphenated_form() {
