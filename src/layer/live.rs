@@ -93,14 +93,21 @@ impl LiveEntities {
         shard.len.store(entities.len(), Ordering::Release);
     }
 
+    /// The shard of `id` if it holds any entity (its length read without the lock): `None` is
+    /// the common answer for a span that is not an entity, and costs no lock.
+    ///
+    /// A span's own insert happened before anything asks about it (the span existed first), so
+    /// when `id` is in the table its shard's length read here is not 0.
+    #[inline]
+    fn occupied_shard(&self, id: &Id) -> Option<&Shard> {
+        let shard = self.shard(id);
+        (shard.len.load(Ordering::Acquire) != 0).then_some(shard)
+    }
+
     /// The entity of the open span `id`, if it is one.
     #[inline]
     pub(crate) fn get(&self, id: &Id) -> Option<Arc<Entity>> {
-        let shard = self.shard(id);
-        if shard.len.load(Ordering::Acquire) == 0 {
-            return None;
-        }
-        shard.get(id.into_u64())
+        self.occupied_shard(id)?.get(id.into_u64())
     }
 
     /// Whether the open span `id` is an entity.
@@ -110,16 +117,9 @@ impl LiveEntities {
     }
 
     /// Takes the entity of span `id` out of the table (when the span closes).
-    ///
-    /// The span's own insert happened before its close (the span was created before it could
-    /// be closed), so when `id` is here the length read first is not 0.
     #[inline]
     pub(crate) fn remove(&self, id: &Id) -> Option<Arc<Entity>> {
-        let shard = self.shard(id);
-        if shard.len.load(Ordering::Acquire) == 0 {
-            return None;
-        }
-        shard.remove(id.into_u64())
+        self.occupied_shard(id)?.remove(id.into_u64())
     }
 
     /// How many entities are open.
