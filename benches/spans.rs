@@ -17,12 +17,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use criterion::{
-    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
-};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use support::{bench_under, no_drain, plain_span, step_span, CountingExporter, Made, Pace, BURST};
+use support::{
+    bench_under, no_drain, plain_span, span_group, step_span, CountingExporter, Made, Pace, BURST,
+};
 use tracing::Dispatch;
 use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, SqliteStore, WriterGuard};
 use tracing_subscriber::layer::Identity;
@@ -192,9 +192,7 @@ fn per_span(c: &mut Criterion) {
     // 1. The floor: a bare registry, a fresh one for every sample. A registry without layers
     // never removes closed spans (tokio-rs/tracing#900): one kept for the whole run grows by
     // millions of spans, and its samples swing with the page faults of that growth.
-    let mut g = c.benchmark_group("span");
-    g.sampling_mode(SamplingMode::Flat);
-    g.throughput(Throughput::Elements(BURST));
+    let mut g = span_group(c, "span");
     g.bench_function("1_registry", |b| {
         b.iter_custom(|iters| {
             let bare = Dispatch::new(tracing_subscriber::registry());

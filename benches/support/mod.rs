@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, SamplingMode, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use tracing::Dispatch;
@@ -96,6 +97,15 @@ impl Made {
     }
 }
 
+/// A benchmark group whose iterations are [`BURST`] spans, every sample the same number of
+/// iterations (flat sampling), with spans/s as the throughput.
+pub fn span_group<'a>(c: &'a mut Criterion, group: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(group);
+    g.sampling_mode(SamplingMode::Flat);
+    g.throughput(Throughput::Elements(BURST));
+    g
+}
+
 /// Times [`BURST`] spans `f(i)` per iteration under `dispatch`, inside one pipeline span per
 /// sample (a plain span for subscribers that do not know it), paced by `pace`. Criterion reports
 /// the time per iteration and, as throughput, spans per second; the time per span is the time
@@ -114,9 +124,7 @@ pub fn bench_under(
 ) -> Made {
     let count = AtomicU64::new(0);
     let pipelines = AtomicU64::new(0);
-    let mut g = c.benchmark_group(group);
-    g.sampling_mode(SamplingMode::Flat);
-    g.throughput(Throughput::Elements(BURST));
+    let mut g = span_group(c, group);
     g.bench_function(id, |b| {
         b.iter_custom(|iters| {
             tracing::dispatcher::with_default(dispatch, || {
