@@ -18,8 +18,11 @@
 //! counts; the writer thread's totals (a file of their own with `--separate-threads=yes`) give
 //! the cost per entity written. The toggles leave out setup and the final check.
 //!
-//! The queue is made large enough that the producer never waits, so the counts do not include
-//! spinning on a full queue.
+//! The spans run in bursts of 1,000, as in the benchmarks' burst pacing: after each, the example
+//! waits, outside the counted part, for the writer (and the SDK's exporter) to catch up, so that
+//! the counts show a program whose store keeps up (the writer gives entities back for reuse as
+//! it goes). The queue is made large enough that the producer never waits inside a burst, so
+//! the counts do not include spinning on a full queue.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -66,15 +69,35 @@ fn provider(spans: u64) -> SdkTracerProvider {
         .build()
 }
 
+/// Spans `from..to`, the part of the work that is counted.
 #[inline(never)]
-fn run(dispatch: &tracing::Dispatch, n: u64, f: fn(u64)) {
+fn run(from: u64, to: u64, f: fn(u64)) {
+    for i in from..to {
+        f(i);
+    }
+}
+
+/// `n` spans under one pipeline span, in bursts of 1,000 like the benchmarks' burst pacing:
+/// after each, `settle` waits for the writer (and the exporter) to catch up, outside the
+/// counted part.
+fn drive(dispatch: &tracing::Dispatch, n: u64, f: fn(u64), settle: &dyn Fn()) {
     tracing::dispatcher::with_default(dispatch, || {
         let pipeline = tracing::info_span!("bench", etl.pipeline = "bench");
         let _p = pipeline.enter();
-        for i in 0..n {
-            f(i);
+        let mut from = 0;
+        while from < n {
+            let to = (from + 1000).min(n);
+            run(from, to, f);
+            settle();
+            from = to;
         }
     });
+}
+
+/// Waits for the writer and the SDK's batch processor.
+fn settle(guard: &tracing_etl::WriterGuard, provider: &SdkTracerProvider) {
+    guard.flush().expect("flush");
+    provider.force_flush().expect("force_flush");
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -88,17 +111,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let queue = usize::try_from(2 * n + 16).unwrap_or(usize::MAX);
     let dir = tempfile::tempdir()?;
     match mode.as_str() {
-        "registry" => run(
+        "registry" => drive(
             &tracing::Dispatch::new(tracing_subscriber::registry()),
             n,
             plain_span,
+            &|| {},
         ),
-        "noop" => run(
+        "noop" => drive(
             &tracing::Dispatch::new(
                 tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new()),
             ),
             n,
             plain_span,
+            &|| {},
         ),
         "plain" | "memory" => {
             let store = InMemoryStore::new();
@@ -111,7 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 step_span
             };
-            run(&dispatch, n, f);
+            drive(&dispatch, n, f, &|| guard.flush().expect("flush"));
             drop(dispatch);
             guard.shutdown()?;
             let expected = if mode == "plain" { 0 } else { n };
@@ -123,7 +148,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .queue_capacity(queue)
                 .build(SqliteStore::open(&path)?);
             let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-            run(&dispatch, n, step_span);
+            drive(&dispatch, n, step_span, &|| guard.flush().expect("flush"));
             drop(dispatch);
             guard.shutdown()?;
             let rows = SqliteStore::open_read_only(&path)?.step_runs()?.len() as u64;
@@ -138,14 +163,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .with_tracer(provider.tracer("bench"))
                     .build(store.clone());
                 let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-                run(&dispatch, n, step_span);
+                drive(&dispatch, n, step_span, &|| settle(&guard, &provider));
                 (dispatch, guard)
             } else {
                 let (layer, guard) = builder.with_tracing_opentelemetry().build(store.clone());
                 let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
                 let dispatch =
                     tracing::Dispatch::new(tracing_subscriber::registry().with(layer).with(otel));
-                run(&dispatch, n, step_span);
+                drive(&dispatch, n, step_span, &|| settle(&guard, &provider));
                 (dispatch, guard)
             };
             drop(dispatch.0);
@@ -157,7 +182,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let provider = provider(n);
             let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
             let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(otel));
-            run(&dispatch, n, step_span);
+            drive(&dispatch, n, step_span, &|| {
+                provider.force_flush().expect("force_flush")
+            });
             drop(dispatch);
             provider.shutdown()?;
         }

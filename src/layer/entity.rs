@@ -1,7 +1,8 @@
 //! The state of one open entity (pipeline, process or step) and the records built from it.
 //!
-//! The hot path only fills an [`Entity`] (one allocation) and queues an `Arc` of it; the
-//! records, with their owned strings, are built on the writer thread.
+//! The hot path only fills an [`Entity`] (one the writer gave back for reuse, see
+//! [`pool`](super::pool), or a new allocation) and queues an `Arc` of it; the records, with
+//! their owned strings, are built on the writer thread.
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -114,13 +115,7 @@ impl Entity {
         run: Arc<Run>,
         parent: Option<Arc<Entity>>,
     ) -> Self {
-        let (start, started_us) = now_on_both_clocks();
-        let id = new_id(started_us);
-        let process_run_id = match kind {
-            EntityKind::Pipeline => None,
-            EntityKind::Process => Some(id),
-            EntityKind::Step => parent.as_ref().and_then(|p| p.process_run_id),
-        };
+        let (start, started_us, id, process_run_id) = opening(kind, parent.as_deref());
         Entity {
             kind,
             name,
@@ -135,6 +130,42 @@ impl Entity {
             end_in_batch: AtomicBool::new(false),
             #[cfg(feature = "otel")]
             otel: crate::otel::EntitySpan::default(),
+        }
+    }
+
+    /// Makes a released entity (see [`release`](Self::release)) the entity of a new span, in
+    /// place: what [`new`](Self::new) makes, without allocating.
+    pub(crate) fn reopen(
+        &mut self,
+        kind: EntityKind,
+        name: Cow<'static, str>,
+        run: Arc<Run>,
+        parent: Option<Arc<Entity>>,
+    ) {
+        let (start, started_us, id, process_run_id) = opening(kind, parent.as_deref());
+        self.kind = kind;
+        self.name = name;
+        self.id = id;
+        self.run = run;
+        self.process_run_id = process_run_id;
+        self.parent = parent;
+        self.started_us = started_us;
+        self.start = start;
+    }
+
+    /// Lets go of everything the entity refers to (its parent, its run, its failure, its
+    /// OpenTelemetry span) and clears what changes while it is open, so that it can be reused
+    /// by [`reopen`](Self::reopen). `blank_run` stands in for the run.
+    pub(crate) fn release(&mut self, blank_run: &Arc<Run>) {
+        self.parent = None;
+        self.run = blank_run.clone();
+        self.name = Cow::Borrowed("");
+        *self.state.get_mut().unwrap_or_else(|p| p.into_inner()) = EntityState::default();
+        *self.duration_ms.get_mut() = OPEN;
+        *self.end_in_batch.get_mut() = false;
+        #[cfg(feature = "otel")]
+        {
+            self.otel = crate::otel::EntitySpan::default();
         }
     }
 
@@ -327,6 +358,19 @@ impl Entity {
             }),
         }
     }
+}
+
+/// What an entity of `kind` under `parent` gets when its span opens: the instant, the start
+/// time, its id and the id of its process.
+fn opening(kind: EntityKind, parent: Option<&Entity>) -> (Instant, i64, Uuid, Option<Uuid>) {
+    let (start, started_us) = now_on_both_clocks();
+    let id = new_id(started_us);
+    let process_run_id = match kind {
+        EntityKind::Pipeline => None,
+        EntityKind::Process => Some(id),
+        EntityKind::Step => parent.and_then(|p| p.process_run_id),
+    };
+    (start, started_us, id, process_run_id)
 }
 
 /// The value of `Entity::duration_ms` while the span is open (585 million years).

@@ -5,6 +5,7 @@ pub(crate) mod entity;
 mod fields;
 mod live;
 mod panic;
+pub(crate) mod pool;
 mod report;
 
 pub use fields::{MAX_FIELD_BYTES, TRUNCATED_MARKER};
@@ -24,6 +25,7 @@ use tracing_subscriber::Layer;
 use self::entity::{Entity, Run, RunId};
 use self::fields::{ErrorFields, ErrorInfo, Markers, Raw, SpanFields};
 use self::live::LiveEntities;
+use self::pool::EntityPool;
 use crate::error::{StoreError, WriterError};
 use crate::record::EntityKind;
 use crate::store::ExecutionRecordStore;
@@ -82,6 +84,8 @@ use crate::writer::{
 pub struct ExecutionRecordsLayer {
     sender: RecordSender,
     live: LiveEntities,
+    /// Blank entities the writer gave back, for new entities.
+    pool: Arc<EntityPool>,
     warnings: WarningSink,
     #[cfg(feature = "otel")]
     otel: crate::otel::OtelExport,
@@ -266,10 +270,12 @@ impl ExecutionRecordsLayerBuilder {
             panic::install_hook();
         }
         let warnings = WarningSink::default();
-        let (sender, guard) = writer::spawn(store, self.writer, warnings.clone());
+        let pool = Arc::new(EntityPool::default());
+        let (sender, guard) = writer::spawn(store, self.writer, warnings.clone(), pool.clone());
         let layer = ExecutionRecordsLayer {
             sender,
             live: LiveEntities::default(),
+            pool,
             warnings,
             #[cfg(feature = "otel")]
             otel: self.otel,
@@ -361,7 +367,7 @@ impl ExecutionRecordsLayer {
                 parent.run.clone()
             }
         };
-        let entity = Arc::new(Entity::new(kind, name, run, parent));
+        let entity = self.pool.open(kind, name, run, parent);
         #[cfg(feature = "otel")]
         let start_now = self
             .otel

@@ -21,6 +21,7 @@ use crossbeam_channel::{Sender, TrySendError};
 
 use crate::error::{StoreError, WriterError};
 use crate::layer::entity::Entity;
+use crate::layer::pool::EntityPool;
 use crate::store::ExecutionRecordStore;
 
 /// What travels through the queue. Records of entities are built on the writer thread from the
@@ -301,27 +302,20 @@ pub(crate) fn spawn<S: ExecutionRecordStore>(
     store: S,
     config: WriterConfig,
     warnings: WarningSink,
+    pool: Arc<EntityPool>,
 ) -> (RecordSender, WriterGuard) {
     let (records_tx, records_rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
     let (control_tx, control_rx) = crossbeam_channel::unbounded();
-    let counters = Arc::new(Counters::default());
-    let recorder_id: Arc<str> = uuid::Uuid::now_v7().hyphenated().to_string().into();
     let handle = WriterHandle {
-        recorder_id: recorder_id.clone(),
+        recorder_id: uuid::Uuid::now_v7().hyphenated().to_string().into(),
         control: control_tx,
-        counters: counters.clone(),
+        counters: Arc::new(Counters::default()),
         flush_timeout: config.shutdown_timeout,
     };
     let backpressure = config.backpressure;
     let shutdown_timeout = config.shutdown_timeout;
     let worker = worker::Worker::new(
-        store,
-        config,
-        records_rx,
-        control_rx,
-        counters,
-        warnings,
-        recorder_id,
+        store, config, records_rx, control_rx, &handle, warnings, pool,
     );
     let thread = std::thread::Builder::new()
         .name("tracing-etl-writer".into())

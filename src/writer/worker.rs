@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 
 use super::backlog::Backlog;
-use super::{Control, Counters, Queued, WarningSink, WriterConfig};
+use super::{Control, Counters, Queued, WarningSink, WriterConfig, WriterHandle};
 use crate::error::{StoreError, WriterError};
+use crate::layer::pool::EntityPool;
 use crate::record::{ExecutionRecord, RecorderHeartbeat};
 use crate::store::ExecutionRecordStore;
 
@@ -23,6 +24,8 @@ pub(super) struct Worker<S> {
     counters: Arc<Counters>,
     warnings: WarningSink,
     recorder_id: Arc<str>,
+    /// Where entities go once their records are built, for reuse by the layer.
+    pool: Arc<EntityPool>,
     heartbeat: RecorderHeartbeat,
     next_beat: Instant,
     /// Records taken from the queue for the next batch, not yet built.
@@ -80,10 +83,12 @@ impl<S: ExecutionRecordStore> Worker<S> {
         config: WriterConfig,
         records: Receiver<Queued>,
         control: Receiver<Control>,
-        counters: Arc<Counters>,
+        handle: &WriterHandle,
         warnings: WarningSink,
-        recorder_id: Arc<str>,
+        pool: Arc<EntityPool>,
     ) -> Self {
+        let counters = handle.counters.clone();
+        let recorder_id = handle.recorder_id.clone();
         let batch = Vec::with_capacity(config.max_batch);
         let pending = Vec::with_capacity(config.max_batch);
         let collapse = store.keeps_one_row_per_entity();
@@ -106,6 +111,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
             counters,
             warnings,
             recorder_id,
+            pool,
             heartbeat,
             next_beat: Instant::now(),
             pending,
@@ -347,12 +353,14 @@ impl<S: ExecutionRecordStore> Worker<S> {
             }
             (Queued::Start(entity), Some(outage)) => {
                 let record = entity.start_record(&self.recorder_id);
+                self.pool.give_back(entity);
                 if let Err(error) = Self::backlog_push(outage, record, &self.counters) {
                     self.report(&error);
                 }
             }
             (Queued::End(entity), Some(outage)) => {
                 let record = entity.end_record(&self.recorder_id);
+                self.pool.give_back(entity);
                 if let Err(error) = Self::backlog_push(outage, record, &self.counters) {
                     self.report(&error);
                 }
@@ -370,8 +378,14 @@ impl<S: ExecutionRecordStore> Worker<S> {
                 Queued::Start(entity) if self.collapse && entity.end_in_batch() => {
                     self.superseded += 1;
                 }
-                Queued::Start(entity) => self.batch.push(entity.start_record(&self.recorder_id)),
-                Queued::End(entity) => self.batch.push(entity.end_record(&self.recorder_id)),
+                Queued::Start(entity) => {
+                    self.batch.push(entity.start_record(&self.recorder_id));
+                    self.pool.give_back(entity);
+                }
+                Queued::End(entity) => {
+                    self.batch.push(entity.end_record(&self.recorder_id));
+                    self.pool.give_back(entity);
+                }
                 Queued::Warning(warning) => self.warn(&warning),
             }
         }
