@@ -30,8 +30,8 @@ use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
 };
 use tracing_etl::{
-    EventName, ExecutionRecord, ExecutionRecordStore, JsonLinesStore, PostgresStore, RunStatus,
-    SqliteStore, StepRunRecord,
+    ExecutionRecord, ExecutionRecordStore, JsonLinesStore, PostgresStore, RunStatus, SqliteStore,
+    StepRunRecord,
 };
 
 /// Step runs per batch: the writer's default batch is 4,096 records, a start and an end record
@@ -53,35 +53,25 @@ fn step_runs() -> Vec<StepRun> {
     (0..ENTITIES)
         .map(|i| {
             let start = StepRunRecord {
-                event: EventName::StepStart,
-                run_id: run_id.clone(),
-                correlation_id: None,
-                attempt: 1,
-                step_run_id: uuid::Uuid::now_v7().hyphenated().to_string(),
-                step: "load".to_owned(),
-                started_at: Utc::now().trunc_subsecs(6),
-                status: RunStatus::Running,
-                duration_ms: None,
-                error: None,
                 process_run_id: Some(process_run_id.clone()),
-                error_type: None,
-                error_message: None,
-                trace_id: None,
-                span_id: None,
                 recorder_id: Some(recorder_id.clone()),
+                ..StepRunRecord::started(
+                    &run_id,
+                    uuid::Uuid::now_v7().hyphenated().to_string(),
+                    "load",
+                    Utc::now().trunc_subsecs(6),
+                )
             };
             let failed = i % 1000 == 0;
+            let status = if failed {
+                RunStatus::Failed
+            } else {
+                RunStatus::Success
+            };
             let end = StepRunRecord {
-                event: EventName::StepEnd,
-                status: if failed {
-                    RunStatus::Failed
-                } else {
-                    RunStatus::Success
-                },
-                duration_ms: Some(3),
                 error: failed.then(|| "bad row".to_owned()),
                 error_message: failed.then(|| "bad row".to_owned()),
-                ..start.clone()
+                ..start.clone().ended(status, 3)
             };
             StepRun { start, end }
         })

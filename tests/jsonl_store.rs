@@ -268,30 +268,9 @@ fn a_run_in_progress_reads_as_running_then_as_its_end() {
 }
 
 fn start_and_end(run_id: &str) -> (ExecutionRecord, ExecutionRecord) {
-    let start = StepRunRecord {
-        event: EventName::StepStart,
-        run_id: run_id.into(),
-        correlation_id: None,
-        attempt: 1,
-        step_run_id: format!("{run_id}-step"),
-        step: "load".into(),
-        started_at: chrono::Utc::now(),
-        status: RunStatus::Running,
-        duration_ms: None,
-        error: None,
-        process_run_id: None,
-        error_type: None,
-        error_message: None,
-        trace_id: None,
-        span_id: None,
-        recorder_id: None,
-    };
-    let end = StepRunRecord {
-        event: EventName::StepEnd,
-        status: RunStatus::Success,
-        duration_ms: Some(12),
-        ..start.clone()
-    };
+    let start =
+        StepRunRecord::started(run_id, format!("{run_id}-step"), "load", chrono::Utc::now());
+    let end = start.clone().ended(RunStatus::Success, 12);
     (start.into(), end.into())
 }
 

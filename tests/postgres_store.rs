@@ -233,67 +233,39 @@ fn one_row_per_entity_across_program_runs() {
 }
 
 fn pipeline(event: EventName, status: RunStatus) -> PipelineRunRecord {
-    PipelineRunRecord {
-        event,
-        run_id: "run".into(),
-        correlation_id: None,
-        attempt: 1,
-        last_attempt: true,
-        pipeline: "p".into(),
-        started_at: Utc::now(),
-        status,
-        duration_ms: event.is_end().then_some(5),
-        error: None,
-        error_type: None,
-        error_message: None,
-        failed_step_run_id: None,
-        failed_step: None,
-        trace_id: None,
-        span_id: None,
+    let start = PipelineRunRecord {
         recorder_id: Some("rec".into()),
-    }
+        ..PipelineRunRecord::started("run", "p", Utc::now())
+    };
+    finish(start, event, status, 5, PipelineRunRecord::ended)
 }
 
 fn process(id: &str, event: EventName, status: RunStatus) -> ProcessRunRecord {
-    ProcessRunRecord {
-        event,
-        run_id: "run".into(),
-        correlation_id: None,
-        attempt: 1,
-        process_run_id: id.into(),
-        process: "proc".into(),
-        started_at: Utc::now(),
-        status,
-        duration_ms: event.is_end().then_some(4),
-        error: None,
-        error_type: None,
-        error_message: None,
-        failed_step_run_id: None,
-        failed_step: None,
-        trace_id: None,
-        span_id: None,
-        recorder_id: None,
-    }
+    let start = ProcessRunRecord::started("run", id, "proc", Utc::now());
+    finish(start, event, status, 4, ProcessRunRecord::ended)
 }
 
 fn step(id: &str, event: EventName, status: RunStatus) -> StepRunRecord {
-    StepRunRecord {
-        event,
-        run_id: "run".into(),
-        correlation_id: None,
-        attempt: 1,
-        step_run_id: id.into(),
-        step: "step".into(),
-        started_at: micros(Utc::now()),
-        status,
-        duration_ms: event.is_end().then_some(3),
+    let start = StepRunRecord {
         error: (status == RunStatus::Failed).then(|| "Boom".into()),
-        process_run_id: None,
-        error_type: None,
-        error_message: None,
-        trace_id: None,
-        span_id: None,
-        recorder_id: None,
+        ..StepRunRecord::started("run", id, "step", micros(Utc::now()))
+    };
+    finish(start, event, status, 3, StepRunRecord::ended)
+}
+
+/// `start`, made its end record with `status` (taking `ms`) when `event` is an end.
+fn finish<R>(
+    start: R,
+    event: EventName,
+    status: RunStatus,
+    ms: u64,
+    ended: fn(R, RunStatus, u64) -> R,
+) -> R {
+    if event.is_end() {
+        ended(start, status, ms)
+    } else {
+        assert_eq!(status, RunStatus::Running, "a start record is running");
+        start
     }
 }
 

@@ -35,79 +35,29 @@ fn at(seconds: i64, micros: u32) -> DateTime<Utc> {
 }
 
 fn pipeline(run_id: &str, attempt: u32, end: Option<RunStatus>) -> PipelineRunRecord {
-    PipelineRunRecord {
-        event: if end.is_some() {
-            EventName::PipelineEnd
-        } else {
-            EventName::PipelineStart
-        },
-        run_id: run_id.to_owned(),
-        correlation_id: None,
+    let start = PipelineRunRecord {
         attempt,
         last_attempt: false,
-        pipeline: "nightly".to_owned(),
-        started_at: at(i64::from(attempt), 0),
-        status: end.unwrap_or(RunStatus::Running),
-        duration_ms: end.map(|_| 1_500),
-        error: None,
-        error_type: None,
-        error_message: None,
-        failed_step_run_id: None,
-        failed_step: None,
-        trace_id: None,
-        span_id: None,
-        recorder_id: None,
-    }
+        ..PipelineRunRecord::started(run_id, "nightly", at(i64::from(attempt), 0))
+    };
+    finish(start, end, 1_500, PipelineRunRecord::ended)
 }
 
 fn process(run_id: &str, process_run_id: &str, end: Option<RunStatus>) -> ProcessRunRecord {
-    ProcessRunRecord {
-        event: if end.is_some() {
-            EventName::ProcessEnd
-        } else {
-            EventName::ProcessStart
-        },
-        run_id: run_id.to_owned(),
-        correlation_id: None,
-        attempt: 1,
-        process_run_id: process_run_id.to_owned(),
-        process: "extract".to_owned(),
-        started_at: at(10, 0),
-        status: end.unwrap_or(RunStatus::Running),
-        duration_ms: end.map(|_| 700),
-        error: None,
-        error_type: None,
-        error_message: None,
-        failed_step_run_id: None,
-        failed_step: None,
-        trace_id: None,
-        span_id: None,
-        recorder_id: None,
-    }
+    let start = ProcessRunRecord::started(run_id, process_run_id, "extract", at(10, 0));
+    finish(start, end, 700, ProcessRunRecord::ended)
 }
 
 fn step(run_id: &str, step_run_id: &str, end: Option<RunStatus>) -> StepRunRecord {
-    StepRunRecord {
-        event: if end.is_some() {
-            EventName::StepEnd
-        } else {
-            EventName::StepStart
-        },
-        run_id: run_id.to_owned(),
-        correlation_id: None,
-        attempt: 1,
-        step_run_id: step_run_id.to_owned(),
-        step: "load".to_owned(),
-        started_at: at(20, 0),
-        status: end.unwrap_or(RunStatus::Running),
-        duration_ms: end.map(|_| 300),
-        error: None,
-        process_run_id: None,
-        error_type: None,
-        error_message: None,
-        trace_id: None,
-        span_id: None,
-        recorder_id: None,
+    let start = StepRunRecord::started(run_id, step_run_id, "load", at(20, 0));
+    finish(start, end, 300, StepRunRecord::ended)
+}
+
+/// `start`, or its end record with status `end` when there is one.
+fn finish<R>(start: R, end: Option<RunStatus>, ms: u64, ended: fn(R, RunStatus, u64) -> R) -> R {
+    match end {
+        Some(status) => ended(start, status, ms),
+        None => start,
     }
 }
 

@@ -308,49 +308,18 @@ fn ends_without_newline(path: &Path) -> Result<bool, StoreError> {
 mod tests {
     use super::super::JsonLinesStore;
     use super::*;
-    use crate::record::{PipelineRunRecord, StepRunRecord};
+    use crate::record::{PipelineRunRecord, RunStatus, StepRunRecord};
     use crate::store::ExecutionRecordStore;
 
     fn records(n: usize) -> Vec<ExecutionRecord> {
         (0..n)
             .flat_map(|i| {
-                let step = StepRunRecord {
-                    event: crate::EventName::StepEnd,
-                    run_id: format!("run-{i}"),
-                    correlation_id: None,
-                    attempt: 1,
-                    step_run_id: format!("step-{i}"),
-                    step: "load".into(),
-                    started_at: chrono::Utc::now(),
-                    status: crate::RunStatus::Success,
-                    duration_ms: Some(1),
-                    error: None,
-                    process_run_id: None,
-                    error_type: None,
-                    error_message: None,
-                    trace_id: None,
-                    span_id: None,
-                    recorder_id: None,
-                };
-                let pipeline = PipelineRunRecord {
-                    event: crate::EventName::PipelineEnd,
-                    run_id: format!("run-{i}"),
-                    correlation_id: None,
-                    attempt: 1,
-                    last_attempt: true,
-                    pipeline: "nightly".into(),
-                    started_at: step.started_at,
-                    status: crate::RunStatus::Success,
-                    duration_ms: Some(2),
-                    error: None,
-                    error_type: None,
-                    error_message: None,
-                    failed_step_run_id: None,
-                    failed_step: None,
-                    trace_id: None,
-                    span_id: None,
-                    recorder_id: None,
-                };
+                let run_id = format!("run-{i}");
+                let started_at = chrono::Utc::now();
+                let step = StepRunRecord::started(&run_id, format!("step-{i}"), "load", started_at)
+                    .ended(RunStatus::Success, 1);
+                let pipeline = PipelineRunRecord::started(run_id, "nightly", started_at)
+                    .ended(RunStatus::Success, 2);
                 [pipeline.into(), step.into()]
             })
             .collect()

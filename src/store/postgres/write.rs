@@ -309,9 +309,7 @@ fn without_nul(s: &str) -> Cow<'_, str> {
 mod tests {
     use super::super::schema::{Sql, SCHEMA_V1};
     use super::*;
-    use crate::record::{
-        EntityKind, EventName, PipelineRunRecord, ProcessRunRecord, RunStatus, StepRunRecord,
-    };
+    use crate::record::{EntityKind, PipelineRunRecord, ProcessRunRecord, StepRunRecord};
 
     #[test]
     fn upserts_have_one_array_per_column_and_keep_end_records() {
@@ -339,65 +337,9 @@ mod tests {
     fn sample(kind: EntityKind) -> ExecutionRecord {
         let now = Utc::now();
         match kind {
-            EntityKind::Pipeline => PipelineRunRecord {
-                event: EventName::PipelineStart,
-                run_id: "r".into(),
-                correlation_id: None,
-                attempt: 1,
-                last_attempt: true,
-                pipeline: "p".into(),
-                started_at: now,
-                status: RunStatus::Running,
-                duration_ms: None,
-                error: None,
-                error_type: None,
-                error_message: None,
-                failed_step_run_id: None,
-                failed_step: None,
-                trace_id: None,
-                span_id: None,
-                recorder_id: None,
-            }
-            .into(),
-            EntityKind::Process => ProcessRunRecord {
-                event: EventName::ProcessStart,
-                run_id: "r".into(),
-                correlation_id: None,
-                attempt: 1,
-                process_run_id: "pr".into(),
-                process: "p".into(),
-                started_at: now,
-                status: RunStatus::Running,
-                duration_ms: None,
-                error: None,
-                error_type: None,
-                error_message: None,
-                failed_step_run_id: None,
-                failed_step: None,
-                trace_id: None,
-                span_id: None,
-                recorder_id: None,
-            }
-            .into(),
-            EntityKind::Step => StepRunRecord {
-                event: EventName::StepStart,
-                run_id: "r".into(),
-                correlation_id: None,
-                attempt: 1,
-                step_run_id: "s".into(),
-                step: "s".into(),
-                started_at: now,
-                status: RunStatus::Running,
-                duration_ms: None,
-                error: None,
-                process_run_id: None,
-                error_type: None,
-                error_message: None,
-                trace_id: None,
-                span_id: None,
-                recorder_id: None,
-            }
-            .into(),
+            EntityKind::Pipeline => PipelineRunRecord::started("r", "p", now).into(),
+            EntityKind::Process => ProcessRunRecord::started("r", "pr", "p", now).into(),
+            EntityKind::Step => StepRunRecord::started("r", "s", "s", now).into(),
         }
     }
 }

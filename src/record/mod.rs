@@ -462,6 +462,8 @@ impl From<StepRunRecord> for ExecutionRecord {
 /// Timestamps written exactly as `chrono` writes them (RFC 3339, UTC as `Z`), without going
 /// through `fmt`: serialising a record is mostly its timestamp otherwise, and the stores write
 /// millions of records a second.
+mod build;
+
 pub(crate) mod rfc3339 {
     use chrono::{DateTime, Datelike, Timelike, Utc};
     use serde::{Serialize, Serializer};
