@@ -13,7 +13,8 @@
 //! entity gets only the end record of an entity whose start is in the same batch, see
 //! [`ExecutionRecordStore::keeps_one_row_per_entity`]). A row is what the store keeps: one per
 //! entity for SQLite and PostgreSQL, one per record (line) for JSON Lines. Every benchmark ends
-//! by counting the rows written.
+//! by counting the rows written. Batches are made before the timing and dropped after it
+//! (freeing the records is the writer's work, not the store's).
 //!
 //! A store's benchmark is one small function over [`store_row`]; see `sqlite_store`,
 //! `jsonl_store`, `postgres_store`.
@@ -103,10 +104,10 @@ fn store_row<S: ExecutionRecordStore>(
     g.throughput(Throughput::Elements((ENTITIES * rows_per_entity) as u64));
     let mut entities = 0;
     g.bench_function(name, |b| {
-        b.iter_batched(
+        b.iter_batched_ref(
             || handed(one_row, step_runs()),
             |batch| {
-                store.write_batch(&batch).expect("write batch");
+                store.write_batch(batch).expect("write batch");
                 entities += ENTITIES as u64;
             },
             BatchSize::PerIteration,
@@ -160,7 +161,7 @@ fn sqlite_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
     g.throughput(Throughput::Elements(ENTITIES as u64));
     let mut entities = 0;
     g.bench_function("sqlite_floor_rusqlite", |b| {
-        b.iter_batched(
+        b.iter_batched_ref(
             || {
                 step_runs()
                     .into_iter()
@@ -171,7 +172,7 @@ fn sqlite_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
                 let tx = conn.transaction().expect("begin");
                 {
                     let mut stmt = tx.prepare_cached(INSERT_STEP).expect("prepare");
-                    for (r, started_at) in &rows {
+                    for (r, started_at) in rows.iter() {
                         stmt.execute(rusqlite::params![
                             r.step_run_id,
                             r.event.as_str(),
@@ -215,7 +216,7 @@ fn jsonl_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
     g.throughput(Throughput::Elements(2 * ENTITIES as u64));
     let mut bytes = 0u64;
     g.bench_function("jsonl_floor_write_all", |b| {
-        b.iter_batched(
+        b.iter_batched_ref(
             || {
                 let mut buf = Vec::with_capacity(ENTITIES * 2 * 512);
                 for run in step_runs() {
@@ -227,7 +228,7 @@ fn jsonl_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
                 buf
             },
             |buf| {
-                file.write_all(&buf).expect("write");
+                file.write_all(buf).expect("write");
                 bytes += buf.len() as u64;
             },
             BatchSize::PerIteration,
@@ -298,7 +299,7 @@ fn postgres_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
     g.throughput(Throughput::Elements(ENTITIES as u64));
     let mut entities = 0;
     g.bench_function("postgres_floor_copy", |b| {
-        b.iter_batched(
+        b.iter_batched_ref(
             || {
                 let mut text = String::with_capacity(ENTITIES * 300);
                 for run in step_runs() {
@@ -411,7 +412,7 @@ fn sqlite_uncollapsed(c: &mut Criterion) {
     g.throughput(Throughput::Elements(ENTITIES as u64));
     let mut entities = 0;
     g.bench_function("sqlite_store_start_and_end", |b| {
-        b.iter_batched(
+        b.iter_batched_ref(
             || {
                 step_runs()
                     .into_iter()
@@ -419,7 +420,7 @@ fn sqlite_uncollapsed(c: &mut Criterion) {
                     .collect::<Vec<ExecutionRecord>>()
             },
             |batch| {
-                store.write_batch(&batch).expect("write batch");
+                store.write_batch(batch).expect("write batch");
                 entities += ENTITIES as u64;
             },
             BatchSize::PerIteration,

@@ -493,6 +493,9 @@ pub(crate) mod rfc3339 {
         fraction: Fraction,
         buf: &'a mut [u8; 30],
     ) -> Option<&'a str> {
+        // The accessors of `DateTime<Utc>` each add the (zero) offset again: read them from
+        // the naive date and time once.
+        let t = t.naive_utc();
         let year = t.year();
         if !(0..=9999).contains(&year) {
             return None;

@@ -5,6 +5,7 @@
 //! - `read`: lines folded into the latest record per entity, incomplete lines skipped with a
 //!   warning.
 
+mod line;
 mod read;
 mod write;
 

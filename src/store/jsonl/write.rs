@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{io_err, Table};
+use super::{io_err, line, Table};
 use crate::error::StoreError;
 use crate::record::{ExecutionRecord, RecorderHeartbeat};
 
@@ -66,7 +66,7 @@ impl TableFile {
         Ok((table, !existed))
     }
 
-    /// Appends one record as a line to the buffer.
+    /// Appends `value` as a line to the buffer (heartbeats; records go through [`line`]).
     fn push<T: Serialize>(&mut self, value: &T) -> Result<(), serde_json::Error> {
         serde_json::to_writer(&mut self.buf, value)?;
         self.buf.push(b'\n');
@@ -179,12 +179,7 @@ impl Writer {
         let marks = self.files.each_ref().map(|f| f.buf.len());
         let serialised = records.iter().try_for_each(|record| {
             let file = &mut self.files[Table::of(record.kind()) as usize];
-            match record {
-                ExecutionRecord::Pipeline(r) => file.push(r),
-                ExecutionRecord::Process(r) => file.push(r),
-                ExecutionRecord::Step(r) => file.push(r),
-            }
-            .map_err(|e| (file.path.clone(), e))
+            line::write_line(record, &mut file.buf).map_err(|e| (file.path.clone(), e))
         });
         if let Err((path, e)) = serialised {
             self.truncate_buffers(&marks);
