@@ -12,6 +12,8 @@ mod jsonl;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_filter;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 

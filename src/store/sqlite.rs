@@ -13,6 +13,7 @@ use crate::record::{
     rfc3339, EntityKind, ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RecorderHeartbeat,
     RunStatus, StepRunRecord,
 };
+use crate::store::sql_filter::{self, Bound, Dialect};
 use crate::store::{clamp_i64, newer_schema, ExecutionRecordStore, RecordReader, RunFilter};
 
 /// The schema version this release writes (`PRAGMA user_version` of the database file).
@@ -310,42 +311,19 @@ impl SqliteStore {
         filter: &RunFilter,
         map: fn(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, StoreError> {
-        let mut sql = format!("SELECT * FROM {} WHERE 1 = 1", kind.table());
-        let mut params: Vec<Box<dyn ToSql>> = Vec::new();
-        if let Some(run_id) = &filter.run_id {
-            sql.push_str(" AND run_id = ?");
-            params.push(Box::new(run_id.clone()));
-        }
-        if let Some(prefix) = &filter.run_id_prefix {
-            sql.push_str(" AND substr(run_id, 1, length(?1x)) = ?1x");
-            let n = params.len() + 1;
-            sql = sql.replace("?1x", &format!("?{n}"));
-            params.push(Box::new(prefix.clone()));
-        }
-        if let Some(attempt) = filter.attempt {
-            sql.push_str(" AND attempt = ?");
-            params.push(Box::new(attempt));
-        }
-        if let Some(status) = filter.status {
-            sql.push_str(" AND status = ?");
-            params.push(Box::new(status.as_str()));
-        }
-        if let Some(name) = &filter.name {
-            sql.push_str(&format!(" AND {} = ?", kind.as_str()));
-            params.push(Box::new(name.clone()));
-        }
-        if let Some(since) = &filter.since {
-            sql.push_str(" AND started_at >= ?");
-            params.push(Box::new(timestamp(since)));
-        }
-        let order = if filter.newest_first { "DESC" } else { "ASC" };
-        sql.push_str(&format!(" ORDER BY started_at {order}, rowid {order}"));
-        if let Some(limit) = filter.limit {
-            sql.push_str(" LIMIT ?");
-            params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
-        }
-        // Number the anonymous placeholders so the prefix's reused one keeps its index.
-        let sql = number_placeholders(&sql);
+        let (clauses, values) = sql_filter::clauses::<Sqlite>(kind, filter, &["rowid"]);
+        let sql = format!("SELECT * FROM {}{clauses}", kind.table());
+        let params: Vec<Box<dyn ToSql + '_>> = values
+            .into_iter()
+            .map(|value| -> Box<dyn ToSql + '_> {
+                match value {
+                    Bound::Text(text) => Box::new(text),
+                    Bound::Integer(n) => Box::new(n),
+                    // Stored as RFC 3339 text with nanoseconds, whose text order is time order.
+                    Bound::Time(t) => Box::new(timestamp(&t)),
+                }
+            })
+            .collect();
         let path = &self.path;
         let mut stmt = self
             .conn
@@ -607,31 +585,17 @@ fn get_duration(row: &Row<'_>) -> rusqlite::Result<Option<u64>> {
     get_duration_col(row, "duration_ms")
 }
 
-/// Replaces each anonymous `?` with `?N`, numbering from the last explicit index used so far.
-fn number_placeholders(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut next = 1;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        out.push(c);
-        if c != '?' {
-            continue;
-        }
-        let mut digits = String::new();
-        while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-            digits.push(*d);
-            chars.next();
-        }
-        if digits.is_empty() {
-            out.push_str(&next.to_string());
-            next += 1;
-        } else {
-            let n: usize = digits.parse().unwrap_or(next);
-            out.push_str(&digits);
-            next = next.max(n + 1);
-        }
+/// SQLite's way of writing a filter: numbered `?N` placeholders.
+struct Sqlite;
+
+impl Dialect for Sqlite {
+    fn placeholder(n: usize) -> String {
+        format!("?{n}")
     }
-    out
+
+    fn starts_with(placeholder: &str) -> String {
+        format!("substr(run_id, 1, length({placeholder})) = {placeholder}")
+    }
 }
 
 fn get_status(row: &Row<'_>) -> rusqlite::Result<RunStatus> {

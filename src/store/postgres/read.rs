@@ -14,6 +14,7 @@ use crate::error::StoreError;
 use crate::record::{
     EntityKind, PipelineRunRecord, ProcessRunRecord, RecorderHeartbeat, RunStatus, StepRunRecord,
 };
+use crate::store::sql_filter::{self, Bound, Dialect};
 use crate::store::RunFilter;
 
 impl PostgresStore {
@@ -25,51 +26,18 @@ impl PostgresStore {
         filter: &RunFilter,
         map: fn(&Row) -> Result<T, Fail>,
     ) -> Result<Vec<T>, StoreError> {
-        let table = table(kind);
-        let mut sql = self.settings.sql.selects[kind_index(kind)].clone();
-        sql.push_str(" WHERE true");
-        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        let mut bind = |value: Box<dyn ToSql + Sync + Send>| {
-            params.push(value);
-            format!("${}", params.len())
-        };
-        if let Some(run_id) = &filter.run_id {
-            let p = bind(Box::new(run_id.clone()));
-            sql.push_str(&format!(" AND run_id = {p}"));
-        }
-        if let Some(prefix) = &filter.run_id_prefix {
-            // Not LIKE: `%` and `_` in the prefix are literal.
-            let p = bind(Box::new(prefix.clone()));
-            sql.push_str(&format!(
-                " AND left(run_id, char_length({p}::text)) = {p}::text"
-            ));
-        }
-        if let Some(attempt) = filter.attempt {
-            let p = bind(Box::new(i64::from(attempt)));
-            sql.push_str(&format!(" AND attempt = {p}"));
-        }
-        if let Some(status) = filter.status {
-            let p = bind(Box::new(status.as_str()));
-            sql.push_str(&format!(" AND status = {p}"));
-        }
-        if let Some(name) = &filter.name {
-            // The column is the entity kind's name (`pipeline`, `process`, `step`).
-            let p = bind(Box::new(name.clone()));
-            sql.push_str(&format!(" AND {} = {p}", kind.as_str()));
-        }
-        if let Some(since) = filter.since {
-            let p = bind(Box::new(since));
-            sql.push_str(&format!(" AND started_at >= {p}"));
-        }
-        let order = if filter.newest_first { "DESC" } else { "ASC" };
-        sql.push_str(&format!(" ORDER BY started_at {order}"));
-        for key in table.key {
-            sql.push_str(&format!(", {key} {order}"));
-        }
-        if let Some(limit) = filter.limit {
-            let p = bind(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
-            sql.push_str(&format!(" LIMIT {p}"));
-        }
+        let (clauses, values) = sql_filter::clauses::<Postgres>(kind, filter, table(kind).key);
+        let sql = format!("{}{clauses}", self.settings.sql.selects[kind_index(kind)]);
+        let params: Vec<Box<dyn ToSql + Sync + Send + '_>> = values
+            .into_iter()
+            .map(|value| -> Box<dyn ToSql + Sync + Send + '_> {
+                match value {
+                    Bound::Text(text) => Box::new(text),
+                    Bound::Integer(n) => Box::new(n),
+                    Bound::Time(t) => Box::new(t),
+                }
+            })
+            .collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
         let what = format!("read {}", kind.table());
@@ -78,6 +46,19 @@ impl PostgresStore {
             .map(map)
             .collect::<Result<Vec<T>, Fail>>()
             .map_err(|fail| self.settings.error(&what, fail))
+    }
+}
+
+/// PostgreSQL's way of writing a filter: `$N` placeholders.
+struct Postgres;
+
+impl Dialect for Postgres {
+    fn placeholder(n: usize) -> String {
+        format!("${n}")
+    }
+
+    fn starts_with(placeholder: &str) -> String {
+        format!("left(run_id, char_length({placeholder}::text)) = {placeholder}::text")
     }
 }
 

@@ -1,0 +1,137 @@
+//! A [`RunFilter`] as SQL: the `WHERE`, `ORDER BY` and `LIMIT` clauses of a query of one
+//! entity table, with every value bound. Shared by the SQL stores, which differ only in how
+//! they write a placeholder and a prefix test, and in how they bind the values.
+
+use chrono::{DateTime, Utc};
+
+use super::RunFilter;
+use crate::record::EntityKind;
+
+/// A value the clauses bind, in the order of the placeholders.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Bound<'a> {
+    Text(&'a str),
+    Integer(i64),
+    Time(DateTime<Utc>),
+}
+
+/// What differs between the SQL dialects.
+pub(crate) trait Dialect {
+    /// The placeholder of the `n`th bound value, counting from 1.
+    fn placeholder(n: usize) -> String;
+
+    /// The condition that `run_id` starts with the text bound at `placeholder`, taken literally
+    /// (not a `LIKE` pattern: `%` and `_` in the prefix are themselves).
+    fn starts_with(placeholder: &str) -> String;
+}
+
+/// The clauses that follow `SELECT … FROM <table of kind>`, and the values they bind. Rows
+/// come oldest first (newest first with [`RunFilter::newest_first`]), by `started_at` then by
+/// `tie_breakers`.
+pub(crate) fn clauses<'a, D: Dialect>(
+    kind: EntityKind,
+    filter: &'a RunFilter,
+    tie_breakers: &[&str],
+) -> (String, Vec<Bound<'a>>) {
+    let mut sql = String::from(" WHERE true");
+    let mut values = Vec::new();
+    let mut bind = |value: Bound<'a>| {
+        values.push(value);
+        D::placeholder(values.len())
+    };
+    if let Some(run_id) = &filter.run_id {
+        let p = bind(Bound::Text(run_id));
+        sql.push_str(&format!(" AND run_id = {p}"));
+    }
+    if let Some(prefix) = &filter.run_id_prefix {
+        let p = bind(Bound::Text(prefix));
+        sql.push_str(&format!(" AND {}", D::starts_with(&p)));
+    }
+    if let Some(attempt) = filter.attempt {
+        let p = bind(Bound::Integer(attempt.into()));
+        sql.push_str(&format!(" AND attempt = {p}"));
+    }
+    if let Some(status) = filter.status {
+        let p = bind(Bound::Text(status.as_str()));
+        sql.push_str(&format!(" AND status = {p}"));
+    }
+    if let Some(name) = &filter.name {
+        // The name's column is the entity kind's name (`pipeline`, `process`, `step`).
+        let p = bind(Bound::Text(name));
+        sql.push_str(&format!(" AND {} = {p}", kind.as_str()));
+    }
+    if let Some(since) = filter.since {
+        let p = bind(Bound::Time(since));
+        sql.push_str(&format!(" AND started_at >= {p}"));
+    }
+    let order = if filter.newest_first { "DESC" } else { "ASC" };
+    sql.push_str(&format!(" ORDER BY started_at {order}"));
+    for column in tie_breakers {
+        sql.push_str(&format!(", {column} {order}"));
+    }
+    if let Some(limit) = filter.limit {
+        let p = bind(Bound::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        sql.push_str(&format!(" LIMIT {p}"));
+    }
+    (sql, values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RunStatus;
+
+    struct Numbered;
+
+    impl Dialect for Numbered {
+        fn placeholder(n: usize) -> String {
+            format!("${n}")
+        }
+
+        fn starts_with(p: &str) -> String {
+            format!("starts_with(run_id, {p})")
+        }
+    }
+
+    #[test]
+    fn no_filter_orders_only() {
+        let filter = RunFilter::default();
+        let (sql, values) = clauses::<Numbered>(EntityKind::Step, &filter, &["step_run_id"]);
+        assert_eq!(sql, " WHERE true ORDER BY started_at ASC, step_run_id ASC");
+        assert!(values.is_empty());
+    }
+
+    #[test]
+    fn every_condition_binds_its_value_in_order() {
+        let since = Utc::now();
+        let filter = RunFilter {
+            run_id: Some("r'1".into()),
+            run_id_prefix: Some("r%".into()),
+            attempt: Some(2),
+            status: Some(RunStatus::Failed),
+            name: Some("load".into()),
+            since: Some(since),
+            newest_first: true,
+            limit: Some(5),
+        };
+        let (sql, values) = clauses::<Numbered>(EntityKind::Process, &filter, &["a", "b"]);
+        assert_eq!(
+            sql,
+            " WHERE true AND run_id = $1 AND starts_with(run_id, $2) AND attempt = $3 \
+             AND status = $4 AND process = $5 AND started_at >= $6 \
+             ORDER BY started_at DESC, a DESC, b DESC LIMIT $7"
+        );
+        assert_eq!(
+            values,
+            [
+                Bound::Text("r'1"),
+                Bound::Text("r%"),
+                Bound::Integer(2),
+                Bound::Text("failed"),
+                Bound::Text("load"),
+                Bound::Time(since),
+                Bound::Integer(5),
+            ]
+        );
+    }
+}
