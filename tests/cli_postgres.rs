@@ -20,11 +20,7 @@ fn cli(schema: &str) -> Command {
 }
 
 fn bare() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracing-etl"));
-    cmd.env_remove("TRACING_ETL_DB")
-        .env_remove("TRACING_ETL_TRACE_URL")
-        .env_remove("NO_COLOR");
-    cmd
+    cli_support::bare_cli()
 }
 
 fn json(cmd: &mut Command, code: i32) -> Value {
@@ -51,6 +47,39 @@ fn history() -> TestSchema {
         nightly("gamma-0001", 1, true).unwrap_err();
     });
     schema
+}
+
+#[test]
+fn the_environment_can_name_the_postgres_history() {
+    let schema = history();
+    let mut cmd = bare();
+    cmd.env("TRACING_ETL_POSTGRES", url())
+        .env("TRACING_ETL_PG_SCHEMA", &schema.name)
+        .args(["runs", "--json"]);
+    assert_eq!(json(&mut cmd, 0).as_array().unwrap().len(), 4);
+
+    // `--pg-schema` given on the command line wins over TRACING_ETL_PG_SCHEMA.
+    let mut cmd = bare();
+    cmd.env("TRACING_ETL_POSTGRES", url())
+        .env("TRACING_ETL_PG_SCHEMA", "no_such_schema")
+        .args(["--pg-schema", &schema.name, "runs", "--json"]);
+    assert_eq!(json(&mut cmd, 0).as_array().unwrap().len(), 4);
+
+    // Both stores named by the environment: an error, not a guess.
+    let out = bare()
+        .env("TRACING_ETL_POSTGRES", url())
+        .env("TRACING_ETL_DB", "elsewhere.db")
+        .arg("runs")
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8_lossy(&out);
+    assert!(
+        err.contains("both TRACING_ETL_POSTGRES and TRACING_ETL_DB"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -12,12 +12,8 @@ use tracing_subscriber::prelude::*;
 
 /// The binary, with a clean environment (no store, trace link or colour settings inherited).
 pub fn cli(db: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracing-etl"));
-    cmd.env_remove("TRACING_ETL_DB")
-        .env_remove("TRACING_ETL_TRACE_URL")
-        .env_remove("NO_COLOR")
-        .arg("--db")
-        .arg(db);
+    let mut cmd = bare_cli();
+    cmd.arg("--db").arg(db);
     cmd
 }
 
@@ -25,6 +21,8 @@ pub fn cli(db: &Path) -> Command {
 pub fn bare_cli() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracing-etl"));
     cmd.env_remove("TRACING_ETL_DB")
+        .env_remove("TRACING_ETL_POSTGRES")
+        .env_remove("TRACING_ETL_PG_SCHEMA")
         .env_remove("TRACING_ETL_TRACE_URL")
         .env_remove("NO_COLOR");
     cmd

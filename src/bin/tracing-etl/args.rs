@@ -35,18 +35,12 @@ pub(crate) struct StoreArgs {
     #[arg(long, global = true, value_name = "DIR", conflicts_with = "postgres")]
     pub(crate) jsonl: Option<PathBuf>,
     /// PostgreSQL run history: a connection URL (postgres://user@host/db?sslmode=require) or
-    /// key=value string (host=... user=... dbname=...)
+    /// key=value string (host=... user=... dbname=...) [default: $TRACING_ETL_POSTGRES]
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) postgres: Option<String>,
-    /// Schema of the PostgreSQL run history
-    #[arg(
-        long,
-        global = true,
-        value_name = "NAME",
-        requires = "postgres",
-        default_value = "public"
-    )]
-    pub(crate) pg_schema: String,
+    /// Schema of the PostgreSQL run history [default: $TRACING_ETL_PG_SCHEMA, else public]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) pg_schema: Option<String>,
 }
 
 /// How to print.

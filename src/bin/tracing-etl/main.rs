@@ -60,7 +60,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli, ui: &mut Ui) -> Result<u8, CliError> {
-    let selection = StoreSelection::from_args(&cli.store);
+    let selection = StoreSelection::from_args(&cli.store)?;
     let access = match cli.command {
         Command::Reap(ref args) if !args.dry_run => Access::Write,
         Command::Replay(_) => Access::Write,

@@ -7,7 +7,12 @@
 //! PostgreSQL: `--postgres URL` takes a libpq-style connection string (URL or `key=value`) and
 //! `--pg-schema NAME` (default `public`) the schema holding the tables. The store qualifies
 //! every table with that schema, so `options=-csearch_path=…` in the URL does not choose it.
+//!
+//! Without any of `--db`, `--jsonl` and `--postgres`, the environment chooses:
+//! `TRACING_ETL_POSTGRES` (with `TRACING_ETL_PG_SCHEMA`) or `TRACING_ETL_DB`, else the default
+//! SQLite file. Both set is an error rather than a guess.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use tracing_etl::{ExecutionRecordStore, RecordReader};
@@ -35,23 +40,62 @@ pub(crate) enum StoreSelection {
 }
 
 impl StoreSelection {
-    pub(crate) fn from_args(args: &StoreArgs) -> Self {
-        if let Some(dir) = &args.jsonl {
-            return StoreSelection::JsonLines(dir.clone());
+    /// The store the options name, else the one the environment names.
+    pub(crate) fn from_args(args: &StoreArgs) -> Result<Self, CliError> {
+        Self::choose(args, |name| {
+            std::env::var_os(name).filter(|v| !v.is_empty())
+        })
+    }
+
+    /// [`from_args`](Self::from_args) with the environment read through `env`.
+    fn choose(args: &StoreArgs, env: impl Fn(&str) -> Option<OsString>) -> Result<Self, CliError> {
+        let named = args.db.is_some() || args.jsonl.is_some() || args.postgres.is_some();
+        let postgres = match &args.postgres {
+            Some(url) => Some(url.clone()),
+            None if !named => env_text(&env, "TRACING_ETL_POSTGRES")?,
+            None => None,
+        };
+        if postgres.is_none() && args.pg_schema.is_some() {
+            return Err(CliError::new(
+                "--pg-schema names the schema of a PostgreSQL run history: \
+                 pass --postgres URL or set TRACING_ETL_POSTGRES",
+            ));
         }
-        if let Some(url) = &args.postgres {
-            return StoreSelection::Postgres {
-                url: url.clone(),
-                schema: args.pg_schema.clone(),
+        if let Some(dir) = &args.jsonl {
+            return Ok(StoreSelection::JsonLines(dir.clone()));
+        }
+        if let Some(url) = postgres {
+            if !named && env("TRACING_ETL_DB").is_some() {
+                return Err(CliError::new(
+                    "both TRACING_ETL_POSTGRES and TRACING_ETL_DB are set: \
+                     pass --postgres URL or --db PATH to choose",
+                ));
+            }
+            let schema = match &args.pg_schema {
+                Some(schema) => schema.clone(),
+                None => env_text(&env, "TRACING_ETL_PG_SCHEMA")?.unwrap_or_else(|| "public".into()),
             };
+            return Ok(StoreSelection::Postgres { url, schema });
         }
         let path = args.db.clone().unwrap_or_else(|| {
-            std::env::var_os("TRACING_ETL_DB")
-                .filter(|v| !v.is_empty())
-                .map_or_else(|| PathBuf::from(DEFAULT_DB), PathBuf::from)
+            env("TRACING_ETL_DB").map_or_else(|| PathBuf::from(DEFAULT_DB), PathBuf::from)
         });
-        StoreSelection::Sqlite(path)
+        Ok(StoreSelection::Sqlite(path))
     }
+}
+
+/// The environment variable `name` as text, when set; text that is not UTF-8 is an error.
+fn env_text(
+    env: &impl Fn(&str) -> Option<OsString>,
+    name: &str,
+) -> Result<Option<String>, CliError> {
+    env(name)
+        .map(|value| {
+            value
+                .into_string()
+                .map_err(|_| CliError::new(format!("{name} is not valid UTF-8")))
+        })
+        .transpose()
 }
 
 /// What the command will do with the store.
@@ -260,5 +304,132 @@ fn open_postgres(url: &str, schema: &str, access: Access) -> Result<Box<dyn Stor
             drop(reader);
             Ok(Box::new(builder.connect()?))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(
+        db: Option<&str>,
+        jsonl: Option<&str>,
+        postgres: Option<&str>,
+        schema: Option<&str>,
+    ) -> StoreArgs {
+        StoreArgs {
+            db: db.map(PathBuf::from),
+            jsonl: jsonl.map(PathBuf::from),
+            postgres: postgres.map(str::to_owned),
+            pg_schema: schema.map(str::to_owned),
+        }
+    }
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    fn postgres(url: &str, schema: &str) -> StoreSelection {
+        StoreSelection::Postgres {
+            url: url.into(),
+            schema: schema.into(),
+        }
+    }
+
+    #[test]
+    fn options_win_over_the_environment() {
+        let vars = [
+            ("TRACING_ETL_POSTGRES", "host=env"),
+            ("TRACING_ETL_PG_SCHEMA", "etl"),
+        ];
+        let chosen = |a| StoreSelection::choose(&a, env(&vars)).unwrap();
+        assert_eq!(
+            chosen(args(Some("a.db"), None, None, None)),
+            StoreSelection::Sqlite("a.db".into())
+        );
+        assert_eq!(
+            chosen(args(None, Some("dir"), None, None)),
+            StoreSelection::JsonLines("dir".into())
+        );
+        assert_eq!(
+            chosen(args(None, None, Some("host=flag"), None)),
+            postgres("host=flag", "etl")
+        );
+        assert_eq!(
+            chosen(args(None, None, Some("host=flag"), Some("s"))),
+            postgres("host=flag", "s")
+        );
+    }
+
+    #[test]
+    fn the_environment_chooses_when_no_option_does() {
+        let choose = |a, vars: &[(&str, &str)]| StoreSelection::choose(&a, env(vars));
+        let none = || args(None, None, None, None);
+        assert_eq!(
+            choose(none(), &[]).unwrap(),
+            StoreSelection::Sqlite(DEFAULT_DB.into())
+        );
+        assert_eq!(
+            choose(none(), &[("TRACING_ETL_DB", "x.db")]).unwrap(),
+            StoreSelection::Sqlite("x.db".into())
+        );
+        assert_eq!(
+            choose(none(), &[("TRACING_ETL_POSTGRES", "host=env")]).unwrap(),
+            postgres("host=env", "public")
+        );
+        assert_eq!(
+            choose(
+                args(None, None, None, Some("s")),
+                &[
+                    ("TRACING_ETL_POSTGRES", "host=env"),
+                    ("TRACING_ETL_PG_SCHEMA", "etl")
+                ]
+            )
+            .unwrap(),
+            postgres("host=env", "s")
+        );
+        // An option naming another store leaves TRACING_ETL_POSTGRES aside.
+        assert_eq!(
+            choose(
+                args(Some("a.db"), None, None, None),
+                &[
+                    ("TRACING_ETL_POSTGRES", "host=env"),
+                    ("TRACING_ETL_DB", "x.db")
+                ]
+            )
+            .unwrap(),
+            StoreSelection::Sqlite("a.db".into())
+        );
+    }
+
+    #[test]
+    fn contradictions_are_errors() {
+        let choose = |a, vars: &[(&str, &str)]| {
+            StoreSelection::choose(&a, env(vars))
+                .unwrap_err()
+                .to_string()
+        };
+        let err = choose(
+            args(None, None, None, None),
+            &[
+                ("TRACING_ETL_POSTGRES", "host=env"),
+                ("TRACING_ETL_DB", "x.db"),
+            ],
+        );
+        assert!(
+            err.contains("both TRACING_ETL_POSTGRES and TRACING_ETL_DB"),
+            "{err}"
+        );
+        let err = choose(args(None, None, None, Some("etl")), &[]);
+        assert!(err.contains("--pg-schema"), "{err}");
+        let err = choose(
+            args(Some("a.db"), None, None, Some("etl")),
+            &[("TRACING_ETL_POSTGRES", "h")],
+        );
+        assert!(err.contains("--pg-schema"), "{err}");
     }
 }
