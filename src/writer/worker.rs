@@ -12,6 +12,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 use super::backlog::Backlog;
 use super::{Control, Counters, Queued, WarningSink, WriterConfig, WriterHandle};
 use crate::error::{StoreError, WriterError};
+use crate::layer::entity::Entity;
 use crate::layer::pool::EntityPool;
 use crate::record::{ExecutionRecord, RecorderHeartbeat};
 use crate::store::ExecutionRecordStore;
@@ -343,6 +344,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
         if queued.is_record() {
             self.counters.taken.fetch_add(1, Ordering::Relaxed);
         }
+        let end = matches!(queued, Queued::End(_));
         match (queued, &mut self.outage) {
             (Queued::Warning(warning), _) => self.warn(&warning),
             (queued, None) => {
@@ -351,16 +353,8 @@ impl<S: ExecutionRecordStore> Worker<S> {
                 }
                 self.pending.push(queued);
             }
-            (Queued::Start(entity), Some(outage)) => {
-                let record = entity.start_record(&self.recorder_id);
-                self.pool.give_back(entity);
-                if let Err(error) = Self::backlog_push(outage, record, &self.counters) {
-                    self.report(&error);
-                }
-            }
-            (Queued::End(entity), Some(outage)) => {
-                let record = entity.end_record(&self.recorder_id);
-                self.pool.give_back(entity);
+            (Queued::Start(entity) | Queued::End(entity), Some(outage)) => {
+                let record = record_of(entity, end, &self.recorder_id, &self.pool);
                 if let Err(error) = Self::backlog_push(outage, record, &self.counters) {
                     self.report(&error);
                 }
@@ -379,12 +373,12 @@ impl<S: ExecutionRecordStore> Worker<S> {
                     self.superseded += 1;
                 }
                 Queued::Start(entity) => {
-                    self.batch.push(entity.start_record(&self.recorder_id));
-                    self.pool.give_back(entity);
+                    let record = record_of(entity, false, &self.recorder_id, &self.pool);
+                    self.batch.push(record);
                 }
                 Queued::End(entity) => {
-                    self.batch.push(entity.end_record(&self.recorder_id));
-                    self.pool.give_back(entity);
+                    let record = record_of(entity, true, &self.recorder_id, &self.pool);
+                    self.batch.push(record);
                 }
                 Queued::Warning(warning) => self.warn(&warning),
             }
@@ -559,4 +553,21 @@ impl<S: ExecutionRecordStore> Worker<S> {
         self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
         (self.config.on_error)(error);
     }
+}
+
+/// The start record (or with `end`, the end record) of a queued entity; the entity then goes
+/// back to `pool` for reuse, so every record built from the queue gives its entity back.
+fn record_of(
+    entity: Arc<Entity>,
+    end: bool,
+    recorder_id: &str,
+    pool: &EntityPool,
+) -> ExecutionRecord {
+    let record = if end {
+        entity.end_record(recorder_id)
+    } else {
+        entity.start_record(recorder_id)
+    };
+    pool.give_back(entity);
+    record
 }
