@@ -141,13 +141,15 @@
     unreachable_pub
 )]
 
+mod dispatch;
+mod entity;
 mod error;
 mod layer;
 #[cfg(feature = "otel")]
 mod otel;
 mod record;
 mod store;
-mod writer;
+pub mod writer;
 
 pub use error::{StoreError, WriterError};
 pub use layer::{

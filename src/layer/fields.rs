@@ -7,6 +7,7 @@ use std::fmt::{self, Write as _};
 use tracing_core::field::{Field, Visit};
 use tracing_core::Metadata;
 
+use crate::entity::ErrorInfo;
 use crate::record::EntityKind;
 
 /// Longest text kept from a field value; longer values are cut at a character boundary and end
@@ -215,14 +216,6 @@ pub(crate) struct ErrorFields {
     message: Option<String>,
     error_message: Option<String>,
     error_type: Option<String>,
-}
-
-/// What an ERROR event says went wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ErrorInfo {
-    pub(crate) error: String,
-    pub(crate) error_type: Option<String>,
-    pub(crate) error_message: String,
 }
 
 impl ErrorFields {

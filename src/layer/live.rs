@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tracing_core::span::Id;
 
-use super::entity::Entity;
+use crate::entity::Entity;
 
 /// log2 of the number of shards. 128 shards hold a few open entities each in a typical job (a
 /// pipeline, its processes and their running steps); with thousands of steps open at once (many
@@ -135,7 +135,7 @@ impl LiveEntities {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::entity::{Run, RunId};
+    use crate::entity::{Run, RunId};
     use crate::record::EntityKind;
 
     fn entity(name: &'static str) -> Arc<Entity> {

@@ -1,20 +1,19 @@
 //! [`ExecutionRecordsLayer`]: the `tracing_subscriber::Layer` that turns pipeline, process and
 //! step spans into execution records.
 
-pub(crate) mod entity;
+mod builder;
 mod fields;
 mod live;
 mod panic;
-pub(crate) mod pool;
 mod report;
 
+pub use builder::ExecutionRecordsLayerBuilder;
 pub use fields::{MAX_FIELD_BYTES, TRUNCATED_MARKER};
 pub use report::record_error;
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Dispatch, Event, Level, Subscriber};
@@ -22,16 +21,14 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use self::entity::{Entity, Run, RunId};
-use self::fields::{ErrorFields, ErrorInfo, Markers, Raw, SpanFields};
+use self::fields::{ErrorFields, Markers, Raw, SpanFields};
 use self::live::LiveEntities;
-use self::pool::EntityPool;
-use crate::error::{StoreError, WriterError};
+use crate::dispatch::RegisteredDispatch;
+use crate::entity::{self, Entity, EntityPool, ErrorInfo, Run, RunId};
+use crate::error::WriterError;
 use crate::record::EntityKind;
 use crate::store::ExecutionRecordStore;
-use crate::writer::{
-    self, Backpressure, Queued, RecordSender, WarningSink, WriterConfig, WriterGuard, WriterHandle,
-};
+use crate::writer::{Queued, RecordSender, WriterGuard, WriterHandle};
 
 /// A [`Layer`] that records every pipeline, process and step span as an execution record.
 ///
@@ -86,7 +83,7 @@ pub struct ExecutionRecordsLayer {
     live: LiveEntities,
     /// Blank entities the writer gave back, for new entities.
     pool: Arc<EntityPool>,
-    warnings: WarningSink,
+    warnings: RegisteredDispatch,
     #[cfg(feature = "otel")]
     otel: crate::otel::OtelExport,
 }
@@ -136,151 +133,6 @@ impl ExecutionRecordsLayer {
 impl Drop for ExecutionRecordsLayer {
     fn drop(&mut self) {
         self.sender.flush_quietly();
-    }
-}
-
-/// Settings of an [`ExecutionRecordsLayer`] and its writer.
-///
-/// ```
-/// use std::time::Duration;
-/// use tracing_etl::{Backpressure, ExecutionRecordsLayer, InMemoryStore};
-///
-/// let (layer, guard) = ExecutionRecordsLayer::builder()
-///     .queue_capacity(1024)
-///     .backpressure(Backpressure::Drop)
-///     .flush_interval(Duration::from_millis(50))
-///     .on_store_error(|e| eprintln!("run history is not being saved: {e}"))
-///     .build(InMemoryStore::new());
-/// ```
-#[derive(Debug, Default)]
-pub struct ExecutionRecordsLayerBuilder {
-    writer: WriterConfig,
-    no_panic_hook: bool,
-    #[cfg(feature = "otel")]
-    pub(crate) otel: crate::otel::OtelExport,
-}
-
-impl ExecutionRecordsLayerBuilder {
-    /// How many records may wait for the writer (default 16384). Each entity queues two.
-    pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.writer.queue_capacity = capacity.max(1);
-        self
-    }
-
-    /// The most records written in one batch (one transaction) (default 4096).
-    pub fn max_batch(mut self, records: usize) -> Self {
-        self.writer.max_batch = records.max(1);
-        self
-    }
-
-    /// What to do when the queue is full (default [`Backpressure::Block`]: lose nothing).
-    pub fn backpressure(mut self, backpressure: Backpressure) -> Self {
-        self.writer.backpressure = backpressure;
-        self
-    }
-
-    /// The longest time written records wait before the store is flushed (default 200 ms): for
-    /// [`SqliteStore`](crate::SqliteStore), a WAL checkpoint, which syncs to disk.
-    ///
-    /// The durability window. The writer writes records as soon as they reach it, in batches of
-    /// whatever is queued (at most [`max_batch`](Self::max_batch), one transaction each), so:
-    /// - against the process being killed (`kill -9`, a crash, `std::process::exit`), a record
-    ///   is safe once its batch is committed; a kill loses only what was still in the queue or
-    ///   in the batch being written — normally the last few milliseconds, at most
-    ///   `queue_capacity + max_batch` records when the store is slower than the program;
-    /// - against a power loss or an OS crash, a record is safe once the store has been flushed
-    ///   after it was written: at most `flush_interval` after the commit.
-    ///
-    /// [`WriterHandle::flush`] (or the guard's) does both at once, on demand.
-    pub fn flush_interval(mut self, interval: Duration) -> Self {
-        self.writer.flush_interval = interval;
-        self
-    }
-
-    /// Back-off between retries of a failing store: starts at `initial`, doubles up to `max`
-    /// (defaults 50 ms and 5 s).
-    pub fn retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.writer.retry_initial = initial;
-        self.writer.retry_max = max.max(initial);
-        self
-    }
-
-    /// How long dropping the guard (or [`WriterHandle::flush`]) waits for a failing store
-    /// before giving up on the records it still holds (default 30 s).
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.writer.shutdown_timeout = timeout;
-        self
-    }
-
-    /// How often the writer records its heartbeat in the store (default 5 s). Readers call a
-    /// `running` entity abandoned when its writer has stopped or missed three beats.
-    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
-        self.writer.heartbeat_interval = interval.max(Duration::from_millis(10));
-        self
-    }
-
-    /// How many records the writer keeps in memory while the store fails (default 65536),
-    /// before it spills the newer ones to its spill file (see [`spill_dir`](Self::spill_dir)).
-    /// The writer keeps draining the queue meanwhile, so the program is not blocked by an
-    /// outage; on recovery everything is written in order, oldest first.
-    pub fn outage_buffer(mut self, records: usize) -> Self {
-        self.writer.outage_buffer = records.max(1);
-        self
-    }
-
-    /// The directory of the spill file, a JSON Lines file of the records a failing store has not
-    /// taken yet (default: `tracing-etl-spill` in the system's temporary directory). The file,
-    /// `spill-<recorder_id>.jsonl`, is removed once the store has taken everything; if the
-    /// store is still failing at shutdown it is kept and its path reported, for
-    /// [`replay_spill`](crate::replay_spill).
-    pub fn spill_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
-        self.writer.spill_dir = Some(dir.into());
-        self
-    }
-
-    /// Never spill: during an outage, once [`outage_buffer`](Self::outage_buffer) records wait
-    /// in memory, the writer stops taking records from the queue and the layer's
-    /// [`Backpressure`] applies (blocking, or dropping and counting).
-    pub fn without_spill(mut self) -> Self {
-        self.writer.spill_dir = None;
-        self
-    }
-
-    /// Called on the writer thread with every failed store operation (the default prints it to
-    /// stderr). The writer keeps the records and retries.
-    pub fn on_store_error(
-        mut self,
-        callback: impl Fn(&StoreError) + Send + Sync + 'static,
-    ) -> Self {
-        self.writer.on_error = Arc::new(callback);
-        self
-    }
-
-    /// Do not install the panic hook that captures panic messages (by default one is installed
-    /// once per process, chained in front of the existing hook). Steps that panic are still
-    /// recorded `failed` with `error_type = "panic"`, without the message.
-    pub fn without_panic_hook(mut self) -> Self {
-        self.no_panic_hook = true;
-        self
-    }
-
-    /// Starts the writer thread for `store` and returns the layer and the writer's guard.
-    pub fn build<S: ExecutionRecordStore>(self, store: S) -> (ExecutionRecordsLayer, WriterGuard) {
-        if !self.no_panic_hook {
-            panic::install_hook();
-        }
-        let warnings = WarningSink::default();
-        let pool = Arc::new(EntityPool::default());
-        let (sender, guard) = writer::spawn(store, self.writer, warnings.clone(), pool.clone());
-        let layer = ExecutionRecordsLayer {
-            sender,
-            live: LiveEntities::default(),
-            pool,
-            warnings,
-            #[cfg(feature = "otel")]
-            otel: self.otel,
-        };
-        (layer, guard)
     }
 }
 
@@ -499,8 +351,9 @@ fn fail_with_panic(entity: &Arc<Entity>) {
     if entity.is_failed() {
         return;
     }
-    let message =
-        panic::current_message().unwrap_or_else(|| "panicked (message not captured)".to_owned());
+    let message = panic::current_message().unwrap_or_else(|| {
+        "panicked (message not captured; see `capture_panic_messages`)".to_owned()
+    });
     entity.fail(ErrorInfo {
         error: format!("panic: {message}"),
         error_type: Some("panic".to_owned()),

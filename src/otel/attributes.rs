@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use opentelemetry::trace::{SpanContext, Status};
 use opentelemetry::{KeyValue, Value};
 
-use crate::layer::entity::{uuid_text, Entity};
+use crate::entity::{uuid_text, Entity};
 use crate::record::EntityKind;
 
 /// `error.type` when the error's type is not known (OpenTelemetry semantic conventions).

@@ -21,8 +21,8 @@ use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id};
 
 use super::attributes::{self, Given};
-use crate::layer::entity::Entity;
-use crate::writer::WarningSink;
+use crate::dispatch::RegisteredDispatch;
+use crate::entity::Entity;
 
 /// State of the interop mode.
 #[derive(Debug, Default)]
@@ -37,7 +37,7 @@ pub(crate) struct Interop {
 
 /// The `tracing-opentelemetry` context of span `id`, if a `tracing-opentelemetry` layer in this
 /// subscriber tracks it.
-fn context(id: &Id, sink: &WarningSink) -> Option<Context> {
+fn context(id: &Id, sink: &RegisteredDispatch) -> Option<Context> {
     let dispatch = sink.get()?.upgrade()?;
     tracing_opentelemetry::get_otel_context(id, &dispatch)
 }
@@ -70,13 +70,13 @@ impl Interop {
         attrs: &Attributes<'_>,
         entity: &Entity,
         id: &Id,
-        sink: &WarningSink,
+        sink: &RegisteredDispatch,
         warn: &dyn Fn(String),
     ) -> bool {
         let mut given = GivenVisitor(0);
         attrs.record(&mut given);
         let given = Given::from_bits(given.0);
-        entity.otel.set_given(given);
+        entity.otel.set_given_bits(given.bits());
         if self.records_inner.load(Ordering::Relaxed) {
             entity.otel.set_start_pending();
             return false;
@@ -109,7 +109,7 @@ impl Interop {
     }
 
     /// Returns whether the start record, held back until now, can be queued.
-    pub(super) fn on_enter(&self, entity: &Entity, id: &Id, sink: &WarningSink) -> bool {
+    pub(super) fn on_enter(&self, entity: &Entity, id: &Id, sink: &RegisteredDispatch) -> bool {
         if !entity.otel.take_start_pending() {
             return false;
         }
@@ -124,7 +124,7 @@ impl Interop {
 
     /// Adds the entity's attributes and outcome to its span before `tracing-opentelemetry`
     /// ends it. Returns whether the start record is still to be queued.
-    pub(super) fn on_close(&self, entity: &Entity, id: &Id, sink: &WarningSink) -> bool {
+    pub(super) fn on_close(&self, entity: &Entity, id: &Id, sink: &RegisteredDispatch) -> bool {
         let start_pending = entity.otel.take_start_pending();
         let cx = match entity.otel.context() {
             Some(cx) => cx.clone(),
@@ -144,76 +144,12 @@ impl Interop {
             return start_pending;
         }
         span.update_name(entity.name.clone());
-        span.set_attributes(attributes::start_attributes(entity, entity.otel.given()));
+        span.set_attributes(attributes::start_attributes(
+            entity,
+            Given::from_bits(entity.otel.given_bits()),
+        ));
         let at = std::time::SystemTime::now();
         attributes::apply_outcome(&span, attributes::outcome(entity), at);
         start_pending
-    }
-}
-
-impl crate::layer::ExecutionRecordsLayerBuilder {
-    /// Enriches the entity spans that a `tracing-opentelemetry` layer in the same subscriber
-    /// exports, instead of exporting spans of its own (feature `tracing-opentelemetry`).
-    ///
-    /// Register this layer **before** the `tracing-opentelemetry` layer, i.e. closer to the
-    /// registry: `registry().with(records).with(otel)`. In `tracing-subscriber` the layer added
-    /// first is the inner one and its callbacks run first, so this layer sees each entity span
-    /// close while `tracing-opentelemetry`'s span is still open. Then:
-    ///
-    /// - every entity span is exported once, by `tracing-opentelemetry`, with the same
-    ///   `etl.*` attributes as in standalone export (those the span itself gives as fields, such
-    ///   as `etl.run_id = "…"`, are exported by `tracing-opentelemetry` as given and not added
-    ///   twice), the entity's name, and on failure `error.type`, the `Error` status and an
-    ///   `exception` event with `exception.type` and `exception.message`;
-    /// - records carry the `trace_id` and `span_id` of those spans. The start record of an
-    ///   entity is queued when its span is first entered (or closes, if never entered), once
-    ///   `tracing-opentelemetry` has created the span.
-    ///
-    /// `tracing-opentelemetry` adds its own `exception` event and `Error` status for an ERROR
-    /// event with an `error` field; the span keeps the greater of the two statuses
-    /// (OpenTelemetry's rule). `.with_error_events_to_status(false)` and
-    /// `.with_error_events_to_exceptions(false)` on its layer leave status and `exception` to
-    /// this layer alone.
-    ///
-    /// An entity span that `tracing-opentelemetry` does not see (one its per-layer filter
-    /// drops, say) is not exported, and its records have no ids.
-    ///
-    /// The other order (`registry().with(otel).with(records)`) is detected: records still get
-    /// the ids, but the spans end before this layer sees them close, so they lack
-    /// `etl.status`, `etl.duration_ms` and the error; a warning says so once.
-    ///
-    /// ```
-    /// use opentelemetry::trace::TracerProvider as _;
-    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-    /// use tracing_etl::{ExecutionRecordsLayer, InMemoryStore};
-    /// use tracing_subscriber::prelude::*;
-    ///
-    /// let exporter = InMemorySpanExporter::default();
-    /// let provider = SdkTracerProvider::builder()
-    ///     .with_simple_exporter(exporter.clone())
-    ///     .build();
-    /// let store = InMemoryStore::new();
-    /// let (records, guard) = ExecutionRecordsLayer::builder()
-    ///     .with_tracing_opentelemetry()
-    ///     .build(store.clone());
-    /// let subscriber = tracing_subscriber::registry()
-    ///     .with(records) // first: the inner layer
-    ///     .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("app")));
-    /// tracing::subscriber::with_default(subscriber, || {
-    ///     let _run = tracing::info_span!("run", etl.pipeline = "daily_sales").entered();
-    ///     let _other = tracing::info_span!("helper").entered(); // exported, not an entity
-    /// });
-    /// drop(guard);
-    ///
-    /// let spans = exporter.get_finished_spans().unwrap();
-    /// assert_eq!(spans.len(), 2); // each span once
-    /// let run = spans.iter().find(|s| s.name == "daily_sales").unwrap();
-    /// assert!(run.attributes.iter().any(|kv| kv.key.as_str() == "etl.status"));
-    /// let record = &store.pipeline_runs()[0];
-    /// assert_eq!(record.span_id, Some(run.span_context.span_id().to_string()));
-    /// ```
-    pub fn with_tracing_opentelemetry(mut self) -> Self {
-        self.otel = super::OtelExport::TracingOpenTelemetry(Interop::default());
-        self
     }
 }

@@ -2,7 +2,7 @@
 //! (feature `tracing-opentelemetry`) and a ready OTLP setup (feature `otlp`).
 //!
 //! The layer keeps one [`OtelExport`]: off, a tracer of the user's (standalone export), or
-//! `tracing-opentelemetry` mode. Per entity it keeps an [`EntitySpan`] in the `Entity`.
+//! `tracing-opentelemetry` mode. Per entity it reads and sets the entity's `EntitySpan`.
 //! Nothing here runs for spans that are not entities, except the interop mode's `on_enter`
 //! lookup.
 
@@ -17,18 +17,14 @@ mod tracer;
 pub use otlp::{otlp_from_env, OtlpConfig, OtlpError, OtlpGuard, OtlpProtocol, OtlpStats};
 
 use std::fmt;
-#[cfg(feature = "tracing-opentelemetry")]
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use opentelemetry::Context;
 use tracing_core::span::{Attributes, Id};
 
-#[cfg(feature = "tracing-opentelemetry")]
-use self::attributes::Given;
+pub(crate) use self::tracer::scope;
 use self::tracer::DynTracer;
-use crate::layer::entity::Entity;
-use crate::writer::WarningSink;
+use crate::dispatch::RegisteredDispatch;
+use crate::entity::Entity;
 
 /// How the layer exports entity spans.
 #[derive(Default)]
@@ -63,6 +59,12 @@ impl OtelExport {
         OtelExport::Tracer(Arc::new(tracer))
     }
 
+    /// `tracing-opentelemetry` mode.
+    #[cfg(feature = "tracing-opentelemetry")]
+    pub(crate) fn tracing_opentelemetry() -> Self {
+        OtelExport::TracingOpenTelemetry(interop::Interop::default())
+    }
+
     /// Called for every new entity before its start record is queued. Returns whether the
     /// start record is to be queued now (else [`on_enter`](Self::on_enter) or
     /// [`on_close`](Self::on_close) says when).
@@ -72,7 +74,7 @@ impl OtelExport {
         attrs: &Attributes<'_>,
         entity: &Entity,
         id: &Id,
-        sink: &WarningSink,
+        sink: &RegisteredDispatch,
         warn: &dyn Fn(String),
     ) -> bool {
         let _ = (attrs, id, sink, warn);
@@ -101,7 +103,7 @@ impl OtelExport {
 
     /// Called when an entity span is entered, if [`watches_enter`](Self::watches_enter).
     /// Returns whether the entity's start record is to be queued now.
-    pub(crate) fn on_enter(&self, entity: &Entity, id: &Id, sink: &WarningSink) -> bool {
+    pub(crate) fn on_enter(&self, entity: &Entity, id: &Id, sink: &RegisteredDispatch) -> bool {
         let _ = (entity, id, sink);
         match self {
             OtelExport::Off | OtelExport::Tracer(_) => false,
@@ -112,7 +114,7 @@ impl OtelExport {
 
     /// Called when an entity closes, after its state is final and before its end record is
     /// queued. Returns whether its start record is still to be queued (before the end record).
-    pub(crate) fn on_close(&self, entity: &Entity, id: &Id, sink: &WarningSink) -> bool {
+    pub(crate) fn on_close(&self, entity: &Entity, id: &Id, sink: &RegisteredDispatch) -> bool {
         let _ = (id, sink);
         match self {
             OtelExport::Off => false,
@@ -123,52 +125,5 @@ impl OtelExport {
             #[cfg(feature = "tracing-opentelemetry")]
             OtelExport::TracingOpenTelemetry(interop) => interop.on_close(entity, id, sink),
         }
-    }
-}
-
-/// The OpenTelemetry side of one entity.
-#[derive(Debug, Default)]
-pub(crate) struct EntitySpan {
-    /// Standalone export: the context holding the entity's span (its children's parent).
-    /// Interop: the context of `tracing-opentelemetry`'s span, from the first enter.
-    context: OnceLock<Context>,
-    /// Interop: the start record waits for the ids of `tracing-opentelemetry`'s span.
-    #[cfg(feature = "tracing-opentelemetry")]
-    start_pending: AtomicBool,
-    /// Interop: the fields the span gave values for (bits of `Given`).
-    #[cfg(feature = "tracing-opentelemetry")]
-    given: AtomicU8,
-}
-
-impl EntitySpan {
-    /// Standalone export: the entity's span. Interop: `tracing-opentelemetry`'s span of the
-    /// entity, kept from its first enter.
-    fn context(&self) -> Option<&Context> {
-        self.context.get()
-    }
-
-    fn set_context(&self, cx: Context) {
-        let _ = self.context.set(cx);
-    }
-
-    #[cfg(feature = "tracing-opentelemetry")]
-    fn set_start_pending(&self) {
-        self.start_pending.store(true, Ordering::Release);
-    }
-
-    #[cfg(feature = "tracing-opentelemetry")]
-    fn take_start_pending(&self) -> bool {
-        self.start_pending.load(Ordering::Acquire)
-            && self.start_pending.swap(false, Ordering::AcqRel)
-    }
-
-    #[cfg(feature = "tracing-opentelemetry")]
-    fn set_given(&self, given: Given) {
-        self.given.store(given.bits(), Ordering::Relaxed);
-    }
-
-    #[cfg(feature = "tracing-opentelemetry")]
-    fn given(&self) -> Given {
-        Given::from_bits(self.given.load(Ordering::Relaxed))
     }
 }

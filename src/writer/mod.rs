@@ -5,23 +5,24 @@
 //! thread. Dropping the [`WriterGuard`] flushes every queued record.
 
 mod backlog;
+mod config;
 mod guard;
 mod worker;
 
 pub use backlog::replay_spill;
+pub use config::WriterConfig;
 pub use guard::WriterGuard;
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError};
 
+use crate::dispatch::RegisteredDispatch;
+use crate::entity::{Entity, EntityPool};
 use crate::error::{StoreError, WriterError};
-use crate::layer::entity::Entity;
-use crate::layer::pool::EntityPool;
 use crate::store::ExecutionRecordStore;
 
 /// What travels through the queue. Records of entities are built on the writer thread from the
@@ -44,9 +45,6 @@ impl Queued {
     }
 }
 
-/// Where the writer emits warnings: the dispatcher the layer was registered with.
-pub(crate) type WarningSink = Arc<std::sync::OnceLock<tracing_core::dispatcher::WeakDispatch>>;
-
 /// What the layer does when the queue to the writer is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backpressure {
@@ -60,66 +58,6 @@ pub enum Backpressure {
 
 /// A callback told about every failed store operation.
 pub type ErrorCallback = Arc<dyn Fn(&StoreError) + Send + Sync + 'static>;
-
-/// How the writer queues, batches, retries and shuts down.
-#[derive(Clone)]
-pub(crate) struct WriterConfig {
-    pub(crate) queue_capacity: usize,
-    pub(crate) max_batch: usize,
-    pub(crate) backpressure: Backpressure,
-    pub(crate) flush_interval: Duration,
-    pub(crate) retry_initial: Duration,
-    pub(crate) retry_max: Duration,
-    pub(crate) shutdown_timeout: Duration,
-    pub(crate) heartbeat_interval: Duration,
-    /// Records kept in memory during a store outage before spilling.
-    pub(crate) outage_buffer: usize,
-    /// Where to spill during an outage; `None`: no spilling (back-pressure instead).
-    pub(crate) spill_dir: Option<PathBuf>,
-    pub(crate) on_error: ErrorCallback,
-}
-
-impl Default for WriterConfig {
-    fn default() -> Self {
-        WriterConfig {
-            queue_capacity: 16 * 1024,
-            max_batch: 4 * 1024,
-            backpressure: Backpressure::Block,
-            flush_interval: Duration::from_millis(200),
-            retry_initial: Duration::from_millis(50),
-            retry_max: Duration::from_secs(5),
-            shutdown_timeout: Duration::from_secs(30),
-            heartbeat_interval: Duration::from_secs(5),
-            outage_buffer: 64 * 1024,
-            spill_dir: Some(default_spill_dir()),
-            on_error: Arc::new(|e: &StoreError| {
-                eprintln!("tracing-etl: execution record store failed (retrying): {e}");
-            }),
-        }
-    }
-}
-
-/// The default spill directory: `tracing-etl-spill` in the system's temporary directory.
-pub(crate) fn default_spill_dir() -> PathBuf {
-    std::env::temp_dir().join("tracing-etl-spill")
-}
-
-impl fmt::Debug for WriterConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WriterConfig")
-            .field("queue_capacity", &self.queue_capacity)
-            .field("max_batch", &self.max_batch)
-            .field("backpressure", &self.backpressure)
-            .field("flush_interval", &self.flush_interval)
-            .field("retry_initial", &self.retry_initial)
-            .field("retry_max", &self.retry_max)
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .field("heartbeat_interval", &self.heartbeat_interval)
-            .field("outage_buffer", &self.outage_buffer)
-            .field("spill_dir", &self.spill_dir)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Counters of the writer, read with [`WriterHandle::stats`] or [`WriterGuard::stats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -301,7 +239,7 @@ impl RecordSender {
 pub(crate) fn spawn<S: ExecutionRecordStore>(
     store: S,
     config: WriterConfig,
-    warnings: WarningSink,
+    warnings: RegisteredDispatch,
     pool: Arc<EntityPool>,
 ) -> (RecordSender, WriterGuard) {
     let (records_tx, records_rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));

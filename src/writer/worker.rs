@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 
 use super::backlog::Backlog;
-use super::{Control, Counters, Queued, WarningSink, WriterConfig, WriterHandle};
+use super::{Control, Counters, Queued, WriterConfig, WriterHandle};
+use crate::dispatch::RegisteredDispatch;
+use crate::entity::{Entity, EntityPool};
 use crate::error::{StoreError, WriterError};
-use crate::layer::entity::Entity;
-use crate::layer::pool::EntityPool;
 use crate::record::{ExecutionRecord, RecorderHeartbeat};
 use crate::store::ExecutionRecordStore;
 
@@ -23,7 +23,7 @@ pub(super) struct Worker<S> {
     records: Receiver<Queued>,
     control: Receiver<Control>,
     counters: Arc<Counters>,
-    warnings: WarningSink,
+    warnings: RegisteredDispatch,
     recorder_id: Arc<str>,
     /// Where entities go once their records are built, for reuse by the layer.
     pool: Arc<EntityPool>,
@@ -85,7 +85,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
         records: Receiver<Queued>,
         control: Receiver<Control>,
         handle: &WriterHandle,
-        warnings: WarningSink,
+        warnings: RegisteredDispatch,
         pool: Arc<EntityPool>,
     ) -> Self {
         let counters = handle.counters.clone();

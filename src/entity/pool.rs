@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
-use super::entity::{Entity, Run, RunId};
+use super::{Entity, Run, RunId};
 use crate::record::EntityKind;
 
 /// How many blank entities wait for reuse: a few hundred kilobytes at most, enough for the
@@ -110,7 +110,7 @@ mod tests {
     fn a_given_back_entity_is_reused_blank() {
         let pool = EntityPool::default();
         let (_pipeline, step) = pipeline_and_step(&pool);
-        step.fail(super::super::fields::ErrorInfo {
+        step.fail(crate::entity::ErrorInfo {
             error: "boom".into(),
             error_type: None,
             error_message: "boom".into(),

@@ -1,53 +1,45 @@
-//! The state of one open entity (pipeline, process or step) and the records built from it.
+//! The state of one open entity (pipeline, process or step) and the records built from it:
+//! what the layer fills on the span's thread, the writer turns into records and the
+//! OpenTelemetry export reads. It depends on none of them.
 //!
 //! The hot path only fills an [`Entity`] (one the writer gave back for reuse, see
-//! [`pool`](super::pool), or a new allocation) and queues an `Arc` of it; the records, with
-//! their owned strings, are built on the writer thread.
+//! [`EntityPool`], or a new allocation) and queues an `Arc` of it; the records, with their
+//! owned strings, are built on the writer thread.
+
+mod clock;
+mod id;
+mod pool;
+#[cfg(feature = "otel")]
+mod span;
+
+pub(crate) use self::clock::{now_micros, now_on_both_clocks};
+pub(crate) use self::id::{new_id, uuid_text, RunId};
+pub(crate) use self::pool::EntityPool;
+#[cfg(feature = "otel")]
+pub(crate) use self::span::EntitySpan;
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
+#[cfg(feature = "otel")]
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::fields::ErrorInfo;
 use crate::record::{
     EntityKind, EventName, ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RunStatus,
     StepRunRecord,
 };
 
-/// A run id, given by the user or generated: text made once per run and shared by its
-/// entities (records and exported spans copy or share it instead of formatting it again).
-#[derive(Debug, Clone)]
-pub(crate) struct RunId(Arc<str>);
-
-impl RunId {
-    pub(crate) fn given(text: String) -> Self {
-        RunId(text.into())
-    }
-
-    pub(crate) fn generated(id: Uuid) -> Self {
-        RunId(uuid_text(id).into())
-    }
-
-    pub(crate) fn to_text(&self) -> String {
-        self.0.as_ref().to_owned()
-    }
-
-    /// The text, shared.
-    #[cfg(feature = "otel")]
-    pub(crate) fn shared(&self) -> Arc<str> {
-        self.0.clone()
-    }
-}
-
-/// A UUID as lower-case hyphenated text, encoded directly (without the formatting machinery).
-pub(crate) fn uuid_text(id: Uuid) -> String {
-    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    id.hyphenated().encode_lower(&mut buf).to_owned()
+/// What an ERROR event says went wrong: the error of an entity, and the root cause of the
+/// entities around it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ErrorInfo {
+    pub(crate) error: String,
+    pub(crate) error_type: Option<String>,
+    pub(crate) error_message: String,
 }
 
 /// The run a pipeline starts and its descendants share.
@@ -105,7 +97,7 @@ pub(crate) struct Entity {
     pub(crate) end_in_batch: AtomicBool,
     /// The entity's OpenTelemetry span, when the layer exports it.
     #[cfg(feature = "otel")]
-    pub(crate) otel: crate::otel::EntitySpan,
+    pub(crate) otel: EntitySpan,
 }
 
 impl Entity {
@@ -129,7 +121,7 @@ impl Entity {
             duration_ms: AtomicU64::new(OPEN),
             end_in_batch: AtomicBool::new(false),
             #[cfg(feature = "otel")]
-            otel: crate::otel::EntitySpan::default(),
+            otel: EntitySpan::default(),
         }
     }
 
@@ -165,7 +157,7 @@ impl Entity {
         *self.end_in_batch.get_mut() = false;
         #[cfg(feature = "otel")]
         {
-            self.otel = crate::otel::EntitySpan::default();
+            self.otel = EntitySpan::default();
         }
     }
 
@@ -375,99 +367,6 @@ fn opening(kind: EntityKind, parent: Option<&Entity>) -> (Instant, i64, Uuid, Op
 
 /// The value of `Entity::duration_ms` while the span is open (585 million years).
 const OPEN: u64 = u64::MAX;
-
-thread_local! {
-    /// This thread's reading of both clocks at one moment: the monotonic instant and the wall
-    /// clock in microseconds since the epoch.
-    static CLOCK_ANCHOR: Cell<Option<(Instant, i64)>> = const { Cell::new(None) };
-}
-
-/// How long a thread derives wall-clock times from its anchor before it reads the wall clock
-/// again.
-const ANCHOR_LIFETIME: Duration = Duration::from_secs(1);
-
-/// Now on the monotonic clock, and in microseconds since the Unix epoch on the wall clock.
-///
-/// Reading a clock is a good part of what an entity costs on the span's thread (tens of
-/// nanoseconds each), so only the monotonic clock is read: the wall-clock time is the
-/// thread's anchor (both clocks read at one moment, at most [`ANCHOR_LIFETIME`] ago) plus the
-/// monotonic time since. The two clocks run at the same rate (the kernel slews both alike);
-/// only a step of the wall clock (someone setting the time) shows up to a second late.
-pub(crate) fn now_on_both_clocks() -> (Instant, i64) {
-    let now = Instant::now();
-    let derived = CLOCK_ANCHOR
-        .try_with(|anchor| {
-            if let Some((at, wall_us)) = anchor.get() {
-                let since = now.saturating_duration_since(at);
-                if since < ANCHOR_LIFETIME {
-                    // Below a second: the microseconds fit any integer type.
-                    return wall_us.saturating_add(since.as_micros() as i64);
-                }
-            }
-            let wall_us = now_micros();
-            anchor.set(Some((now, wall_us)));
-            wall_us
-        })
-        // Thread-locals already gone (thread teardown): read the wall clock.
-        .unwrap_or_else(|_| now_micros());
-    (now, derived)
-}
-
-/// Microseconds since the Unix epoch, now (wall clock).
-pub(crate) fn now_micros() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_micros()).map_or(i64::MIN, |us| -us),
-    }
-}
-
-thread_local! {
-    /// State of this thread's id generator: seeded once per thread from the operating system's
-    /// randomness (through a UUID v7 of the `uuid` crate), then stepped without locks.
-    static ID_STATE: Cell<Option<u64>> = const { Cell::new(None) };
-}
-
-/// SplitMix64's output function: a bijection of `u64`, so distinct states give distinct outputs.
-fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A UUID v7 for an entity that started at `started_us` (microseconds since the epoch): the
-/// millisecond timestamp, then 74 bits from this thread's generator.
-///
-/// `Uuid::now_v7` takes a lock shared by every thread and asks the operating system for random
-/// bytes on every call; an entity opens on the span's thread, so its id is made here without
-/// either. Ids made by one thread never repeat (the generator steps through a bijection of a
-/// 64-bit counter); threads start from independent random seeds. Ids of one thread within one
-/// millisecond are not ordered, which nothing relies on (rows are ordered by `started_at`).
-pub(crate) fn new_id(started_us: i64) -> Uuid {
-    let state = ID_STATE
-        .try_with(|cell| {
-            let state = cell.get().unwrap_or_else(|| {
-                // The low 64 bits of a UUID v7 are 62 random bits and the variant.
-                let seed = Uuid::now_v7().as_u64_pair().1;
-                seed ^ (cell as *const _ as u64).rotate_left(32)
-            });
-            let next = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            cell.set(Some(next));
-            Some(next)
-        })
-        .ok()
-        .flatten();
-    let Some(state) = state else {
-        // Thread-locals already gone (thread teardown): the shared generator.
-        return Uuid::now_v7();
-    };
-    let low = mix64(state);
-    let high = mix64(state ^ 0xD6E8_FEB8_6659_FD93);
-    let mut random = [0u8; 10];
-    random[..8].copy_from_slice(&low.to_le_bytes());
-    random[8..].copy_from_slice(&high.to_le_bytes()[..2]);
-    let millis = u64::try_from(started_us.div_euclid(1000)).unwrap_or(0);
-    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
-}
 
 #[cfg(test)]
 mod tests {
