@@ -75,29 +75,29 @@ pub(crate) struct EntityState {
 /// One open (or just closed) entity.
 #[derive(Debug)]
 pub(crate) struct Entity {
-    pub(crate) kind: EntityKind,
-    pub(crate) name: Cow<'static, str>,
+    kind: EntityKind,
+    name: Cow<'static, str>,
     /// `process_run_id` / `step_run_id`; unused for pipelines, keyed by `(run_id, attempt)`.
-    pub(crate) id: Uuid,
-    pub(crate) run: Arc<Run>,
+    id: Uuid,
+    run: Arc<Run>,
     /// The nearest enclosing process of the same run.
-    pub(crate) process_run_id: Option<Uuid>,
+    process_run_id: Option<Uuid>,
     /// The nearest enclosing entity: failures travel up this chain.
-    pub(crate) parent: Option<Arc<Entity>>,
+    parent: Option<Arc<Entity>>,
     /// When the span opened, in microseconds since the Unix epoch (what every store, PostgreSQL
     /// included, keeps exactly); see [`started_at`](Self::started_at).
-    pub(crate) started_us: i64,
-    pub(crate) start: Instant,
+    started_us: i64,
+    start: Instant,
     state: Mutex<EntityState>,
     /// How long the span was open, in milliseconds; [`OPEN`] until it closes. An atomic, so
     /// that closing takes no lock.
     duration_ms: AtomicU64,
     /// Set by the writer when it takes the end record into the batch it is building, so that a
     /// store keeping one row per entity is not also given the start record of that batch.
-    pub(crate) end_in_batch: AtomicBool,
+    end_in_batch: AtomicBool,
     /// The entity's OpenTelemetry span, when the layer exports it.
     #[cfg(feature = "otel")]
-    pub(crate) otel: EntitySpan,
+    otel: EntitySpan,
 }
 
 impl Entity {
@@ -159,6 +159,53 @@ impl Entity {
         {
             self.otel = EntitySpan::default();
         }
+    }
+
+    /// Pipeline, process or step.
+    #[cfg(feature = "otel")]
+    pub(crate) fn kind(&self) -> EntityKind {
+        self.kind
+    }
+
+    /// The entity's name (the marker's value, else the span's name).
+    #[cfg(feature = "otel")]
+    pub(crate) fn name(&self) -> &Cow<'static, str> {
+        &self.name
+    }
+
+    /// `process_run_id` / `step_run_id`; unused for pipelines.
+    #[cfg(feature = "otel")]
+    pub(crate) fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The run the entity belongs to.
+    pub(crate) fn run(&self) -> &Arc<Run> {
+        &self.run
+    }
+
+    /// The nearest enclosing process of the same run.
+    #[cfg(feature = "otel")]
+    pub(crate) fn process_run_id(&self) -> Option<Uuid> {
+        self.process_run_id
+    }
+
+    /// The nearest enclosing entity.
+    #[cfg(feature = "otel")]
+    pub(crate) fn parent(&self) -> Option<&Arc<Entity>> {
+        self.parent.as_ref()
+    }
+
+    /// Time since the span opened, on the monotonic clock.
+    #[cfg(feature = "otel")]
+    pub(crate) fn elapsed(&self) -> std::time::Duration {
+        self.start.elapsed()
+    }
+
+    /// The entity's OpenTelemetry slot.
+    #[cfg(feature = "otel")]
+    pub(crate) fn otel(&self) -> &EntitySpan {
+        &self.otel
     }
 
     /// When the span opened.

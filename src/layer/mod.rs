@@ -216,7 +216,7 @@ impl ExecutionRecordsLayer {
             }
             (_, Some(parent)) => {
                 warn_run_fields_ignored(kind, metadata.name(), &values, &mut warnings);
-                parent.run.clone()
+                parent.run().clone()
             }
         };
         let entity = self.pool.open(kind, name, run, parent);

@@ -61,29 +61,35 @@ fn name_key(kind: EntityKind) -> &'static str {
 /// What the entity is: known when its span opens.
 pub(crate) fn start_attributes(entity: &Entity, given: Given) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(7);
-    attributes.push(KeyValue::new("etl.kind", entity.kind.as_str()));
+    attributes.push(KeyValue::new("etl.kind", entity.kind().as_str()));
     if !given.has(Given::NAME) {
-        attributes.push(KeyValue::new(name_key(entity.kind), entity.name.clone()));
+        attributes.push(KeyValue::new(
+            name_key(entity.kind()),
+            entity.name().clone(),
+        ));
     }
     if !given.has(Given::RUN_ID) {
-        attributes.push(KeyValue::new("etl.run_id", entity.run.run_id.shared()));
+        attributes.push(KeyValue::new("etl.run_id", entity.run().run_id.shared()));
     }
-    if let Some(correlation_id) = &entity.run.correlation_id {
+    if let Some(correlation_id) = &entity.run().correlation_id {
         if !given.has(Given::CORRELATION_ID) {
             attributes.push(KeyValue::new("etl.correlation_id", correlation_id.clone()));
         }
     }
     if !given.has(Given::ATTEMPT) {
-        attributes.push(KeyValue::new("etl.attempt", i64::from(entity.run.attempt)));
+        attributes.push(KeyValue::new(
+            "etl.attempt",
+            i64::from(entity.run().attempt),
+        ));
     }
-    if let Some(process_run_id) = entity.process_run_id {
+    if let Some(process_run_id) = entity.process_run_id() {
         attributes.push(KeyValue::new(
             "etl.process_run_id",
             uuid_text(process_run_id),
         ));
     }
-    if entity.kind == EntityKind::Step {
-        attributes.push(KeyValue::new("etl.step_run_id", uuid_text(entity.id)));
+    if entity.kind() == EntityKind::Step {
+        attributes.push(KeyValue::new("etl.step_run_id", uuid_text(entity.id())));
     }
     attributes
 }
@@ -111,7 +117,7 @@ pub(crate) fn outcome(entity: &Entity) -> Outcome {
     ));
     let duration_ms = entity
         .duration_ms()
-        .map_or_else(|| entity.start.elapsed().as_millis(), u128::from);
+        .map_or_else(|| entity.elapsed().as_millis(), u128::from);
     let duration_ms = i64::try_from(duration_ms).unwrap_or(i64::MAX);
     attributes.push(KeyValue::new("etl.duration_ms", duration_ms));
     let failure = state.error.as_deref().map(|error| {
@@ -175,6 +181,6 @@ pub(crate) fn record_ids(entity: &Entity, span: &SpanContext) {
 pub(crate) fn end_time(entity: &Entity) -> SystemTime {
     entity
         .started_at_system()
-        .checked_add(entity.start.elapsed())
+        .checked_add(entity.elapsed())
         .unwrap_or_else(SystemTime::now)
 }

@@ -76,9 +76,9 @@ impl Interop {
         let mut given = GivenVisitor(0);
         attrs.record(&mut given);
         let given = Given::from_bits(given.0);
-        entity.otel.set_given_bits(given.bits());
+        entity.otel().set_given_bits(given.bits());
         if self.records_inner.load(Ordering::Relaxed) {
-            entity.otel.set_start_pending();
+            entity.otel().set_start_pending();
             return false;
         }
         match context(id, sink) {
@@ -97,12 +97,12 @@ impl Interop {
                 }
                 let span = cx.span();
                 attributes::record_ids(entity, span.span_context());
-                span.update_name(entity.name.clone());
+                span.update_name(entity.name().clone());
                 span.set_attributes(attributes::start_attributes(entity, given));
                 true
             }
             None => {
-                entity.otel.set_start_pending();
+                entity.otel().set_start_pending();
                 false
             }
         }
@@ -110,14 +110,14 @@ impl Interop {
 
     /// Returns whether the start record, held back until now, can be queued.
     pub(super) fn on_enter(&self, entity: &Entity, id: &Id, sink: &RegisteredDispatch) -> bool {
-        if !entity.otel.take_start_pending() {
+        if !entity.otel().take_start_pending() {
             return false;
         }
         if let Some(cx) = context(id, sink) {
             self.records_inner.store(true, Ordering::Relaxed);
             attributes::record_ids(entity, cx.span().span_context());
             // Kept for the close: the same span, without asking again.
-            entity.otel.set_context(cx);
+            entity.otel().set_context(cx);
         }
         true
     }
@@ -125,8 +125,8 @@ impl Interop {
     /// Adds the entity's attributes and outcome to its span before `tracing-opentelemetry`
     /// ends it. Returns whether the start record is still to be queued.
     pub(super) fn on_close(&self, entity: &Entity, id: &Id, sink: &RegisteredDispatch) -> bool {
-        let start_pending = entity.otel.take_start_pending();
-        let cx = match entity.otel.context() {
+        let start_pending = entity.otel().take_start_pending();
+        let cx = match entity.otel().context() {
             Some(cx) => cx.clone(),
             None => match context(id, sink) {
                 Some(cx) => {
@@ -143,10 +143,10 @@ impl Interop {
         if !span.is_recording() {
             return start_pending;
         }
-        span.update_name(entity.name.clone());
+        span.update_name(entity.name().clone());
         span.set_attributes(attributes::start_attributes(
             entity,
-            Given::from_bits(entity.otel.given_bits()),
+            Given::from_bits(entity.otel().given_bits()),
         ));
         let at = std::time::SystemTime::now();
         attributes::apply_outcome(&span, attributes::outcome(entity), at);

@@ -49,23 +49,23 @@ pub(crate) fn scope() -> InstrumentationScope {
 /// Starts the entity's span: a child of its nearest entity's span (or, for an entity outside
 /// any other, of the current OpenTelemetry context), with the entity's start time.
 pub(super) fn start(tracer: &dyn DynTracer, entity: &Entity) {
-    let parent = entity.parent.as_ref().and_then(|p| p.otel.context());
+    let parent = entity.parent().as_ref().and_then(|p| p.otel().context());
     let parent = match parent {
         Some(cx) => Cow::Borrowed(cx),
         None => Cow::Owned(Context::current()),
     };
-    let builder = SpanBuilder::from_name(entity.name.clone())
+    let builder = SpanBuilder::from_name(entity.name().clone())
         .with_kind(SpanKind::Internal)
         .with_start_time(entity.started_at_system())
         .with_attributes(attributes::start_attributes(entity, Given::NONE));
     let cx = tracer.start(builder, &parent);
     attributes::record_ids(entity, cx.span().span_context());
-    entity.otel.set_context(cx);
+    entity.otel().set_context(cx);
 }
 
 /// Ends the entity's span with its outcome.
 pub(super) fn end(entity: &Entity) {
-    let Some(cx) = entity.otel.context() else {
+    let Some(cx) = entity.otel().context() else {
         return;
     };
     let at = attributes::end_time(entity);
