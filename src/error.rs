@@ -128,7 +128,7 @@ fn postgres_message(error: &tokio_postgres::Error) -> String {
 }
 
 /// An error from the background writer's control operations (flush, shutdown).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriterError {
     /// The operation did not finish within its timeout; records may still be queued.
@@ -137,7 +137,8 @@ pub enum WriterError {
     /// The writer thread has already shut down.
     #[error("the record writer has shut down")]
     ShutDown,
-    /// The store failed; the writer keeps the records and retries.
+    /// The store failed; the writer keeps the records and retries. The store's own error,
+    /// shared (every flush waiting on the same failure is told the same error).
     #[error("the execution record store failed: {0}")]
-    Store(#[source] StoreError),
+    Store(#[source] std::sync::Arc<StoreError>),
 }

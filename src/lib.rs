@@ -134,6 +134,7 @@
 //! layer exports instead; add the records layer **first**:
 //! `registry().with(records).with(tracing_opentelemetry_layer)` (the layer added first is the
 //! inner one, whose callbacks run first).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(
     missing_docs,
     missing_debug_implementations,

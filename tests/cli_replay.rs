@@ -17,7 +17,7 @@ use tracing_subscriber::prelude::*;
 struct Down;
 
 impl ExecutionRecordStore for Down {
-    fn write_record(&mut self, _: &ExecutionRecord) -> Result<(), StoreError> {
+    fn write_batch(&mut self, _: &[ExecutionRecord]) -> Result<(), StoreError> {
         Err(StoreError::other("connection refused"))
     }
 }

@@ -77,22 +77,24 @@ pub(crate) fn newer_schema(version: i64, supported: i64) -> Option<String> {
 /// struct Stdout;
 ///
 /// impl ExecutionRecordStore for Stdout {
-///     fn write_record(&mut self, record: &ExecutionRecord) -> Result<(), StoreError> {
-///         println!("{} {} {}", record.kind(), record.event(), record.status());
+///     fn write_batch(&mut self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
+///         for record in records {
+///             println!("{} {} {}", record.kind(), record.event(), record.status());
+///         }
 ///         Ok(())
 ///     }
 /// }
 /// ```
 pub trait ExecutionRecordStore: Send + 'static {
-    /// Writes one record.
-    fn write_record(&mut self, record: &ExecutionRecord) -> Result<(), StoreError>;
+    /// Writes a batch of records, in order: the one method a store must implement. Stores that
+    /// can should do it in one transaction: the writer hands over everything it has queued in
+    /// one call. When it returns `Ok`, the records are the store's: the writer counts them as
+    /// written and keeps no copy.
+    fn write_batch(&mut self, records: &[ExecutionRecord]) -> Result<(), StoreError>;
 
-    /// Writes a batch of records, in order. Stores that can should do it in one transaction:
-    /// the writer hands over everything it has queued in one call.
-    ///
-    /// The default calls [`write_record`](Self::write_record) for each record.
-    fn write_batch(&mut self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
-        records.iter().try_for_each(|r| self.write_record(r))
+    /// Writes one record: a batch of one.
+    fn write_record(&mut self, record: &ExecutionRecord) -> Result<(), StoreError> {
+        self.write_batch(std::slice::from_ref(record))
     }
 
     /// Whether the store keeps one row per entity (it updates the row in place, as SQL stores

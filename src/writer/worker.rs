@@ -67,7 +67,8 @@ struct Outage {
     since: Instant,
     backoff: Duration,
     next_retry: Instant,
-    last_error: String,
+    /// The store's latest error, as flushes waiting on the outage are told.
+    last_error: Arc<StoreError>,
     /// The spill file's failure was reported (once per outage).
     spill_error_reported: bool,
 }
@@ -263,9 +264,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
                     _ => {
                         let error = match deadline {
                             Some(_) => WriterError::Timeout(self.config.shutdown_timeout),
-                            None => {
-                                WriterError::Store(StoreError::other(outage.last_error.clone()))
-                            }
+                            None => WriterError::Store(outage.last_error.clone()),
                         };
                         // What waits on disk should be durable, whatever the store does.
                         if let Some(outage) = &mut self.outage {
@@ -276,7 +275,8 @@ impl<S: ExecutionRecordStore> Worker<S> {
                 }
             }
         }
-        self.flush_store().map_err(WriterError::Store)
+        self.flush_store()
+            .map_err(|e| WriterError::Store(Arc::new(e)))
     }
 
     /// Writes everything still queued, marks the recorder stopped, then reports what could not
@@ -285,10 +285,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
         let deadline = deadline.unwrap_or_else(|| Instant::now() + self.config.shutdown_timeout);
         let result = self.write_everything_queued(Some(deadline));
         for reply in std::mem::take(&mut self.waiting_flushes) {
-            let _ = reply.send(match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(WriterError::Store(StoreError::other(e.to_string()))),
-            });
+            let _ = reply.send(result.clone());
         }
         self.beat(true);
         let _ = self.store.flush();
@@ -451,7 +448,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
                     self.dirty = true;
                     return;
                 }
-                Err(error) => self.begin_outage(&error),
+                Err(error) => self.begin_outage(error),
             }
         }
         let mut first_error = None;
@@ -468,8 +465,8 @@ impl<S: ExecutionRecordStore> Worker<S> {
         }
     }
 
-    fn begin_outage(&mut self, error: &StoreError) {
-        self.report(error);
+    fn begin_outage(&mut self, error: StoreError) {
+        self.report(&error);
         let spill_path = self
             .config
             .spill_dir
@@ -481,7 +478,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
             since: Instant::now(),
             backoff: self.config.retry_initial,
             next_retry: Instant::now() + self.config.retry_initial,
-            last_error: error.to_string(),
+            last_error: Arc::new(error),
             spill_error_reported: false,
         });
     }
@@ -526,7 +523,8 @@ impl<S: ExecutionRecordStore> Worker<S> {
                 Err(error) => break error,
             }
         };
-        outage.last_error = failure.to_string();
+        let failure = Arc::new(failure);
+        outage.last_error = failure.clone();
         outage.next_retry = Instant::now() + outage.backoff;
         outage.backoff = (outage.backoff * 2).min(self.config.retry_max);
         self.report(&failure);
