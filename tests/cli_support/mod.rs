@@ -1,13 +1,12 @@
 //! Helpers for the `tracing-etl` binary's tests: run histories recorded through the real layer
 //! into real SQLite files, and the binary run against them.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assert_cmd::Command;
 use tracing::instrument;
-use tracing_etl::{ExecutionRecordsLayer, RecordReader, RunFilter, SqliteStore};
+use tracing_etl::{ExecutionRecordsLayer, SqliteStore};
 use tracing_subscriber::prelude::*;
 
 /// The binary, with a clean environment (no store, trace link or colour settings inherited).
@@ -57,16 +56,6 @@ impl History {
     /// A store to read back what the binary did.
     pub fn reader(&self) -> SqliteStore {
         SqliteStore::open_read_only(&self.path).unwrap()
-    }
-
-    /// The run ids of every pipeline run, oldest first.
-    pub fn run_ids(&self) -> Vec<String> {
-        self.reader()
-            .read_pipelines(&RunFilter::default())
-            .unwrap()
-            .into_iter()
-            .map(|p| p.run_id)
-            .collect()
     }
 }
 

@@ -2,7 +2,6 @@
 //! `TRACING_ETL_TEST_PG` (default `host=127.0.0.1 port=5432 user=postgres dbname=test`), and
 //! each test works in a schema of its own, created fresh and dropped at the end, so tests run in
 //! parallel without seeing each other.
-#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

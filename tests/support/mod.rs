@@ -1,5 +1,4 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
 
 use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, WriterStats};
 use tracing_subscriber::prelude::*;
@@ -16,4 +15,5 @@ pub fn record<R>(f: impl FnOnce() -> R) -> (InMemoryStore, R) {
 }
 
 pub mod capture;
+#[macro_use]
 pub mod scenarios;

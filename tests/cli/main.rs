@@ -1,0 +1,24 @@
+//! The `tracing-etl` command-line tool: run histories recorded through the real layer, then the
+//! binary run against them (`runs`, `show`, `failures`, `running`, `reap`, `replay`), on every
+//! store it reads, and its errors on bad input.
+
+#[path = "../cli_support/mod.rs"]
+mod cli_support;
+
+// Shared with the store tests, which use all of it.
+#[cfg(feature = "postgres")]
+#[allow(dead_code)]
+#[path = "../pg_support/mod.rs"]
+mod pg_support;
+
+mod corrupt_store;
+mod errors;
+mod failures;
+mod jsonl;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod reap;
+mod replay;
+mod running;
+mod runs;
+mod show;

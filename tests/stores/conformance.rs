@@ -1,0 +1,528 @@
+//! One conformance suite that every store must pass: the same tests, generic over
+//! [`ExecutionRecordStore`] + [`RecordReader`], instantiated once per store at the bottom.
+//!
+//! A [`Harness`] opens a store at one fixed location (a file, a directory, a schema, shared
+//! rows): opening it again after dropping the first store is a reopen.
+
+use crate::pg_support;
+
+use chrono::{DateTime, TimeZone, Utc};
+use tracing::instrument;
+use tracing_etl::{
+    EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, PipelineRunRecord,
+    ProcessRunRecord, RecordReader, RecorderHeartbeat, RunFilter, RunStatus, StepRunRecord,
+};
+use tracing_subscriber::prelude::*;
+
+/// Opens the store under test, always at the same location.
+trait Harness {
+    type Store: ExecutionRecordStore + RecordReader;
+    fn open(&self) -> Self::Store;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records
+
+/// Text that breaks naive SQL, JSON or CSV handling.
+const HOSTILE: &str =
+    "Robert'); DROP TABLE step_runs;-- \"quoted\" \\ back\\slash\n\ttab, \u{1F4A5} 日本語 é";
+
+/// A timestamp with microsecond precision (what every store keeps).
+fn at(seconds: i64, micros: u32) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_790_000_000 + seconds, micros * 1_000)
+        .single()
+        .unwrap()
+}
+
+fn pipeline(run_id: &str, attempt: u32, end: Option<RunStatus>) -> PipelineRunRecord {
+    let start = PipelineRunRecord {
+        attempt,
+        last_attempt: false,
+        ..PipelineRunRecord::started(run_id, "nightly", at(i64::from(attempt), 0))
+    };
+    finish(start, end, 1_500, PipelineRunRecord::ended)
+}
+
+fn process(run_id: &str, process_run_id: &str, end: Option<RunStatus>) -> ProcessRunRecord {
+    let start = ProcessRunRecord::started(run_id, process_run_id, "extract", at(10, 0));
+    finish(start, end, 700, ProcessRunRecord::ended)
+}
+
+fn step(run_id: &str, step_run_id: &str, end: Option<RunStatus>) -> StepRunRecord {
+    let start = StepRunRecord::started(run_id, step_run_id, "load", at(20, 0));
+    finish(start, end, 300, StepRunRecord::ended)
+}
+
+/// `start`, or its end record with status `end` when there is one.
+fn finish<R>(start: R, end: Option<RunStatus>, ms: u64, ended: fn(R, RunStatus, u64) -> R) -> R {
+    match end {
+        Some(status) => ended(start, status, ms),
+        None => start,
+    }
+}
+
+/// Failed end records with every optional field set to `text`.
+fn full_records(run_id: &str, text: &str) -> Vec<ExecutionRecord> {
+    let some = |s: &str| Some(format!("{s}:{text}"));
+    let mut p = pipeline(run_id, 7, Some(RunStatus::Failed));
+    p.correlation_id = some("corr");
+    p.last_attempt = true;
+    p.pipeline = format!("pipeline {text}");
+    p.started_at = at(3, 123_456);
+    p.duration_ms = Some(u64::from(u32::MAX) * 4);
+    p.error = some("error");
+    p.error_type = some("type");
+    p.error_message = some("message");
+    p.failed_step_run_id = some("failed_step_run_id");
+    p.failed_step = some("failed_step");
+    p.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned());
+    p.span_id = Some("00f067aa0ba902b7".to_owned());
+    p.recorder_id = some("recorder");
+
+    let mut pr = process(
+        run_id,
+        &format!("{run_id}/process"),
+        Some(RunStatus::Failed),
+    );
+    pr.correlation_id = some("corr");
+    pr.attempt = 7;
+    pr.process = format!("process {text}");
+    pr.started_at = at(4, 999_999);
+    pr.error = some("error");
+    pr.error_type = some("type");
+    pr.error_message = some("message");
+    pr.failed_step_run_id = some("failed_step_run_id");
+    pr.failed_step = some("failed_step");
+    pr.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned());
+    pr.span_id = Some("b7ad6b7169203331".to_owned());
+    pr.recorder_id = some("recorder");
+
+    let mut s = step(run_id, &format!("{run_id}/step"), Some(RunStatus::Failed));
+    s.correlation_id = some("corr");
+    s.attempt = 7;
+    s.step = format!("step {text}");
+    s.started_at = at(5, 1);
+    s.error = some("error");
+    s.process_run_id = Some(format!("{run_id}/process"));
+    s.error_type = some("type");
+    s.error_message = some("message");
+    s.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned());
+    s.span_id = Some("53995c3f42cd8ad8".to_owned());
+    s.recorder_id = some("recorder");
+
+    vec![p.into(), pr.into(), s.into()]
+}
+
+fn write<S: ExecutionRecordStore>(store: &mut S, records: &[ExecutionRecord]) {
+    store.write_batch(records).expect("write_batch");
+    store.flush().expect("flush");
+}
+
+/// Every row of the store, as records, pipelines then processes then steps, oldest first.
+fn read_all<S: RecordReader>(store: &mut S) -> Vec<ExecutionRecord> {
+    let all = RunFilter::default();
+    let mut rows: Vec<ExecutionRecord> = Vec::new();
+    rows.extend(
+        store
+            .read_pipelines(&all)
+            .unwrap()
+            .into_iter()
+            .map(Into::into),
+    );
+    rows.extend(
+        store
+            .read_processes(&all)
+            .unwrap()
+            .into_iter()
+            .map(Into::into),
+    );
+    rows.extend(store.read_steps(&all).unwrap().into_iter().map(Into::into));
+    rows
+}
+
+fn read_run<S: RecordReader>(store: &mut S, run_id: &str) -> Vec<ExecutionRecord> {
+    read_all(store)
+        .into_iter()
+        .filter(|r| r.run_id() == run_id)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests
+
+fn round_trip_of_every_field<H: Harness>(h: &H) {
+    let mut store = h.open();
+    let plain = full_records("plain", "value");
+    let hostile = full_records("hostile", HOSTILE);
+    let long = full_records("long", &"x".repeat(60_000));
+    let empty = full_records("empty", "");
+    for records in [&plain, &hostile, &long, &empty] {
+        write(&mut store, records);
+    }
+    // NULLs: the minimal records, every optional field absent.
+    let nulls: Vec<ExecutionRecord> = vec![
+        pipeline("nulls", 1, Some(RunStatus::Success)).into(),
+        process("nulls", "nulls/process", Some(RunStatus::Success)).into(),
+        step("nulls", "nulls/step", Some(RunStatus::Success)).into(),
+    ];
+    write(&mut store, &nulls);
+    drop(store);
+
+    let mut store = h.open();
+    for (run_id, expected) in [
+        ("plain", plain),
+        ("hostile", hostile),
+        ("long", long),
+        ("empty", empty),
+        ("nulls", nulls),
+    ] {
+        assert_eq!(read_run(&mut store, run_id), expected, "run {run_id}");
+    }
+}
+
+fn a_start_then_an_end_leave_the_end<H: Harness>(h: &H) {
+    let mut store = h.open();
+    let start: Vec<ExecutionRecord> = vec![
+        pipeline("upsert", 1, None).into(),
+        process("upsert", "upsert/p", None).into(),
+        step("upsert", "upsert/s", None).into(),
+    ];
+    write(&mut store, &start);
+    assert_eq!(
+        read_run(&mut store, "upsert"),
+        start,
+        "start rows are `running`"
+    );
+
+    let end: Vec<ExecutionRecord> = vec![
+        pipeline("upsert", 1, Some(RunStatus::Success)).into(),
+        process("upsert", "upsert/p", Some(RunStatus::Failed)).into(),
+        step("upsert", "upsert/s", Some(RunStatus::Success)).into(),
+    ];
+    write(&mut store, &end);
+    assert_eq!(
+        read_run(&mut store, "upsert"),
+        end,
+        "one row per entity, the end"
+    );
+}
+
+fn an_end_written_before_its_start_stays<H: Harness>(h: &H) {
+    let mut store = h.open();
+    let end: Vec<ExecutionRecord> = vec![
+        pipeline("overtaken", 1, Some(RunStatus::Failed)).into(),
+        process("overtaken", "overtaken/p", Some(RunStatus::Success)).into(),
+        step("overtaken", "overtaken/s", Some(RunStatus::Success)).into(),
+    ];
+    let start: Vec<ExecutionRecord> = vec![
+        pipeline("overtaken", 1, None).into(),
+        process("overtaken", "overtaken/p", None).into(),
+        step("overtaken", "overtaken/s", None).into(),
+    ];
+    write(&mut store, &end);
+    write(&mut store, &start);
+    // In one batch, too.
+    let mut both: Vec<ExecutionRecord> = end.clone();
+    both.extend(start.iter().cloned());
+    write(&mut store, &both);
+    assert_eq!(read_run(&mut store, "overtaken"), end);
+}
+
+fn writing_a_batch_twice_leaves_the_same_rows<H: Harness>(h: &H) {
+    let mut store = h.open();
+    let batch: Vec<ExecutionRecord> = vec![
+        pipeline("twice", 1, None).into(),
+        step("twice", "twice/s", None).into(),
+        step("twice", "twice/s", Some(RunStatus::Success)).into(),
+        pipeline("twice", 1, Some(RunStatus::Success)).into(),
+    ];
+    write(&mut store, &batch);
+    let once = read_run(&mut store, "twice");
+    write(&mut store, &batch);
+    assert_eq!(read_run(&mut store, "twice"), once);
+    assert_eq!(once.len(), 2);
+}
+
+fn a_batch_of_100k_records<H: Harness>(h: &H) {
+    const N: usize = 100_000;
+    let mut store = h.open();
+    let records: Vec<ExecutionRecord> = (0..N)
+        .map(|i| {
+            let mut s = step("bulk", &format!("bulk/{i:06}"), Some(RunStatus::Success));
+            s.started_at = at(100, u32::try_from(i).unwrap());
+            s.into()
+        })
+        .collect();
+    write(&mut store, &records);
+    drop(store);
+    let mut store = h.open();
+    let steps = store
+        .read_steps(&RunFilter::default().run_id("bulk"))
+        .unwrap();
+    assert_eq!(steps.len(), N);
+    assert_eq!(steps[0].step_run_id, "bulk/000000");
+    assert_eq!(steps[N - 1].step_run_id, format!("bulk/{:06}", N - 1));
+}
+
+#[instrument(skip_all, fields(etl.pipeline = "concurrent", etl.run_id = %run_id))]
+fn concurrent_pipeline(run_id: &str, steps: usize) {
+    std::thread::scope(|scope| {
+        for t in 0..2 {
+            let span = tracing::Span::current();
+            let dispatch = tracing::dispatcher::get_default(Clone::clone);
+            scope.spawn(move || {
+                let _default = tracing::dispatcher::set_default(&dispatch);
+                let _entered = span.enter();
+                for i in 0..steps / 2 {
+                    concurrent_step(t, i);
+                }
+            });
+        }
+    });
+}
+
+#[instrument(skip_all, fields(etl.step))]
+fn concurrent_step(thread: usize, i: usize) {
+    if (thread + i).is_multiple_of(97) {
+        tracing::error!(thread, i, "bad row");
+    }
+}
+
+/// Two writers (two layers, two store handles: like two jobs sharing a store), each fed by
+/// two threads, at the same time.
+fn concurrent_writers<H: Harness + Sync>(h: &H) {
+    const STEPS: usize = 400;
+    std::thread::scope(|scope| {
+        for writer in 0..2 {
+            scope.spawn(move || {
+                let (layer, guard) = ExecutionRecordsLayer::builder()
+                    .max_batch(64)
+                    .build(h.open());
+                let subscriber = tracing_subscriber::registry().with(layer);
+                tracing::subscriber::with_default(subscriber, || {
+                    concurrent_pipeline(&format!("concurrent-{writer}"), STEPS);
+                });
+                let stats = guard.shutdown().expect("writer shut down");
+                assert_eq!(stats.written, 2 * (STEPS as u64 + 1));
+            });
+        }
+    });
+    let mut store = h.open();
+    for writer in 0..2 {
+        let run_id = format!("concurrent-{writer}");
+        let filter = RunFilter::default().run_id(&run_id);
+        let pipelines = store.read_pipelines(&filter).unwrap();
+        assert_eq!(pipelines.len(), 1);
+        assert_eq!(pipelines[0].status, RunStatus::Failed);
+        let steps = store.read_steps(&filter).unwrap();
+        assert_eq!(steps.len(), STEPS, "one row per step of {run_id}");
+        assert!(steps.iter().all(|s| s.event == EventName::StepEnd));
+        let failed = steps
+            .iter()
+            .filter(|s| s.status == RunStatus::Failed)
+            .count();
+        assert_eq!(
+            failed,
+            (0..2)
+                .map(|t| (0..STEPS / 2)
+                    .filter(|i| (t + i).is_multiple_of(97))
+                    .count())
+                .sum::<usize>()
+        );
+    }
+}
+
+fn reopen_after_close_keeps_and_appends<H: Harness>(h: &H) {
+    let first: Vec<ExecutionRecord> = vec![pipeline("reopen", 1, Some(RunStatus::Failed)).into()];
+    let mut store = h.open();
+    write(&mut store, &first);
+    drop(store);
+
+    let second: Vec<ExecutionRecord> = vec![pipeline("reopen", 2, None).into()];
+    let mut store = h.open();
+    write(&mut store, &second);
+    drop(store);
+
+    let mut store = h.open();
+    let rows = store
+        .read_pipelines(&RunFilter::default().run_id("reopen"))
+        .unwrap();
+    let rows: Vec<ExecutionRecord> = rows.into_iter().map(Into::into).collect();
+    assert_eq!(rows, [first, second].concat());
+}
+
+fn heartbeats_keep_the_latest_beat<H: Harness>(h: &H) {
+    let mut store = h.open();
+    let mut beat = RecorderHeartbeat {
+        recorder_id: "conformance-recorder".to_owned(),
+        host: format!("host {HOSTILE}"),
+        pid: 4242,
+        started_at: at(0, 0),
+        last_beat_at: at(5, 0),
+        beat_interval_ms: 5_000,
+        stopped_at: None,
+    };
+    store.write_heartbeat(&beat).unwrap();
+    beat.last_beat_at = at(10, 250);
+    beat.stopped_at = Some(at(10, 250));
+    store.write_heartbeat(&beat).unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let mut store = h.open();
+    let recorders: Vec<_> = store
+        .read_recorders()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.recorder_id == beat.recorder_id)
+        .collect();
+    assert_eq!(recorders, [beat]);
+}
+
+fn filters_select_order_and_limit<H: Harness>(h: &H) {
+    let mut store = h.open();
+    let mut rows: Vec<ExecutionRecord> = Vec::new();
+    for (i, status) in [RunStatus::Success, RunStatus::Failed, RunStatus::Running]
+        .into_iter()
+        .enumerate()
+    {
+        let end = (status != RunStatus::Running).then_some(status);
+        let mut p = pipeline(&format!("filter-{i}"), 1, end);
+        p.started_at = at(1_000 + i as i64, 0);
+        p.pipeline = if i == 1 { "other" } else { "nightly" }.to_owned();
+        rows.push(p.into());
+    }
+    write(&mut store, &rows);
+
+    let ids = |store: &mut H::Store, filter: RunFilter| -> Vec<String> {
+        store
+            .read_pipelines(&filter.run_id_prefix("filter-"))
+            .unwrap()
+            .into_iter()
+            .map(|p| p.run_id)
+            .collect()
+    };
+    assert_eq!(
+        ids(&mut store, RunFilter::default()),
+        ["filter-0", "filter-1", "filter-2"]
+    );
+    assert_eq!(
+        ids(&mut store, RunFilter::default().newest_first().limit(2)),
+        ["filter-2", "filter-1"]
+    );
+    assert_eq!(
+        ids(&mut store, RunFilter::default().status(RunStatus::Failed)),
+        ["filter-1"]
+    );
+    assert_eq!(
+        ids(&mut store, RunFilter::default().name("nightly")),
+        ["filter-0", "filter-2"]
+    );
+    assert_eq!(
+        ids(&mut store, RunFilter::default().since(at(1_001, 0))),
+        ["filter-1", "filter-2"]
+    );
+    assert_eq!(
+        ids(&mut store, RunFilter::default().attempt(2)),
+        Vec::<String>::new()
+    );
+}
+
+/// Instantiates every conformance test for one store: `$store::$test` runs `$test` against a
+/// fresh harness.
+macro_rules! conformance {
+    ($($store:ident => $harness:expr;)*) => {$(
+        conformance!(@store $store, $harness,
+            round_trip_of_every_field,
+            a_start_then_an_end_leave_the_end,
+            an_end_written_before_its_start_stays,
+            writing_a_batch_twice_leaves_the_same_rows,
+            a_batch_of_100k_records,
+            concurrent_writers,
+            reopen_after_close_keeps_and_appends,
+            heartbeats_keep_the_latest_beat,
+            filters_select_order_and_limit,
+        );
+    )*};
+    (@store $store:ident, $harness:expr, $($test:ident,)*) => {
+        mod $store {
+            use super::*;
+            $(
+                #[test]
+                fn $test() {
+                    super::$test(&$harness);
+                }
+            )*
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stores
+
+/// In memory: "reopening" is another clone sharing the same rows.
+struct Memory(tracing_etl::InMemoryStore);
+
+impl Harness for Memory {
+    type Store = tracing_etl::InMemoryStore;
+    fn open(&self) -> Self::Store {
+        self.0.clone()
+    }
+}
+
+fn memory() -> Memory {
+    Memory(tracing_etl::InMemoryStore::new())
+}
+
+/// SQLite: one database file in a directory removed when the harness is dropped.
+struct Sqlite(tempfile::TempDir);
+
+impl Harness for Sqlite {
+    type Store = tracing_etl::SqliteStore;
+    fn open(&self) -> Self::Store {
+        tracing_etl::SqliteStore::open(self.0.path().join("runs.db")).expect("open SQLite store")
+    }
+}
+
+fn sqlite() -> Sqlite {
+    Sqlite(tempfile::tempdir().unwrap())
+}
+
+/// JSON Lines: one directory, removed when the harness is dropped.
+struct JsonLines(tempfile::TempDir);
+
+impl Harness for JsonLines {
+    type Store = tracing_etl::JsonLinesStore;
+    fn open(&self) -> Self::Store {
+        tracing_etl::JsonLinesStore::open(self.0.path().join("runs")).expect("open JSONL store")
+    }
+}
+
+fn jsonl() -> JsonLines {
+    JsonLines(tempfile::tempdir().unwrap())
+}
+
+/// PostgreSQL: a schema of its own on the real server (`TRACING_ETL_TEST_PG`), dropped when the
+/// harness is dropped.
+/// (The schema's admin connection is not `Sync`; the mutex makes the harness shareable.)
+struct Postgres(std::sync::Mutex<pg_support::TestSchema>);
+
+impl Harness for Postgres {
+    type Store = tracing_etl::PostgresStore;
+    fn open(&self) -> Self::Store {
+        let builder = self.0.lock().unwrap().builder();
+        builder.connect().expect("connect to PostgreSQL")
+    }
+}
+
+fn postgres() -> Postgres {
+    Postgres(std::sync::Mutex::new(pg_support::TestSchema::new(
+        "conformance",
+    )))
+}
+
+conformance! {
+    memory => memory();
+    sqlite => sqlite();
+    jsonl => jsonl();
+    postgres => postgres();
+}

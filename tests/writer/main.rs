@@ -1,0 +1,22 @@
+//! The background writer: batching, back-pressure, shutdown, durability when the process is
+//! killed, and a store that goes away mid-run.
+
+// Only `History` and `cli`, to look at a killed recorder's history with the binary.
+#[cfg(feature = "cli")]
+#[allow(dead_code)]
+#[path = "../cli_support/mod.rs"]
+mod cli_support;
+
+// Shared with the store tests, which use all of it.
+#[cfg(feature = "postgres")]
+#[allow(dead_code)]
+#[path = "../pg_support/mod.rs"]
+mod pg_support;
+
+mod backpressure;
+#[cfg(feature = "cli")]
+mod crash_durability;
+#[cfg(feature = "postgres")]
+mod postgres_outage;
+mod shutdown;
+mod writer;

@@ -1,0 +1,184 @@
+//! A PostgreSQL outage longer than the writer's queue: the server becomes unreachable mid-run
+//! (a TCP proxy in front of the real server stops forwarding and cuts every connection), the job
+//! keeps running without blocking while the writer keeps the records in memory and then in its
+//! spill file, and once the server is reachable again every record arrives exactly once.
+
+use crate::pg_support;
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tracing::field::Empty;
+use tracing_etl::{ExecutionRecordsLayer, PostgresStore, RecordReader, RunFilter, RunStatus};
+use tracing_subscriber::prelude::*;
+
+/// A TCP proxy to the test server that can be taken down (refusing and cutting connections) and
+/// brought back.
+struct Proxy {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let (up2, connections2) = (up.clone(), connections.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(client); // the server is "down": the connection closes at once
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let mut live = connections2.lock().unwrap();
+                live.push(client.try_clone().unwrap());
+                live.push(server.try_clone().unwrap());
+                drop(live);
+                pump(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pump(server, client);
+            }
+        });
+        Proxy {
+            addr,
+            up,
+            connections,
+        }
+    }
+
+    fn down(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for stream in self.connections.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn up(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let _ = io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Both);
+    });
+}
+
+fn pipeline(name: &str, steps: usize) {
+    let _p = tracing::info_span!("run", etl.pipeline = name, etl.run_id = name).entered();
+    let _proc = tracing::info_span!("load", etl.process = Empty).entered();
+    for i in 0..steps {
+        let _s = tracing::info_span!("write", etl.step = Empty, row = i).entered();
+    }
+}
+
+#[test]
+fn a_server_down_for_longer_than_the_queue_loses_nothing_and_blocks_nothing() {
+    const BEFORE: usize = 50;
+    const DURING: usize = 1_500;
+    const AFTER: usize = 50;
+    let mut schema = pg_support::TestSchema::new("server_down");
+    // The test server's address, from its connection string (127.0.0.1:5432 by default).
+    // The test server (`TRACING_ETL_TEST_PG`), reached through the proxy.
+    let config: tokio_postgres::Config = pg_support::url().parse().unwrap();
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => "127.0.0.1".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let upstream = (host.as_str(), port)
+        .to_socket_addrs()
+        .unwrap()
+        .next()
+        .expect("the test server's address");
+    let proxy = Proxy::start(upstream);
+    let url = format!(
+        "host=127.0.0.1 port={} user={} dbname={} connect_timeout=2",
+        proxy.addr.port(),
+        config.get_user().unwrap_or("postgres"),
+        config.get_dbname().unwrap_or("test"),
+    );
+    let store = PostgresStore::builder(url.clone())
+        .schema(schema.name.clone())
+        .connect()
+        .unwrap();
+
+    let spill = tempfile::tempdir().unwrap();
+    let errors = Arc::new(AtomicU64::new(0));
+    let (layer, guard) = ExecutionRecordsLayer::builder()
+        .queue_capacity(64)
+        .max_batch(256)
+        .outage_buffer(200)
+        .spill_dir(spill.path())
+        .retry_backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .on_store_error({
+            let errors = errors.clone();
+            move |_| {
+                errors.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .build(store);
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        pipeline("before", BEFORE);
+        guard.flush().expect("the server is up");
+
+        proxy.down();
+        let started = Instant::now();
+        pipeline("during", DURING);
+        // Far more records than the queue holds went through while the server was down.
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the job was blocked by the outage"
+        );
+        let during = guard.stats();
+        assert!(during.spilled > 0, "{during:?}");
+        assert!(errors.load(Ordering::SeqCst) >= 1, "the outage is reported");
+        assert!(guard.flush().is_err(), "a flush during the outage says so");
+
+        proxy.up();
+        pipeline("after", AFTER);
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while guard.flush().is_err() {
+        assert!(Instant::now() < deadline, "the store never recovered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stats = guard.shutdown().unwrap();
+
+    let entities = 3 * 2 + BEFORE + DURING + AFTER;
+    assert_eq!(stats.written, 2 * entities as u64);
+    assert_eq!(stats.dropped + stats.abandoned, 0, "{stats:?}");
+    assert_eq!(
+        std::fs::read_dir(spill.path()).unwrap().count(),
+        0,
+        "the spill file is removed once the store took everything"
+    );
+
+    // Exactly once: one row per entity, each ended.
+    assert_eq!(schema.count("pipeline_runs", ""), 3);
+    assert_eq!(schema.count("process_runs", ""), 3);
+    assert_eq!(
+        schema.count("step_runs", "") as usize,
+        BEFORE + DURING + AFTER
+    );
+    assert_eq!(schema.count("step_runs", "WHERE status <> 'success'"), 0);
+    let mut reader = PostgresStore::builder(pg_support::url())
+        .schema(schema.name.clone())
+        .connect_read_only()
+        .unwrap();
+    let runs = reader.read_pipelines(&RunFilter::default()).unwrap();
+    let names: Vec<_> = runs.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(names, ["before", "during", "after"]);
+    assert!(runs.iter().all(|r| r.status == RunStatus::Success));
+}
