@@ -117,7 +117,9 @@ pub(super) const PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
 /// | `OTEL_EXPORTER_OTLP_TRACES_INSECURE`, else `OTEL_EXPORTER_OTLP_INSECURE` | `opentelemetry-otlp` | gRPC only: `true` makes an endpoint without a scheme `http://` (else `https://`) |
 /// | `OTEL_SERVICE_NAME` | `opentelemetry_sdk` (and this crate, see below) | the `service.name` resource attribute |
 /// | `OTEL_RESOURCE_ATTRIBUTES` | `opentelemetry_sdk` (values decoded by this crate) | more resource attributes, `key=value,key=value`; `service.name` here applies when `OTEL_SERVICE_NAME` is unset (default `unknown_service:<executable>`) |
-/// | `OTEL_BSP_*` | `opentelemetry_sdk` | the batch span processor's queue size, delay, batch size |
+/// | `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | `opentelemetry_sdk` | the batch span processor's queue (2048 spans), delay (5000 ms) and batch size (512) |
+/// | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `opentelemetry_sdk` | which entity spans are sampled, so exported (default: all) |
+/// | `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT` | `opentelemetry_sdk` | limits per span (default 128 each) |
 ///
 /// A variable set to an empty string counts as unset. Two corrections are made to what
 /// `opentelemetry_sdk` 0.33's `Resource::builder()` does, as the specification asks: values in

@@ -55,8 +55,9 @@ pub(super) fn build(config: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExpor
     result.map_err(|e| OtlpError::Exporter(e.to_string()))
 }
 
-/// Where spans go, for messages: the endpoint the exporter builder uses as it picks it (the
-/// code's, else the traces variable's, else the general one's, else its default), unresolved.
+/// Where spans go, for messages: the endpoint the exporter builder picks (the code's, else the
+/// traces variable's, else the general one's, else its default) and where it comes from, as
+/// given (a base endpoint is shown without the `/v1/traces` the HTTP exporter appends).
 pub(super) fn destination(config: &OtlpConfig) -> String {
     let from_env = |name: &str| {
         std::env::var(name)

@@ -35,7 +35,7 @@ use self::exporter::{Counters, ExportRuntime, ReportingExporter};
 #[non_exhaustive]
 pub enum OtlpError {
     /// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` or `OTEL_EXPORTER_OTLP_PROTOCOL` names no protocol
-    /// this crate supports.
+    /// this crate supports (or is not UTF-8).
     #[error("{name}={value:?}: {reason}")]
     InvalidVariable {
         /// The variable.
