@@ -157,7 +157,7 @@ pub use layer::{
     record_error, ExecutionRecordsLayer, ExecutionRecordsLayerBuilder, MAX_FIELD_BYTES,
     TRUNCATED_MARKER,
 };
-#[cfg(feature = "otlp")]
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 pub use otel::{otlp_from_env, OtlpConfig, OtlpError, OtlpGuard, OtlpProtocol, OtlpStats};
 pub use record::{
     EntityKey, EntityKind, EventName, ExecutionRecord, PipelineRunRecord, ProcessRunRecord,

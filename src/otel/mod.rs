@@ -9,11 +9,11 @@
 mod attributes;
 #[cfg(feature = "tracing-opentelemetry")]
 mod interop;
-#[cfg(feature = "otlp")]
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 mod otlp;
 mod tracer;
 
-#[cfg(feature = "otlp")]
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 pub use otlp::{otlp_from_env, OtlpConfig, OtlpError, OtlpGuard, OtlpProtocol, OtlpStats};
 
 use std::fmt;

@@ -1,4 +1,8 @@
-//! [`OtlpConfig`]: where and how to send spans, from the standard `OTEL_*` variables.
+//! [`OtlpConfig`]: which OTLP transport to use, and the settings the program's code overrides.
+//!
+//! Everything else — endpoints, timeouts, headers, compression, the resource — is left to
+//! `opentelemetry-otlp` and `opentelemetry_sdk`, which read the standard `OTEL_*` variables
+//! themselves when the exporter and the resource are built (see [`OtlpConfig::install`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -7,13 +11,21 @@ use std::time::Duration;
 use super::OtlpError;
 
 /// The OTLP transport: gRPC or HTTP with protobuf bodies.
+///
+/// Each needs its Cargo feature: `otlp-grpc` for [`Grpc`](Self::Grpc), `otlp-http` for
+/// [`HttpProtobuf`](Self::HttpProtobuf) (`otlp` enables both). Both variants always exist, so
+/// code that names either compiles with any OTLP feature; installing a transport whose feature
+/// is off is an [`OtlpError::ProtocolNotEnabled`] that names the feature.
+#[cfg_attr(docsrs, doc(cfg(any(feature = "otlp-grpc", feature = "otlp-http"))))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum OtlpProtocol {
-    /// OTLP over gRPC (tonic), by default to `http://localhost:4317`.
+    /// OTLP over gRPC (tonic), by default to `http://localhost:4317`. Needs feature
+    /// `otlp-grpc`.
     Grpc,
     /// OTLP over HTTP/1.1 with protobuf bodies, by default to `http://localhost:4318/v1/traces`.
-    /// The default protocol, as the OpenTelemetry specification asks.
+    /// Needs feature `otlp-http`. The default protocol when that feature is on, as the
+    /// OpenTelemetry specification asks.
     HttpProtobuf,
 }
 
@@ -23,6 +35,41 @@ impl OtlpProtocol {
         match self {
             OtlpProtocol::Grpc => "grpc",
             OtlpProtocol::HttpProtobuf => "http/protobuf",
+        }
+    }
+
+    /// The Cargo feature of this crate that provides the transport: `otlp-grpc` or
+    /// `otlp-http`.
+    pub const fn feature(self) -> &'static str {
+        match self {
+            OtlpProtocol::Grpc => "otlp-grpc",
+            OtlpProtocol::HttpProtobuf => "otlp-http",
+        }
+    }
+
+    /// Whether this build of the crate has the transport (its [`feature`](Self::feature) is
+    /// on).
+    pub const fn is_enabled(self) -> bool {
+        match self {
+            OtlpProtocol::Grpc => cfg!(feature = "otlp-grpc"),
+            OtlpProtocol::HttpProtobuf => cfg!(feature = "otlp-http"),
+        }
+    }
+
+    /// `http/protobuf` when `otlp-http` is on (the specification's default), else `grpc`.
+    pub const fn default_enabled() -> Self {
+        if cfg!(feature = "otlp-http") {
+            OtlpProtocol::HttpProtobuf
+        } else {
+            OtlpProtocol::Grpc
+        }
+    }
+
+    /// The error that says the transport is not compiled in, naming its feature.
+    pub(super) fn not_enabled_error(self) -> OtlpError {
+        OtlpError::ProtocolNotEnabled {
+            protocol: self,
+            feature: self.feature(),
         }
     }
 }
@@ -36,81 +83,89 @@ impl fmt::Display for OtlpProtocol {
 impl FromStr for OtlpProtocol {
     type Err = OtlpError;
 
+    /// `grpc` or `http/protobuf`, in any case (as `opentelemetry-otlp` reads them). A protocol
+    /// whose feature is off still parses: installing it is the error.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "grpc" => Ok(OtlpProtocol::Grpc),
-            "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),
-            other => Err(OtlpError::InvalidProtocol(other.to_owned())),
+        let name = s.trim();
+        if name.eq_ignore_ascii_case("grpc") {
+            Ok(OtlpProtocol::Grpc)
+        } else if name.eq_ignore_ascii_case("http/protobuf") {
+            Ok(OtlpProtocol::HttpProtobuf)
+        } else {
+            Err(OtlpError::InvalidProtocol(name.to_owned()))
         }
     }
 }
 
-const TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
-const PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
-const TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
-const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-const TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
-const TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
-const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
-const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
+pub(super) const TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
+pub(super) const PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
 
 /// How [`OtlpConfig::install`] sets up span export over OTLP.
 ///
-/// [`from_env`](Self::from_env) reads the standard variables; the `with_*` methods override
-/// them:
+/// This crate chooses only the transport; the OpenTelemetry crates read every other standard
+/// variable themselves when `install` builds the exporter and the resource. The `with_*`
+/// methods override the variables.
 ///
-/// | variable | what it sets |
-/// |---|---|
-/// | `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL` | `grpc` or `http/protobuf` (the default); anything else is an error |
-/// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | the URL spans are sent to, as is |
-/// | `OTEL_EXPORTER_OTLP_ENDPOINT` | the collector's base URL: `/v1/traces` is appended for HTTP |
-/// | `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT` | milliseconds one export may take (default 10 000) |
-/// | `OTEL_SERVICE_NAME` | the `service.name` resource attribute (default: a `service.name` in `OTEL_RESOURCE_ATTRIBUTES`, else `unknown_service:<executable>`) |
-/// | `OTEL_RESOURCE_ATTRIBUTES` | more resource attributes, `key=value,key=value` (values percent-decoded) |
+/// | variable | read by | what it sets |
+/// |---|---|---|
+/// | `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL` | this crate ([`from_env`](Self::from_env)) | `grpc` or `http/protobuf` (default: `http/protobuf` if feature `otlp-http` is on, else `grpc`); anything else is an error, and so is a protocol whose feature is off |
+/// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | `opentelemetry-otlp` | the URL spans are sent to, as is |
+/// | `OTEL_EXPORTER_OTLP_ENDPOINT` | `opentelemetry-otlp` | the collector's base URL: `/v1/traces` is appended for HTTP, nothing for gRPC (default `http://localhost:4318` / `http://localhost:4317`) |
+/// | `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT` | `opentelemetry-otlp` | milliseconds one export may take (default 10 000; a value that is not a number is ignored) |
+/// | `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS` | `opentelemetry-otlp` | `key=value,…` request headers (gRPC metadata), values percent-decoded |
+/// | `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else `OTEL_EXPORTER_OTLP_COMPRESSION` | `opentelemetry-otlp` | `gzip`/`zstd`, only if `opentelemetry-otlp`'s `gzip-*`/`zstd-*` features are on (else ignored) |
+/// | `OTEL_EXPORTER_OTLP_TRACES_INSECURE`, else `OTEL_EXPORTER_OTLP_INSECURE` | `opentelemetry-otlp` | gRPC only: `true` makes an endpoint without a scheme `http://` (else `https://`) |
+/// | `OTEL_SERVICE_NAME` | `opentelemetry_sdk` (and this crate, see below) | the `service.name` resource attribute |
+/// | `OTEL_RESOURCE_ATTRIBUTES` | `opentelemetry_sdk` (values decoded by this crate) | more resource attributes, `key=value,key=value`; `service.name` here applies when `OTEL_SERVICE_NAME` is unset (default `unknown_service:<executable>`) |
+/// | `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | `opentelemetry_sdk` | the batch span processor's queue (2048 spans), delay (5000 ms) and batch size (512) |
+/// | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `opentelemetry_sdk` | which entity spans are sampled, so exported (default: all) |
+/// | `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT` | `opentelemetry_sdk` | limits per span (default 128 each) |
 ///
-/// Headers, compression, TLS (`OTEL_EXPORTER_OTLP_HEADERS`, `…_COMPRESSION`, `…_INSECURE`,
-/// `…_CERTIFICATE`, and their `TRACES_` forms) and the batch processor's `OTEL_BSP_*` are read
-/// by `opentelemetry-otlp` and `opentelemetry_sdk` themselves. A variable set to an empty
-/// string counts as unset.
+/// A variable set to an empty string counts as unset. Two corrections are made to what
+/// `opentelemetry_sdk` 0.33's `Resource::builder()` does, as the specification asks: values in
+/// `OTEL_RESOURCE_ATTRIBUTES` are percent-decoded (the SDK keeps `%2C` as is, so a value could
+/// not hold a comma), and `OTEL_SERVICE_NAME` wins over a `service.name` in
+/// `OTEL_RESOURCE_ATTRIBUTES` (the SDK's detector for that variable runs last and would
+/// override it).
 ///
 /// ```
+/// use std::time::Duration;
 /// use tracing_etl::{OtlpConfig, OtlpProtocol};
 ///
-/// let config = OtlpConfig::from_vars([
-///     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
-///     ("OTEL_SERVICE_NAME", "daily-sales"),
-/// ])?;
-/// assert_eq!(config.protocol(), OtlpProtocol::HttpProtobuf);
-/// assert_eq!(config.endpoint().as_deref(), Some("http://collector:4318/v1/traces"));
-/// assert_eq!(config.service_name(), "daily-sales");
+/// // The transport from OTEL_EXPORTER_OTLP_PROTOCOL, the rest from the variables too, except
+/// // for what the code sets.
+/// let config = OtlpConfig::from_env()?
+///     .with_service_name("daily-sales")
+///     .with_timeout(Duration::from_secs(3));
+/// assert_eq!(config.service_name(), Some("daily-sales"));
 /// # Ok::<(), tracing_etl::OtlpError>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(any(feature = "otlp-grpc", feature = "otlp-http"))))]
 #[derive(Debug, Clone)]
 pub struct OtlpConfig {
     pub(super) protocol: OtlpProtocol,
-    /// Set by a variable or `with_endpoint`.
     pub(super) endpoint: Option<String>,
-    /// Endpoint from `OTEL_EXPORTER_OTLP_ENDPOINT`, joined once the protocol is final.
-    base_endpoint: Option<String>,
     pub(super) timeout: Option<Duration>,
-    service_name: Option<String>,
+    pub(super) service_name: Option<String>,
     pub(super) resource_attributes: Vec<(String, String)>,
     pub(super) shutdown_timeout: Duration,
 }
 
 impl Default for OtlpConfig {
+    /// [`OtlpConfig::new`] with [`OtlpProtocol::default_enabled`].
     fn default() -> Self {
-        OtlpConfig::new(OtlpProtocol::HttpProtobuf)
+        OtlpConfig::new(OtlpProtocol::default_enabled())
     }
 }
 
 impl OtlpConfig {
-    /// A configuration that reads no variable: `protocol` to its default endpoint.
+    /// A configuration for `protocol`, whatever `OTEL_EXPORTER_OTLP_PROTOCOL` says. The
+    /// other variables still apply where the `with_*` methods set nothing (see the table
+    /// above).
     pub fn new(protocol: OtlpProtocol) -> Self {
         OtlpConfig {
             protocol,
             endpoint: None,
-            base_endpoint: None,
             timeout: None,
             service_name: None,
             resource_attributes: Vec::new(),
@@ -118,81 +173,43 @@ impl OtlpConfig {
         }
     }
 
-    /// The configuration the process's `OTEL_*` variables describe (see the table above).
+    /// A configuration for the protocol that `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, names (default
+    /// [`OtlpProtocol::default_enabled`]).
+    ///
+    /// Only the protocol is read here: `opentelemetry-otlp` resolves the transport only when
+    /// its builder is left to choose, where an unknown value or one whose transport is not
+    /// compiled in silently falls back to another. Reading it here makes either an error
+    /// ([`OtlpError::InvalidVariable`] now, [`OtlpError::ProtocolNotEnabled`] from
+    /// [`install`](Self::install)), and lets `install` start the runtime gRPC needs.
     pub fn from_env() -> Result<Self, OtlpError> {
-        let vars = std::env::vars_os()
-            .filter(|(name, _)| name.to_str().is_some_and(|n| n.starts_with("OTEL_")))
-            .map(|(name, value)| {
-                let name = name.to_string_lossy().into_owned();
-                match value.into_string() {
-                    Ok(value) => Ok((name, value)),
-                    Err(_) => Err(OtlpError::InvalidVariable {
-                        name,
-                        value: String::new(),
+        for name in [TRACES_PROTOCOL, PROTOCOL] {
+            let value = match std::env::var(name) {
+                Ok(value) if value.trim().is_empty() => continue,
+                Ok(value) => value,
+                Err(std::env::VarError::NotPresent) => continue,
+                Err(std::env::VarError::NotUnicode(value)) => {
+                    return Err(OtlpError::InvalidVariable {
+                        name: name.to_owned(),
+                        value: value.to_string_lossy().into_owned(),
                         reason: "not valid UTF-8".to_owned(),
-                    }),
+                    })
                 }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Self::from_vars(vars)
-    }
-
-    /// The configuration these variables describe, as [`from_env`](Self::from_env) reads them
-    /// from the environment. Variables not named above are ignored.
-    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, OtlpError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
-        let mut get = std::collections::HashMap::new();
-        for (name, value) in vars {
-            let value = value.as_ref().trim();
-            if !value.is_empty() {
-                get.insert(name.as_ref().to_owned(), value.to_owned());
-            }
-        }
-        let var = |name: &str| get.get(name).map(String::as_str);
-
-        let protocol = match var(TRACES_PROTOCOL)
-            .map(|v| (TRACES_PROTOCOL, v))
-            .or_else(|| var(PROTOCOL).map(|v| (PROTOCOL, v)))
-        {
-            None => OtlpProtocol::HttpProtobuf,
-            Some((name, value)) => value.parse().map_err(|_| OtlpError::InvalidVariable {
+            };
+            let protocol = value.parse().map_err(|_| OtlpError::InvalidVariable {
                 name: name.to_owned(),
-                value: value.to_owned(),
                 reason: "expected `grpc` or `http/protobuf`".to_owned(),
-            })?,
-        };
-        let mut config = OtlpConfig::new(protocol);
-        config.endpoint = var(TRACES_ENDPOINT).map(str::to_owned);
-        if config.endpoint.is_none() {
-            config.base_endpoint = var(ENDPOINT).map(str::to_owned);
-        }
-        if let Some((name, value)) = var(TRACES_TIMEOUT)
-            .map(|v| (TRACES_TIMEOUT, v))
-            .or_else(|| var(TIMEOUT).map(|v| (TIMEOUT, v)))
-        {
-            let ms: u64 = value.parse().map_err(|_| OtlpError::InvalidVariable {
-                name: name.to_owned(),
-                value: value.to_owned(),
-                reason: "expected a whole number of milliseconds".to_owned(),
+                value,
             })?;
-            config.timeout = Some(Duration::from_millis(ms));
+            return Ok(OtlpConfig::new(protocol));
         }
-        if let Some(attributes) = var(RESOURCE_ATTRIBUTES) {
-            config.resource_attributes = parse_resource_attributes(attributes)?;
-        }
-        config.service_name = var(SERVICE_NAME).map(str::to_owned);
-        Ok(config)
+        Ok(OtlpConfig::default())
     }
 
     /// Sends to `endpoint`, used as is (for HTTP, the full URL, usually ending in
-    /// `/v1/traces`).
+    /// `/v1/traces`), whatever `OTEL_EXPORTER_OTLP_*ENDPOINT` say.
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
-        self.base_endpoint = None;
         self
     }
 
@@ -202,19 +219,23 @@ impl OtlpConfig {
         self
     }
 
-    /// How long one export may take (default 10 s).
+    /// How long one export may take, whatever `OTEL_EXPORTER_OTLP_*TIMEOUT` say (default
+    /// 10 s).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
-    /// The `service.name` resource attribute.
+    /// The `service.name` resource attribute, whatever `OTEL_SERVICE_NAME` and
+    /// `OTEL_RESOURCE_ATTRIBUTES` say.
     pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = Some(name.into());
         self
     }
 
-    /// Adds a resource attribute (a later one with the same key wins).
+    /// Adds a resource attribute, over one of the same key in `OTEL_RESOURCE_ATTRIBUTES` (a
+    /// later call with the same key wins; [`with_service_name`](Self::with_service_name) wins
+    /// over a `service.name` given here).
     pub fn with_resource_attribute(
         mut self,
         key: impl Into<String>,
@@ -236,106 +257,21 @@ impl OtlpConfig {
         self.protocol
     }
 
-    /// The URL spans go to, if a variable or [`with_endpoint`](Self::with_endpoint) set it
-    /// (else `opentelemetry-otlp`'s default for the protocol: `http://localhost:4317` or
-    /// `http://localhost:4318/v1/traces`).
-    pub fn endpoint(&self) -> Option<String> {
-        if let Some(endpoint) = &self.endpoint {
-            return Some(endpoint.clone());
-        }
-        let base = self.base_endpoint.as_deref()?;
-        Some(match self.protocol {
-            OtlpProtocol::Grpc => base.to_owned(),
-            OtlpProtocol::HttpProtobuf => format!("{}/v1/traces", base.trim_end_matches('/')),
-        })
+    /// The endpoint [`with_endpoint`](Self::with_endpoint) set, if any (else
+    /// `opentelemetry-otlp` takes it from the variables, or its default for the protocol).
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
     }
 
-    /// How long one export may take, if set (else 10 s, or what `opentelemetry-otlp` reads).
+    /// The timeout [`with_timeout`](Self::with_timeout) set, if any (else
+    /// `opentelemetry-otlp` takes it from the variables, or 10 s).
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
     }
 
-    /// The `service.name` spans are reported under.
-    pub fn service_name(&self) -> String {
-        if let Some(name) = &self.service_name {
-            return name.clone();
-        }
-        if let Some((_, name)) = self
-            .resource_attributes
-            .iter()
-            .rev()
-            .find(|(key, _)| key == "service.name")
-        {
-            return name.clone();
-        }
-        let exe = std::env::current_exe().ok();
-        match exe
-            .as_deref()
-            .and_then(|p| p.file_name())
-            .and_then(|n| n.to_str())
-        {
-            Some(name) => format!("unknown_service:{name}"),
-            None => "unknown_service".to_owned(),
-        }
-    }
-}
-
-/// `key=value,key=value`, values percent-decoded, as the specification defines it. A bad entry
-/// makes the whole variable an error (the specification says to discard it; an error says why).
-fn parse_resource_attributes(text: &str) -> Result<Vec<(String, String)>, OtlpError> {
-    let invalid = |reason: &str| OtlpError::InvalidVariable {
-        name: RESOURCE_ATTRIBUTES.to_owned(),
-        value: text.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let mut attributes = Vec::new();
-    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (key, value) = entry
-            .split_once('=')
-            .ok_or_else(|| invalid("expected key=value pairs separated by commas"))?;
-        let key = key.trim();
-        if key.is_empty() {
-            return Err(invalid("an attribute has an empty key"));
-        }
-        let value = percent_decode(value.trim()).ok_or_else(|| invalid("bad percent-encoding"))?;
-        attributes.push((key.to_owned(), value));
-    }
-    Ok(attributes)
-}
-
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resource_attributes_are_split_and_decoded() {
-        let attributes = parse_resource_attributes("a=1, b = x%2Cy ,c=%E2%9C%93").unwrap();
-        assert_eq!(
-            attributes,
-            [
-                ("a".to_owned(), "1".to_owned()),
-                ("b".to_owned(), "x,y".to_owned()),
-                ("c".to_owned(), "✓".to_owned())
-            ]
-        );
-        assert!(parse_resource_attributes("a=1,nonsense").is_err());
-        assert!(parse_resource_attributes("a=%zz").is_err());
+    /// The name [`with_service_name`](Self::with_service_name) set, if any (else the
+    /// variables name the service, or `unknown_service:<executable>`).
+    pub fn service_name(&self) -> Option<&str> {
+        self.service_name.as_deref()
     }
 }

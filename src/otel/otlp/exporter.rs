@@ -9,23 +9,24 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
 use super::{OtlpConfig, OtlpError, OtlpProtocol, OtlpStats};
 
-/// Builds `opentelemetry-otlp`'s exporter for `config` (inside the runtime, for gRPC).
-pub(super) fn build(
-    config: &OtlpConfig,
-    endpoint: Option<&str>,
-) -> Result<opentelemetry_otlp::SpanExporter, OtlpError> {
+/// Builds `opentelemetry-otlp`'s exporter for `config` (inside the runtime, for gRPC). What
+/// `config` leaves unset the exporter builder reads from the `OTEL_EXPORTER_OTLP_*` variables.
+pub(super) fn build(config: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, OtlpError> {
     let builder = opentelemetry_otlp::SpanExporter::builder();
     let result = match config.protocol {
+        #[cfg(feature = "otlp-grpc")]
         OtlpProtocol::Grpc => {
-            let mut builder = builder.with_tonic().with_protocol(Protocol::Grpc);
-            if let Some(endpoint) = endpoint {
+            let mut builder = builder
+                .with_tonic()
+                .with_protocol(opentelemetry_otlp::Protocol::Grpc);
+            if let Some(endpoint) = &config.endpoint {
                 builder = builder.with_endpoint(endpoint);
             }
             if let Some(timeout) = config.timeout {
@@ -33,9 +34,14 @@ pub(super) fn build(
             }
             builder.build()
         }
+        #[cfg(feature = "otlp-http")]
         OtlpProtocol::HttpProtobuf => {
-            let mut builder = builder.with_http().with_protocol(Protocol::HttpBinary);
-            if let Some(endpoint) = endpoint {
+            // The protocol set explicitly: left unset, the HTTP builder would take it from
+            // `OTEL_EXPORTER_OTLP_PROTOCOL` too (and refuse `grpc`).
+            let mut builder = builder
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+            if let Some(endpoint) = &config.endpoint {
                 builder = builder.with_endpoint(endpoint);
             }
             if let Some(timeout) = config.timeout {
@@ -43,13 +49,105 @@ pub(super) fn build(
             }
             builder.build()
         }
+        #[allow(unreachable_patterns)] // with every transport compiled in
+        not_enabled => return Err(not_enabled.not_enabled_error()),
     };
     result.map_err(|e| OtlpError::Exporter(e.to_string()))
 }
 
+/// Where spans go, for messages: the endpoint the exporter builder picks (the code's, else the
+/// traces variable's, else the general one's, else its default) and where it comes from, as
+/// given (a base endpoint is shown without the `/v1/traces` the HTTP exporter appends).
+pub(super) fn destination(config: &OtlpConfig) -> String {
+    let from_env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| format!("{v} (from {name})"))
+    };
+    let endpoint = config
+        .endpoint
+        .clone()
+        .or_else(|| from_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+        .or_else(|| from_env("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        .unwrap_or_else(|| "the default endpoint".to_owned());
+    format!("{endpoint} over {}", config.protocol)
+}
+
+/// The Tokio runtime the gRPC exporter is built in and polled in; none for HTTP (whose
+/// blocking client must not run inside a runtime, and needs none).
+#[derive(Debug)]
+pub(super) struct ExportRuntime {
+    #[cfg(feature = "otlp-grpc")]
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl ExportRuntime {
+    /// Starts the runtime `protocol` needs.
+    pub(super) fn start(protocol: OtlpProtocol) -> Result<Self, OtlpError> {
+        #[cfg(feature = "otlp-grpc")]
+        {
+            let runtime = match protocol {
+                OtlpProtocol::Grpc => Some(
+                    tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(1)
+                        .thread_name("tracing-etl-otlp")
+                        .enable_all()
+                        // The exporter's own `tracing` events (tonic, hyper, h2) must not be
+                        // traced by the program's subscriber (and exported, and traced …).
+                        .on_thread_start(silence_thread)
+                        .build()
+                        .map_err(OtlpError::Runtime)?,
+                ),
+                _ => None,
+            };
+            Ok(ExportRuntime { runtime })
+        }
+        #[cfg(not(feature = "otlp-grpc"))]
+        {
+            let _ = protocol;
+            Ok(ExportRuntime {})
+        }
+    }
+
+    pub(super) fn handle(&self) -> RuntimeHandle {
+        RuntimeHandle {
+            #[cfg(feature = "otlp-grpc")]
+            handle: self.runtime.as_ref().map(|rt| rt.handle().clone()),
+        }
+    }
+
+    /// Stops the runtime without waiting, so the guard may be dropped anywhere, even inside a
+    /// runtime.
+    pub(super) fn shutdown(&mut self) {
+        #[cfg(feature = "otlp-grpc")]
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A handle on the [`ExportRuntime`], if there is one.
+#[derive(Debug, Clone)]
+pub(super) struct RuntimeHandle {
+    #[cfg(feature = "otlp-grpc")]
+    handle: Option<tokio::runtime::Handle>,
+}
+
+impl RuntimeHandle {
+    /// Enters the runtime (if any) until the returned guard is dropped.
+    pub(super) fn enter(&self) -> impl Sized + '_ {
+        #[cfg(feature = "otlp-grpc")]
+        {
+            self.handle.as_ref().map(|rt| rt.enter())
+        }
+    }
+}
+
 /// Makes the current thread's default subscriber the no-op one, for good: the exporter's
 /// threads must not feed their own telemetry back into the program's.
-pub(super) fn silence_thread() {
+#[cfg(feature = "otlp-grpc")]
+fn silence_thread() {
     let guard = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
     // Kept for the thread's whole life.
     std::mem::forget(guard);
@@ -88,7 +186,7 @@ impl Counters {
 #[derive(Debug)]
 pub(super) struct ReportingExporter {
     inner: opentelemetry_otlp::SpanExporter,
-    runtime: Option<tokio::runtime::Handle>,
+    runtime: RuntimeHandle,
     counters: Arc<Counters>,
     destination: String,
 }
@@ -96,7 +194,7 @@ pub(super) struct ReportingExporter {
 impl ReportingExporter {
     pub(super) fn new(
         inner: opentelemetry_otlp::SpanExporter,
-        runtime: Option<tokio::runtime::Handle>,
+        runtime: RuntimeHandle,
         counters: Arc<Counters>,
         destination: String,
     ) -> Self {
@@ -138,7 +236,7 @@ impl SpanExporter for ReportingExporter {
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        let _entered = self.runtime.as_ref().map(|rt| rt.enter());
+        let _entered = self.runtime.enter();
         self.inner.shutdown_with_timeout(timeout)
     }
 
@@ -154,7 +252,7 @@ impl SpanExporter for ReportingExporter {
 /// Polls `future` inside `runtime` (when there is one) with no subscriber.
 struct InRuntime<'a> {
     future: Pin<Box<dyn Future<Output = OTelSdkResult> + Send + 'a>>,
-    runtime: Option<tokio::runtime::Handle>,
+    runtime: RuntimeHandle,
 }
 
 impl Future for InRuntime<'_> {
@@ -162,7 +260,7 @@ impl Future for InRuntime<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let _entered = this.runtime.as_ref().map(|rt| rt.enter());
+        let _entered = this.runtime.enter();
         tracing::dispatcher::with_default(&tracing::Dispatch::none(), || {
             this.future.as_mut().poll(cx)
         })

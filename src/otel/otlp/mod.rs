@@ -1,6 +1,11 @@
-//! A ready OTLP span export for `main` (feature `otlp`): [`otlp_from_env`] / [`OtlpConfig`]
-//! build the `opentelemetry-otlp` exporter, a batch span processor and a tracer provider, and
-//! return the [`OtlpGuard`] that flushes and shuts them down on drop.
+//! A ready OTLP span export for `main` (features `otlp-grpc` and `otlp-http`, both in `otlp`):
+//! [`otlp_from_env`] / [`OtlpConfig`] build the `opentelemetry-otlp` exporter, a batch span
+//! processor and a tracer provider, and return the [`OtlpGuard`] that flushes and shuts them
+//! down on drop.
+//!
+//! This crate picks the transport (from `OTEL_EXPORTER_OTLP_PROTOCOL` or the code) and applies
+//! the code's overrides; the exporter builders of `opentelemetry-otlp` and the resource
+//! detectors of `opentelemetry_sdk` read every other `OTEL_*` variable themselves.
 //!
 //! The batch processor of `opentelemetry_sdk` 0.33 exports on a thread of its own, polling the
 //! exporter's future with a plain executor. The gRPC (tonic) exporter needs a Tokio runtime —
@@ -12,6 +17,7 @@
 
 mod config;
 mod exporter;
+mod resource;
 
 pub use config::{OtlpConfig, OtlpProtocol};
 
@@ -19,17 +25,17 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::KeyValue;
-use opentelemetry_sdk::resource::{Resource, TelemetryResourceDetector};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
 
-use self::exporter::{Counters, ReportingExporter};
+use self::exporter::{Counters, ExportRuntime, ReportingExporter};
 
 /// What went wrong setting up or shutting down OTLP export.
+#[cfg_attr(docsrs, doc(cfg(any(feature = "otlp-grpc", feature = "otlp-http"))))]
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OtlpError {
-    /// An `OTEL_*` variable has a value this crate cannot use.
+    /// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` or `OTEL_EXPORTER_OTLP_PROTOCOL` names no protocol
+    /// this crate supports (or is not UTF-8).
     #[error("{name}={value:?}: {reason}")]
     InvalidVariable {
         /// The variable.
@@ -42,10 +48,21 @@ pub enum OtlpError {
     /// A protocol name other than `grpc` and `http/protobuf`.
     #[error("unsupported OTLP protocol {0:?}: expected `grpc` or `http/protobuf`")]
     InvalidProtocol(String),
+    /// The protocol asked for (by a variable or the code) is not compiled in.
+    #[error(
+        "OTLP over {protocol} needs the `{feature}` feature of tracing-etl, which is not enabled"
+    )]
+    ProtocolNotEnabled {
+        /// The protocol asked for.
+        protocol: OtlpProtocol,
+        /// The feature that provides it.
+        feature: &'static str,
+    },
     /// The runtime or thread the exporter needs could not be started.
     #[error("cannot start the OTLP exporter's runtime: {0}")]
     Runtime(#[source] std::io::Error),
-    /// `opentelemetry-otlp` refused the configuration (an invalid endpoint, say).
+    /// `opentelemetry-otlp` refused the configuration (an invalid endpoint, say, in the code
+    /// or in the variable the message names).
     #[error("cannot build the OTLP exporter: {0}")]
     Exporter(String),
     /// Shutting the tracer provider down failed (timed out, typically).
@@ -54,6 +71,7 @@ pub enum OtlpError {
 }
 
 /// Counters of an OTLP export, read with [`OtlpGuard::stats`].
+#[cfg_attr(docsrs, doc(cfg(any(feature = "otlp-grpc", feature = "otlp-http"))))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OtlpStats {
@@ -82,6 +100,7 @@ pub struct OtlpStats {
 /// # Ok(())
 /// # }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(any(feature = "otlp-grpc", feature = "otlp-http"))))]
 pub fn otlp_from_env() -> Result<OtlpGuard, OtlpError> {
     OtlpConfig::from_env()?.install()
 }
@@ -94,48 +113,33 @@ impl OtlpConfig {
     /// holds up the program; the first failed export is reported on stderr (once), and lost
     /// spans are counted in [`OtlpGuard::stats`]. Nothing is sent until spans end: an endpoint
     /// nobody listens on is not an error here.
+    ///
+    /// What the configuration leaves unset is read from the `OTEL_*` variables by
+    /// `opentelemetry-otlp` and `opentelemetry_sdk` here (see [`OtlpConfig`]). Fails with
+    /// [`OtlpError::ProtocolNotEnabled`] if the protocol's feature is off.
     pub fn install(self) -> Result<OtlpGuard, OtlpError> {
-        let runtime = match self.protocol {
-            OtlpProtocol::Grpc => Some(
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .thread_name("tracing-etl-otlp")
-                    .enable_all()
-                    // The exporter's own `tracing` events (tonic, hyper, h2) must not be traced
-                    // by the program's subscriber (and exported, and traced …).
-                    .on_thread_start(exporter::silence_thread)
-                    .build()
-                    .map_err(OtlpError::Runtime)?,
-            ),
-            OtlpProtocol::HttpProtobuf => None,
-        };
-        let endpoint = self.endpoint();
+        if !self.protocol.is_enabled() {
+            return Err(self.protocol.not_enabled_error());
+        }
+        let runtime = ExportRuntime::start(self.protocol)?;
+        let handle = runtime.handle();
         // Built on a thread of its own: inside our runtime for gRPC, and never inside a
         // runtime the caller may be running (the blocking HTTP client forbids it).
         let inner = std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    let _entered = runtime.as_ref().map(|rt| rt.enter());
-                    exporter::build(&self, endpoint.as_deref())
+                    let _entered = handle.enter();
+                    exporter::build(&self)
                 })
                 .join()
         })
         .map_err(|_| OtlpError::Exporter("building the exporter panicked".to_owned()))??;
 
         let counters = Arc::new(Counters::default());
-        let destination = format!(
-            "{} ({})",
-            endpoint.as_deref().unwrap_or("the default endpoint"),
-            self.protocol
-        );
-        let exporter = ReportingExporter::new(
-            inner,
-            runtime.as_ref().map(|rt| rt.handle().clone()),
-            counters.clone(),
-            destination.clone(),
-        );
+        let destination = exporter::destination(&self);
+        let exporter = ReportingExporter::new(inner, handle, counters.clone(), destination.clone());
         let provider = SdkTracerProvider::builder()
-            .with_resource(self.resource())
+            .with_resource(resource::build(&self))
             .with_span_processor(BatchSpanProcessor::builder(exporter).build())
             .build();
         Ok(OtlpGuard {
@@ -147,18 +151,6 @@ impl OtlpConfig {
             shutdown_timeout: self.shutdown_timeout,
         })
     }
-
-    fn resource(&self) -> Resource {
-        Resource::builder_empty()
-            .with_detector(Box::new(TelemetryResourceDetector))
-            .with_attributes(
-                self.resource_attributes
-                    .iter()
-                    .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
-            )
-            .with_service_name(self.service_name())
-            .build()
-    }
 }
 
 /// Owns the OTLP tracer provider (and, for gRPC, the runtime its exporter runs on); dropping it
@@ -167,11 +159,12 @@ impl OtlpConfig {
 /// Hold it in `main` next to the [`WriterGuard`](crate::WriterGuard), for as long as the
 /// program runs pipelines. Dropping waits at most the configured shutdown timeout (5 s by
 /// default); if export failed or timed out, a single line on stderr says so.
+#[cfg_attr(docsrs, doc(cfg(any(feature = "otlp-grpc", feature = "otlp-http"))))]
 #[must_use = "dropping the guard shuts OTLP export down: hold it for as long as the program runs"]
 pub struct OtlpGuard {
     provider: SdkTracerProvider,
     closed: bool,
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: ExportRuntime,
     counters: Arc<Counters>,
     destination: String,
     shutdown_timeout: Duration,
@@ -217,10 +210,7 @@ impl OtlpGuard {
             return Ok(self.stats());
         }
         let result = self.provider.shutdown_with_timeout(self.shutdown_timeout);
-        if let Some(runtime) = self.runtime.take() {
-            // Never blocks, so the guard may be dropped anywhere, even inside a runtime.
-            runtime.shutdown_background();
-        }
+        self.runtime.shutdown();
         match result {
             Ok(()) => Ok(self.stats()),
             Err(e) => {
