@@ -1,23 +1,6 @@
 //! [`StoreUrl`]: one text naming a store, read the same way by the library, the example job and
-//! the command-line tool.
-//!
-//! The rules, in one place:
-//!
-//! - The scheme comes first and is case-insensitive (`SQLite:` is `sqlite:`); it is written
-//!   back lower-case.
-//! - `sqlite:PATH` and `jsonl:DIR`: everything after the colon is the path, byte for byte — no
-//!   percent-decoding, no query string, no trimming. A relative path is relative to the working
-//!   directory, an absolute one starts with `/`. The `//` form (`sqlite:///abs.db`,
-//!   `sqlite://rel.db`) is refused, because other tools read it in opposite ways (three slashes
-//!   mean a relative path to some, an absolute one to others).
-//! - `postgres://…` and `postgresql://…`: a libpq connection URL as `tokio-postgres` reads it
-//!   (percent-encoding as libpq defines it), plus one parameter of ours, `schema=NAME` (the
-//!   schema holding the tables, percent-encoded, default `public`), which is taken out before the
-//!   URL goes to the driver. The URL's other parts are checked when the store connects.
-//! - `memory:`: a new, empty [`InMemoryStore`], with nothing after the colon.
-//! - A bare path (`tracing-etl.db`) is refused with a hint (`sqlite:tracing-etl.db`): a store
-//!   URL always says which store it is, so a file name with a colon in it is never read as a
-//!   scheme, and schemes added later never change what an accepted text means.
+//! the command-line tool. The rules (schemes, paths, the PostgreSQL `schema` parameter, why a
+//! bare path is refused) are documented on the type.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -92,12 +75,23 @@ fn scheme(name: &str) -> &'static Scheme {
 /// | `postgres://USER@HOST:PORT/DBNAME?schema=NAME` (also `postgresql://`) | `PostgresStore` | `postgres` |
 /// | `memory:` | a new [`InMemoryStore`] | — |
 ///
-/// Paths are taken as written, after the colon: `sqlite:runs/etl.db` (relative to the working
-/// directory), `sqlite:/var/lib/etl/runs.db` (absolute). There is no `//` form for files and no
-/// percent-decoding in paths. A PostgreSQL URL is libpq's, with one parameter of this crate:
-/// `schema=NAME`, the schema holding the tables (default `public`), which is not passed to the
-/// server. A text without a scheme is an error whose message suggests `sqlite:` — see the
-/// [module rules](self) for why.
+/// # Rules
+///
+/// - The scheme is case-insensitive (`SQLite:` is `sqlite:`) and written back lower-case.
+/// - `sqlite:PATH`, `jsonl:DIR`: the path is everything after the colon, byte for byte — no
+///   percent-decoding, no query string, no trimming: `sqlite:runs/etl.db` is relative to the
+///   working directory, `sqlite:/var/lib/etl/runs.db` absolute. The `//` form
+///   (`sqlite:///abs.db`) is refused: other tools read three slashes as a relative path or as
+///   an absolute one, and a store URL should mean one thing.
+/// - `postgres://…`: libpq's connection URL, percent-encoded as libpq wants, with one parameter
+///   of this crate: `schema=NAME`, the schema holding the tables (default `public`), which is
+///   taken out before the URL goes to the client. The rest (hosts, ports, `sslmode`, …) is
+///   checked when the store connects.
+/// - `memory:` takes nothing after the colon.
+/// - A text without a scheme (`tracing-etl.db`) is refused with a message suggesting
+///   `sqlite:tracing-etl.db`: a store URL always says which store it is, so that a file name
+///   with a colon in it is never read as a scheme and a scheme added later never changes what
+///   an accepted text means.
 ///
 /// A scheme this build has no store for is an error naming the feature to enable, not an
 /// unknown scheme: `postgres://…` in a build without the `postgres` feature says so.
@@ -245,67 +239,72 @@ impl FromStr for StoreUrl {
     type Err = StoreUrlError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let Some((name, rest)) = split_scheme(text) else {
-            return Err(StoreUrlError::MissingScheme {
-                text: text.to_owned(),
-            });
-        };
-        let lower = name.to_ascii_lowercase();
-        let Some(known) = SCHEMES.iter().find(|s| s.name == lower) else {
-            return Err(StoreUrlError::UnknownScheme {
-                text: text.to_owned(),
-                scheme: name.to_owned(),
-            });
-        };
-        if !known.enabled {
-            return Err(feature_disabled(redact_url(text).into_owned(), known));
+        parse(text, |s| s.enabled)
+    }
+}
+
+/// [`StoreUrl::from_str`], with `enabled` saying which stores this build has.
+fn parse(text: &str, enabled: fn(&Scheme) -> bool) -> Result<StoreUrl, StoreUrlError> {
+    let Some((name, rest)) = split_scheme(text) else {
+        return Err(StoreUrlError::MissingScheme {
+            text: text.to_owned(),
+        });
+    };
+    let lower = name.to_ascii_lowercase();
+    let Some(known) = SCHEMES.iter().find(|s| s.name == lower) else {
+        return Err(StoreUrlError::UnknownScheme {
+            text: text.to_owned(),
+            scheme: name.to_owned(),
+        });
+    };
+    if !enabled(known) {
+        return Err(feature_disabled(redact_url(text).into_owned(), known));
+    }
+    let invalid = |reason: &str| StoreUrlError::Invalid {
+        text: redact_url(text).into_owned(),
+        scheme: known.name,
+        reason: reason.to_owned(),
+    };
+    match known.name {
+        "sqlite" | "jsonl" => {
+            let what = if known.name == "sqlite" {
+                "a file path"
+            } else {
+                "a directory path"
+            };
+            if rest.is_empty() {
+                return Err(invalid(&format!("{what} is missing after the colon")));
+            }
+            if rest.starts_with("//") {
+                return Err(invalid(&format!(
+                    "the `//` form is not used: the path follows the colon directly \
+                     ({}:relative/path or {}:/absolute/path)",
+                    known.name, known.name
+                )));
+            }
+            let path = PathBuf::from(rest);
+            Ok(if known.name == "sqlite" {
+                StoreUrl::Sqlite(path)
+            } else {
+                StoreUrl::JsonLines(path)
+            })
         }
-        let invalid = |reason: &str| StoreUrlError::Invalid {
-            text: redact_url(text).into_owned(),
-            scheme: known.name,
-            reason: reason.to_owned(),
-        };
-        match known.name {
-            "sqlite" | "jsonl" => {
-                let what = if known.name == "sqlite" {
-                    "a file path"
-                } else {
-                    "a directory path"
-                };
-                if rest.is_empty() {
-                    return Err(invalid(&format!("{what} is missing after the colon")));
-                }
-                if rest.starts_with("//") {
-                    return Err(invalid(&format!(
-                        "the `//` form is not used: the path follows the colon directly \
-                         ({}:relative/path or {}:/absolute/path)",
-                        known.name, known.name
-                    )));
-                }
-                let path = PathBuf::from(rest);
-                Ok(if known.name == "sqlite" {
-                    StoreUrl::Sqlite(path)
-                } else {
-                    StoreUrl::JsonLines(path)
-                })
+        "postgres" | "postgresql" => {
+            if !rest.starts_with("//") {
+                return Err(invalid("a PostgreSQL URL starts with `//` after the colon"));
             }
-            "postgres" | "postgresql" => {
-                if !rest.starts_with("//") {
-                    return Err(invalid("a PostgreSQL URL starts with `//` after the colon"));
-                }
-                PostgresUrl::from_url(known.name, &rest[2..])
-                    .map(StoreUrl::Postgres)
-                    .map_err(|reason| invalid(&reason))
-            }
-            "memory" => {
-                if rest.is_empty() {
-                    Ok(StoreUrl::Memory)
-                } else {
-                    Err(invalid("nothing may follow `memory:`"))
-                }
-            }
-            _ => unreachable!("every scheme of the table has an arm"),
+            PostgresUrl::from_url(known.name, &rest[2..])
+                .map(StoreUrl::Postgres)
+                .map_err(|reason| invalid(&reason))
         }
+        "memory" => {
+            if rest.is_empty() {
+                Ok(StoreUrl::Memory)
+            } else {
+                Err(invalid("nothing may follow `memory:`"))
+            }
+        }
+        _ => unreachable!("every scheme of the table has an arm"),
     }
 }
 
@@ -386,8 +385,17 @@ impl PostgresUrl {
     ///
     /// Without the `postgres` feature this is [`StoreUrlError::FeatureDisabled`].
     pub fn from_connection_string(text: &str) -> Result<Self, StoreUrlError> {
+        Self::connection_string_with(text, |s| s.enabled)
+    }
+
+    /// [`from_connection_string`](Self::from_connection_string), with `enabled` saying which
+    /// stores this build has.
+    fn connection_string_with(
+        text: &str,
+        enabled: fn(&Scheme) -> bool,
+    ) -> Result<Self, StoreUrlError> {
         let postgres = scheme("postgres");
-        if !postgres.enabled {
+        if !enabled(postgres) {
             return Err(feature_disabled(redact_connection_string(text), postgres));
         }
         let is_url = split_scheme(text).is_some_and(|(name, rest)| {
@@ -395,7 +403,7 @@ impl PostgresUrl {
                 && rest.starts_with("//")
         });
         if is_url {
-            return match text.parse()? {
+            return match parse(text, enabled)? {
                 StoreUrl::Postgres(pg) => Ok(pg),
                 _ => unreachable!("a postgres scheme parses as a PostgreSQL URL"),
             };
@@ -429,7 +437,7 @@ impl PostgresUrl {
                 url.push_str(&encode(value, QUERY_KEEP));
             }
         }
-        match url.parse()? {
+        match parse(&url, enabled)? {
             StoreUrl::Postgres(pg) => Ok(pg),
             _ => unreachable!("a postgres scheme parses as a PostgreSQL URL"),
         }
@@ -870,6 +878,8 @@ mod tests {
         text.parse()
     }
 
+    use super::parse as parse_with;
+
     #[test]
     fn file_stores_take_the_path_as_written() {
         for (text, path) in [
@@ -1070,37 +1080,51 @@ mod tests {
         assert_eq!(config.get_hosts().len(), 2);
     }
 
-    #[cfg(not(feature = "postgres"))]
-    #[test]
-    fn postgres_without_its_feature_names_the_feature() {
-        let err = parse("postgres://u:s3cret@db/x").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                StoreUrlError::FeatureDisabled {
-                    feature: "postgres",
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-        let message = err.to_string();
-        assert!(
-            message.contains("enable the `postgres` feature"),
-            "{message}"
-        );
-        assert!(!message.contains("s3cret"), "{message}");
-        assert!(PostgresUrl::from_connection_string("host=db").is_err());
+    /// A build with every store but the one of `feature`.
+    fn without(feature: &'static str) -> fn(&Scheme) -> bool {
+        match feature {
+            "postgres" => |s| s.feature != Some("postgres"),
+            "sqlite" => |s| s.feature != Some("sqlite"),
+            _ => |s| s.feature != Some("jsonl"),
+        }
     }
 
-    #[cfg(not(feature = "sqlite"))]
     #[test]
-    fn sqlite_without_its_feature_names_the_feature() {
-        let err = parse("sqlite:x.db").unwrap_err();
+    fn a_store_without_its_feature_names_the_feature() {
+        for (text, feature, store) in [
+            ("postgres://u:s3cret@db/x", "postgres", "PostgreSQL"),
+            ("PostgreSQL://db/x", "postgres", "PostgreSQL"),
+            ("sqlite:x.db", "sqlite", "SQLite"),
+            ("jsonl:dir", "jsonl", "JSON Lines"),
+        ] {
+            let err = parse_with(text, without(feature)).unwrap_err();
+            assert!(
+                matches!(err, StoreUrlError::FeatureDisabled { feature: f, .. } if f == feature),
+                "{err:?}"
+            );
+            let message = err.to_string();
+            assert!(
+                message.contains(&format!("no {store} store: enable the `{feature}` feature")),
+                "{message}"
+            );
+            assert!(!message.contains("s3cret"), "{message}");
+        }
+        // Even a malformed rest: the missing feature is what to fix first.
+        let err = parse_with("postgres:nonsense", without("postgres")).unwrap_err();
         assert!(
-            err.to_string().contains("enable the `sqlite` feature"),
-            "{err}"
+            matches!(err, StoreUrlError::FeatureDisabled { .. }),
+            "{err:?}"
         );
+        let err =
+            PostgresUrl::connection_string_with("host=db password=s3cret", without("postgres"))
+                .unwrap_err();
+        assert!(
+            matches!(err, StoreUrlError::FeatureDisabled { .. }),
+            "{err:?}"
+        );
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        // The others still parse.
+        assert!(parse_with("sqlite:x.db", without("postgres")).is_ok());
     }
 
     #[test]

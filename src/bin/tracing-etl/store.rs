@@ -626,19 +626,4 @@ mod tests {
         );
         assert!(err.contains("\"public\""), "{err}");
     }
-
-    #[cfg(not(feature = "postgres"))]
-    #[test]
-    fn postgres_without_its_feature_is_a_clear_error() {
-        let err = refused(
-            Given {
-                store: Some("postgres://h/d"),
-                ..Given::default()
-            },
-            &[],
-        );
-        assert!(err.contains("enable the `postgres` feature"), "{err}");
-        let err = refused(Given::default(), &[("TRACING_ETL_POSTGRES", "host=h")]);
-        assert!(err.contains("enable the `postgres` feature"), "{err}");
-    }
 }
