@@ -97,7 +97,8 @@ fn scheme(name: &str) -> &'static Scheme {
 /// unknown scheme: `postgres://…` in a build without the `postgres` feature says so.
 ///
 /// [`Display`](fmt::Display) writes the URL back (scheme lower-case): parsing what it writes
-/// gives the same value. It writes a PostgreSQL password as it is; use
+/// gives the same value, for every value that parsing makes (a path built by hand that is empty
+/// or not UTF-8 has no URL that gives it back). It writes a PostgreSQL password as it is; use
 /// [`redacted`](Self::redacted) (or `Debug`) for logs and messages.
 ///
 /// # Examples
