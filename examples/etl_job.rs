@@ -3,13 +3,17 @@
 //! ```text
 //! cargo run --example etl_job                                   # examples/data/orders.csv
 //! cargo run --example etl_job -- --input examples/data/orders_bad.csv   # fails in `validate`
+//! cargo run --example etl_job -- --store jsonl:target/etl_job/history   # another store
 //! OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 cargo run --example etl_job  # + traces
 //! ```
 //!
 //! The job is one pipeline (`daily_sales`) of three processes (`extract`, `transform`, `load`)
-//! and five steps. Every run is recorded in the SQLite file named by `TRACING_ETL_DB` (default
-//! `tracing-etl.db`); the job prints a summary of the run read back from that file, and exits
-//! non-zero when the run failed. When `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+//! and five steps. Every run is recorded in the store named by `--store URL` or
+//! `TRACING_ETL_STORE` (a [`StoreUrl`]: `sqlite:PATH`, `jsonl:DIR`,
+//! `postgres://USER@HOST/DBNAME?schema=NAME` or `memory:`; default `sqlite:tracing-etl.db`).
+//! `--db PATH` / `TRACING_ETL_DB`, the older way to name a SQLite file, still works; naming the
+//! store both ways is an error. The job prints a summary of the run read back from the store,
+//! and exits non-zero when the run failed. When `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, every pipeline, process and step is also sent
 //! as an OpenTelemetry span over OTLP (`OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf`, the
 //! default, or `grpc`), and the summary shows the run's trace id.
@@ -18,10 +22,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use serde::Deserialize;
 use tracing::instrument;
-use tracing_etl::{ExecutionRecordsLayer, RunStatus, SqliteStore};
+use tracing_etl::{
+    ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, JsonLinesStore, RecordReader,
+    RunFilter, RunStatus, SqliteStore, StoreError, StoreUrl,
+};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
@@ -37,9 +45,37 @@ struct Args {
     /// Run id to record (default: a fresh UUID v7).
     #[arg(long)]
     run_id: Option<String>,
-    /// SQLite file of the run history.
-    #[arg(long, env = "TRACING_ETL_DB", default_value = "tracing-etl.db")]
-    db: PathBuf,
+    /// The run history, as a store URL: sqlite:PATH, jsonl:DIR,
+    /// postgres://USER@HOST/DBNAME?schema=NAME or memory: [default: sqlite:tracing-etl.db]
+    #[arg(long, env = "TRACING_ETL_STORE", value_name = "URL")]
+    store: Option<String>,
+    /// Deprecated: a SQLite file of the run history, the same as --store sqlite:PATH.
+    #[arg(long, env = "TRACING_ETL_DB", value_name = "PATH")]
+    db: Option<PathBuf>,
+}
+
+/// The store named by `--store` or `--db` (an option given on the command line wins over the
+/// other's environment variable), else `sqlite:tracing-etl.db`.
+fn store_url(args: &Args, matches: &ArgMatches) -> Result<StoreUrl, String> {
+    let on_command_line = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let parse = |text: &str| text.parse::<StoreUrl>().map_err(|e| e.to_string());
+    // TRACING_ETL_STORE set to nothing names nothing.
+    let store = args.store.as_ref().filter(|s| !s.is_empty());
+    match (store, &args.db) {
+        (Some(store), Some(db)) => match (on_command_line("store"), on_command_line("db")) {
+            (true, false) => parse(store),
+            (false, true) => Ok(StoreUrl::Sqlite(db.clone())),
+            (true, true) => Err("--store and --db both name the run history: pass one \
+                                 (--db PATH is --store sqlite:PATH)"
+                .into()),
+            (false, false) => Err("both TRACING_ETL_STORE and TRACING_ETL_DB are set: \
+                                   unset one, or pass --store URL"
+                .into()),
+        },
+        (Some(store), None) => parse(store),
+        (None, Some(db)) => Ok(StoreUrl::Sqlite(db.clone())),
+        (None, None) => Ok(StoreUrl::Sqlite("tracing-etl.db".into())),
+    }
 }
 
 /// One line of the input file, as text.
@@ -249,22 +285,35 @@ fn write_output(totals: &Totals, output: &Path) -> Result<(), EtlError> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let run_id = args
         .run_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
 
-    let store = match SqliteStore::open(&args.db) {
-        Ok(store) => store,
+    let url = match store_url(&args, &matches) {
+        Ok(url) => url,
         Err(e) => {
             eprintln!("etl_job: {e}");
             return ExitCode::from(2);
         }
     };
+    // An in-memory store is kept here too, to read the run back from.
+    let memory = matches!(url, StoreUrl::Memory).then(InMemoryStore::new);
+    let store: Box<dyn ExecutionRecordStore> = match &memory {
+        Some(memory) => Box::new(memory.clone()),
+        None => match url.open() {
+            Ok(store) => store,
+            Err(e) => {
+                eprintln!("etl_job: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     // With a collector configured, entity spans are exported over OTLP too (the standard
     // OTEL_* variables say where and how; see otel-collector.yaml). The run is recorded in
-    // SQLite either way.
+    // the store either way.
     let otlp_configured = [
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -293,12 +342,12 @@ fn main() -> ExitCode {
         .init();
 
     let result = daily_sales(&run_id, &args.input, &args.output);
-    // Every record is in the database once the guard is dropped, and every span sent once
-    // the OTLP guard is.
+    // Every record is in the store once the guard is dropped, and every span sent once the
+    // OTLP guard is.
     drop(guard);
     drop(otel);
 
-    if let Err(e) = print_summary(&args.db, &run_id) {
+    if let Err(e) = print_summary(&url, memory, &run_id) {
         eprintln!("etl_job: cannot read the run back: {e}");
     }
     match result {
@@ -313,27 +362,39 @@ fn main() -> ExitCode {
     }
 }
 
+/// The store named by `url`, opened for reading (`memory`: the in-memory store written to).
+fn reader(
+    url: &StoreUrl,
+    memory: Option<InMemoryStore>,
+) -> Result<Box<dyn RecordReader>, StoreError> {
+    Ok(match url {
+        StoreUrl::Sqlite(path) => Box::new(SqliteStore::open_read_only(path)?),
+        StoreUrl::JsonLines(dir) => Box::new(JsonLinesStore::open_read_only(dir)?),
+        StoreUrl::Postgres(pg) => Box::new(pg.builder().connect_read_only()?),
+        StoreUrl::Memory => Box::new(memory.unwrap_or_default()),
+        other => {
+            return Err(StoreError::other(format!(
+                "no reader for {} stores",
+                other.scheme()
+            )))
+        }
+    })
+}
+
 /// Prints the run as recorded: the pipeline, its processes and steps.
-fn print_summary(db: &Path, run_id: &str) -> Result<(), tracing_etl::StoreError> {
-    let store = SqliteStore::open_read_only(db)?;
-    let pipeline = store
-        .pipeline_runs()?
-        .into_iter()
-        .find(|p| p.run_id == run_id);
-    let Some(pipeline) = pipeline else {
-        println!("run {run_id}: no record found in {}", db.display());
+fn print_summary(
+    url: &StoreUrl,
+    memory: Option<InMemoryStore>,
+    run_id: &str,
+) -> Result<(), StoreError> {
+    let mut store = reader(url, memory)?;
+    let run = RunFilter::default().run_id(run_id);
+    let Some(pipeline) = store.read_pipelines(&run)?.pop() else {
+        println!("run {run_id}: no record found in {}", url.redacted());
         return Ok(());
     };
-    let processes: Vec<_> = store
-        .process_runs()?
-        .into_iter()
-        .filter(|p| p.run_id == run_id)
-        .collect();
-    let steps: Vec<_> = store
-        .step_runs()?
-        .into_iter()
-        .filter(|s| s.run_id == run_id)
-        .collect();
+    let processes = store.read_processes(&run)?;
+    let steps = store.read_steps(&run)?;
     let ms = |d: Option<u64>| d.map_or("-".to_owned(), |d| format!("{d} ms"));
     println!(
         "run {}  {}  {}  {}",
@@ -380,6 +441,9 @@ fn print_summary(db: &Path, run_id: &str) -> Result<(), tracing_etl::StoreError>
     if let Some(trace_id) = &pipeline.trace_id {
         println!("trace: {trace_id}  (Jaeger: http://localhost:16686/trace/{trace_id})");
     }
-    println!("run history: {}", db.display());
+    match url {
+        StoreUrl::Memory => println!("run history: memory: (gone when the job exits)"),
+        url => println!("run history: {}", url.redacted()),
+    }
     Ok(())
 }

@@ -170,6 +170,7 @@ pub use store::{ExecutionRecordStore, InMemoryStore, RecordReader, RunFilter};
 pub use store::{
     PostgresStore, PostgresStoreBuilder, DEFAULT_APPLICATION_NAME, POSTGRES_SCHEMA_VERSION,
 };
+pub use store::{PostgresUrl, RedactedStoreUrl, StoreUrl, StoreUrlError};
 #[cfg(feature = "sqlite")]
 pub use store::{SqliteStore, SQLITE_SCHEMA_VERSION};
 pub use writer::{

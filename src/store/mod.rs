@@ -16,6 +16,7 @@ mod postgres;
 mod sql_filter;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod url;
 
 #[cfg(feature = "jsonl")]
 pub use jsonl::JsonLinesStore;
@@ -26,6 +27,7 @@ pub use postgres::{
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteStore, SQLITE_SCHEMA_VERSION};
+pub use url::{PostgresUrl, RedactedStoreUrl, StoreUrl, StoreUrlError};
 
 use chrono::{DateTime, Utc};
 

@@ -19,7 +19,8 @@ pub fn cli(db: &Path) -> Command {
 /// The binary without `--db`.
 pub fn bare_cli() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracing-etl"));
-    cmd.env_remove("TRACING_ETL_DB")
+    cmd.env_remove("TRACING_ETL_STORE")
+        .env_remove("TRACING_ETL_DB")
         .env_remove("TRACING_ETL_POSTGRES")
         .env_remove("TRACING_ETL_PG_SCHEMA")
         .env_remove("TRACING_ETL_TRACE_URL")

@@ -25,20 +25,32 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-/// Where the run history is. At most one of `--db`, `--jsonl`, `--postgres`.
+/// Where the run history is. At most one of `--store`, `--db`, `--jsonl`, `--postgres`.
 #[derive(Debug, Args)]
 pub(crate) struct StoreArgs {
-    /// SQLite run history file [default: $TRACING_ETL_DB, else tracing-etl.db]
+    /// The run history as a store URL: sqlite:PATH, jsonl:DIR or
+    /// postgres://USER@HOST:PORT/DBNAME?schema=NAME (schema default public). The path follows
+    /// the colon as written (sqlite:runs.db, sqlite:/var/lib/etl/runs.db)
+    /// [default: $TRACING_ETL_STORE, else $TRACING_ETL_POSTGRES or $TRACING_ETL_DB, else
+    /// sqlite:tracing-etl.db]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        conflicts_with_all = ["db", "jsonl", "postgres"]
+    )]
+    pub(crate) store: Option<String>,
+    /// SQLite run history file (the same as --store sqlite:PATH) [default: $TRACING_ETL_DB]
     #[arg(long, global = true, value_name = "PATH", conflicts_with_all = ["jsonl", "postgres"])]
     pub(crate) db: Option<PathBuf>,
-    /// JSON Lines run history directory
+    /// JSON Lines run history directory (the same as --store jsonl:DIR)
     #[arg(long, global = true, value_name = "DIR", conflicts_with = "postgres")]
     pub(crate) jsonl: Option<PathBuf>,
     /// PostgreSQL run history: a connection URL (postgres://user@host/db?sslmode=require) or
     /// key=value string (host=... user=... dbname=...) [default: $TRACING_ETL_POSTGRES]
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) postgres: Option<String>,
-    /// Schema of the PostgreSQL run history [default: $TRACING_ETL_PG_SCHEMA, else public]
+    /// Schema of the --postgres run history [default: $TRACING_ETL_PG_SCHEMA, else public]
     #[arg(long, global = true, value_name = "NAME")]
     pub(crate) pg_schema: Option<String>,
 }

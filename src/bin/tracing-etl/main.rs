@@ -10,8 +10,10 @@
 //! tracing-etl replay SPILL_FILE [--remove]
 //! ```
 //!
-//! Global options: `--db PATH` / `--jsonl DIR` / `--postgres URL [--pg-schema NAME]`, `--json`,
-//! `--color WHEN`, `--trace-url TEMPLATE`. Exit status 2 on usage errors and on a store that cannot be read.
+//! Global options: `--store URL` (`sqlite:PATH`, `jsonl:DIR`, `postgres://…?schema=NAME`) or
+//! one of `--db PATH` / `--jsonl DIR` / `--postgres URL [--pg-schema NAME]`, `--json`,
+//! `--color WHEN`, `--trace-url TEMPLATE`. Exit status 2 on usage errors and on a store that
+//! cannot be read.
 
 mod args;
 mod commands;
@@ -28,7 +30,7 @@ use clap::Parser;
 use crate::args::{Cli, Command};
 use crate::error::CliError;
 use crate::output::Ui;
-use crate::store::{Access, StoreSelection};
+use crate::store::Access;
 
 /// Usage errors and unreadable stores.
 const EXIT_ERROR: u8 = 2;
@@ -60,13 +62,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli, ui: &mut Ui) -> Result<u8, CliError> {
-    let selection = StoreSelection::from_args(&cli.store)?;
+    let url = store::from_args(&cli.store)?;
     let access = match cli.command {
         Command::Reap(ref args) if !args.dry_run => Access::Write,
         Command::Replay(_) => Access::Write,
         _ => Access::Read,
     };
-    let mut store = store::open(&selection, access)?;
+    let mut store = store::open(&url, access)?;
     let store = &mut *store;
     match &cli.command {
         Command::Runs(args) => commands::runs::run(store, args, ui),

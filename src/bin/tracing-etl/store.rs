@@ -1,86 +1,154 @@
-//! Opening the store named on the command line.
+//! Choosing and opening the store named on the command line.
+//!
+//! The store is a [`StoreUrl`] (`sqlite:PATH`, `jsonl:DIR`, `postgres://…?schema=NAME`), named
+//! by `--store URL` or by one of the older options, each of which stands for a URL: `--db PATH`
+//! for `sqlite:PATH`, `--jsonl DIR` for `jsonl:DIR`, `--postgres URL` (a libpq connection URL
+//! or `key=value` string) with `--pg-schema NAME` for a PostgreSQL URL with `schema=NAME`. The
+//! store qualifies every table with that schema, so `options=-csearch_path=…` in the URL does
+//! not choose it.
+//!
+//! Without any of these options, the environment chooses: `TRACING_ETL_STORE`, or
+//! `TRACING_ETL_POSTGRES` (with `TRACING_ETL_PG_SCHEMA`), or `TRACING_ETL_DB`, else the default
+//! SQLite file. Two of them set is an error rather than a guess, and so is a schema named twice
+//! in ways that disagree.
 //!
 //! Every store kind is one arm of [`open`]; a kind this build lacks is a one-line error. Every
 //! store implements the same [`RecordReader`] and [`ExecutionRecordStore`] traits, so supporting
 //! one is one arm.
-//!
-//! PostgreSQL: `--postgres URL` takes a libpq-style connection string (URL or `key=value`) and
-//! `--pg-schema NAME` (default `public`) the schema holding the tables. The store qualifies
-//! every table with that schema, so `options=-csearch_path=…` in the URL does not choose it.
-//!
-//! Without any of `--db`, `--jsonl` and `--postgres`, the environment chooses:
-//! `TRACING_ETL_POSTGRES` (with `TRACING_ETL_PG_SCHEMA`) or `TRACING_ETL_DB`, else the default
-//! SQLite file. Both set is an error rather than a guess.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 
-use tracing_etl::{ExecutionRecordStore, RecordReader};
+use tracing_etl::{ExecutionRecordStore, PostgresUrl, RecordReader, StoreUrl};
 
 use crate::args::StoreArgs;
 use crate::error::CliError;
 
-/// The default SQLite file, when neither `--db` nor `TRACING_ETL_DB` names one.
+/// The default store, when no option or variable names one.
 pub(crate) const DEFAULT_DB: &str = "tracing-etl.db";
 
-/// Which store to read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum StoreSelection {
-    /// `--db PATH`, `TRACING_ETL_DB` or the default file.
-    Sqlite(PathBuf),
-    /// `--jsonl DIR`.
-    JsonLines(PathBuf),
-    /// `--postgres URL` and `--pg-schema NAME`.
-    Postgres {
-        /// The connection string.
-        url: String,
-        /// The schema holding the tables.
-        schema: String,
-    },
+/// The store the options name, else the one the environment names.
+pub(crate) fn from_args(args: &StoreArgs) -> Result<StoreUrl, CliError> {
+    choose(args, |name| {
+        std::env::var_os(name).filter(|v| !v.is_empty())
+    })
 }
 
-impl StoreSelection {
-    /// The store the options name, else the one the environment names.
-    pub(crate) fn from_args(args: &StoreArgs) -> Result<Self, CliError> {
-        Self::choose(args, |name| {
-            std::env::var_os(name).filter(|v| !v.is_empty())
-        })
-    }
+/// Where a PostgreSQL URL came from, for the schema rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Named {
+    /// `--store` or `TRACING_ETL_STORE`: the URL names its schema itself.
+    ByUrl,
+    /// `--postgres` or `TRACING_ETL_POSTGRES`: `--pg-schema` / `TRACING_ETL_PG_SCHEMA` may name
+    /// it.
+    ByConnectionString,
+}
 
-    /// [`from_args`](Self::from_args) with the environment read through `env`.
-    fn choose(args: &StoreArgs, env: impl Fn(&str) -> Option<OsString>) -> Result<Self, CliError> {
-        let named = args.db.is_some() || args.jsonl.is_some() || args.postgres.is_some();
-        let postgres = match &args.postgres {
-            Some(url) => Some(url.clone()),
-            None if !named => env_text(&env, "TRACING_ETL_POSTGRES")?,
-            None => None,
-        };
-        if postgres.is_none() && args.pg_schema.is_some() {
-            return Err(CliError::new(
-                "--pg-schema names the schema of a PostgreSQL run history: \
-                 pass --postgres URL or set TRACING_ETL_POSTGRES",
-            ));
-        }
-        if let Some(dir) = &args.jsonl {
-            return Ok(StoreSelection::JsonLines(dir.clone()));
-        }
-        if let Some(url) = postgres {
-            if !named && env("TRACING_ETL_DB").is_some() {
+/// [`from_args`] with the environment read through `env`.
+fn choose(args: &StoreArgs, env: impl Fn(&str) -> Option<OsString>) -> Result<StoreUrl, CliError> {
+    let url = |source: &str, text: &str| {
+        text.parse::<StoreUrl>()
+            .map_err(|e| CliError::new(format!("{source}: {e}")))
+    };
+    let connection_string = |source: &str, text: &str| {
+        PostgresUrl::from_connection_string(text)
+            .map_err(|e| CliError::new(format!("{source}: {e}")))
+    };
+    let (store, named) = if let Some(text) = &args.store {
+        (url("--store", text)?, Named::ByUrl)
+    } else if let Some(dir) = &args.jsonl {
+        (StoreUrl::JsonLines(dir.clone()), Named::ByUrl)
+    } else if let Some(path) = &args.db {
+        (StoreUrl::Sqlite(path.clone()), Named::ByUrl)
+    } else if let Some(text) = &args.postgres {
+        (
+            StoreUrl::Postgres(connection_string("--postgres", text)?),
+            Named::ByConnectionString,
+        )
+    } else {
+        let set: Vec<&str> = [
+            "TRACING_ETL_STORE",
+            "TRACING_ETL_POSTGRES",
+            "TRACING_ETL_DB",
+        ]
+        .into_iter()
+        .filter(|name| env(name).is_some())
+        .collect();
+        match set[..] {
+            [] => (StoreUrl::Sqlite(DEFAULT_DB.into()), Named::ByUrl),
+            ["TRACING_ETL_STORE"] => {
+                let text = env_text(&env, "TRACING_ETL_STORE")?.unwrap_or_default();
+                (url("TRACING_ETL_STORE", &text)?, Named::ByUrl)
+            }
+            ["TRACING_ETL_POSTGRES"] => {
+                let text = env_text(&env, "TRACING_ETL_POSTGRES")?.unwrap_or_default();
+                (
+                    StoreUrl::Postgres(connection_string("TRACING_ETL_POSTGRES", &text)?),
+                    Named::ByConnectionString,
+                )
+            }
+            // TRACING_ETL_DB
+            [_] => {
+                let path = env("TRACING_ETL_DB").unwrap_or_default();
+                (StoreUrl::Sqlite(path.into()), Named::ByUrl)
+            }
+            ["TRACING_ETL_POSTGRES", "TRACING_ETL_DB"] => {
                 return Err(CliError::new(
                     "both TRACING_ETL_POSTGRES and TRACING_ETL_DB are set: \
                      pass --postgres URL or --db PATH to choose",
-                ));
+                ))
             }
-            let schema = match &args.pg_schema {
-                Some(schema) => schema.clone(),
-                None => env_text(&env, "TRACING_ETL_PG_SCHEMA")?.unwrap_or_else(|| "public".into()),
-            };
-            return Ok(StoreSelection::Postgres { url, schema });
+            [first, second, ..] => {
+                return Err(CliError::new(format!(
+                    "both {first} and {second} are set: pass --store URL to choose"
+                )))
+            }
         }
-        let path = args.db.clone().unwrap_or_else(|| {
-            env("TRACING_ETL_DB").map_or_else(|| PathBuf::from(DEFAULT_DB), PathBuf::from)
-        });
-        Ok(StoreSelection::Sqlite(path))
+    };
+    match store {
+        StoreUrl::Postgres(pg) => Ok(StoreUrl::Postgres(schema(pg, named, args, &env)?)),
+        other if args.pg_schema.is_some() => Err(CliError::new(format!(
+            "--pg-schema names the schema of a PostgreSQL run history, and the store is {}: \
+             pass --postgres URL or set TRACING_ETL_POSTGRES",
+            other.redacted()
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// The PostgreSQL store's schema, named once: by the URL's `schema=`, or (for `--postgres` and
+/// `TRACING_ETL_POSTGRES` only) by `--pg-schema`, else `TRACING_ETL_PG_SCHEMA`, else `public`.
+/// `TRACING_ETL_PG_SCHEMA` set to another schema than the URL's is an error, not a guess.
+fn schema(
+    pg: PostgresUrl,
+    named: Named,
+    args: &StoreArgs,
+    env: &impl Fn(&str) -> Option<OsString>,
+) -> Result<PostgresUrl, CliError> {
+    if let Some(flag) = &args.pg_schema {
+        return match (named, pg.schema()) {
+            (Named::ByUrl, _) => Err(CliError::new(
+                "--pg-schema goes with --postgres: a store URL names its schema itself \
+                 (postgres://…?schema=NAME)",
+            )),
+            (Named::ByConnectionString, Some(own)) => Err(CliError::new(format!(
+                "both --pg-schema ({flag:?}) and the connection string (schema={own:?}) name \
+                 the schema: keep one"
+            ))),
+            (Named::ByConnectionString, None) => Ok(pg.with_schema(flag.clone())),
+        };
+    }
+    let Some(variable) = env_text(env, "TRACING_ETL_PG_SCHEMA")? else {
+        return Ok(pg);
+    };
+    match (named, pg.schema()) {
+        (Named::ByConnectionString, None) => Ok(pg.with_schema(variable)),
+        (_, own) if own.unwrap_or("public") == variable => Ok(pg),
+        (_, own) => Err(CliError::new(format!(
+            "TRACING_ETL_PG_SCHEMA is {variable:?} but the store URL names schema {:?}: \
+             a store URL names its schema (postgres://…?schema=NAME); unset \
+             TRACING_ETL_PG_SCHEMA or make them agree",
+            own.unwrap_or("public")
+        ))),
     }
 }
 
@@ -112,33 +180,24 @@ pub(crate) trait Store: RecordReader + ExecutionRecordStore {}
 
 impl<T: RecordReader + ExecutionRecordStore> Store for T {}
 
-/// Opens the selected store. A store that does not exist is an error, never a new empty one.
-#[cfg_attr(
-    not(any(feature = "sqlite", feature = "jsonl", feature = "postgres")),
-    allow(unused_variables)
-)]
-pub(crate) fn open(selection: &StoreSelection, access: Access) -> Result<Box<dyn Store>, CliError> {
-    match selection {
+/// Opens the store. A store that does not exist is an error, never a new empty one.
+pub(crate) fn open(store: &StoreUrl, access: Access) -> Result<Box<dyn Store>, CliError> {
+    match store {
         #[cfg(feature = "sqlite")]
-        StoreSelection::Sqlite(path) => open_sqlite(path, access),
-        #[cfg(not(feature = "sqlite"))]
-        StoreSelection::Sqlite(_) => unsupported("SQLite", "sqlite"),
+        StoreUrl::Sqlite(path) => open_sqlite(path, access),
         #[cfg(feature = "jsonl")]
-        StoreSelection::JsonLines(dir) => jsonl::open(dir, access),
-        #[cfg(not(feature = "jsonl"))]
-        StoreSelection::JsonLines(_) => unsupported("JSON Lines", "jsonl"),
+        StoreUrl::JsonLines(dir) => jsonl::open(dir, access),
         #[cfg(feature = "postgres")]
-        StoreSelection::Postgres { url, schema } => open_postgres(url, schema, access),
-        #[cfg(not(feature = "postgres"))]
-        StoreSelection::Postgres { .. } => unsupported("PostgreSQL", "postgres"),
+        StoreUrl::Postgres(pg) => open_postgres(pg, access),
+        StoreUrl::Memory => Err(CliError::new(
+            "memory: names a new, empty in-memory store, which holds no run history to read: \
+             name a SQLite, JSON Lines or PostgreSQL store",
+        )),
+        other => Err(CliError::new(format!(
+            "this build has no support for {} stores",
+            other.scheme()
+        ))),
     }
-}
-
-#[cfg(not(all(feature = "sqlite", feature = "jsonl", feature = "postgres")))]
-fn unsupported(store: &str, feature: &str) -> Result<Box<dyn Store>, CliError> {
-    Err(CliError::new(format!(
-        "this build has no {store} store support (feature `{feature}`)"
-    )))
 }
 
 #[cfg(feature = "sqlite")]
@@ -148,14 +207,16 @@ fn open_sqlite(path: &std::path::Path, access: Access) -> Result<Box<dyn Store>,
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => {
             return Err(CliError::new(format!(
-                "{} is a directory, not a SQLite run history (--db PATH)",
+                "{} is a directory, not a SQLite run history \
+                 (a JSON Lines history is named jsonl:DIR)",
                 path.display()
             )))
         }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(CliError::new(format!(
-                "no run history at {}: no such file (pass --db PATH or set TRACING_ETL_DB)",
+                "no run history at {}: no such file \
+                 (pass --store sqlite:PATH or --db PATH, or set TRACING_ETL_STORE)",
                 path.display()
             )))
         }
@@ -197,14 +258,15 @@ mod jsonl {
         match std::fs::metadata(dir) {
             Ok(meta) if !meta.is_dir() => {
                 return Err(CliError::new(format!(
-                    "{} is not a directory, not a JSON Lines run history (--jsonl DIR)",
+                    "{} is not a directory, not a JSON Lines run history \
+                     (a SQLite history is named sqlite:PATH)",
                     dir.display()
                 )))
             }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CliError::new(format!(
-                    "no run history at {}: no such directory (--jsonl DIR)",
+                    "no run history at {}: no such directory",
                     dir.display()
                 )))
             }
@@ -288,15 +350,12 @@ mod jsonl {
 /// without creating anything (a wrong URL or schema must not leave empty tables in someone's
 /// database); only then may `reap` connect for writing.
 #[cfg(feature = "postgres")]
-fn open_postgres(url: &str, schema: &str, access: Access) -> Result<Box<dyn Store>, CliError> {
+fn open_postgres(pg: &PostgresUrl, access: Access) -> Result<Box<dyn Store>, CliError> {
     use std::time::Duration;
-    use tracing_etl::PostgresStore;
 
     // Reads of a long history may take a while; connecting keeps the URL's `connect_timeout`
     // (10 s by default).
-    let builder = PostgresStore::builder(url)
-        .schema(schema)
-        .statement_timeout(Duration::from_secs(60));
+    let builder = pg.builder().statement_timeout(Duration::from_secs(60));
     let reader = builder.clone().connect_read_only()?;
     match access {
         Access::Read => Ok(Box::new(reader)),
@@ -309,19 +368,26 @@ fn open_postgres(url: &str, schema: &str, access: Access) -> Result<Box<dyn Stor
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
-    fn args(
-        db: Option<&str>,
-        jsonl: Option<&str>,
-        postgres: Option<&str>,
-        schema: Option<&str>,
-    ) -> StoreArgs {
+    #[derive(Default)]
+    struct Given {
+        store: Option<&'static str>,
+        db: Option<&'static str>,
+        jsonl: Option<&'static str>,
+        postgres: Option<&'static str>,
+        pg_schema: Option<&'static str>,
+    }
+
+    fn args(given: Given) -> StoreArgs {
         StoreArgs {
-            db: db.map(PathBuf::from),
-            jsonl: jsonl.map(PathBuf::from),
-            postgres: postgres.map(str::to_owned),
-            pg_schema: schema.map(str::to_owned),
+            store: given.store.map(str::to_owned),
+            db: given.db.map(PathBuf::from),
+            jsonl: given.jsonl.map(PathBuf::from),
+            postgres: given.postgres.map(str::to_owned),
+            pg_schema: given.pg_schema.map(str::to_owned),
         }
     }
 
@@ -333,88 +399,123 @@ mod tests {
         }
     }
 
-    fn postgres(url: &str, schema: &str) -> StoreSelection {
-        StoreSelection::Postgres {
-            url: url.into(),
-            schema: schema.into(),
+    /// The store chosen, as a URL.
+    fn chosen(given: Given, vars: &[(&str, &str)]) -> String {
+        choose(&args(given), env(vars))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_string()
+    }
+
+    /// The error.
+    fn refused(given: Given, vars: &[(&str, &str)]) -> String {
+        match choose(&args(given), env(vars)) {
+            Ok(store) => panic!("chose {store}"),
+            Err(e) => e.to_string(),
         }
     }
+
+    const PG_VARS: [(&str, &str); 2] = [
+        ("TRACING_ETL_POSTGRES", "host=env"),
+        ("TRACING_ETL_PG_SCHEMA", "etl"),
+    ];
 
     #[test]
     fn options_win_over_the_environment() {
         let vars = [
-            ("TRACING_ETL_POSTGRES", "host=env"),
-            ("TRACING_ETL_PG_SCHEMA", "etl"),
+            ("TRACING_ETL_STORE", "jsonl:env"),
+            ("TRACING_ETL_DB", "env.db"),
         ];
-        let chosen = |a| StoreSelection::choose(&a, env(&vars)).unwrap();
+        let db = Given {
+            db: Some("a.db"),
+            ..Given::default()
+        };
+        assert_eq!(chosen(db, &vars), "sqlite:a.db");
+        let jsonl = Given {
+            jsonl: Some("dir"),
+            ..Given::default()
+        };
+        assert_eq!(chosen(jsonl, &PG_VARS), "jsonl:dir");
+        let store = Given {
+            store: Some("sqlite:/abs/runs.db"),
+            ..Given::default()
+        };
+        assert_eq!(chosen(store, &vars), "sqlite:/abs/runs.db");
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_options_take_their_schema_from_pg_schema_or_the_environment() {
+        let flag = || Given {
+            postgres: Some("host=flag"),
+            ..Given::default()
+        };
+        assert_eq!(chosen(flag(), &PG_VARS), "postgres://?host=flag&schema=etl");
+        assert_eq!(chosen(flag(), &[]), "postgres://?host=flag");
+        let with_schema = Given {
+            pg_schema: Some("s"),
+            ..flag()
+        };
         assert_eq!(
-            chosen(args(Some("a.db"), None, None, None)),
-            StoreSelection::Sqlite("a.db".into())
+            chosen(with_schema, &PG_VARS),
+            "postgres://?host=flag&schema=s"
+        );
+        let url = Given {
+            postgres: Some("postgres://u@h/d"),
+            pg_schema: Some("s"),
+            ..Given::default()
+        };
+        assert_eq!(chosen(url, &[]), "postgres://u@h/d?schema=s");
+        assert_eq!(
+            chosen(Given::default(), &PG_VARS),
+            "postgres://?host=env&schema=etl"
+        );
+        // A store URL names its schema; TRACING_ETL_PG_SCHEMA may only agree with it.
+        let store = |url| Given {
+            store: Some(url),
+            ..Given::default()
+        };
+        let vars = [("TRACING_ETL_PG_SCHEMA", "etl")];
+        assert_eq!(
+            chosen(store("postgres://h/d?schema=etl"), &vars),
+            "postgres://h/d?schema=etl"
         );
         assert_eq!(
-            chosen(args(None, Some("dir"), None, None)),
-            StoreSelection::JsonLines("dir".into())
+            chosen(
+                store("postgres://h/d"),
+                &[("TRACING_ETL_PG_SCHEMA", "public")]
+            ),
+            "postgres://h/d"
         );
         assert_eq!(
-            chosen(args(None, None, Some("host=flag"), None)),
-            postgres("host=flag", "etl")
-        );
-        assert_eq!(
-            chosen(args(None, None, Some("host=flag"), Some("s"))),
-            postgres("host=flag", "s")
+            chosen(
+                Given::default(),
+                &[("TRACING_ETL_STORE", "postgresql://h/d")]
+            ),
+            "postgresql://h/d"
         );
     }
 
     #[test]
     fn the_environment_chooses_when_no_option_does() {
-        let choose = |a, vars: &[(&str, &str)]| StoreSelection::choose(&a, env(vars));
-        let none = || args(None, None, None, None);
+        let none = Given::default;
+        assert_eq!(chosen(none(), &[]), "sqlite:tracing-etl.db");
+        assert_eq!(chosen(none(), &[("TRACING_ETL_DB", "x.db")]), "sqlite:x.db");
         assert_eq!(
-            choose(none(), &[]).unwrap(),
-            StoreSelection::Sqlite(DEFAULT_DB.into())
+            chosen(none(), &[("TRACING_ETL_STORE", "jsonl:history")]),
+            "jsonl:history"
         );
+        // A path with a colon is a path.
         assert_eq!(
-            choose(none(), &[("TRACING_ETL_DB", "x.db")]).unwrap(),
-            StoreSelection::Sqlite("x.db".into())
-        );
-        assert_eq!(
-            choose(none(), &[("TRACING_ETL_POSTGRES", "host=env")]).unwrap(),
-            postgres("host=env", "public")
-        );
-        assert_eq!(
-            choose(
-                args(None, None, None, Some("s")),
-                &[
-                    ("TRACING_ETL_POSTGRES", "host=env"),
-                    ("TRACING_ETL_PG_SCHEMA", "etl")
-                ]
-            )
-            .unwrap(),
-            postgres("host=env", "s")
-        );
-        // An option naming another store leaves TRACING_ETL_POSTGRES aside.
-        assert_eq!(
-            choose(
-                args(Some("a.db"), None, None, None),
-                &[
-                    ("TRACING_ETL_POSTGRES", "host=env"),
-                    ("TRACING_ETL_DB", "x.db")
-                ]
-            )
-            .unwrap(),
-            StoreSelection::Sqlite("a.db".into())
+            chosen(none(), &[("TRACING_ETL_DB", "jsonl:x")]),
+            "sqlite:jsonl:x"
         );
     }
 
     #[test]
     fn contradictions_are_errors() {
-        let choose = |a, vars: &[(&str, &str)]| {
-            StoreSelection::choose(&a, env(vars))
-                .unwrap_err()
-                .to_string()
-        };
-        let err = choose(
-            args(None, None, None, None),
+        let none = Given::default;
+        let err = refused(
+            none(),
             &[
                 ("TRACING_ETL_POSTGRES", "host=env"),
                 ("TRACING_ETL_DB", "x.db"),
@@ -424,12 +525,105 @@ mod tests {
             err.contains("both TRACING_ETL_POSTGRES and TRACING_ETL_DB"),
             "{err}"
         );
-        let err = choose(args(None, None, None, Some("etl")), &[]);
+        let err = refused(
+            none(),
+            &[
+                ("TRACING_ETL_STORE", "sqlite:a.db"),
+                ("TRACING_ETL_DB", "x.db"),
+            ],
+        );
+        assert!(
+            err.contains("both TRACING_ETL_STORE and TRACING_ETL_DB") && err.contains("--store"),
+            "{err}"
+        );
+        let err = refused(
+            none(),
+            &[
+                ("TRACING_ETL_STORE", "sqlite:a.db"),
+                ("TRACING_ETL_POSTGRES", "host=h"),
+            ],
+        );
+        assert!(
+            err.contains("both TRACING_ETL_STORE and TRACING_ETL_POSTGRES"),
+            "{err}"
+        );
+        let schema_only = || Given {
+            pg_schema: Some("etl"),
+            ..Given::default()
+        };
+        let err = refused(schema_only(), &[]);
         assert!(err.contains("--pg-schema"), "{err}");
-        let err = choose(
-            args(Some("a.db"), None, None, Some("etl")),
+        let err = refused(
+            Given {
+                db: Some("a.db"),
+                ..schema_only()
+            },
             &[("TRACING_ETL_POSTGRES", "h")],
         );
         assert!(err.contains("--pg-schema"), "{err}");
+        let err = refused(
+            Given {
+                store: Some("jsonl:dir"),
+                ..schema_only()
+            },
+            &[],
+        );
+        assert!(err.contains("--pg-schema"), "{err}");
+    }
+
+    #[test]
+    fn bad_store_urls_say_where_they_came_from() {
+        let err = refused(
+            Given {
+                store: Some("runs.db"),
+                ..Given::default()
+            },
+            &[],
+        );
+        assert!(err.starts_with("--store: "), "{err}");
+        assert!(err.contains("sqlite:runs.db"), "{err}");
+        let err = refused(Given::default(), &[("TRACING_ETL_STORE", "mysql://h/d")]);
+        assert!(err.starts_with("TRACING_ETL_STORE: "), "{err}");
+        assert!(err.contains("unknown store URL scheme"), "{err}");
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_schema_named_twice_is_an_error() {
+        let err = refused(
+            Given {
+                store: Some("postgres://h/d"),
+                pg_schema: Some("etl"),
+                ..Given::default()
+            },
+            &[],
+        );
+        assert!(err.contains("a store URL names its schema itself"), "{err}");
+        let err = refused(
+            Given {
+                postgres: Some("postgres://h/d?schema=a"),
+                pg_schema: Some("b"),
+                ..Given::default()
+            },
+            &[],
+        );
+        assert!(err.contains("both --pg-schema"), "{err}");
+        let err = refused(
+            Given {
+                store: Some("postgres://u:s3cret@h/d?schema=a"),
+                ..Given::default()
+            },
+            &[("TRACING_ETL_PG_SCHEMA", "b")],
+        );
+        assert!(err.contains("TRACING_ETL_PG_SCHEMA is \"b\""), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        let err = refused(
+            Given::default(),
+            &[
+                ("TRACING_ETL_STORE", "postgres://h/d"),
+                ("TRACING_ETL_PG_SCHEMA", "etl"),
+            ],
+        );
+        assert!(err.contains("\"public\""), "{err}");
     }
 }
