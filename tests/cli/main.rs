@@ -22,3 +22,5 @@ mod replay;
 mod running;
 mod runs;
 mod show;
+#[cfg(feature = "postgres")]
+mod store_url;

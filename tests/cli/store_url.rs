@@ -3,8 +3,7 @@
 //! recorded through `StoreUrl::open`, the same answers as through the older options, and bad or
 //! conflicting names as one line on stderr with exit status 2.
 
-mod cli_support;
-mod pg_support;
+use crate::{cli_support, pg_support};
 
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
