@@ -68,3 +68,45 @@ pub(crate) fn forget_message() {
         }
     });
 }
+
+/// Whether [`install_hook`] has run in this process.
+#[cfg(test)]
+pub(crate) fn is_installed() -> bool {
+    INSTALL.is_completed()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    use tracing_subscriber::prelude::*;
+
+    use crate::{ExecutionRecordsLayer, InMemoryStore, RunStatus};
+
+    /// Nothing process-wide by default: building a layer installs no panic hook, and a panic is
+    /// still recorded, without its message. (No other unit test asks for the hook; the tests
+    /// that do run in their own binaries.)
+    #[test]
+    fn no_panic_hook_unless_asked() {
+        #[tracing::instrument(fields(etl.step))]
+        fn load() {
+            panic!("row 7: amount missing");
+        }
+
+        let store = InMemoryStore::new();
+        let (layer, guard) = ExecutionRecordsLayer::new(store.clone());
+        assert!(!super::is_installed(), "building the layer installed a hook");
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(catch_unwind(AssertUnwindSafe(load)).is_err());
+        });
+        drop(guard);
+        assert!(!super::is_installed());
+        let step = &store.step_runs()[0];
+        assert_eq!(step.status, RunStatus::Failed);
+        assert_eq!(step.error_type.as_deref(), Some("panic"));
+        let message = step.error_message.as_deref().unwrap();
+        assert!(message.contains("not captured"), "{message}");
+        assert!(!message.contains("row 7"), "{message}");
+    }
+}

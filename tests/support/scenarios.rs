@@ -129,9 +129,11 @@ pub fn run_with<R>(store: Store, f: impl FnOnce(&Probe) -> R) -> (Runs, R) {
     let memory = InMemoryStore::new();
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("runs.db");
+    // The scenarios check panic messages too: capture them (an opt-in, process-wide hook).
+    let builder = ExecutionRecordsLayer::builder().capture_panic_messages();
     let (layer, guard) = match store {
-        Store::Memory => ExecutionRecordsLayer::new(memory.clone()),
-        Store::Sqlite => ExecutionRecordsLayer::new(Tee {
+        Store::Memory => builder.build(memory.clone()),
+        Store::Sqlite => builder.build(Tee {
             memory: memory.clone(),
             sqlite: SqliteStore::open(&path).expect("open the sqlite store"),
         }),
