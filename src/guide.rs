@@ -94,7 +94,10 @@ mod tests {
                 if !target.contains(".md") {
                     continue;
                 }
-                assert_eq!(label, target, "{name}: label the link `{target}` by its target");
+                assert_eq!(
+                    label, target,
+                    "{name}: label the link `{target}` by its target"
+                );
                 let (file, fragment) = target.split_once('#').unwrap_or((target, ""));
                 let module = file.strip_suffix(".md").expect("a guide's file name");
                 let mut expected = format!("[{target}]: crate::guide::{module}");
