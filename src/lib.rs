@@ -3,9 +3,9 @@
 //! ETL code is ordinary Rust annotated with `#[tracing::instrument]`. The
 //! [`ExecutionRecordsLayer`] recognises pipeline, process and step spans by their `etl.*` fields
 //! and writes a record of each run — when it started, how long it took, whether it failed and
-//! which step was the root cause — to an [`ExecutionRecordStore`], from a background thread
-//! that never makes the program wait on I/O. The same spans can be exported as OpenTelemetry
-//! spans, and the `tracing-etl` command-line tool reads the history back.
+//! which step was the root cause — to an [`ExecutionRecordStore`], through a background
+//! thread: the program's own threads do no I/O for it. The same spans can be exported as
+//! OpenTelemetry spans, and the `tracing-etl` command-line tool reads the history back.
 //!
 //! ```
 //! use tracing::instrument;
