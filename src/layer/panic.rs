@@ -95,7 +95,10 @@ mod tests {
 
         let store = InMemoryStore::new();
         let (layer, guard) = ExecutionRecordsLayer::new(store.clone());
-        assert!(!super::is_installed(), "building the layer installed a hook");
+        assert!(
+            !super::is_installed(),
+            "building the layer installed a hook"
+        );
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, || {
             assert!(catch_unwind(AssertUnwindSafe(load)).is_err());

@@ -18,6 +18,7 @@ fn export(sampler: Sampler, f: impl FnOnce()) -> (InMemoryStore, Vec<SpanData>) 
     let store = InMemoryStore::new();
     let (layer, guard) = ExecutionRecordsLayer::builder()
         .with_tracer(provider.tracer("test"))
+        .capture_panic_messages()
         .build(store.clone());
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
     guard.shutdown().unwrap();

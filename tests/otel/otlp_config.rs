@@ -279,7 +279,9 @@ fn the_resource_carries_the_service_name_and_attributes_the_variables_give() {
         export_from_env,
     );
     let name = received(&receiver)[0].service_name.clone().unwrap();
-    assert!(name.starts_with("unknown_service:otlp_config"), "{name}");
+    let exe = std::env::current_exe().unwrap();
+    let exe = exe.file_name().unwrap().to_string_lossy();
+    assert_eq!(name, format!("unknown_service:{exe}"));
 }
 
 #[test]
