@@ -99,7 +99,7 @@ impl WriterConfig {
     /// - against a power loss or an OS crash, a record is safe once the store has been flushed
     ///   after it was written: at most `flush_interval` after the commit.
     ///
-    /// [`WriterHandle::flush`] (or the guard's) does both at once, on demand.
+    /// [`WriterHandle::flush`](super::WriterHandle::flush) (or the guard's) does both at once, on demand.
     pub fn with_flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval = interval;
         self
@@ -113,7 +113,7 @@ impl WriterConfig {
         self
     }
 
-    /// How long dropping the guard (or [`WriterHandle::flush`]) waits for a failing store
+    /// How long dropping the guard (or [`WriterHandle::flush`](super::WriterHandle::flush)) waits for a failing store
     /// before giving up on the records it still holds (default 30 s).
     pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
