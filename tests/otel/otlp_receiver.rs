@@ -62,6 +62,8 @@ impl ReceivedSpan {
     }
 
     /// How many attributes are named `key`.
+    // Used by the `tracing-opentelemetry` interop tests only.
+    #[cfg_attr(not(feature = "tracing-opentelemetry"), allow(dead_code))]
     pub fn attr_count(&self, key: &str) -> usize {
         self.span
             .attributes
