@@ -2,7 +2,8 @@
 //! collector (here an in-process receiver), over HTTP/protobuf and gRPC, and still records the
 //! run in SQLite.
 //!
-//! Runs the example binary that `cargo test` builds (`target/<profile>/examples/etl_job`).
+//! Runs the example binary that `cargo test --all-features` builds
+//! (`target/<profile>/examples/etl_job`).
 
 use crate::otlp_receiver;
 
@@ -20,7 +21,8 @@ fn example_binary() -> PathBuf {
         .join(format!("etl_job{}", std::env::consts::EXE_SUFFIX));
     assert!(
         binary.exists(),
-        "{} is missing: `cargo test` builds it (or `cargo build --example etl_job`)",
+        "{} is missing: `cargo test --all-features` builds it \
+         (or `cargo build --features cli,otlp --example etl_job`)",
         binary.display()
     );
     binary
