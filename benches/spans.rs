@@ -9,7 +9,7 @@
 //! step span made, and with OpenTelemetry the exporter received every span (except where the
 //! SDK's batch processor drops spans by design, which is printed).
 //!
-//! `cargo bench --bench spans`
+//! `cargo bench --features otel,tracing-opentelemetry --bench spans`
 
 mod support;
 

@@ -19,7 +19,7 @@
 //! A store's benchmark is one small function over [`store_row`]; see `sqlite_store`,
 //! `jsonl_store`, `postgres_store`.
 //!
-//! `cargo bench --bench stores`
+//! `cargo bench --features jsonl,postgres --bench stores`
 
 use std::fs::File;
 use std::io::Write as _;

@@ -1,10 +1,10 @@
 //! A small, real ETL job: daily sales per region and product from an orders CSV.
 //!
 //! ```text
-//! cargo run --example etl_job                                   # examples/data/orders.csv
-//! cargo run --example etl_job -- --input examples/data/orders_bad.csv   # fails in `validate`
-//! cargo run --example etl_job -- --store jsonl:target/etl_job/history   # another store
-//! OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 cargo run --example etl_job  # + traces
+//! cargo run --features cli,otlp --example etl_job                                   # examples/data/orders.csv
+//! cargo run --features cli,otlp --example etl_job -- --input examples/data/orders_bad.csv   # fails in `validate`
+//! cargo run --features cli,otlp --example etl_job -- --store jsonl:target/etl_job/history   # another store
+//! OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 cargo run --features cli,otlp --example etl_job  # + traces
 //! ```
 //!
 //! The job is one pipeline (`daily_sales`) of three processes (`extract`, `transform`, `load`)

@@ -2,7 +2,7 @@
 //! memory as it goes, to show that memory stays flat and no record is lost.
 //!
 //! ```text
-//! cargo run --release --example soak -- --steps 10000000
+//! cargo run --release --features cli --example soak -- --steps 10000000
 //! ```
 //!
 //! It prints one line per progress interval (steps done, steps/s, resident memory; the first

@@ -2,7 +2,7 @@
 //! profiling with callgrind (load-independent, unlike wall-clock timings):
 //!
 //! ```text
-//! cargo build --profile bench --example span_cost
+//! cargo build --profile bench --features otel,tracing-opentelemetry --example span_cost
 //! valgrind --tool=callgrind --separate-threads=yes \
 //!     --toggle-collect='span_cost::run' \
 //!     --toggle-collect='tracing_etl::writer::worker::Worker*::run' \
