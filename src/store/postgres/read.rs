@@ -1,33 +1,29 @@
 //! Reads: a [`RunFilter`] turned into SQL with bound parameters, and rows mapped back to
 //! records.
 
-use std::fmt;
-use std::str::FromStr;
-
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::connection::{Fail, Op};
-use super::schema::{kind_index, table};
 use super::PostgresStore;
 use crate::error::StoreError;
-use crate::record::{
-    EntityKind, PipelineRunRecord, ProcessRunRecord, RecorderHeartbeat, RunStatus, StepRunRecord,
-};
+use crate::record::columns::{self, Cell, ColumnType};
+use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
 use crate::store::sql_filter::{self, Bound, Dialect};
+use crate::store::sql_schema::{self, RowError};
 use crate::store::RunFilter;
 
 impl PostgresStore {
     /// Reads the rows of `kind`'s table that `filter` selects, in its order; the filter is
-    /// applied in SQL, every value bound.
-    pub(super) fn select<T>(
+    /// applied in SQL, every value bound. The columns are those of the schema's version.
+    pub(super) fn select(
         &mut self,
         kind: EntityKind,
         filter: &RunFilter,
-        map: fn(&Row) -> Result<T, Fail>,
-    ) -> Result<Vec<T>, StoreError> {
-        let (clauses, values) = sql_filter::clauses::<Postgres>(kind, filter, table(kind).key);
-        let sql = format!("{}{clauses}", self.settings.sql.selects[kind_index(kind)]);
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let (clauses, values) = sql_filter::clauses::<Postgres>(kind, filter, columns::key(kind));
+        let version = self.schema_version_in_use()?;
+        let sql = format!("{}{clauses}", self.settings.sql.select(kind, version));
         let params: Vec<Box<dyn ToSql + Sync + Send + '_>> = values
             .into_iter()
             .map(|value| -> Box<dyn ToSql + Sync + Send + '_> {
@@ -43,8 +39,8 @@ impl PostgresStore {
         let what = format!("read {}", kind.table());
         let rows = self.call(&what, Op::Query(&sql, &refs))?;
         rows.iter()
-            .map(map)
-            .collect::<Result<Vec<T>, Fail>>()
+            .map(|row| record_from_row(kind, version, row))
+            .collect::<Result<Vec<_>, Fail>>()
             .map_err(|fail| self.settings.error(&what, fail))
     }
 }
@@ -72,77 +68,27 @@ fn get_duration(row: &Row, col: &str) -> Result<Option<u64>, Fail> {
     Ok(v.map(|v| u64::try_from(v).unwrap_or(0)))
 }
 
-fn get_parsed<T: FromStr>(row: &Row, col: &str) -> Result<T, Fail>
-where
-    T::Err: fmt::Display,
-{
-    let text: &str = row.try_get(col)?;
-    text.parse()
-        .map_err(|e| Fail::Invalid(format!("column {col}: {e}")))
-}
-
-pub(super) fn pipeline_from_row(row: &Row) -> Result<PipelineRunRecord, Fail> {
-    Ok(PipelineRunRecord {
-        event: get_parsed(row, "event")?,
-        run_id: row.try_get("run_id")?,
-        correlation_id: row.try_get("correlation_id")?,
-        attempt: get_u32(row, "attempt")?,
-        last_attempt: row.try_get("last_attempt")?,
-        pipeline: row.try_get("pipeline")?,
-        started_at: row.try_get("started_at")?,
-        status: get_parsed::<RunStatus>(row, "status")?,
-        duration_ms: get_duration(row, "duration_ms")?,
-        error: row.try_get("error")?,
-        error_type: row.try_get("error_type")?,
-        error_message: row.try_get("error_message")?,
-        failed_step_run_id: row.try_get("failed_step_run_id")?,
-        failed_step: row.try_get("failed_step")?,
-        trace_id: row.try_get("trace_id")?,
-        span_id: row.try_get("span_id")?,
-        recorder_id: row.try_get("recorder_id")?,
-    })
-}
-
-pub(super) fn process_from_row(row: &Row) -> Result<ProcessRunRecord, Fail> {
-    Ok(ProcessRunRecord {
-        event: get_parsed(row, "event")?,
-        run_id: row.try_get("run_id")?,
-        correlation_id: row.try_get("correlation_id")?,
-        attempt: get_u32(row, "attempt")?,
-        process_run_id: row.try_get("process_run_id")?,
-        process: row.try_get("process")?,
-        started_at: row.try_get("started_at")?,
-        status: get_parsed(row, "status")?,
-        duration_ms: get_duration(row, "duration_ms")?,
-        error: row.try_get("error")?,
-        error_type: row.try_get("error_type")?,
-        error_message: row.try_get("error_message")?,
-        failed_step_run_id: row.try_get("failed_step_run_id")?,
-        failed_step: row.try_get("failed_step")?,
-        trace_id: row.try_get("trace_id")?,
-        span_id: row.try_get("span_id")?,
-        recorder_id: row.try_get("recorder_id")?,
-    })
-}
-
-pub(super) fn step_from_row(row: &Row) -> Result<StepRunRecord, Fail> {
-    Ok(StepRunRecord {
-        event: get_parsed(row, "event")?,
-        run_id: row.try_get("run_id")?,
-        correlation_id: row.try_get("correlation_id")?,
-        attempt: get_u32(row, "attempt")?,
-        step_run_id: row.try_get("step_run_id")?,
-        step: row.try_get("step")?,
-        started_at: row.try_get("started_at")?,
-        status: get_parsed(row, "status")?,
-        duration_ms: get_duration(row, "duration_ms")?,
-        error: row.try_get("error")?,
-        process_run_id: row.try_get("process_run_id")?,
-        error_type: row.try_get("error_type")?,
-        error_message: row.try_get("error_message")?,
-        trace_id: row.try_get("trace_id")?,
-        span_id: row.try_get("span_id")?,
-        recorder_id: row.try_get("recorder_id")?,
+/// The record of a row of `kind`'s table, selected with the columns of schema `version`.
+fn record_from_row(kind: EntityKind, version: u32, row: &Row) -> Result<ExecutionRecord, Fail> {
+    let read = |i: usize, ty: ColumnType| -> Result<Cell, tokio_postgres::Error> {
+        Ok(match ty {
+            ColumnType::Text | ColumnType::Event | ColumnType::Status => row
+                .try_get::<_, Option<String>>(i)?
+                .map_or(Cell::Null, Cell::Text),
+            ColumnType::Integer => row
+                .try_get::<_, Option<i64>>(i)?
+                .map_or(Cell::Null, |n| Cell::Integer(n.into())),
+            ColumnType::Bool => row
+                .try_get::<_, Option<bool>>(i)?
+                .map_or(Cell::Null, Cell::Bool),
+            ColumnType::Time => row
+                .try_get::<_, Option<chrono::DateTime<chrono::Utc>>>(i)?
+                .map_or(Cell::Null, Cell::Time),
+        })
+    };
+    sql_schema::record_from_row(kind, version, read).map_err(|e| match e {
+        RowError::Store(e) => Fail::Pg(e),
+        RowError::Value { column, message } => Fail::Invalid(format!("column {column}: {message}")),
     })
 }
 
