@@ -12,11 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SubsecRound, Utc};
 use pg_support::{admin, quoted, unique_name, url, TestSchema};
 use tracing::instrument;
-use tracing_etl::{
-    EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore,
-    PipelineRunRecord, PostgresStore, ProcessRunRecord, RecordReader, RecorderHeartbeat, RunFilter,
-    RunStatus, StepRunRecord, StoreError, POSTGRES_SCHEMA_VERSION,
-};
+use tracing_etl::{EventName, ExecutionRecord, Phase, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, PostgresStore, RecordReader, RecorderHeartbeat, RunFilter, RunStatus, StoreError, POSTGRES_SCHEMA_VERSION};
 use tracing_subscriber::prelude::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -153,26 +149,26 @@ fn real_runs_are_stored_field_by_field() {
     let runs = reader.read_pipelines(&RunFilter::default()).unwrap();
     let r1 = &runs[0];
     assert_eq!(
-        (r1.run_id.as_str(), r1.attempt, r1.last_attempt),
+        (r1.run.run_id.as_str(), r1.run.attempt, r1.run.last_attempt),
         ("r1", 2, false)
     );
-    assert_eq!(r1.correlation_id.as_deref(), Some("batch-7"));
-    assert_eq!(r1.event, EventName::PipelineEnd);
-    assert_eq!(r1.status, RunStatus::Failed);
-    assert_eq!(r1.failed_step.as_deref(), Some("parse"));
-    assert_eq!(r1.error_type.as_deref(), Some("BadAmount"));
+    assert_eq!(r1.run.correlation_id.as_deref(), Some("batch-7"));
+    assert_eq!(r1.event(), EventName::PipelineEnd);
+    assert_eq!(r1.outcome.status, RunStatus::Failed);
+    assert_eq!(r1.failed_step(), Some("parse"));
+    assert_eq!(r1.outcome.error.type_name.as_deref(), Some("BadAmount"));
     assert_eq!(
-        r1.error_message.as_deref(),
+        r1.outcome.error.message.as_deref(),
         Some("row 58: amount \"twelve\" is not a number")
     );
-    let parse = steps.iter().find(|s| s.step == "parse").unwrap();
+    let parse = steps.iter().find(|s| s.name == "parse").unwrap();
     assert_eq!(
-        r1.failed_step_run_id.as_deref(),
-        Some(parse.step_run_id.as_str())
+        r1.failed_step_run_id(),
+        parse.step_run_id.as_deref()
     );
-    let read = steps.iter().find(|s| s.step == "read").unwrap();
-    assert!(read.duration_ms.unwrap() >= 2, "{read:?}");
-    assert_eq!(runs[1].status, RunStatus::Success);
+    let read = steps.iter().find(|s| s.name == "read").unwrap();
+    assert!(read.outcome.duration_ms.unwrap() >= 2, "{read:?}");
+    assert_eq!(runs[1].outcome.status, RunStatus::Success);
 
     // The columns have the types a SQL user expects.
     let row = schema
@@ -232,25 +228,20 @@ fn one_row_per_entity_across_program_runs() {
     );
 }
 
-fn pipeline(event: EventName, status: RunStatus) -> PipelineRunRecord {
-    let start = PipelineRunRecord {
-        recorder_id: Some("rec".into()),
-        ..PipelineRunRecord::started("run", "p", Utc::now())
-    };
-    finish(start, event, status, 5, PipelineRunRecord::ended)
+fn pipeline(event: EventName, status: RunStatus) -> ExecutionRecord {
+    let start = ExecutionRecord::pipeline_start("run", "p", Utc::now()).with_recorder_id("rec");
+    finish(start, event, status, 5, ExecutionRecord::ended)
 }
 
-fn process(id: &str, event: EventName, status: RunStatus) -> ProcessRunRecord {
-    let start = ProcessRunRecord::started("run", id, "proc", Utc::now());
-    finish(start, event, status, 4, ProcessRunRecord::ended)
+fn process(id: &str, event: EventName, status: RunStatus) -> ExecutionRecord {
+    let start = ExecutionRecord::process_start("run", id, "proc", Utc::now());
+    finish(start, event, status, 4, ExecutionRecord::ended)
 }
 
-fn step(id: &str, event: EventName, status: RunStatus) -> StepRunRecord {
-    let start = StepRunRecord {
-        error: (status == RunStatus::Failed).then(|| "Boom".into()),
-        ..StepRunRecord::started("run", id, "step", micros(Utc::now()))
-    };
-    finish(start, event, status, 3, StepRunRecord::ended)
+fn step(id: &str, event: EventName, status: RunStatus) -> ExecutionRecord {
+    let mut start = ExecutionRecord::step_start("run", id, "step", micros(Utc::now()));
+    start.outcome.error.full = (status == RunStatus::Failed).then(|| "Boom".into());
+    finish(start, event, status, 3, ExecutionRecord::ended)
 }
 
 /// `start`, made its end record with `status` (taking `ms`) when `event` is an end.
@@ -299,7 +290,7 @@ fn an_end_record_is_never_replaced_by_its_start_record() {
     let rows = store.read_steps(&RunFilter::default()).unwrap();
     let mut states: Vec<(&str, EventName, RunStatus)> = rows
         .iter()
-        .map(|s| (s.step_run_id.as_str(), s.event, s.status))
+        .map(|s| (s.step_run_id.as_deref().unwrap(), s.event(), s.outcome.status))
         .collect();
     states.sort_by_key(|s| s.0);
     assert_eq!(
@@ -336,8 +327,8 @@ fn an_end_record_is_never_replaced_by_its_start_record() {
     );
     assert_eq!(once, twice);
     assert_eq!(once.0.len(), 1);
-    assert_eq!(once.0[0].status, RunStatus::Success);
-    assert_eq!(once.1[0].event, EventName::ProcessEnd);
+    assert_eq!(once.0[0].outcome.status, RunStatus::Success);
+    assert_eq!(once.1[0].event(), EventName::ProcessEnd);
 }
 
 const NASTY: &[&str] = &[
@@ -378,11 +369,11 @@ fn injection_looking_values_are_stored_verbatim() {
             .unwrap();
         assert_eq!(found.len(), 1, "{run_id:?}");
         let run = &found[0];
-        assert_eq!(run.pipeline, *text);
-        assert_eq!(run.correlation_id.as_deref(), Some(*text));
-        assert_eq!(run.failed_step.as_deref(), Some(*text));
-        assert_eq!(run.error_type.as_deref(), Some(*text));
-        assert_eq!(run.error_message.as_deref(), Some(*text));
+        assert_eq!(run.name, *text);
+        assert_eq!(run.run.correlation_id.as_deref(), Some(*text));
+        assert_eq!(run.failed_step(), Some(*text));
+        assert_eq!(run.outcome.error.type_name.as_deref(), Some(*text));
+        assert_eq!(run.outcome.error.message.as_deref(), Some(*text));
         let by_prefix = reader
             .read_pipelines(&RunFilter::default().run_id_prefix(*text))
             .unwrap();
@@ -391,22 +382,22 @@ fn injection_looking_values_are_stored_verbatim() {
             .read_steps(&RunFilter::default().name(*text))
             .unwrap();
         assert_eq!(by_name.len(), 1, "{text:?}");
-        assert_eq!(by_name[0].error_message.as_deref(), Some(*text));
+        assert_eq!(by_name[0].outcome.error.message.as_deref(), Some(*text));
     }
     let nul = reader
         .read_pipelines(&RunFilter::default().run_id("nul"))
         .unwrap();
-    assert_eq!(nul[0].pipeline, "nul\u{FFFD}name");
+    assert_eq!(nul[0].name, "nul\u{FFFD}name");
 
     // A record written directly, NUL and all, is stored too (rather than refused forever).
     let mut store = schema.store();
     let mut record = step("nul-step", EventName::StepEnd, RunStatus::Failed);
-    record.error = Some("a\0b".into());
+    record.outcome.error.full = Some("a\0b".into());
     store.write_batch(&[record.into()]).unwrap();
     let rows = store
         .read_steps(&RunFilter::default().run_id("run"))
         .unwrap();
-    assert_eq!(rows[0].error.as_deref(), Some("a\u{FFFD}b"));
+    assert_eq!(rows[0].outcome.error.full.as_deref(), Some("a\u{FFFD}b"));
 }
 
 #[test]
@@ -990,12 +981,12 @@ fn an_outage_mid_run_loses_nothing_and_is_reported() {
         .read_steps(&RunFilter::default())
         .unwrap()
         .into_iter()
-        .map(|s| s.step)
+        .map(|s| s.name)
         .collect();
     assert_eq!(names.len(), PROCESSES * STEPS);
     let run = reader.read_pipelines(&RunFilter::default()).unwrap();
-    assert_eq!(run[0].status, RunStatus::Failed);
-    assert_eq!(run[0].failed_step.as_deref(), Some("write-0-7"));
+    assert_eq!(run[0].outcome.status, RunStatus::Failed);
+    assert_eq!(run[0].failed_step(), Some("write-0-7"));
     // The writer's final heartbeat made it too.
     let recorders = reader.read_recorders().unwrap();
     assert_eq!(recorders.len(), 1);
@@ -1017,9 +1008,9 @@ fn throughput() {
             end.process_run_id = Some("process-0000000000000000000000000".into());
             end.recorder_id = Some("recorder-00000000000000000000000".into());
             let mut start = end.clone();
-            start.event = EventName::StepStart;
-            start.status = RunStatus::Running;
-            start.duration_ms = None;
+            start.phase = Phase::Start;
+            start.outcome.status = RunStatus::Running;
+            start.outcome.duration_ms = None;
             [ExecutionRecord::from(start), end.into()]
         })
         .collect();

@@ -40,11 +40,7 @@ fn publish() {}
 
 /// Index of the start and the end record of the entity `name` in the log.
 fn positions(records: &[ExecutionRecord], name: &str) -> (usize, usize) {
-    let named = |r: &ExecutionRecord| match r {
-        ExecutionRecord::Pipeline(p) => p.pipeline == name,
-        ExecutionRecord::Process(p) => p.process == name,
-        ExecutionRecord::Step(s) => s.step == name,
-    };
+    let named = |r: &ExecutionRecord| r.name == name;
     let found: Vec<usize> = (0..records.len()).filter(|&i| named(&records[i])).collect();
     assert_eq!(found.len(), 2, "{name}: one start and one end record");
     let (start, end) = (&records[found[0]], &records[found[1]]);
@@ -102,9 +98,9 @@ fn a_start_then_an_end_record_per_entity(store: Store) {
         assert_eq!(record.run_id(), "r1");
     }
     // The stores keep the end record of each.
-    assert!(runs.pipelines.iter().all(|r| r.event.is_end()));
-    assert!(runs.processes.iter().all(|r| r.event.is_end()));
-    assert!(runs.steps.iter().all(|r| r.event.is_end()));
+    assert!(runs.pipelines.iter().all(|r| r.event().is_end()));
+    assert!(runs.processes.iter().all(|r| r.event().is_end()));
+    assert!(runs.steps.iter().all(|r| r.event().is_end()));
     assert_eq!(runs.entity_count(), 5);
 }
 

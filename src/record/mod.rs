@@ -496,6 +496,16 @@ impl ExecutionRecord {
         }
     }
 
+    /// `failed_step` of the record: the name of its [`root_cause`](Self::root_cause).
+    pub fn failed_step(&self) -> Option<&str> {
+        self.root_cause.as_ref().map(|c| c.step.as_str())
+    }
+
+    /// `failed_step_run_id` of the record: the id of its [`root_cause`](Self::root_cause).
+    pub fn failed_step_run_id(&self) -> Option<&str> {
+        self.root_cause.as_ref().map(|c| c.step_run_id.as_str())
+    }
+
     /// Whether this record replaces `existing` (a record of the same entity) in a store that
     /// keeps one row per entity: see [`Phase::supersedes`].
     pub fn supersedes(&self, existing: &ExecutionRecord) -> bool {

@@ -65,7 +65,7 @@ impl History {
             .read_pipelines(&RunFilter::default())
             .unwrap()
             .into_iter()
-            .map(|p| p.run_id)
+            .map(|p| p.run.run_id)
             .collect()
     }
 }

@@ -3,7 +3,7 @@
 
 use tracing_etl::{RecordReader, RunFilter, RunStatus};
 
-use super::{failed_step, pipelines_json};
+use super::pipelines_json;
 use crate::args::FailuresArgs;
 use crate::error::CliError;
 use crate::output::{error_summary, time, Ui};
@@ -59,7 +59,7 @@ pub(crate) fn run(
             r.name.as_str().into(),
             ui.right(r.run.attempt),
             time(r.started_at).into(),
-            failed_step(r).unwrap_or("-").into(),
+            r.failed_step().unwrap_or("-").into(),
             error_summary(&r.outcome.error).into(),
         ];
         if with_traces {

@@ -20,8 +20,3 @@ pub(crate) fn pipelines_json(ui: &Ui, runs: &[ExecutionRecord]) -> serde_json::V
             .collect(),
     )
 }
-
-/// The name of the step a run failed in, when it failed in one.
-pub(crate) fn failed_step(record: &ExecutionRecord) -> Option<&str> {
-    record.root_cause.as_ref().map(|c| c.step.as_str())
-}

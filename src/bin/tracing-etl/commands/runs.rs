@@ -2,7 +2,7 @@
 
 use tracing_etl::{RecordReader, RunFilter};
 
-use super::{failed_step, pipelines_json};
+use super::pipelines_json;
 use crate::args::RunsArgs;
 use crate::error::CliError;
 use crate::output::{duration_ms, time, Ui};
@@ -51,7 +51,7 @@ pub(crate) fn run(
             ui.status(r.outcome.status),
             time(r.started_at).into(),
             ui.right(duration_ms(r.outcome.duration_ms)),
-            failed_step(r).unwrap_or("").into(),
+            r.failed_step().unwrap_or("").into(),
         ]);
     }
     ui.print_table(&table);

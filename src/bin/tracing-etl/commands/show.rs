@@ -258,7 +258,7 @@ impl Run {
         }
         ui.line("");
 
-        let root_cause = failed_step_run_id(p);
+        let root_cause = p.failed_step_run_id();
         let mut table = ui.table(&["ENTITY", "KIND", "STATUS", "START", "DURATION", "ERROR"]);
         let start = p.started_at;
         let offset = |t: DateTime<Utc>| {
@@ -274,7 +274,7 @@ impl Run {
         // such as a reaped entity's "abandoned").
         let own_error = |r: &ExecutionRecord| {
             let e = &r.outcome.error;
-            let same_as_step = failed_step_run_id(r)
+            let same_as_step = r.failed_step_run_id()
                 .and_then(|id| self.step(id))
                 .is_some_and(|s| {
                     let s = &s.outcome.error;
@@ -365,7 +365,7 @@ impl Run {
     /// The root cause in full: type, message and the error as recorded.
     fn print_cause(&self, ui: &mut Ui) {
         let p = &self.pipeline;
-        let step = failed_step_run_id(p).and_then(|id| self.step(id));
+        let step = p.failed_step_run_id().and_then(|id| self.step(id));
         ui.line("");
         let error: &ErrorDetails = match step {
             Some(s) => {
@@ -401,9 +401,4 @@ impl Run {
             }
         }
     }
-}
-
-/// The `step_run_id` of the step a pipeline or process failed in, when it failed in one.
-fn failed_step_run_id(record: &ExecutionRecord) -> Option<&str> {
-    record.root_cause.as_ref().map(|c| c.step_run_id.as_str())
 }
