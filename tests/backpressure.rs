@@ -179,7 +179,10 @@ fn drop_into_memory(steps: usize) {
         } else {
             RunStatus::Running
         };
-        assert_eq!(row.outcome.status, expected, "the end record wins when it was kept");
+        assert_eq!(
+            row.outcome.status, expected,
+            "the end record wins when it was kept"
+        );
     }
 }
 

@@ -5,7 +5,9 @@ mod cli_support;
 
 use cli_support::{cli, nightly, open_stuck, record_stuck, History};
 use serde_json::Value;
-use tracing_etl::{ExecutionRecordsLayer, ExecutionRecord, RecordReader, RunFilter, RunStatus, SqliteStore};
+use tracing_etl::{
+    ExecutionRecord, ExecutionRecordsLayer, RecordReader, RunFilter, RunStatus, SqliteStore,
+};
 use tracing_subscriber::prelude::*;
 
 type Snapshot = (
@@ -82,7 +84,10 @@ fn abandoned_entities_are_marked_failed_and_a_second_reap_changes_nothing() {
     assert_eq!(pipeline.run.run_id, "stuck-1");
     assert_eq!(pipeline.outcome.status, RunStatus::Failed);
     assert_eq!(pipeline.event().as_str(), "pipeline_end");
-    assert_eq!(pipeline.outcome.error.type_name.as_deref(), Some("abandoned"));
+    assert_eq!(
+        pipeline.outcome.error.type_name.as_deref(),
+        Some("abandoned")
+    );
     assert_eq!(pipeline.outcome.duration_ms, None, "nobody saw it end");
     let message = pipeline.outcome.error.message.as_deref().unwrap();
     assert!(message.starts_with("recorder "), "{message}");
@@ -104,11 +109,11 @@ fn abandoned_entities_are_marked_failed_and_a_second_reap_changes_nothing() {
         "not reaped"
     );
     assert_eq!(pipeline.failed_step(), Some("check"));
-    assert_eq!(
-        pipeline.failed_step_run_id(),
-        check.step_run_id.as_deref()
-    );
-    let load = processes.iter().find(|p| p.run.run_id == "stuck-1").unwrap();
+    assert_eq!(pipeline.failed_step_run_id(), check.step_run_id.as_deref());
+    let load = processes
+        .iter()
+        .find(|p| p.run.run_id == "stuck-1")
+        .unwrap();
     assert_eq!(load.outcome.status, RunStatus::Failed);
     assert_eq!(load.outcome.error.type_name.as_deref(), Some("abandoned"));
     assert_eq!(load.failed_step(), Some("check"));
@@ -223,7 +228,14 @@ fn live_entities_are_left_alone() {
 
     cli(&history.path).arg("reap").assert().success();
     let (pipelines, _, steps) = snapshot(&history);
-    let status = |run: &str| pipelines.iter().find(|p| p.run.run_id == run).unwrap().outcome.status;
+    let status = |run: &str| {
+        pipelines
+            .iter()
+            .find(|p| p.run.run_id == run)
+            .unwrap()
+            .outcome
+            .status
+    };
     assert_eq!(status("dead"), RunStatus::Failed);
     assert_eq!(status("alive"), RunStatus::Running);
     assert!(steps

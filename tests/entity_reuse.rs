@@ -61,7 +61,11 @@ fn a_failed_run_leaves_nothing_in_the_runs_after_it() {
     }
     for process in &processes {
         let failed = process.run.run_id == "first";
-        assert_eq!(process.outcome.status == RunStatus::Failed, failed, "{process:?}");
+        assert_eq!(
+            process.outcome.status == RunStatus::Failed,
+            failed,
+            "{process:?}"
+        );
         assert_eq!(process.name, "extract");
     }
     for step in &steps {

@@ -62,12 +62,12 @@ fn a_failed_step_fails_its_process_and_pipeline(store: Store) {
     let process = runs.process("ingest");
     assert_eq!(process.outcome.status, RunStatus::Failed);
     assert_eq!(process.failed_step(), Some("transform"));
-    assert_eq!(
-        process.failed_step_run_id(),
-        step.step_run_id.as_deref()
-    );
+    assert_eq!(process.failed_step_run_id(), step.step_run_id.as_deref());
     assert_eq!(process.outcome.error.full, step.outcome.error.full);
-    assert_eq!(process.outcome.error.type_name, step.outcome.error.type_name);
+    assert_eq!(
+        process.outcome.error.type_name,
+        step.outcome.error.type_name
+    );
     assert_eq!(
         process.outcome.error.message.as_deref(),
         Some("transform went wrong")
@@ -76,10 +76,7 @@ fn a_failed_step_fails_its_process_and_pipeline(store: Store) {
     let p = runs.pipeline("sales");
     assert_eq!(p.outcome.status, RunStatus::Failed);
     assert_eq!(p.failed_step(), Some("transform"));
-    assert_eq!(
-        p.failed_step_run_id(),
-        step.step_run_id.as_deref()
-    );
+    assert_eq!(p.failed_step_run_id(), step.step_run_id.as_deref());
     assert_eq!(p.outcome.error.full, step.outcome.error.full);
     assert_eq!(p.outcome.error.type_name, step.outcome.error.type_name);
     assert_eq!(p.outcome.error.message, step.outcome.error.message);
@@ -110,15 +107,23 @@ fn the_first_failed_step_is_the_root_cause(store: Store) {
     for (failed_step, failed_id, message) in [
         {
             let p = runs.process("ingest");
-            (p.failed_step(), p.failed_step_run_id(), &p.outcome.error.message)
+            (
+                p.failed_step(),
+                p.failed_step_run_id(),
+                &p.outcome.error.message,
+            )
         },
         {
             let p = runs.pipeline("sales");
-            (p.failed_step(), p.failed_step_run_id(), &p.outcome.error.message)
+            (
+                p.failed_step(),
+                p.failed_step_run_id(),
+                &p.outcome.error.message,
+            )
         },
     ] {
-        assert_eq!(failed_step.as_deref(), Some("load"));
-        assert_eq!(failed_id.as_deref(), first.step_run_id.as_deref());
+        assert_eq!(failed_step, Some("load"));
+        assert_eq!(failed_id, first.step_run_id.as_deref());
         assert_eq!(message.as_deref(), Some("load went wrong"));
     }
 }
@@ -198,7 +203,10 @@ fn error_directly_in_a_process(store: Store) {
     assert_eq!(p.failed_step(), None);
     assert_eq!(p.failed_step_run_id(), None);
     assert_eq!(p.outcome.error.type_name.as_deref(), Some("Config"));
-    assert_eq!(p.outcome.error.message.as_deref(), Some("no input configured"));
+    assert_eq!(
+        p.outcome.error.message.as_deref(),
+        Some("no input configured")
+    );
 }
 
 fn error_directly_in_a_pipeline(store: Store) {
@@ -224,7 +232,10 @@ fn error_directly_in_a_pipeline(store: Store) {
         p.outcome.error.message.as_deref(),
         Some("could not archive the input")
     );
-    assert_eq!(p.outcome.error.full.as_deref(), Some("could not archive the input"));
+    assert_eq!(
+        p.outcome.error.full.as_deref(),
+        Some("could not archive the input")
+    );
 }
 
 fn an_earlier_error_of_the_process_stays_its_root_cause(store: Store) {

@@ -371,7 +371,11 @@ fn check_model(runs: &Runs, case: &Case) {
     let (id, warned) = run_id(p_run_id);
     match id {
         Some(id) => assert_eq!(p.run.run_id, id),
-        None => assert!(uuid::Uuid::parse_str(&p.run.run_id).is_ok(), "{}", p.run.run_id),
+        None => assert!(
+            uuid::Uuid::parse_str(&p.run.run_id).is_ok(),
+            "{}",
+            p.run.run_id
+        ),
     }
     count(warned);
     let (n, warned) = attempt(p_attempt);
@@ -414,7 +418,10 @@ fn check_model(runs: &Runs, case: &Case) {
             let (error, error_message, error_type) = expected_error(first);
             assert_eq!(s.outcome.status, RunStatus::Failed);
             assert_eq!(s.outcome.error.full.as_deref(), Some(error.as_str()));
-            assert_eq!(s.outcome.error.message.as_deref(), Some(error_message.as_str()));
+            assert_eq!(
+                s.outcome.error.message.as_deref(),
+                Some(error_message.as_str())
+            );
             if error_type.is_some() {
                 assert_eq!(s.outcome.error.type_name, error_type);
             }
@@ -423,7 +430,7 @@ fn check_model(runs: &Runs, case: &Case) {
                 (q.outcome.status, q.failed_step(), &q.outcome.error.message),
             ] {
                 assert_eq!(status, RunStatus::Failed);
-                assert_eq!(failed_step.as_deref(), Some(s.name.as_str()));
+                assert_eq!(failed_step, Some(s.name.as_str()));
                 assert_eq!(message, &s.outcome.error.message);
             }
         }

@@ -303,8 +303,14 @@ fn megabyte_strings_are_cut_with_the_marker(store: Store) {
         step.outcome.error.full.as_deref(),
         Some(cut(&format!("{ascii:?}")).as_str())
     );
-    assert_eq!(step.outcome.error.message.as_deref(), Some(cut(&wide).as_str()));
-    assert_eq!(step.outcome.error.type_name.as_deref(), Some(cut(&ascii).as_str()));
+    assert_eq!(
+        step.outcome.error.message.as_deref(),
+        Some(cut(&wide).as_str())
+    );
+    assert_eq!(
+        step.outcome.error.type_name.as_deref(),
+        Some(cut(&ascii).as_str())
+    );
     assert_eq!(p.failed_step(), Some(cut(&wide).as_str()));
     assert_eq!(p.outcome.error.message, step.outcome.error.message);
 
@@ -336,8 +342,14 @@ fn nul_characters_become_replacement_characters(store: Store) {
     assert_eq!(p.run.run_id, "run\u{FFFD}id");
     assert_eq!(p.run.correlation_id.as_deref(), Some("\u{FFFD}"));
     let step = runs.step("load");
-    assert_eq!(step.outcome.error.message.as_deref(), Some("bad\u{FFFD}byte"));
-    assert_eq!(step.outcome.error.type_name.as_deref(), Some("Nul\u{FFFD}Error"));
+    assert_eq!(
+        step.outcome.error.message.as_deref(),
+        Some("bad\u{FFFD}byte")
+    );
+    assert_eq!(
+        step.outcome.error.type_name.as_deref(),
+        Some("Nul\u{FFFD}Error")
+    );
     assert_eq!(step.outcome.error.full.as_deref(), Some("x"));
 }
 
@@ -410,12 +422,12 @@ fn lossy_and_failing_debug_renderings_in_errors(store: Store) {
     assert_eq!(error.outcome.error.full.as_deref(), Some("Failing(part"));
     assert_eq!(error.outcome.error.message.as_deref(), Some("failed half"));
     let message = runs.step("failing_message");
-    assert_eq!(message.outcome.error.message.as_deref(), Some("failed half"));
-    assert_eq!(runs.step("Failing(part").outcome.status, RunStatus::Success);
     assert_eq!(
-        runs.pipeline("nightly").failed_step(),
-        Some("lossy")
+        message.outcome.error.message.as_deref(),
+        Some("failed half")
     );
+    assert_eq!(runs.step("Failing(part").outcome.status, RunStatus::Success);
+    assert_eq!(runs.pipeline("nightly").failed_step(), Some("lossy"));
 }
 
 const EVIL_RUN: &str = "r'); DROP TABLE step_runs; --";
@@ -447,7 +459,10 @@ fn sql_is_stored_verbatim(store: Store) {
     assert_eq!(p.outcome.error.message.as_deref(), Some(EVIL_ERROR));
     assert_eq!(p.failed_step(), Some(EVIL_STEP));
     assert_eq!(runs.process("';--").run.run_id, EVIL_RUN);
-    assert_eq!(runs.step(EVIL_STEP).outcome.error.type_name.as_deref(), Some("'"));
+    assert_eq!(
+        runs.step(EVIL_STEP).outcome.error.type_name.as_deref(),
+        Some("'")
+    );
 }
 
 /// The command-line tool finds such a run by its name and id, and every table is still there.

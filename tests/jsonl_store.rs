@@ -7,7 +7,10 @@ use std::path::Path;
 use serde_json::Value;
 use tracing::field::Empty;
 use tracing::instrument;
-use tracing_etl::{EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, JsonLinesStore, RecordReader, RunFilter, RunStatus, StoreError};
+use tracing_etl::{
+    EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, JsonLinesStore,
+    RecordReader, RunFilter, RunStatus, StoreError,
+};
 use tracing_subscriber::prelude::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +102,10 @@ fn real_runs_read_back_field_by_field() {
     let process = &processes[0];
     assert_eq!(process.event(), EventName::ProcessEnd);
     assert_eq!(process.name, "ingest");
-    assert_eq!((process.run.run_id.as_str(), process.run.attempt), ("r1", 2));
+    assert_eq!(
+        (process.run.run_id.as_str(), process.run.attempt),
+        ("r1", 2)
+    );
     assert_eq!(process.run.correlation_id.as_deref(), Some("batch-7"));
     assert_eq!(process.outcome.status, RunStatus::Failed);
     assert_eq!(process.failed_step_run_id(), p.failed_step_run_id());
@@ -115,11 +121,14 @@ fn real_runs_read_back_field_by_field() {
     assert_eq!(load.event(), EventName::StepEnd);
     assert_eq!(load.outcome.status, RunStatus::Failed);
     assert_eq!(load.outcome.error.type_name.as_deref(), Some("LoadError"));
-    assert!(load.outcome.error.full.as_deref().unwrap().contains("sales"));
-    assert_eq!(
-        p.failed_step_run_id(),
-        load.step_run_id.as_deref()
-    );
+    assert!(load
+        .outcome
+        .error
+        .full
+        .as_deref()
+        .unwrap()
+        .contains("sales"));
+    assert_eq!(p.failed_step_run_id(), load.step_run_id.as_deref());
     for step in &steps {
         assert_eq!(
             step.process_run_id.as_deref(),
@@ -268,7 +277,7 @@ fn start_and_end(run_id: &str) -> (ExecutionRecord, ExecutionRecord) {
     let start =
         ExecutionRecord::step_start(run_id, format!("{run_id}-step"), "load", chrono::Utc::now());
     let end = start.clone().ended(RunStatus::Success, 12);
-    (start.into(), end.into())
+    (start, end)
 }
 
 #[test]

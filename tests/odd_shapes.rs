@@ -51,7 +51,10 @@ fn a_step_in_a_step(store: Store) {
     let outer = runs.step("outer");
     for step in [inner, outer] {
         assert_eq!(step.outcome.status, RunStatus::Failed);
-        assert_eq!(step.outcome.error.message.as_deref(), Some("inner step failed"));
+        assert_eq!(
+            step.outcome.error.message.as_deref(),
+            Some("inner step failed")
+        );
         assert_eq!(step.outcome.error.type_name.as_deref(), Some("Broken"));
         assert_eq!(
             step.process_run_id.as_deref(),
@@ -61,10 +64,7 @@ fn a_step_in_a_step(store: Store) {
     }
     // The root cause is the innermost step that failed.
     assert_eq!(process.failed_step(), Some("failing"));
-    assert_eq!(
-        process.failed_step_run_id(),
-        inner.step_run_id.as_deref()
-    );
+    assert_eq!(process.failed_step_run_id(), inner.step_run_id.as_deref());
     assert_eq!(runs.pipeline("p").failed_step(), Some("failing"));
     assert!(runs.warnings.is_empty(), "{:#?}", runs.warnings);
 }
@@ -98,10 +98,7 @@ fn a_process_in_a_process(store: Store) {
     for process in [outer, inner] {
         assert_eq!(process.outcome.status, RunStatus::Failed);
         assert_eq!(process.failed_step(), Some("failing"));
-        assert_eq!(
-            process.failed_step_run_id(),
-            step.step_run_id.as_deref()
-        );
+        assert_eq!(process.failed_step_run_id(), step.step_run_id.as_deref());
         assert_eq!(process.run.run_id, runs.pipeline("p").run.run_id);
     }
     assert_eq!(runs.pipeline("p").failed_step(), Some("failing"));
@@ -130,8 +127,14 @@ fn a_pipeline_in_a_pipeline(store: Store) {
     let (runs, ()) = run(store, outer);
     let outer = runs.pipeline("outer");
     let inner = runs.pipeline("inner");
-    assert_eq!((outer.run.run_id.as_str(), outer.run.attempt), ("outer-run", 2));
-    assert_eq!((inner.run.run_id.as_str(), inner.run.attempt), ("inner-run", 1));
+    assert_eq!(
+        (outer.run.run_id.as_str(), outer.run.attempt),
+        ("outer-run", 2)
+    );
+    assert_eq!(
+        (inner.run.run_id.as_str(), inner.run.attempt),
+        ("inner-run", 1)
+    );
     assert_eq!(runs.step("before").run.run_id, "outer-run");
     assert_eq!(runs.step("before").outcome.status, RunStatus::Success);
     assert_eq!(runs.process("ingest").run.run_id, "inner-run");
@@ -141,11 +144,11 @@ fn a_pipeline_in_a_pipeline(store: Store) {
     for p in [inner, outer] {
         assert_eq!(p.outcome.status, RunStatus::Failed);
         assert_eq!(p.failed_step(), Some("failing"));
+        assert_eq!(p.failed_step_run_id(), step.step_run_id.as_deref());
         assert_eq!(
-            p.failed_step_run_id(),
-            step.step_run_id.as_deref()
+            p.outcome.error.message.as_deref(),
+            Some("inner step failed")
         );
-        assert_eq!(p.outcome.error.message.as_deref(), Some("inner step failed"));
     }
 }
 
@@ -201,12 +204,12 @@ fn a_cloned_span_ends_when_its_last_handle_drops(store: Store) {
     });
     let step = runs.step("load");
     assert_eq!(step.outcome.status, RunStatus::Failed);
-    assert!(step.outcome.duration_ms.unwrap() >= 30, "{:?}", step.outcome.duration_ms);
-    assert_eq!(
-        runs.records_of(&step.key())
-            .len(),
-        2
+    assert!(
+        step.outcome.duration_ms.unwrap() >= 30,
+        "{:?}",
+        step.outcome.duration_ms
     );
+    assert_eq!(runs.records_of(&step.key()).len(), 2);
     assert_eq!(runs.pipeline("p").failed_step(), Some("load"));
 }
 
@@ -228,7 +231,10 @@ fn etl_fields_recorded_late_are_ignored_with_a_warning(store: Store) {
     let (runs, ()) = run(store, pipeline);
     let p = runs.pipeline("p");
     assert_ne!(p.run.run_id, "late-run");
-    assert!(uuid::Uuid::parse_str(&p.run.run_id).is_ok(), "a generated id");
+    assert!(
+        uuid::Uuid::parse_str(&p.run.run_id).is_ok(),
+        "a generated id"
+    );
     assert_eq!(p.run.attempt, 1);
     assert_eq!(runs.step("load").run.run_id, p.run.run_id);
     // Each `record` call with an etl.* field is one warning; `rows` is none of our business.
@@ -271,7 +277,10 @@ fn a_span_with_several_markers_is_the_outermost_kind(store: Store) {
     assert_eq!(runs.pipelines.len(), 1);
     assert_eq!(runs.pipeline("both").outcome.status, RunStatus::Success);
     assert_eq!(runs.steps.len(), 1, "only `load` is a step");
-    assert_eq!(runs.step("load").run.run_id, runs.pipeline("both").run.run_id);
+    assert_eq!(
+        runs.step("load").run.run_id,
+        runs.pipeline("both").run.run_id
+    );
     assert_eq!(runs.warnings.len(), 1, "{:#?}", runs.warnings);
     assert!(runs.warnings[0].contains("more than one"));
 }

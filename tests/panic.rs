@@ -54,8 +54,17 @@ fn a_panicking_step_fails_everything_around_it(store: Store) {
     let step = runs.step("load");
     assert_eq!(step.outcome.status, RunStatus::Failed);
     assert_eq!(step.outcome.error.type_name.as_deref(), Some("panic"));
-    assert_panic_message(step.outcome.error.message.as_deref(), "row 7: amount missing");
-    assert!(step.outcome.error.full.as_deref().unwrap().starts_with("panic: row 7"));
+    assert_panic_message(
+        step.outcome.error.message.as_deref(),
+        "row 7: amount missing",
+    );
+    assert!(step
+        .outcome
+        .error
+        .full
+        .as_deref()
+        .unwrap()
+        .starts_with("panic: row 7"));
     assert!(step.outcome.duration_ms.is_some());
 
     let process = runs.process("ingest");
@@ -77,8 +86,8 @@ fn a_panicking_step_fails_everything_around_it(store: Store) {
         ),
     ] {
         assert_eq!(status, RunStatus::Failed);
-        assert_eq!(failed_step.as_deref(), Some("load"));
-        assert_eq!(failed_id.as_deref(), step.step_run_id.as_deref());
+        assert_eq!(failed_step, Some("load"));
+        assert_eq!(failed_id, step.step_run_id.as_deref());
         assert_eq!(error_type.as_deref(), Some("panic"));
         assert_eq!(message, &step.outcome.error.message);
     }
@@ -103,7 +112,10 @@ fn a_panic_caught_in_the_process_fails_the_process(store: Store) {
     assert_eq!(process.outcome.status, RunStatus::Failed);
     assert_eq!(process.failed_step(), Some("load"));
     assert_eq!(process.outcome.error.type_name.as_deref(), Some("panic"));
-    assert_panic_message(process.outcome.error.message.as_deref(), "row 7: amount missing");
+    assert_panic_message(
+        process.outcome.error.message.as_deref(),
+        "row 7: amount missing",
+    );
     assert_eq!(runs.pipeline("p").failed_step(), Some("load"));
 }
 
@@ -144,7 +156,10 @@ fn a_step_panicking_on_another_thread(store: Store) {
     let (runs, ()) = run(store, pipeline);
     let step = runs.step("load");
     assert_eq!(step.outcome.error.type_name.as_deref(), Some("panic"));
-    assert_panic_message(step.outcome.error.message.as_deref(), "row 7: amount missing");
+    assert_panic_message(
+        step.outcome.error.message.as_deref(),
+        "row 7: amount missing",
+    );
     let process = runs.process("ingest");
     assert_eq!(
         step.process_run_id.as_deref(),

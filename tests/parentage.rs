@@ -133,14 +133,15 @@ fn two_pipelines_in_a_row_are_two_runs(store: Store) {
     assert_eq!(runs.pipelines.len(), 2);
     assert_ne!(runs.pipelines[0].run.run_id, runs.pipelines[1].run.run_id);
     for p in &runs.pipelines {
-        let steps: Vec<_> = runs.steps.iter().filter(|s| s.run.run_id == p.run.run_id).collect();
+        let steps: Vec<_> = runs
+            .steps
+            .iter()
+            .filter(|s| s.run.run_id == p.run.run_id)
+            .collect();
         assert_eq!(steps.len(), 1, "one step per run");
         assert_eq!(steps[0].outcome.status, p.outcome.status);
         if p.outcome.status == RunStatus::Failed {
-            assert_eq!(
-                p.failed_step_run_id(),
-                steps[0].step_run_id.as_deref()
-            );
+            assert_eq!(p.failed_step_run_id(), steps[0].step_run_id.as_deref());
         }
     }
     let failed = runs

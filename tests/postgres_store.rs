@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SubsecRound, Utc};
 use pg_support::{admin, quoted, unique_name, url, TestSchema};
 use tracing::instrument;
-use tracing_etl::{EventName, ExecutionRecord, Phase, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, PostgresStore, RecordReader, RecorderHeartbeat, RunFilter, RunStatus, StoreError, POSTGRES_SCHEMA_VERSION};
+use tracing_etl::{
+    EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, Phase,
+    PostgresStore, RecordReader, RecorderHeartbeat, RunFilter, RunStatus, StoreError,
+    POSTGRES_SCHEMA_VERSION,
+};
 use tracing_subscriber::prelude::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -162,10 +166,7 @@ fn real_runs_are_stored_field_by_field() {
         Some("row 58: amount \"twelve\" is not a number")
     );
     let parse = steps.iter().find(|s| s.name == "parse").unwrap();
-    assert_eq!(
-        r1.failed_step_run_id(),
-        parse.step_run_id.as_deref()
-    );
+    assert_eq!(r1.failed_step_run_id(), parse.step_run_id.as_deref());
     let read = steps.iter().find(|s| s.name == "read").unwrap();
     assert!(read.outcome.duration_ms.unwrap() >= 2, "{read:?}");
     assert_eq!(runs[1].outcome.status, RunStatus::Success);
@@ -264,8 +265,8 @@ fn finish<R>(
 fn an_end_record_is_never_replaced_by_its_start_record() {
     let schema = TestSchema::new("endwins");
     let mut store = schema.store();
-    let start = |id| ExecutionRecord::from(step(id, EventName::StepStart, RunStatus::Running));
-    let end = |id| ExecutionRecord::from(step(id, EventName::StepEnd, RunStatus::Failed));
+    let start = |id| step(id, EventName::StepStart, RunStatus::Running);
+    let end = |id| step(id, EventName::StepEnd, RunStatus::Failed);
 
     // End before start, in separate batches.
     store.write_batch(&[end("s1")]).unwrap();
@@ -290,7 +291,13 @@ fn an_end_record_is_never_replaced_by_its_start_record() {
     let rows = store.read_steps(&RunFilter::default()).unwrap();
     let mut states: Vec<(&str, EventName, RunStatus)> = rows
         .iter()
-        .map(|s| (s.step_run_id.as_deref().unwrap(), s.event(), s.outcome.status))
+        .map(|s| {
+            (
+                s.step_run_id.as_deref().unwrap(),
+                s.event(),
+                s.outcome.status,
+            )
+        })
         .collect();
     states.sort_by_key(|s| s.0);
     assert_eq!(
@@ -307,10 +314,10 @@ fn an_end_record_is_never_replaced_by_its_start_record() {
 
     // The same mixed batch twice leaves the same state.
     let batch: Vec<ExecutionRecord> = vec![
-        pipeline(EventName::PipelineStart, RunStatus::Running).into(),
-        process("p1", EventName::ProcessEnd, RunStatus::Success).into(),
-        pipeline(EventName::PipelineEnd, RunStatus::Success).into(),
-        process("p1", EventName::ProcessStart, RunStatus::Running).into(),
+        pipeline(EventName::PipelineStart, RunStatus::Running),
+        process("p1", EventName::ProcessEnd, RunStatus::Success),
+        pipeline(EventName::PipelineEnd, RunStatus::Success),
+        process("p1", EventName::ProcessStart, RunStatus::Running),
         start("s7"),
     ];
     store.write_batch(&batch).unwrap();
@@ -393,7 +400,7 @@ fn injection_looking_values_are_stored_verbatim() {
     let mut store = schema.store();
     let mut record = step("nul-step", EventName::StepEnd, RunStatus::Failed);
     record.outcome.error.full = Some("a\0b".into());
-    store.write_batch(&[record.into()]).unwrap();
+    store.write_batch(&[record]).unwrap();
     let rows = store
         .read_steps(&RunFilter::default().run_id("run"))
         .unwrap();
@@ -535,7 +542,7 @@ fn read_only_opening_creates_nothing() {
     );
     // Writing through a read-only store fails, and leaves it usable.
     let err = reader
-        .write_batch(&[step("x", EventName::StepEnd, RunStatus::Success).into()])
+        .write_batch(&[step("x", EventName::StepEnd, RunStatus::Success)])
         .unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
     assert_eq!(
@@ -561,9 +568,9 @@ fn a_failed_batch_is_rolled_back_and_the_store_stays_usable() {
         ))
         .unwrap();
     let batch: Vec<ExecutionRecord> = vec![
-        pipeline(EventName::PipelineEnd, RunStatus::Success).into(),
-        step("good", EventName::StepEnd, RunStatus::Success).into(),
-        step("poison", EventName::StepEnd, RunStatus::Success).into(),
+        pipeline(EventName::PipelineEnd, RunStatus::Success),
+        step("good", EventName::StepEnd, RunStatus::Success),
+        step("poison", EventName::StepEnd, RunStatus::Success),
     ];
     let err = store.write_batch(&batch).unwrap_err();
     assert!(matches!(err, StoreError::Postgres { .. }), "{err}");
@@ -596,12 +603,12 @@ fn a_lost_connection_is_replaced_on_the_next_call() {
         .connect()
         .unwrap();
     assert_eq!(schema.terminate(&app), 1, "the store's one connection");
-    let first = store.write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success).into()]);
+    let first = store.write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success)]);
     let err = first.unwrap_err();
     assert!(matches!(err, StoreError::Postgres { .. }), "{err}");
     // The next call connects again.
     store
-        .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success).into()])
+        .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success)])
         .unwrap();
     assert_eq!(store.read_steps(&RunFilter::default()).unwrap().len(), 1);
     // Reads too.
@@ -662,13 +669,13 @@ fn statements_time_out_and_the_store_recovers() {
     .unwrap();
     let started = Instant::now();
     let err = store
-        .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success).into()])
+        .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success)])
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(err.to_string().contains("statement timeout"), "{err}");
     tx.rollback().unwrap();
     store
-        .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success).into()])
+        .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success)])
         .unwrap();
     assert_eq!(schema.count("step_runs", ""), 1);
 }
@@ -681,8 +688,8 @@ fn big_batches_are_written_whole() {
         .flat_map(|i| {
             let id = format!("s{i:05}");
             [
-                step(&id, EventName::StepStart, RunStatus::Running).into(),
-                step(&id, EventName::StepEnd, RunStatus::Success).into(),
+                step(&id, EventName::StepStart, RunStatus::Running),
+                step(&id, EventName::StepEnd, RunStatus::Success),
             ]
         })
         .collect();
@@ -706,7 +713,7 @@ fn usable_from_async_code() {
     runtime.block_on(async move {
         let mut store = writer.connect().unwrap();
         store
-            .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success).into()])
+            .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success)])
             .unwrap();
         assert_eq!(store.read_steps(&RunFilter::default()).unwrap().len(), 1);
         drop(store);
@@ -855,7 +862,7 @@ mod tls {
             .unwrap();
         assert!(encrypted(&app));
         store
-            .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success).into()])
+            .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success)])
             .unwrap();
         assert_eq!(store.read_steps(&RunFilter::default()).unwrap().len(), 1);
     }
@@ -1011,7 +1018,7 @@ fn throughput() {
             start.phase = Phase::Start;
             start.outcome.status = RunStatus::Running;
             start.outcome.duration_ms = None;
-            [ExecutionRecord::from(start), end.into()]
+            [start, end]
         })
         .collect();
     // Starts and ends in separate batches, as in a real run (each entity's row is inserted,

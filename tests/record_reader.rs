@@ -40,7 +40,10 @@ fn record_runs(store: impl tracing_etl::ExecutionRecordStore) -> String {
 
 fn check(reader: &mut dyn RecordReader, recorder_id: &str) {
     let all = reader.read_pipelines(&RunFilter::default()).unwrap();
-    let ids: Vec<_> = all.iter().map(|p| (p.run.run_id.as_str(), p.run.attempt)).collect();
+    let ids: Vec<_> = all
+        .iter()
+        .map(|p| (p.run.run_id.as_str(), p.run.attempt))
+        .collect();
     assert_eq!(
         ids,
         [("run-a", 1), ("run-a", 2), ("run-b", 1), ("other", 1)]

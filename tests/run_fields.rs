@@ -126,7 +126,10 @@ fn run_fields_on_an_entity_outside_a_pipeline_are_its_run(store: Store) {
     let (runs, ()) = run(store, backfill);
     assert!(runs.warnings.is_empty(), "{:#?}", runs.warnings);
     let process = runs.process("backfill");
-    assert_eq!((process.run.run_id.as_str(), process.run.attempt), ("solo", 2));
+    assert_eq!(
+        (process.run.run_id.as_str(), process.run.attempt),
+        ("solo", 2)
+    );
     let step = runs.step("load");
     assert_eq!((step.run.run_id.as_str(), step.run.attempt), ("solo", 2));
 }

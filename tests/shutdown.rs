@@ -352,5 +352,7 @@ fn exit_without_dropping_the_guard_loses_only_what_was_queued() {
     assert!(pipelines.iter().all(|p| p.run.run_id == "r"));
     let steps = store.step_runs().unwrap();
     assert!(steps.len() <= 3);
-    assert!(steps.iter().all(|s| s.run.run_id == "r" && s.name == "load"));
+    assert!(steps
+        .iter()
+        .all(|s| s.run.run_id == "r" && s.name == "load"));
 }

@@ -73,17 +73,17 @@ fn one_row_per_entity_readable_after_reopening() {
     for p in &pipelines {
         assert_eq!(p.outcome.status, RunStatus::Failed);
         assert_eq!(p.failed_step(), Some("load"));
-        assert_eq!(p.outcome.error.message.as_deref(), Some("no space left on device"));
+        assert_eq!(
+            p.outcome.error.message.as_deref(),
+            Some("no space left on device")
+        );
         let step = db
             .step_runs()
             .unwrap()
             .into_iter()
             .find(|s| s.run.run_id == p.run.run_id && s.name == "load")
             .unwrap();
-        assert_eq!(
-            p.failed_step_run_id(),
-            step.step_run_id.as_deref()
-        );
+        assert_eq!(p.failed_step_run_id(), step.step_run_id.as_deref());
         let process = db
             .process_runs()
             .unwrap()

@@ -6,8 +6,8 @@ mod support;
 use support::scenarios::{run, Store};
 use tracing::instrument;
 use tracing_etl::{
-    ExecutionRecord, ExecutionRecordStore, InMemoryStore, RecordReader, RunFilter, RunStatus,
-    SqliteStore,
+    EntityKind, ExecutionRecord, ExecutionRecordStore, InMemoryStore, RecordReader, RunFilter,
+    RunStatus, SqliteStore,
 };
 
 both_stores!(
@@ -140,27 +140,9 @@ fn an_end_record_is_never_replaced_by_a_start_record() {
     let rows = |reader: &mut dyn RecordReader| -> Vec<ExecutionRecord> {
         let filter = RunFilter::default();
         let mut rows: Vec<ExecutionRecord> = Vec::new();
-        rows.extend(
-            reader
-                .read_pipelines(&filter)
-                .unwrap()
-                .into_iter()
-                .map(Into::into),
-        );
-        rows.extend(
-            reader
-                .read_processes(&filter)
-                .unwrap()
-                .into_iter()
-                .map(Into::into),
-        );
-        rows.extend(
-            reader
-                .read_steps(&filter)
-                .unwrap()
-                .into_iter()
-                .map(Into::into),
-        );
+        for kind in EntityKind::ALL {
+            rows.extend(reader.read_records(kind, &filter).unwrap());
+        }
         rows.sort_by_key(ExecutionRecord::key);
         rows
     };

@@ -64,12 +64,18 @@ fn err_attribute_records_display(store: Store) {
     let step = runs.step("load");
     assert_eq!(step.outcome.status, RunStatus::Failed);
     // `err` records `error = %e`: the Display form is all there is.
-    assert_eq!(step.outcome.error.full.as_deref(), Some("row 7 has a bad amount"));
+    assert_eq!(
+        step.outcome.error.full.as_deref(),
+        Some("row 7 has a bad amount")
+    );
     assert_eq!(
         step.outcome.error.message.as_deref(),
         Some("row 7 has a bad amount")
     );
-    assert_eq!(step.outcome.error.type_name, None, "a sentence gives no type name");
+    assert_eq!(
+        step.outcome.error.type_name, None,
+        "a sentence gives no type name"
+    );
     assert!(step.outcome.duration_ms.is_some());
 }
 
@@ -86,7 +92,10 @@ fn err_debug_attribute_records_debug(store: Store) {
     assert_eq!(step.outcome.error.full.as_deref(), Some(debug));
     // No `error.message` and no Display: the `error` field is the message.
     assert_eq!(step.outcome.error.message.as_deref(), Some(debug));
-    assert_eq!(step.outcome.error.type_name.as_deref(), Some("ParseIntError"));
+    assert_eq!(
+        step.outcome.error.type_name.as_deref(),
+        Some("ParseIntError")
+    );
 }
 
 fn error_macro_with_message_only(store: Store) {
@@ -143,8 +152,14 @@ fn error_macro_with_explicit_fields(store: Store) {
 
     let (runs, ()) = run(store, || pipeline(load));
     let step = runs.step("load");
-    assert_eq!(step.outcome.error.full.as_deref(), Some("Timeout { after: 30s }"));
-    assert_eq!(step.outcome.error.type_name.as_deref(), Some("WarehouseTimeout"));
+    assert_eq!(
+        step.outcome.error.full.as_deref(),
+        Some("Timeout { after: 30s }")
+    );
+    assert_eq!(
+        step.outcome.error.type_name.as_deref(),
+        Some("WarehouseTimeout")
+    );
     assert_eq!(
         step.outcome.error.message.as_deref(),
         Some("the warehouse did not answer in 30 s")
@@ -167,7 +182,10 @@ fn error_macro_with_exception_fields(store: Store) {
     assert_eq!(step.outcome.error.type_name.as_deref(), Some("IoError"));
     assert_eq!(step.outcome.error.message.as_deref(), Some("disk full"));
     // No `error` field: the full form falls back to the event's message.
-    assert_eq!(step.outcome.error.full.as_deref(), Some("could not write the output"));
+    assert_eq!(
+        step.outcome.error.full.as_deref(),
+        Some("could not write the output")
+    );
 }
 
 fn record_error_gives_type_debug_and_display(store: Store) {
@@ -203,7 +221,10 @@ fn first_error_event_of_a_step_is_its_error(store: Store) {
     let step = runs.step("load");
     assert_eq!(step.outcome.error.message.as_deref(), Some("first"));
     assert_eq!(step.outcome.error.type_name.as_deref(), Some("First"));
-    assert_eq!(runs.pipeline("p").outcome.error.message.as_deref(), Some("first"));
+    assert_eq!(
+        runs.pipeline("p").outcome.error.message.as_deref(),
+        Some("first")
+    );
 }
 
 fn error_in_non_entity_span_under_step_fails_it(store: Store) {

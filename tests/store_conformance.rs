@@ -9,8 +9,8 @@ mod pg_support;
 use chrono::{DateTime, TimeZone, Utc};
 use tracing::instrument;
 use tracing_etl::{
-    EntityKind, EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, RecordReader,
-    RecorderHeartbeat, RootCause, RunContext, RunFilter, RunStatus,
+    EntityKind, EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer,
+    RecordReader, RecorderHeartbeat, RootCause, RunContext, RunFilter, RunStatus,
 };
 use tracing_subscriber::prelude::*;
 
@@ -151,9 +151,9 @@ fn round_trip_of_every_field<H: Harness>(h: &H) {
     }
     // NULLs: the minimal records, every optional field absent.
     let nulls: Vec<ExecutionRecord> = vec![
-        pipeline("nulls", 1, Some(RunStatus::Success)).into(),
-        process("nulls", "nulls/process", Some(RunStatus::Success)).into(),
-        step("nulls", "nulls/step", Some(RunStatus::Success)).into(),
+        pipeline("nulls", 1, Some(RunStatus::Success)),
+        process("nulls", "nulls/process", Some(RunStatus::Success)),
+        step("nulls", "nulls/step", Some(RunStatus::Success)),
     ];
     write(&mut store, &nulls);
     drop(store);
@@ -173,9 +173,9 @@ fn round_trip_of_every_field<H: Harness>(h: &H) {
 fn a_start_then_an_end_leave_the_end<H: Harness>(h: &H) {
     let mut store = h.open();
     let start: Vec<ExecutionRecord> = vec![
-        pipeline("upsert", 1, None).into(),
-        process("upsert", "upsert/p", None).into(),
-        step("upsert", "upsert/s", None).into(),
+        pipeline("upsert", 1, None),
+        process("upsert", "upsert/p", None),
+        step("upsert", "upsert/s", None),
     ];
     write(&mut store, &start);
     assert_eq!(
@@ -185,9 +185,9 @@ fn a_start_then_an_end_leave_the_end<H: Harness>(h: &H) {
     );
 
     let end: Vec<ExecutionRecord> = vec![
-        pipeline("upsert", 1, Some(RunStatus::Success)).into(),
-        process("upsert", "upsert/p", Some(RunStatus::Failed)).into(),
-        step("upsert", "upsert/s", Some(RunStatus::Success)).into(),
+        pipeline("upsert", 1, Some(RunStatus::Success)),
+        process("upsert", "upsert/p", Some(RunStatus::Failed)),
+        step("upsert", "upsert/s", Some(RunStatus::Success)),
     ];
     write(&mut store, &end);
     assert_eq!(
@@ -200,14 +200,14 @@ fn a_start_then_an_end_leave_the_end<H: Harness>(h: &H) {
 fn an_end_written_before_its_start_stays<H: Harness>(h: &H) {
     let mut store = h.open();
     let end: Vec<ExecutionRecord> = vec![
-        pipeline("overtaken", 1, Some(RunStatus::Failed)).into(),
-        process("overtaken", "overtaken/p", Some(RunStatus::Success)).into(),
-        step("overtaken", "overtaken/s", Some(RunStatus::Success)).into(),
+        pipeline("overtaken", 1, Some(RunStatus::Failed)),
+        process("overtaken", "overtaken/p", Some(RunStatus::Success)),
+        step("overtaken", "overtaken/s", Some(RunStatus::Success)),
     ];
     let start: Vec<ExecutionRecord> = vec![
-        pipeline("overtaken", 1, None).into(),
-        process("overtaken", "overtaken/p", None).into(),
-        step("overtaken", "overtaken/s", None).into(),
+        pipeline("overtaken", 1, None),
+        process("overtaken", "overtaken/p", None),
+        step("overtaken", "overtaken/s", None),
     ];
     write(&mut store, &end);
     write(&mut store, &start);
@@ -221,10 +221,10 @@ fn an_end_written_before_its_start_stays<H: Harness>(h: &H) {
 fn writing_a_batch_twice_leaves_the_same_rows<H: Harness>(h: &H) {
     let mut store = h.open();
     let batch: Vec<ExecutionRecord> = vec![
-        pipeline("twice", 1, None).into(),
-        step("twice", "twice/s", None).into(),
-        step("twice", "twice/s", Some(RunStatus::Success)).into(),
-        pipeline("twice", 1, Some(RunStatus::Success)).into(),
+        pipeline("twice", 1, None),
+        step("twice", "twice/s", None),
+        step("twice", "twice/s", Some(RunStatus::Success)),
+        pipeline("twice", 1, Some(RunStatus::Success)),
     ];
     write(&mut store, &batch);
     let once = read_run(&mut store, "twice");
@@ -251,10 +251,7 @@ fn a_batch_of_100k_records<H: Harness>(h: &H) {
         .unwrap();
     assert_eq!(steps.len(), N);
     assert_eq!(steps[0].step_run_id.as_deref(), Some("bulk/000000"));
-    assert_eq!(
-        steps[N - 1].step_run_id,
-        Some(format!("bulk/{:06}", N - 1))
-    );
+    assert_eq!(steps[N - 1].step_run_id, Some(format!("bulk/{:06}", N - 1)));
 }
 
 #[instrument(skip_all, fields(etl.pipeline = "concurrent", etl.run_id = %run_id))]
@@ -326,12 +323,12 @@ fn concurrent_writers<H: Harness + Sync>(h: &H) {
 }
 
 fn reopen_after_close_keeps_and_appends<H: Harness>(h: &H) {
-    let first: Vec<ExecutionRecord> = vec![pipeline("reopen", 1, Some(RunStatus::Failed)).into()];
+    let first: Vec<ExecutionRecord> = vec![pipeline("reopen", 1, Some(RunStatus::Failed))];
     let mut store = h.open();
     write(&mut store, &first);
     drop(store);
 
-    let second: Vec<ExecutionRecord> = vec![pipeline("reopen", 2, None).into()];
+    let second: Vec<ExecutionRecord> = vec![pipeline("reopen", 2, None)];
     let mut store = h.open();
     write(&mut store, &second);
     drop(store);
@@ -340,7 +337,7 @@ fn reopen_after_close_keeps_and_appends<H: Harness>(h: &H) {
     let rows = store
         .read_pipelines(&RunFilter::default().run_id("reopen"))
         .unwrap();
-    let rows: Vec<ExecutionRecord> = rows.into_iter().map(Into::into).collect();
+    let rows: Vec<ExecutionRecord> = rows.into_iter().collect();
     assert_eq!(rows, [first, second].concat());
 }
 
@@ -382,7 +379,7 @@ fn filters_select_order_and_limit<H: Harness>(h: &H) {
         let mut p = pipeline(&format!("filter-{i}"), 1, end);
         p.started_at = at(1_000 + i as i64, 0);
         p.name = if i == 1 { "other" } else { "nightly" }.to_owned();
-        rows.push(p.into());
+        rows.push(p);
     }
     write(&mut store, &rows);
 

@@ -74,7 +74,10 @@ fn steps_on_scoped_threads_join_the_process(store: Store) {
     assert_eq!(process.failed_step(), Some("load"));
     let p = runs.pipeline("p");
     assert_eq!(p.failed_step(), Some("load"));
-    assert_eq!(p.outcome.error.message.as_deref(), Some("partition 2 is corrupt"));
+    assert_eq!(
+        p.outcome.error.message.as_deref(),
+        Some("partition 2 is corrupt")
+    );
 }
 
 fn a_span_created_here_and_entered_on_another_thread(store: Store) {
@@ -107,10 +110,7 @@ fn a_span_created_here_and_entered_on_another_thread(store: Store) {
         process.process_run_id.as_deref()
     );
     assert_eq!(load.outcome.status, RunStatus::Failed);
-    assert_eq!(
-        process.failed_step_run_id(),
-        load.step_run_id.as_deref()
-    );
+    assert_eq!(process.failed_step_run_id(), load.step_run_id.as_deref());
 }
 
 fn concurrent_pipelines_do_not_mix(store: Store) {

@@ -112,11 +112,11 @@ fn tasks_on_worker_threads_join_the_process(store: Store) {
     assert_eq!(runs.step("transform").outcome.status, RunStatus::Success);
     let failed = runs.step("load2");
     assert_eq!(process.outcome.status, RunStatus::Failed);
-    assert_eq!(
-        process.failed_step_run_id(),
-        failed.step_run_id.as_deref()
-    );
+    assert_eq!(process.failed_step_run_id(), failed.step_run_id.as_deref());
     let p = runs.pipeline("p");
     assert_eq!(p.failed_step(), Some("load2"));
-    assert_eq!(p.outcome.error.message.as_deref(), Some("partition 2 is corrupt"));
+    assert_eq!(
+        p.outcome.error.message.as_deref(),
+        Some("partition 2 is corrupt")
+    );
 }

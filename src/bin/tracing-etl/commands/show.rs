@@ -274,7 +274,8 @@ impl Run {
         // such as a reaped entity's "abandoned").
         let own_error = |r: &ExecutionRecord| {
             let e = &r.outcome.error;
-            let same_as_step = r.failed_step_run_id()
+            let same_as_step = r
+                .failed_step_run_id()
                 .and_then(|id| self.step(id))
                 .is_some_and(|s| {
                     let s = &s.outcome.error;
