@@ -493,7 +493,7 @@ fn a_corrupt_line_in_the_middle_is_an_error_naming_file_and_line() {
     for (bad, expected) in [
         ("<html>not a record</html>", "expected value"),
         ("{\"event\": \"step_start\", \"run_id\": 5}", "invalid type"),
-        ("{\"event\": \"step_sideways\"}", "unknown variant"),
+        ("{\"event\": \"step_sideways\"}", "unknown event name"),
     ] {
         let mut lines: Vec<&str> = original.lines().collect();
         lines.insert(2, bad);

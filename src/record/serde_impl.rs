@@ -30,6 +30,9 @@ impl Serialize for Value<'_> {
 }
 
 /// `{"kind":…, <columns>}`: the form of spill files and of the command-line tool's JSON.
+///
+/// Read back from that form, or from a line of a JSON Lines file (without `kind`: the event
+/// says what the record is).
 impl Serialize for ExecutionRecord {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut object = s.serialize_struct(NAME, 1 + columns::of(self.kind).count())?;
@@ -58,7 +61,8 @@ impl Serialize for Columns<'_> {
 }
 
 impl<'de> Deserialize<'de> for ExecutionRecord {
-    /// An object with a `kind` key (anywhere in it) and the columns of that kind's table.
+    /// An object with the columns of a kind's table and, anywhere in it, the `kind` (else the
+    /// `event` says it).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         RecordSeed { kind: None }.deserialize(d)
     }
@@ -108,6 +112,9 @@ impl<'de> Visitor<'de> for RecordSeed {
                 }
             }
         }
+        // What the record is: given, tagged, or (a line of a JSON Lines file, where the file says
+        // it) as its event says.
+        let event_seen = columns::named("event").is_some_and(|(i, _)| seen & (1 << i) != 0);
         let kind = match (self.kind, tag) {
             (Some(kind), Some(tag)) if kind != tag => {
                 return Err(de::Error::custom(format_args!(
@@ -115,7 +122,8 @@ impl<'de> Visitor<'de> for RecordSeed {
                 )))
             }
             (Some(kind), _) | (None, Some(kind)) => kind,
-            (None, None) => return Err(de::Error::missing_field("kind")),
+            (None, None) if event_seen => record.kind,
+            (None, None) => return Err(de::Error::missing_field("event")),
         };
         for (i, column) in COLUMNS.iter().enumerate() {
             if column.has(kind) && seen & (1 << i) == 0 {
@@ -255,8 +263,10 @@ mod tests {
     #[test]
     fn missing_or_contradicting_fields_are_errors() {
         let start = r#""run_id":"r","attempt":1,"step_run_id":"s","step":"x","started_at":"2026-11-29T00:00:00Z","status":"running""#;
-        let e = read(None, &format!("{{{start},\"event\":\"step_start\"}}")).unwrap_err();
-        assert!(e.contains("missing field `kind`"), "{e}");
+        let e = read(None, &format!("{{{start}}}")).unwrap_err();
+        assert!(e.contains("missing field `event`"), "{e}");
+        let line = read(None, &format!("{{{start},\"event\":\"step_start\"}}")).unwrap();
+        assert_eq!(line.kind, EntityKind::Step, "the event says what a line is");
         let e = read(Some(EntityKind::Step), &format!("{{{start}}}")).unwrap_err();
         assert!(e.contains("missing field `event`"), "{e}");
         let e = read(
