@@ -21,13 +21,16 @@ pub(crate) trait SqlDialect {
     fn literal(value: Value<'_>) -> String;
 }
 
-/// `name type [NOT NULL] [DEFAULT …] [CHECK (…)]`: `column` in `kind`'s table.
+/// `name type [NOT NULL] [DEFAULT …] [CHECK (…)]`: `column` in `kind`'s table; the default
+/// where the column was added to the table by a migration.
 pub(crate) fn column_definition<D: SqlDialect>(kind: EntityKind, column: &Column) -> String {
     let mut text = format!("{:<18} {}", column.name, D::column_type(column.ty));
     if column.required(kind) {
         text.push_str(" NOT NULL");
     }
-    if let Some(default) = column.default {
+    // What rows from before the column was added to the table hold: part of the column in a
+    // new table too, so that a migrated table and a new one are the same.
+    if let Some(default) = column.default.filter(|_| column.since(kind) > 1) {
         text.push_str(&format!(" DEFAULT {}", D::literal(default)));
     }
     if let Some(check) = D::check(kind, column) {
