@@ -127,7 +127,7 @@ fn check(rows: &Rows, migrated: bool) {
             _ => {
                 assert_eq!(r.phase, Phase::End, "{r:?}");
                 assert_eq!(r.run.correlation_id.as_deref(), Some("nightly-2026-11-29"));
-                assert_eq!(r.outcome.duration_ms.is_some(), true);
+                assert!(r.outcome.duration_ms.is_some(), "{r:?}");
             }
         }
         if r.kind == EntityKind::Step {
@@ -318,8 +318,11 @@ fn a_json_lines_history_of_0_1_takes_new_runs() {
     check(&rows, false);
 }
 
-/// `(table, column, type, not null, primary key)` of every column, and every index name.
-fn sqlite_schema(path: &Path) -> (Vec<(String, String, String, bool, i64)>, Vec<String>) {
+/// `(table, column, type, not null, primary key)`.
+type SqliteColumn = (String, String, String, bool, i64);
+
+/// Every column, and every index name.
+fn sqlite_schema(path: &Path) -> (Vec<SqliteColumn>, Vec<String>) {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut columns = Vec::new();
     for table in ["pipeline_runs", "process_runs", "step_runs", "recorders"] {
