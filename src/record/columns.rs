@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{EntityKind, ExecutionRecord, RootCause, RunContext, RunStatus};
+use super::{EntityKind, EventName, ExecutionRecord, RootCause, RunContext};
 
 /// The schema version of the SQL stores that this table describes: the highest `since` of any
 /// column. Both SQL stores write it (`SQLITE_SCHEMA_VERSION`, `POSTGRES_SCHEMA_VERSION`).
@@ -71,13 +71,98 @@ pub(crate) struct Column {
     /// What rows written before the column existed hold (`ADD COLUMN … DEFAULT`), and what a
     /// record read from them gets; `None`: NULL.
     pub(crate) default: Option<Value<'static>>,
-    /// The value of a record.
-    pub(crate) get: fn(&ExecutionRecord) -> Value<'_>,
-    /// Sets the value read from a store on a record; the error says what is wrong with it.
-    pub(crate) set: fn(&mut ExecutionRecord, Cell) -> Result<(), String>,
+    /// Where the value is in a record.
+    field: Field,
+}
+
+type Record = ExecutionRecord;
+
+/// Where a column's value is in a record.
+#[derive(Debug)]
+enum Field {
+    /// A text field.
+    Text(fn(&Record) -> &String, fn(&mut Record) -> &mut String),
+    /// An optional text field: NULL when `None`.
+    Optional(
+        fn(&Record) -> &Option<String>,
+        fn(&mut Record) -> &mut Option<String>,
+    ),
+    /// Anything else: the value of a record, and how to set it from what a store read (the
+    /// error says what is wrong with it).
+    Other(
+        fn(&Record) -> Value<'_>,
+        fn(&mut Record, Cell) -> Result<(), String>,
+    ),
 }
 
 impl Column {
+    /// A text column, in every table where it is.
+    const fn text(
+        name: &'static str,
+        since: [u32; 3],
+        get: fn(&Record) -> &String,
+        get_mut: fn(&mut Record) -> &mut String,
+    ) -> Self {
+        let field = Field::Text(get, get_mut);
+        Column::new(name, ColumnType::Text, since, ALWAYS, field)
+    }
+
+    /// An optional text column, NULL where it is not `required`.
+    const fn optional(
+        name: &'static str,
+        since: [u32; 3],
+        required: [bool; 3],
+        get: fn(&Record) -> &Option<String>,
+        get_mut: fn(&mut Record) -> &mut Option<String>,
+    ) -> Self {
+        let field = Field::Optional(get, get_mut);
+        Column::new(name, ColumnType::Text, since, required, field)
+    }
+
+    const fn new(
+        name: &'static str,
+        ty: ColumnType,
+        since: [u32; 3],
+        required: [bool; 3],
+        field: Field,
+    ) -> Self {
+        Column {
+            name,
+            ty,
+            since,
+            required,
+            default: None,
+            field,
+        }
+    }
+
+    /// This column, with what rows written before it existed hold.
+    const fn with_default(mut self, default: Value<'static>) -> Self {
+        self.default = Some(default);
+        self
+    }
+
+    /// The column's value in `record`.
+    #[inline]
+    pub(crate) fn get<'r>(&self, record: &'r Record) -> Value<'r> {
+        match self.field {
+            Field::Text(get, _) => Value::Text(get(record)),
+            Field::Optional(get, _) => get(record).as_deref().map_or(Value::Null, Value::Text),
+            Field::Other(get, _) => get(record),
+        }
+    }
+
+    /// Sets the column's value read from a store on `record`; the error says what is wrong
+    /// with it.
+    pub(crate) fn set(&self, record: &mut Record, cell: Cell) -> Result<(), String> {
+        match self.field {
+            Field::Text(_, get_mut) => *get_mut(record) = text(cell)?,
+            Field::Optional(_, get_mut) => *get_mut(record) = optional_text(cell)?,
+            Field::Other(_, set) => set(record, cell)?,
+        }
+        Ok(())
+    }
+
     /// Whether `kind`'s table has this column (in the current schema).
     pub(crate) fn has(&self, kind: EntityKind) -> bool {
         self.since[kind.index()] > 0
@@ -151,6 +236,10 @@ pub(crate) const fn key(kind: EntityKind) -> &'static [&'static str] {
 
 /// Every table, since the first schema.
 const ALL: [u32; 3] = [1, 1, 1];
+/// One table, since the first schema.
+const PIPELINES: [u32; 3] = [1, 0, 0];
+const PROCESSES: [u32; 3] = [0, 1, 0];
+const STEPS: [u32; 3] = [0, 0, 1];
 /// Pipelines and processes (the root cause).
 const NOT_STEPS: [u32; 3] = [1, 1, 0];
 const ALWAYS: [bool; 3] = [true; 3];
@@ -158,261 +247,83 @@ const NULLABLE: [bool; 3] = [false; 3];
 
 /// Every column of the three tables, in the order of the JSON Lines lines (and of the SQL
 /// tables, after their key columns).
+#[rustfmt::skip]
 pub(crate) static COLUMNS: [Column; 21] = [
-    Column {
-        name: "event",
-        ty: ColumnType::Event,
-        since: ALL,
-        required: ALWAYS,
-        default: None,
-        get: |r| Value::Text(r.event().as_str()),
-        set: |r, cell| {
-            let event: super::EventName = parse(text(cell)?)?;
-            r.kind = event.kind();
-            r.phase = event.phase();
+    Column::new("event", ColumnType::Event, ALL, ALWAYS, Field::Other(
+        |r| Value::Text(r.event().as_str()),
+        |r, cell| {
+            let event: EventName = parse(text(cell)?)?;
+            (r.kind, r.phase) = (event.kind(), event.phase());
             Ok(())
         },
-    },
-    Column {
-        name: "run_id",
-        ty: ColumnType::Text,
-        since: ALL,
-        required: ALWAYS,
-        default: None,
-        get: |r| Value::Text(&r.run.run_id),
-        set: |r, cell| {
-            r.run.run_id = text(cell)?;
-            Ok(())
-        },
-    },
-    Column {
-        name: "correlation_id",
-        ty: ColumnType::Text,
-        since: ALL,
-        required: NULLABLE,
-        default: None,
-        get: |r| optional(&r.run.correlation_id),
-        set: |r, cell| {
-            r.run.correlation_id = optional_text(cell)?;
-            Ok(())
-        },
-    },
-    Column {
-        name: "attempt",
-        ty: ColumnType::Integer,
-        since: ALL,
-        required: ALWAYS,
-        default: None,
-        get: |r| Value::Integer(r.run.attempt.into()),
-        set: |r, cell| {
+    )),
+    Column::text("run_id", ALL, |r| &r.run.run_id, |r| &mut r.run.run_id),
+    Column::optional("correlation_id", ALL, NULLABLE,
+        |r| &r.run.correlation_id, |r| &mut r.run.correlation_id),
+    Column::new("attempt", ColumnType::Integer, ALL, ALWAYS, Field::Other(
+        |r| Value::Integer(r.run.attempt.into()),
+        |r, cell| {
             let n = integer(cell)?.ok_or("is null")?;
             r.run.attempt = u32::try_from(n).map_err(|_| format!("{n} is out of range"))?;
             Ok(())
         },
-    },
-    Column {
-        name: "last_attempt",
-        ty: ColumnType::Bool,
-        // Processes and steps carry their run's since version 2.
-        since: [1, 2, 2],
-        required: ALWAYS,
-        default: Some(Value::Bool(true)),
-        get: |r| Value::Bool(r.run.last_attempt),
-        set: |r, cell| match cell {
-            Cell::Bool(b) => {
-                r.run.last_attempt = b;
-                Ok(())
-            }
-            other => Err(mismatch("a bool", &other)),
-        },
-    },
-    Column {
-        name: "step_run_id",
-        ty: ColumnType::Text,
-        since: [0, 0, 1],
-        required: [false, false, true],
-        default: None,
-        get: |r| optional(&r.step_run_id),
-        set: |r, cell| {
-            r.step_run_id = optional_text(cell)?;
+    )),
+    // Processes and steps carry their run's since version 2.
+    Column::new("last_attempt", ColumnType::Bool, [1, 2, 2], ALWAYS, Field::Other(
+        |r| Value::Bool(r.run.last_attempt),
+        |r, cell| {
+            r.run.last_attempt = boolean(cell)?;
             Ok(())
         },
-    },
-    Column {
-        name: "pipeline",
-        ty: ColumnType::Text,
-        since: [1, 0, 0],
-        required: ALWAYS,
-        default: None,
-        get: |r| Value::Text(&r.name),
-        set: set_name,
-    },
-    Column {
-        name: "process",
-        ty: ColumnType::Text,
-        since: [0, 1, 0],
-        required: ALWAYS,
-        default: None,
-        get: |r| Value::Text(&r.name),
-        set: set_name,
-    },
-    Column {
-        name: "step",
-        ty: ColumnType::Text,
-        since: [0, 0, 1],
-        required: ALWAYS,
-        default: None,
-        get: |r| Value::Text(&r.name),
-        set: set_name,
-    },
-    Column {
-        name: "process_run_id",
-        ty: ColumnType::Text,
-        since: [0, 1, 1],
-        // A process's own id; a step's process, if any.
-        required: [false, true, false],
-        default: None,
-        get: |r| optional(&r.process_run_id),
-        set: |r, cell| {
-            r.process_run_id = optional_text(cell)?;
+    ))
+    .with_default(Value::Bool(true)),
+    Column::optional("step_run_id", STEPS, ALWAYS, |r| &r.step_run_id, |r| &mut r.step_run_id),
+    Column::text("pipeline", PIPELINES, |r| &r.name, |r| &mut r.name),
+    Column::text("process", PROCESSES, |r| &r.name, |r| &mut r.name),
+    Column::text("step", STEPS, |r| &r.name, |r| &mut r.name),
+    // A process's own id; a step's process, if any.
+    Column::optional("process_run_id", [0, 1, 1], [false, true, false],
+        |r| &r.process_run_id, |r| &mut r.process_run_id),
+    Column::new("started_at", ColumnType::Time, ALL, ALWAYS, Field::Other(
+        |r| Value::Time(r.started_at),
+        |r, cell| {
+            r.started_at = time(cell)?;
             Ok(())
         },
-    },
-    Column {
-        name: "started_at",
-        ty: ColumnType::Time,
-        since: ALL,
-        required: ALWAYS,
-        default: None,
-        get: |r| Value::Time(r.started_at),
-        set: |r, cell| match cell {
-            Cell::Time(t) => {
-                r.started_at = t;
-                Ok(())
-            }
-            other => Err(mismatch("a time", &other)),
-        },
-    },
-    Column {
-        name: "status",
-        ty: ColumnType::Status,
-        since: ALL,
-        required: ALWAYS,
-        default: None,
-        get: |r| Value::Text(r.outcome.status.as_str()),
-        set: |r, cell| {
-            r.outcome.status = parse::<RunStatus>(text(cell)?)?;
+    )),
+    Column::new("status", ColumnType::Status, ALL, ALWAYS, Field::Other(
+        |r| Value::Text(r.outcome.status.as_str()),
+        |r, cell| {
+            r.outcome.status = parse(text(cell)?)?;
             Ok(())
         },
-    },
-    Column {
-        name: "duration_ms",
-        ty: ColumnType::Integer,
-        since: ALL,
-        required: NULLABLE,
-        default: None,
-        get: |r| r.outcome.duration_ms.map_or(Value::Null, Value::Integer),
-        // A negative count (not one this crate writes) reads as 0.
-        set: |r, cell| {
+    )),
+    // A negative count (not one this crate writes) reads as 0.
+    Column::new("duration_ms", ColumnType::Integer, ALL, NULLABLE, Field::Other(
+        |r| r.outcome.duration_ms.map_or(Value::Null, Value::Integer),
+        |r, cell| {
             r.outcome.duration_ms = integer(cell)?.map(|n| u64::try_from(n).unwrap_or(0));
             Ok(())
         },
-    },
-    Column {
-        name: "error",
-        ty: ColumnType::Text,
-        since: ALL,
-        required: NULLABLE,
-        default: None,
-        get: |r| optional(&r.outcome.error.full),
-        set: |r, cell| {
-            r.outcome.error.full = optional_text(cell)?;
-            Ok(())
-        },
-    },
-    Column {
-        name: "error_type",
-        ty: ColumnType::Text,
-        since: ALL,
-        required: NULLABLE,
-        default: None,
-        get: |r| optional(&r.outcome.error.type_name),
-        set: |r, cell| {
-            r.outcome.error.type_name = optional_text(cell)?;
-            Ok(())
-        },
-    },
-    Column {
-        name: "error_message",
-        ty: ColumnType::Text,
-        since: ALL,
-        required: NULLABLE,
-        default: None,
-        get: |r| optional(&r.outcome.error.message),
-        set: |r, cell| {
-            r.outcome.error.message = optional_text(cell)?;
-            Ok(())
-        },
-    },
-    Column {
-        name: "failed_step_run_id",
-        ty: ColumnType::Text,
-        since: NOT_STEPS,
-        required: NULLABLE,
-        default: None,
-        get: |r| root_cause(r, |c| &c.step_run_id),
-        set: |r, cell| set_root_cause(r, cell, |c| &mut c.step_run_id),
-    },
-    Column {
-        name: "failed_step",
-        ty: ColumnType::Text,
-        since: NOT_STEPS,
-        required: NULLABLE,
-        default: None,
-        get: |r| root_cause(r, |c| &c.step),
-        set: |r, cell| set_root_cause(r, cell, |c| &mut c.step),
-    },
-    Column {
-        name: "trace_id",
-        ty: ColumnType::Text,
-        since: ALL,
-        required: NULLABLE,
-        default: None,
-        get: |r| optional(&r.trace_id),
-        set: |r, cell| {
-            r.trace_id = optional_text(cell)?;
-            Ok(())
-        },
-    },
-    Column {
-        name: "span_id",
-        ty: ColumnType::Text,
-        since: ALL,
-        required: NULLABLE,
-        default: None,
-        get: |r| optional(&r.span_id),
-        set: |r, cell| {
-            r.span_id = optional_text(cell)?;
-            Ok(())
-        },
-    },
-    Column {
-        name: "recorder_id",
-        ty: ColumnType::Text,
-        since: ALL,
-        required: NULLABLE,
-        default: None,
-        get: |r| optional(&r.recorder_id),
-        set: |r, cell| {
-            r.recorder_id = optional_text(cell)?;
-            Ok(())
-        },
-    },
+    )),
+    Column::optional("error", ALL, NULLABLE,
+        |r| &r.outcome.error.full, |r| &mut r.outcome.error.full),
+    Column::optional("error_type", ALL, NULLABLE,
+        |r| &r.outcome.error.type_name, |r| &mut r.outcome.error.type_name),
+    Column::optional("error_message", ALL, NULLABLE,
+        |r| &r.outcome.error.message, |r| &mut r.outcome.error.message),
+    Column::new("failed_step_run_id", ColumnType::Text, NOT_STEPS, NULLABLE, Field::Other(
+        |r| root_cause(r, |c| &c.step_run_id),
+        |r, cell| set_root_cause(r, cell, |c| &mut c.step_run_id),
+    )),
+    Column::new("failed_step", ColumnType::Text, NOT_STEPS, NULLABLE, Field::Other(
+        |r| root_cause(r, |c| &c.step),
+        |r, cell| set_root_cause(r, cell, |c| &mut c.step),
+    )),
+    Column::optional("trace_id", ALL, NULLABLE, |r| &r.trace_id, |r| &mut r.trace_id),
+    Column::optional("span_id", ALL, NULLABLE, |r| &r.span_id, |r| &mut r.span_id),
+    Column::optional("recorder_id", ALL, NULLABLE, |r| &r.recorder_id, |r| &mut r.recorder_id),
 ];
-
-fn optional(text: &Option<String>) -> Value<'_> {
-    text.as_deref().map_or(Value::Null, Value::Text)
-}
 
 fn root_cause(r: &ExecutionRecord, part: fn(&RootCause) -> &String) -> Value<'_> {
     r.root_cause
@@ -433,11 +344,6 @@ fn set_root_cause(
             .get_or_insert_with(|| RootCause::new(String::new(), String::new()));
         *part(cause) = text;
     }
-    Ok(())
-}
-
-fn set_name(r: &mut ExecutionRecord, cell: Cell) -> Result<(), String> {
-    r.name = text(cell)?;
     Ok(())
 }
 
@@ -464,6 +370,20 @@ fn text(cell: Cell) -> Result<String, String> {
     optional_text(cell)?.ok_or_else(|| "is null".to_owned())
 }
 
+fn boolean(cell: Cell) -> Result<bool, String> {
+    match cell {
+        Cell::Bool(b) => Ok(b),
+        other => Err(mismatch("a bool", &other)),
+    }
+}
+
+fn time(cell: Cell) -> Result<DateTime<Utc>, String> {
+    match cell {
+        Cell::Time(t) => Ok(t),
+        other => Err(mismatch("a time", &other)),
+    }
+}
+
 fn integer(cell: Cell) -> Result<Option<i128>, String> {
     match cell {
         Cell::Null => Ok(None),
@@ -482,7 +402,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{ErrorDetails, Phase, RunContext};
+    use crate::record::{ErrorDetails, Phase, RunContext, RunStatus};
 
     #[test]
     fn names_are_unique_and_every_table_has_its_key_and_name() {
@@ -547,14 +467,16 @@ mod tests {
         for record in records {
             let mut read = blank(EntityKind::Pipeline);
             for c in of(record.kind) {
-                (c.set)(&mut read, cell((c.get)(&record))).unwrap();
+                c.set(&mut read, cell(c.get(&record))).unwrap();
             }
             assert_eq!(read, record);
             assert_eq!(read.phase, record.phase);
         }
         // A process read from a row: phase and kind come from its event.
         let mut r = ExecutionRecord::pipeline_start("", "", now);
-        (COLUMNS[0].set)(&mut r, Cell::Text("process_end".into())).unwrap();
+        COLUMNS[0]
+            .set(&mut r, Cell::Text("process_end".into()))
+            .unwrap();
         assert_eq!((r.kind, r.phase), (EntityKind::Process, Phase::End));
     }
 
@@ -562,7 +484,7 @@ mod tests {
     fn bad_values_are_errors() {
         let mut r = ExecutionRecord::pipeline_start("", "", Utc::now());
         let set =
-            |name: &str, r: &mut ExecutionRecord, cell: Cell| (named(name).unwrap().1.set)(r, cell);
+            |name: &str, r: &mut ExecutionRecord, cell: Cell| named(name).unwrap().1.set(r, cell);
         assert!(set("attempt", &mut r, Cell::Integer(-1)).is_err());
         assert!(set("attempt", &mut r, Cell::Integer(1 << 40)).is_err());
         assert!(set("status", &mut r, Cell::Text("done".into())).is_err());

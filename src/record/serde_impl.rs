@@ -38,7 +38,7 @@ impl Serialize for ExecutionRecord {
         let mut object = s.serialize_struct(NAME, 1 + columns::of(self.kind).count())?;
         object.serialize_field("kind", self.kind.as_str())?;
         for column in columns::of(self.kind) {
-            object.serialize_field(column.name, &(column.get)(self))?;
+            object.serialize_field(column.name, &column.get(self))?;
         }
         object.end()
     }
@@ -54,7 +54,7 @@ impl Serialize for Columns<'_> {
         let record = self.0;
         let mut object = s.serialize_struct(NAME, columns::of(record.kind).count())?;
         for column in columns::of(record.kind) {
-            object.serialize_field(column.name, &(column.get)(record))?;
+            object.serialize_field(column.name, &column.get(record))?;
         }
         object.end()
     }
@@ -103,7 +103,8 @@ impl<'de> Visitor<'de> for RecordSeed {
                 Key::Column(i) => {
                     let column = &COLUMNS[i];
                     let cell = map.next_value_seed(CellSeed(column.ty))?;
-                    (column.set)(&mut record, cell)
+                    column
+                        .set(&mut record, cell)
                         .map_err(|e| de::Error::custom(format_args!("{}: {e}", column.name)))?;
                     seen |= 1 << i;
                 }
@@ -131,7 +132,9 @@ impl<'de> Visitor<'de> for RecordSeed {
                     return Err(de::Error::missing_field(column.name));
                 }
                 if let Some(default) = column.default {
-                    (column.set)(&mut record, cell(default)).map_err(de::Error::custom)?;
+                    column
+                        .set(&mut record, cell(default))
+                        .map_err(de::Error::custom)?;
                 }
             }
         }

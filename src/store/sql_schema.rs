@@ -148,10 +148,12 @@ pub(crate) fn record_from_row<E>(
                 None => continue,
             }
         };
-        (column.set)(&mut record, cell).map_err(|message| RowError::Value {
-            column: column.name,
-            message,
-        })?;
+        column
+            .set(&mut record, cell)
+            .map_err(|message| RowError::Value {
+                column: column.name,
+                message,
+            })?;
     }
     if record.kind != kind {
         return Err(RowError::Value {
@@ -222,7 +224,7 @@ mod tests {
         let now = chrono::Utc::now();
         let record = ExecutionRecord::step_start("r", "s1", "load", now);
         let values: Vec<Value<'_>> = columns::in_schema(EntityKind::Step, 1)
-            .map(|c| (c.get)(&record))
+            .map(|c| c.get(&record))
             .collect();
         let read = record_from_row::<()>(EntityKind::Step, 1, |i, _| Ok(columns::cell(values[i])))
             .unwrap();

@@ -415,7 +415,7 @@ fn upsert_all(
         let kind = record.kind.index();
         let stmt = prepared(tx, &mut statements[kind], &upserts[kind])?;
         for (i, column) in columns::of(record.kind).enumerate() {
-            bind(stmt, i + 1, (column.get)(record), &mut time)?;
+            bind(stmt, i + 1, column.get(record), &mut time)?;
         }
         stmt.raw_execute()?;
     }

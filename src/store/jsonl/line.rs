@@ -16,7 +16,7 @@ pub(super) fn write_line(record: &ExecutionRecord, out: &mut Vec<u8>) -> serde_j
         out.extend_from_slice(column.name.as_bytes());
         out.extend_from_slice(b"\":");
         open = b",\"";
-        match (column.get)(record) {
+        match column.get(record) {
             Value::Text(text) => string(out, text)?,
             Value::Integer(n) => serde_json::to_writer(&mut *out, &n)?,
             Value::Null => out.extend_from_slice(b"null"),

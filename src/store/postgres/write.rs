@@ -172,7 +172,7 @@ impl<'r> Columns<'r> {
         let n = records.len();
         let columns = columns::of(kind)
             .map(|c| {
-                let values = records.iter().map(|r| (c.get)(r));
+                let values = records.iter().map(|r| c.get(r));
                 match c.ty {
                     ColumnType::Text | ColumnType::Event | ColumnType::Status => {
                         let mut v = Vec::with_capacity(n);
