@@ -53,12 +53,8 @@ impl ExecutionRecord {
         pipeline: impl Into<String>,
         started_at: DateTime<Utc>,
     ) -> Self {
-        Self::started(
-            EntityKind::Pipeline,
-            RunContext::new(run_id),
-            pipeline.into(),
-            started_at,
-        )
+        let run = RunContext::new(run_id);
+        Self::started(EntityKind::Pipeline, run, pipeline.into(), started_at)
     }
 
     /// The start record of run `process_run_id` of process `process`, in run `run_id` (attempt
@@ -78,15 +74,9 @@ impl ExecutionRecord {
         process: impl Into<String>,
         started_at: DateTime<Utc>,
     ) -> Self {
-        ExecutionRecord {
-            process_run_id: Some(process_run_id.into()),
-            ..Self::started(
-                EntityKind::Process,
-                RunContext::new(run_id),
-                process.into(),
-                started_at,
-            )
-        }
+        let run = RunContext::new(run_id);
+        Self::started(EntityKind::Process, run, process.into(), started_at)
+            .with_process_run_id(process_run_id)
     }
 
     /// The start record of run `step_run_id` of step `step`, in run `run_id` (attempt 1, the
@@ -108,15 +98,14 @@ impl ExecutionRecord {
         step: impl Into<String>,
         started_at: DateTime<Utc>,
     ) -> Self {
-        ExecutionRecord {
-            step_run_id: Some(step_run_id.into()),
-            ..Self::started(
-                EntityKind::Step,
-                RunContext::new(run_id),
-                step.into(),
-                started_at,
-            )
-        }
+        let mut record = Self::started(
+            EntityKind::Step,
+            RunContext::new(run_id),
+            step.into(),
+            started_at,
+        );
+        record.step_run_id = Some(step_run_id.into());
+        record
     }
 
     /// This record in `run` (its run id, correlation id and attempt).

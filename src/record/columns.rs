@@ -46,6 +46,40 @@ pub(crate) enum Value<'a> {
     Time(DateTime<Utc>),
 }
 
+impl<'a> Value<'a> {
+    /// The text, unless NULL (or not text).
+    pub(crate) fn text(self) -> Option<&'a str> {
+        match self {
+            Value::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The count, unless NULL (or not a count).
+    pub(crate) fn integer(self) -> Option<u64> {
+        match self {
+            Value::Integer(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The bool, unless NULL (or not a bool).
+    pub(crate) fn boolean(self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The time, unless NULL (or not a time).
+    pub(crate) fn time(self) -> Option<DateTime<Utc>> {
+        match self {
+            Value::Time(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
 /// A column's value as a store read it, to set on a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Cell {

@@ -44,31 +44,15 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Every status.
+    pub const ALL: [RunStatus; 3] = [RunStatus::Running, RunStatus::Success, RunStatus::Failed];
+
     /// The lower-case name used in stores and on the command line.
     pub const fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
             RunStatus::Success => "success",
             RunStatus::Failed => "failed",
-        }
-    }
-}
-
-impl fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl std::str::FromStr for RunStatus {
-    type Err = UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "running" => Ok(RunStatus::Running),
-            "success" => Ok(RunStatus::Success),
-            "failed" => Ok(RunStatus::Failed),
-            other => Err(UnknownName::new("run status", other)),
         }
     }
 }
@@ -114,6 +98,16 @@ pub enum EventName {
 }
 
 impl EventName {
+    /// Every event.
+    pub const ALL: [EventName; 6] = [
+        EventName::PipelineStart,
+        EventName::PipelineEnd,
+        EventName::ProcessStart,
+        EventName::ProcessEnd,
+        EventName::StepStart,
+        EventName::StepEnd,
+    ];
+
     /// The event of a record of `kind` written at `phase`.
     pub const fn new(kind: EntityKind, phase: Phase) -> Self {
         match (kind, phase) {
@@ -169,27 +163,30 @@ impl EventName {
     }
 }
 
-impl fmt::Display for EventName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
+/// `Display` (the name, padded as asked) and `FromStr` (from the name) of the enums named in
+/// stores, from their `as_str` and `ALL`.
+macro_rules! named {
+    ($($ty:ident: $what:literal),* $(,)?) => {$(
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = UnknownName;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $ty::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| UnknownName::new($what, s))
+            }
+        }
+    )*};
 }
 
-impl std::str::FromStr for EventName {
-    type Err = UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "pipeline_start" => EventName::PipelineStart,
-            "pipeline_end" => EventName::PipelineEnd,
-            "process_start" => EventName::ProcessStart,
-            "process_end" => EventName::ProcessEnd,
-            "step_start" => EventName::StepStart,
-            "step_end" => EventName::StepEnd,
-            other => return Err(UnknownName::new("event name", other)),
-        })
-    }
-}
+named!(RunStatus: "run status", EventName: "event name", EntityKind: "entity kind");
 
 /// A string that is not the name of any [`RunStatus`], [`EventName`] or [`EntityKind`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -245,25 +242,6 @@ impl EntityKind {
     /// 0, 1 or 2, in table order.
     pub(crate) const fn index(self) -> usize {
         self as usize
-    }
-}
-
-impl fmt::Display for EntityKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl std::str::FromStr for EntityKind {
-    type Err = UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "pipeline" => Ok(EntityKind::Pipeline),
-            "process" => Ok(EntityKind::Process),
-            "step" => Ok(EntityKind::Step),
-            other => Err(UnknownName::new("entity kind", other)),
-        }
     }
 }
 
@@ -614,20 +592,21 @@ mod tests {
             serde_json::to_string(&EventName::PipelineStart).unwrap(),
             "\"pipeline_start\""
         );
-        for e in [
-            EventName::PipelineStart,
-            EventName::PipelineEnd,
-            EventName::ProcessStart,
-            EventName::ProcessEnd,
-            EventName::StepStart,
-            EventName::StepEnd,
-        ] {
+        for e in EventName::ALL {
             assert_eq!(e.as_str().parse::<EventName>().unwrap(), e);
             assert_eq!(
                 serde_json::to_string(&e).unwrap(),
                 format!("\"{}\"", e.as_str())
             );
+            assert_eq!(EventName::new(e.kind(), e.phase()), e);
         }
-        assert!("nope".parse::<RunStatus>().is_err());
+        for s in RunStatus::ALL {
+            assert_eq!(s.as_str().parse::<RunStatus>().unwrap(), s);
+        }
+        for k in EntityKind::ALL {
+            assert_eq!(k.as_str().parse::<EntityKind>().unwrap(), k);
+        }
+        let e = "nope".parse::<RunStatus>().unwrap_err();
+        assert_eq!(e.to_string(), "unknown run status \"nope\"");
     }
 }

@@ -3,6 +3,8 @@
 //! records. Shared by the SQL stores, which differ in their column types, constraints and
 //! literals ([`SqlDialect`]), their placeholders and their statements around these parts.
 
+use chrono::{DateTime, Utc};
+
 use crate::record::columns::{self, Cell, Column, ColumnType, Value, SCHEMA_VERSION};
 use crate::record::{EntityKind, ExecutionRecord, Phase};
 
@@ -128,20 +130,42 @@ pub(crate) enum RowError<E> {
     },
 }
 
+/// A row a store read, whose values it gives by index.
+pub(crate) trait SqlRow {
+    type Error;
+    fn text(&self, i: usize) -> Result<Option<String>, Self::Error>;
+    fn integer(&self, i: usize) -> Result<Option<i64>, Self::Error>;
+    fn boolean(&self, i: usize) -> Result<Option<bool>, Self::Error>;
+    fn time(&self, i: usize) -> Result<Option<DateTime<Utc>>, Self::Error>;
+}
+
+/// The value at index `i` of `row`, read as type `ty`.
+fn cell<R: SqlRow>(row: &R, i: usize, ty: ColumnType) -> Result<Cell, R::Error> {
+    Ok(match ty {
+        ColumnType::Text | ColumnType::Event | ColumnType::Status => {
+            row.text(i)?.map_or(Cell::Null, Cell::Text)
+        }
+        ColumnType::Integer => row
+            .integer(i)?
+            .map_or(Cell::Null, |n| Cell::Integer(n.into())),
+        ColumnType::Bool => row.boolean(i)?.map_or(Cell::Null, Cell::Bool),
+        ColumnType::Time => row.time(i)?.map_or(Cell::Null, Cell::Time),
+    })
+}
+
 /// The record of a row of `kind`'s table in schema `version`, whose columns are those of
-/// [`column_list`] in that order: `read(i, ty)` gives the value at index `i`. Columns the
-/// schema did not have yet get their default.
-pub(crate) fn record_from_row<E>(
+/// [`column_list`] in that order. Columns the schema did not have yet get their default.
+pub(crate) fn record_from_row<R: SqlRow>(
     kind: EntityKind,
     version: u32,
-    mut read: impl FnMut(usize, ColumnType) -> Result<Cell, E>,
-) -> Result<ExecutionRecord, RowError<E>> {
+    row: &R,
+) -> Result<ExecutionRecord, RowError<R::Error>> {
     let mut record = columns::blank(kind);
     let mut i = 0;
     for column in columns::of(kind) {
         let cell = if column.in_schema(kind, version) {
             i += 1;
-            read(i - 1, column.ty).map_err(RowError::Store)?
+            cell(row, i - 1, column.ty).map_err(RowError::Store)?
         } else {
             match column.default {
                 Some(default) => columns::cell(default),
@@ -162,6 +186,27 @@ pub(crate) fn record_from_row<E>(
         });
     }
     Ok(record)
+}
+
+/// `CREATE INDEX` statements of `kind`'s table `table` (named `name` in index names): by start
+/// time for pipelines, by run for the others, and by status (only where `status_filter` holds,
+/// when given).
+pub(crate) fn create_indexes(
+    kind: EntityKind,
+    name: &str,
+    table: &str,
+    status_index: &str,
+    status_filter: Option<&str>,
+) -> String {
+    let (index, columns) = match kind {
+        EntityKind::Pipeline => ("started_at", "started_at"),
+        _ => ("run", "run_id, attempt"),
+    };
+    let filter = status_filter.map_or(String::new(), |f| format!(" WHERE {f}"));
+    format!(
+        "CREATE INDEX IF NOT EXISTS {name}_{index} ON {table} ({columns});\n\
+         CREATE INDEX IF NOT EXISTS {name}_{status_index} ON {table} (status){filter};\n"
+    )
 }
 
 #[cfg(test)]
@@ -219,6 +264,25 @@ mod tests {
         assert!(update_set(EntityKind::Process).contains("attempt = excluded.attempt,"));
     }
 
+    /// A row of values.
+    struct Values<'a>(Vec<Value<'a>>);
+
+    impl SqlRow for Values<'_> {
+        type Error = ();
+        fn text(&self, i: usize) -> Result<Option<String>, ()> {
+            Ok(self.0[i].text().map(str::to_owned))
+        }
+        fn integer(&self, i: usize) -> Result<Option<i64>, ()> {
+            Ok(self.0[i].integer().map(|n| n as i64))
+        }
+        fn boolean(&self, i: usize) -> Result<Option<bool>, ()> {
+            Ok(self.0[i].boolean())
+        }
+        fn time(&self, i: usize) -> Result<Option<DateTime<Utc>>, ()> {
+            Ok(self.0[i].time())
+        }
+    }
+
     #[test]
     fn rows_of_an_older_schema_get_the_defaults() {
         let now = chrono::Utc::now();
@@ -226,11 +290,9 @@ mod tests {
         let values: Vec<Value<'_>> = columns::in_schema(EntityKind::Step, 1)
             .map(|c| c.get(&record))
             .collect();
-        let read = record_from_row::<()>(EntityKind::Step, 1, |i, _| Ok(columns::cell(values[i])))
-            .unwrap();
-        assert_eq!(read, record);
-        let err =
-            record_from_row::<()>(EntityKind::Process, 1, |i, _| Ok(columns::cell(values[i])));
-        assert!(matches!(err, Err(RowError::Value { .. })));
+        let row = Values(values);
+        assert_eq!(record_from_row(EntityKind::Step, 1, &row).unwrap(), record);
+        let err = record_from_row(EntityKind::Process, 1, &row);
+        assert!(matches!(err, Err(RowError::Value { .. })), "{err:?}");
     }
 }

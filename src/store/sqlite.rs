@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{named_params, CachedStatement, Connection, OpenFlags, Row, ToSql, Transaction};
 
 use crate::error::StoreError;
-use crate::record::columns::{self, Cell, Column, ColumnType, Value};
+use crate::record::columns::{self, Column, ColumnType, Value};
 use crate::record::rfc3339::{self, Fraction};
 use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
 use crate::store::sql_filter::{self, Bound, Dialect};
-use crate::store::sql_schema::{self, RowError, SqlDialect};
+use crate::store::sql_schema::{self, RowError, SqlDialect, SqlRow};
 use crate::store::{clamp_i64, newer_schema, ExecutionRecordStore, RecordReader, RunFilter};
 
 /// The schema version this release writes (`PRAGMA user_version` of the database file).
@@ -47,13 +47,8 @@ fn schema() -> String {
         let table = kind.table();
         sql.push_str(&sql_schema::create_table::<Sqlite>(kind, table));
         sql.push_str(";\n");
-        let (index, columns) = match kind {
-            EntityKind::Pipeline => ("started_at", "started_at"),
-            _ => ("run", "run_id, attempt"),
-        };
-        sql.push_str(&format!(
-            "CREATE INDEX IF NOT EXISTS {table}_{index} ON {table} ({columns});\n\
-             CREATE INDEX IF NOT EXISTS {table}_status ON {table} (status);\n"
+        sql.push_str(&sql_schema::create_indexes(
+            kind, table, table, "status", None,
         ));
     }
     sql.push_str(RECORDERS);
@@ -497,34 +492,45 @@ fn record_from_row(
     version: u32,
     row: &Row<'_>,
 ) -> rusqlite::Result<ExecutionRecord> {
-    let read = |i: usize, ty: ColumnType| -> rusqlite::Result<Cell> {
-        Ok(match ty {
-            ColumnType::Text | ColumnType::Event | ColumnType::Status => row
-                .get::<_, Option<String>>(i)?
-                .map_or(Cell::Null, Cell::Text),
-            ColumnType::Integer => row
-                .get::<_, Option<i64>>(i)?
-                .map_or(Cell::Null, |n| Cell::Integer(n.into())),
-            ColumnType::Bool => row
-                .get::<_, Option<bool>>(i)?
-                .map_or(Cell::Null, Cell::Bool),
-            ColumnType::Time => match row.get::<_, Option<String>>(i)? {
-                None => Cell::Null,
-                Some(text) => Cell::Time(parse_time(column_name(kind, version, i), &text)?),
-            },
-        })
-    };
-    sql_schema::record_from_row(kind, version, read).map_err(|e| match e {
+    let row = SqliteRow { row, kind, version };
+    sql_schema::record_from_row(kind, version, &row).map_err(|e| match e {
         RowError::Store(e) => e,
         RowError::Value { column, message } => conversion_error(column, message),
     })
 }
 
-/// The name of the `i`th column selected from `kind`'s table in schema `version`.
-fn column_name(kind: EntityKind, version: u32, i: usize) -> &'static str {
-    columns::in_schema(kind, version)
-        .nth(i)
-        .map_or("?", |c: &Column| c.name)
+/// A row of `kind`'s table selected with the columns of schema `version`.
+struct SqliteRow<'a> {
+    row: &'a Row<'a>,
+    kind: EntityKind,
+    version: u32,
+}
+
+impl SqlRow for SqliteRow<'_> {
+    type Error = rusqlite::Error;
+
+    fn text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.row.get(i)
+    }
+
+    fn integer(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.row.get(i)
+    }
+
+    fn boolean(&self, i: usize) -> rusqlite::Result<Option<bool>> {
+        self.row.get(i)
+    }
+
+    /// Stored as RFC 3339 text.
+    fn time(&self, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+        let name = || {
+            columns::in_schema(self.kind, self.version)
+                .nth(i)
+                .map_or("?", |c: &Column| c.name)
+        };
+        let text: Option<String> = self.row.get(i)?;
+        text.map(|text| parse_time(name(), &text)).transpose()
+    }
 }
 
 /// SQLite's way of writing a filter: numbered `?N` placeholders.

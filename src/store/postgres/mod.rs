@@ -20,13 +20,12 @@ use std::time::Duration;
 use tokio_postgres::Row;
 
 use crate::error::StoreError;
-use crate::record::{columns, EntityKind, ExecutionRecord, RecorderHeartbeat};
-use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
+use crate::record::{columns, ExecutionRecord, RecorderHeartbeat};
+use crate::store::ExecutionRecordStore;
 
 pub use builder::PostgresStoreBuilder;
 use builder::{Mode, Settings};
 use connection::{connect, connection_lost, perform, Fail, Live, Op, Rt};
-use read::recorder_from_row;
 use write::Batch;
 
 /// The schema version this release writes (the `version` column of the `tracing_etl_schema`
@@ -249,24 +248,5 @@ impl ExecutionRecordStore for PostgresStore {
     fn write_heartbeat(&mut self, heartbeat: &RecorderHeartbeat) -> Result<(), StoreError> {
         self.call("write heartbeat", Op::Heartbeat(heartbeat))
             .map(drop)
-    }
-}
-
-impl RecordReader for PostgresStore {
-    fn read_records(
-        &mut self,
-        kind: EntityKind,
-        filter: &RunFilter,
-    ) -> Result<Vec<ExecutionRecord>, StoreError> {
-        self.select(kind, filter)
-    }
-
-    fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
-        let sql = self.settings.sql.select_recorders.clone();
-        let rows = self.call("read recorders", Op::Query(&sql, &[]))?;
-        rows.iter()
-            .map(recorder_from_row)
-            .collect::<Result<Vec<_>, Fail>>()
-            .map_err(|fail| self.settings.error("read recorders", fail))
     }
 }

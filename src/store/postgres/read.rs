@@ -1,22 +1,23 @@
 //! Reads: a [`RunFilter`] turned into SQL with bound parameters, and rows mapped back to
 //! records.
 
+use chrono::{DateTime, Utc};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::connection::{Fail, Op};
 use super::PostgresStore;
 use crate::error::StoreError;
-use crate::record::columns::{self, Cell, ColumnType};
+use crate::record::columns;
 use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
 use crate::store::sql_filter::{self, Bound, Dialect};
-use crate::store::sql_schema::{self, RowError};
-use crate::store::RunFilter;
+use crate::store::sql_schema::{self, RowError, SqlRow};
+use crate::store::{RecordReader, RunFilter};
 
-impl PostgresStore {
-    /// Reads the rows of `kind`'s table that `filter` selects, in its order; the filter is
-    /// applied in SQL, every value bound. The columns are those of the schema's version.
-    pub(super) fn select(
+impl RecordReader for PostgresStore {
+    /// The rows of `kind`'s table that `filter` selects, in its order; the filter is applied in
+    /// SQL, every value bound. The columns are those of the schema's version.
+    fn read_records(
         &mut self,
         kind: EntityKind,
         filter: &RunFilter,
@@ -42,6 +43,15 @@ impl PostgresStore {
             .map(|row| record_from_row(kind, version, row))
             .collect::<Result<Vec<_>, Fail>>()
             .map_err(|fail| self.settings.error(&what, fail))
+    }
+
+    fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
+        let sql = self.settings.sql.select_recorders.clone();
+        let rows = self.call("read recorders", Op::Query(&sql, &[]))?;
+        rows.iter()
+            .map(recorder_from_row)
+            .collect::<Result<Vec<_>, Fail>>()
+            .map_err(|fail| self.settings.error("read recorders", fail))
     }
 }
 
@@ -70,29 +80,35 @@ fn get_duration(row: &Row, col: &str) -> Result<Option<u64>, Fail> {
 
 /// The record of a row of `kind`'s table, selected with the columns of schema `version`.
 fn record_from_row(kind: EntityKind, version: u32, row: &Row) -> Result<ExecutionRecord, Fail> {
-    let read = |i: usize, ty: ColumnType| -> Result<Cell, tokio_postgres::Error> {
-        Ok(match ty {
-            ColumnType::Text | ColumnType::Event | ColumnType::Status => row
-                .try_get::<_, Option<String>>(i)?
-                .map_or(Cell::Null, Cell::Text),
-            ColumnType::Integer => row
-                .try_get::<_, Option<i64>>(i)?
-                .map_or(Cell::Null, |n| Cell::Integer(n.into())),
-            ColumnType::Bool => row
-                .try_get::<_, Option<bool>>(i)?
-                .map_or(Cell::Null, Cell::Bool),
-            ColumnType::Time => row
-                .try_get::<_, Option<chrono::DateTime<chrono::Utc>>>(i)?
-                .map_or(Cell::Null, Cell::Time),
-        })
-    };
-    sql_schema::record_from_row(kind, version, read).map_err(|e| match e {
+    sql_schema::record_from_row(kind, version, &PgRow(row)).map_err(|e| match e {
         RowError::Store(e) => Fail::Pg(e),
         RowError::Value { column, message } => Fail::Invalid(format!("column {column}: {message}")),
     })
 }
 
-pub(super) fn recorder_from_row(row: &Row) -> Result<RecorderHeartbeat, Fail> {
+struct PgRow<'a>(&'a Row);
+
+impl SqlRow for PgRow<'_> {
+    type Error = tokio_postgres::Error;
+
+    fn text(&self, i: usize) -> Result<Option<String>, Self::Error> {
+        self.0.try_get(i)
+    }
+
+    fn integer(&self, i: usize) -> Result<Option<i64>, Self::Error> {
+        self.0.try_get(i)
+    }
+
+    fn boolean(&self, i: usize) -> Result<Option<bool>, Self::Error> {
+        self.0.try_get(i)
+    }
+
+    fn time(&self, i: usize) -> Result<Option<DateTime<Utc>>, Self::Error> {
+        self.0.try_get(i)
+    }
+}
+
+fn recorder_from_row(row: &Row) -> Result<RecorderHeartbeat, Fail> {
     Ok(RecorderHeartbeat {
         recorder_id: row.try_get("recorder_id")?,
         host: row.try_get("host")?,

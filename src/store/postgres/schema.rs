@@ -33,9 +33,7 @@ impl SqlDialect for Postgres {
             ColumnType::Event => [Phase::Start, Phase::End]
                 .map(|phase| EventName::new(kind, phase).as_str())
                 .to_vec(),
-            ColumnType::Status => [RunStatus::Running, RunStatus::Success, RunStatus::Failed]
-                .map(RunStatus::as_str)
-                .to_vec(),
+            ColumnType::Status => RunStatus::ALL.map(RunStatus::as_str).to_vec(),
             _ => return None,
         };
         let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
@@ -78,14 +76,13 @@ fn create_schema(schema: &str) -> String {
         let table = format!("{schema}.{name}");
         sql.push_str(&sql_schema::create_table::<Postgres>(kind, &table));
         sql.push_str(";\n");
-        let (index, columns) = match kind {
-            EntityKind::Pipeline => ("started_at", "started_at"),
-            _ => ("run", "run_id, attempt"),
-        };
-        sql.push_str(&format!(
-            "CREATE INDEX IF NOT EXISTS {name}_{index} ON {table} ({columns});\n\
-             CREATE INDEX IF NOT EXISTS {name}_unfinished ON {table} (status)\n    \
-             WHERE status <> 'success';\n"
+        let unfinished = Some("status <> 'success'");
+        sql.push_str(&sql_schema::create_indexes(
+            kind,
+            name,
+            &table,
+            "unfinished",
+            unfinished,
         ));
     }
     sql.push_str(&RECORDERS.replace("{schema}", schema));

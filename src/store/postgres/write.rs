@@ -169,43 +169,18 @@ struct Columns<'r>(Vec<Column<'r>>);
 impl<'r> Columns<'r> {
     /// The columns of `kind`'s table, in table order, for `records` (all of that kind).
     fn new(kind: EntityKind, records: &[&'r ExecutionRecord]) -> Self {
-        let n = records.len();
         let columns = columns::of(kind)
             .map(|c| {
                 let values = records.iter().map(|r| c.get(r));
                 match c.ty {
                     ColumnType::Text | ColumnType::Event | ColumnType::Status => {
-                        let mut v = Vec::with_capacity(n);
-                        v.extend(values.map(|value| match value {
-                            Value::Text(text) => Some(without_nul(text)),
-                            _ => None,
-                        }));
-                        Column::Text(v)
+                        Column::Text(values.map(|v| v.text().map(without_nul)).collect())
                     }
-                    ColumnType::Integer => Column::Int(
-                        values
-                            .map(|value| match value {
-                                Value::Integer(n) => Some(clamp_i64(n)),
-                                _ => None,
-                            })
-                            .collect(),
-                    ),
-                    ColumnType::Bool => Column::Bool(
-                        values
-                            .map(|value| match value {
-                                Value::Bool(b) => Some(b),
-                                _ => None,
-                            })
-                            .collect(),
-                    ),
-                    ColumnType::Time => Column::Time(
-                        values
-                            .map(|value| match value {
-                                Value::Time(t) => Some(t),
-                                _ => None,
-                            })
-                            .collect(),
-                    ),
+                    ColumnType::Integer => {
+                        Column::Int(values.map(|v| v.integer().map(clamp_i64)).collect())
+                    }
+                    ColumnType::Bool => Column::Bool(values.map(Value::boolean).collect()),
+                    ColumnType::Time => Column::Time(values.map(Value::time).collect()),
                 }
             })
             .collect();
