@@ -31,8 +31,8 @@ use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
 };
 use tracing_etl::{
-    ExecutionRecord, ExecutionRecordStore, JsonLinesStore, PostgresStore, RunStatus, SqliteStore,
-    StepRunRecord,
+    ErrorDetails, ExecutionRecord, ExecutionRecordStore, JsonLinesStore, PostgresStore, RunStatus,
+    SqliteStore,
 };
 
 /// Step runs per batch: the writer's default batch is 4,096 records, a start and an end record
@@ -41,8 +41,8 @@ const ENTITIES: usize = 2048;
 
 /// A start and an end record of one step run.
 struct StepRun {
-    start: StepRunRecord,
-    end: StepRunRecord,
+    start: ExecutionRecord,
+    end: ExecutionRecord,
 }
 
 /// [`ENTITIES`] step runs of one pipeline run, with fresh ids, as the layer records them: one
@@ -53,27 +53,24 @@ fn step_runs() -> Vec<StepRun> {
     let recorder_id = uuid::Uuid::now_v7().hyphenated().to_string();
     (0..ENTITIES)
         .map(|i| {
-            let start = StepRunRecord {
-                process_run_id: Some(process_run_id.clone()),
-                recorder_id: Some(recorder_id.clone()),
-                ..StepRunRecord::started(
-                    &run_id,
-                    uuid::Uuid::now_v7().hyphenated().to_string(),
-                    "load",
-                    Utc::now().trunc_subsecs(6),
-                )
-            };
+            let start = ExecutionRecord::step_start(
+                &run_id,
+                uuid::Uuid::now_v7().hyphenated().to_string(),
+                "load",
+                Utc::now().trunc_subsecs(6),
+            )
+            .with_process_run_id(&process_run_id)
+            .with_recorder_id(&recorder_id);
             let failed = i % 1000 == 0;
             let status = if failed {
                 RunStatus::Failed
             } else {
                 RunStatus::Success
             };
-            let end = StepRunRecord {
-                error: failed.then(|| "bad row".to_owned()),
-                error_message: failed.then(|| "bad row".to_owned()),
-                ..start.clone().ended(status, 3)
-            };
+            let mut end = start.clone().ended(status, 3);
+            if failed {
+                end = end.with_error(ErrorDetails::new("bad row").with_full("bad row"));
+            }
             StepRun { start, end }
         })
         .collect()
@@ -85,9 +82,9 @@ fn handed(one_row: bool, runs: Vec<StepRun>) -> Vec<ExecutionRecord> {
     let mut records = Vec::with_capacity(2 * runs.len());
     for run in runs {
         if !one_row {
-            records.push(run.start.into());
+            records.push(run.start);
         }
-        records.push(run.end.into());
+        records.push(run.end);
     }
     records
 }
@@ -139,9 +136,9 @@ fn sqlite_store(g: &mut BenchmarkGroup<'_, WallTime>) {
 }
 
 const INSERT_STEP: &str = "INSERT INTO step_runs (step_run_id, event, run_id, correlation_id,
-    attempt, step, process_run_id, started_at, status, duration_ms, error, error_type,
-    error_message, trace_id, span_id, recorder_id)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+    attempt, last_attempt, step, process_run_id, started_at, status, duration_ms, error,
+    error_type, error_message, trace_id, span_id, recorder_id)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
 /// Row 6, SQLite: the floor. The same rows (values formatted beforehand) inserted with a prepared
 /// `INSERT` into the same table (schema made by `SqliteStore`, same settings), one transaction
@@ -175,18 +172,19 @@ fn sqlite_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
                     for (r, started_at) in rows.iter() {
                         stmt.execute(rusqlite::params![
                             r.step_run_id,
-                            r.event.as_str(),
-                            r.run_id,
-                            r.correlation_id,
-                            r.attempt,
-                            r.step,
+                            r.event().as_str(),
+                            r.run.run_id,
+                            r.run.correlation_id,
+                            r.run.attempt,
+                            r.run.last_attempt,
+                            r.name,
                             r.process_run_id,
                             started_at,
-                            r.status.as_str(),
-                            r.duration_ms.map(|d| d as i64),
-                            r.error,
-                            r.error_type,
-                            r.error_message,
+                            r.outcome.status.as_str(),
+                            r.outcome.duration_ms.map(|d| d as i64),
+                            r.outcome.error.full,
+                            r.outcome.error.type_name,
+                            r.outcome.error.message,
                             r.trace_id,
                             r.span_id,
                             r.recorder_id,
@@ -221,7 +219,10 @@ fn jsonl_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
                 let mut buf = Vec::with_capacity(ENTITIES * 2 * 512);
                 for run in step_runs() {
                     for record in [&run.start, &run.end] {
-                        serde_json::to_writer(&mut buf, record).expect("serialise");
+                        // The store's line: the record's columns, without `kind`.
+                        let line = serde_json::to_string(record).expect("serialise");
+                        let line = line.replacen("{\"kind\":\"step\",", "{", 1);
+                        buf.extend_from_slice(line.as_bytes());
                         buf.push(b'\n');
                     }
                 }
@@ -264,6 +265,7 @@ fn create_step_table(client: &mut postgres::Client, table: &str) {
                 run_id             TEXT        NOT NULL,
                 correlation_id     TEXT,
                 attempt            INTEGER     NOT NULL,
+                last_attempt       BOOLEAN     NOT NULL,
                 step               TEXT        NOT NULL,
                 process_run_id     TEXT,
                 started_at         TIMESTAMPTZ NOT NULL,
@@ -305,22 +307,24 @@ fn postgres_floor(g: &mut BenchmarkGroup<'_, WallTime>) {
                 for run in step_runs() {
                     let r = &run.end;
                     let started_at = timestamp(&r.started_at);
-                    let attempt = r.attempt.to_string();
-                    let duration = r.duration_ms.map(|d| d.to_string());
+                    let attempt = r.run.attempt.to_string();
+                    let last_attempt = if r.run.last_attempt { "t" } else { "f" };
+                    let duration = r.outcome.duration_ms.map(|d| d.to_string());
                     let values = [
-                        Some(r.step_run_id.as_str()),
-                        Some(r.event.as_str()),
-                        Some(r.run_id.as_str()),
-                        r.correlation_id.as_deref(),
+                        r.step_run_id.as_deref(),
+                        Some(r.event().as_str()),
+                        Some(r.run.run_id.as_str()),
+                        r.run.correlation_id.as_deref(),
                         Some(attempt.as_str()),
-                        Some(r.step.as_str()),
+                        Some(last_attempt),
+                        Some(r.name.as_str()),
                         r.process_run_id.as_deref(),
                         Some(started_at.as_str()),
-                        Some(r.status.as_str()),
+                        Some(r.outcome.status.as_str()),
                         duration.as_deref(),
-                        r.error.as_deref(),
-                        r.error_type.as_deref(),
-                        r.error_message.as_deref(),
+                        r.outcome.error.full.as_deref(),
+                        r.outcome.error.type_name.as_deref(),
+                        r.outcome.error.message.as_deref(),
                         r.trace_id.as_deref(),
                         r.span_id.as_deref(),
                         r.recorder_id.as_deref(),
@@ -416,7 +420,7 @@ fn sqlite_uncollapsed(c: &mut Criterion) {
             || {
                 step_runs()
                     .into_iter()
-                    .flat_map(|r| [r.start.into(), r.end.into()])
+                    .flat_map(|r| [r.start, r.end])
                     .collect::<Vec<ExecutionRecord>>()
             },
             |batch| {

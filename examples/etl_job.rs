@@ -398,44 +398,44 @@ fn print_summary(
     let ms = |d: Option<u64>| d.map_or("-".to_owned(), |d| format!("{d} ms"));
     println!(
         "run {}  {}  {}  {}",
-        pipeline.run_id,
-        pipeline.pipeline,
-        pipeline.status,
-        ms(pipeline.duration_ms)
+        pipeline.run.run_id,
+        pipeline.name,
+        pipeline.outcome.status,
+        ms(pipeline.outcome.duration_ms)
     );
     for process in &processes {
         println!(
             "  {:<12} {:<8} {}",
-            process.process,
-            process.status,
-            ms(process.duration_ms)
+            process.name,
+            process.outcome.status,
+            ms(process.outcome.duration_ms)
         );
         for step in steps
             .iter()
-            .filter(|s| s.process_run_id.as_deref() == Some(&process.process_run_id))
+            .filter(|s| s.process_run_id == process.process_run_id)
         {
-            let cause = if pipeline.failed_step_run_id.as_deref() == Some(&step.step_run_id) {
+            let cause = if pipeline.failed_step_run_id() == step.step_run_id.as_deref() {
                 format!(
                     "  <- root cause: {}: {}",
-                    step.error_type.as_deref().unwrap_or("error"),
-                    step.error_message.as_deref().unwrap_or("")
+                    step.outcome.error.type_name.as_deref().unwrap_or("error"),
+                    step.outcome.error.message.as_deref().unwrap_or("")
                 )
             } else {
                 String::new()
             };
             println!(
                 "    {:<12} {:<8} {}{cause}",
-                step.step,
-                step.status,
-                ms(step.duration_ms)
+                step.name,
+                step.outcome.status,
+                ms(step.outcome.duration_ms)
             );
         }
     }
-    if pipeline.status == RunStatus::Failed {
+    if pipeline.outcome.status == RunStatus::Failed {
         println!(
             "failed step: {} ({})",
-            pipeline.failed_step.as_deref().unwrap_or("-"),
-            pipeline.error_message.as_deref().unwrap_or("-")
+            pipeline.failed_step().unwrap_or("-"),
+            pipeline.outcome.error.message.as_deref().unwrap_or("-")
         );
     }
     if let Some(trace_id) = &pipeline.trace_id {

@@ -38,8 +38,8 @@
 //! tracing::subscriber::with_default(subscriber, || run("2026-11-28")).unwrap();
 //! drop(guard); // every record is in the store now
 //!
-//! assert_eq!(store.pipeline_runs()[0].status, RunStatus::Success);
-//! assert_eq!(store.process_runs()[0].process, "ingest");
+//! assert_eq!(store.pipeline_runs()[0].outcome.status, RunStatus::Success);
+//! assert_eq!(store.process_runs()[0].name, "ingest");
 //! assert_eq!(store.step_runs().len(), 2);
 //! ```
 //!
@@ -81,8 +81,8 @@ pub use layer::{
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 pub use otel::{otlp_from_env, OtlpConfig, OtlpError, OtlpGuard, OtlpProtocol, OtlpStats};
 pub use record::{
-    EntityKey, EntityKind, EventName, ExecutionRecord, PipelineRunRecord, ProcessRunRecord,
-    RecorderHeartbeat, RunContext, RunStatus, StepRunRecord, UnknownName,
+    EntityKey, EntityKind, ErrorDetails, EventName, ExecutionRecord, Outcome, Phase,
+    RecorderHeartbeat, RootCause, RunContext, RunStatus, UnknownName,
 };
 #[cfg(feature = "jsonl")]
 pub use store::JsonLinesStore;

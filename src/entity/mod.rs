@@ -29,8 +29,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::record::{
-    EntityKind, EventName, ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RunStatus,
-    StepRunRecord,
+    EntityKind, ErrorDetails, ExecutionRecord, Outcome, Phase, RootCause, RunContext, RunStatus,
 };
 
 /// What an ERROR event says went wrong: the error of an entity, and the root cause of the
@@ -297,104 +296,47 @@ impl Entity {
 
     fn record(&self, end: bool, recorder_id: &str) -> ExecutionRecord {
         let state = self.state();
-        let status = match (end, state.error.is_some()) {
-            (false, _) => RunStatus::Running,
-            (true, true) => RunStatus::Failed,
-            (true, false) => RunStatus::Success,
-        };
-        let duration_ms = if end { self.duration_ms() } else { None };
-        let error = if end { state.error.as_deref() } else { None };
-        let failed = if end {
-            state.failed_step.as_ref()
+        let (phase, outcome, failed) = if end {
+            let error = state.error.as_deref();
+            let outcome = Outcome {
+                status: if error.is_some() {
+                    RunStatus::Failed
+                } else {
+                    RunStatus::Success
+                },
+                duration_ms: self.duration_ms(),
+                error: error.map_or_else(ErrorDetails::default, |e| ErrorDetails {
+                    message: Some(e.error_message.clone()),
+                    type_name: e.error_type.clone(),
+                    full: Some(e.error.clone()),
+                }),
+            };
+            (Phase::End, outcome, state.failed_step.as_ref())
         } else {
-            None
+            (Phase::Start, Outcome::running(), None)
         };
-        let started_at = self.started_at();
-        let run_id = self.run.run_id.to_text();
-        let correlation_id = self.run.correlation_id.clone();
-        let attempt = self.run.attempt;
-        let process_run_id = self.process_run_id.map(uuid_text);
-        let name = self.name.clone().into_owned();
-        let trace_id = state.trace_id.map(|id| format!("{id:032x}"));
-        let span_id = state.span_id.map(|id| format!("{id:016x}"));
-        let error_fields = (
-            error.map(|e| e.error.clone()),
-            error.and_then(|e| e.error_type.clone()),
-            error.map(|e| e.error_message.clone()),
-        );
-        let failed_fields = (
-            failed.map(|f| uuid_text(f.step_run_id)),
-            failed.map(|f| f.step.clone().into_owned()),
-        );
-        match self.kind {
-            EntityKind::Pipeline => ExecutionRecord::Pipeline(PipelineRunRecord {
-                event: if end {
-                    EventName::PipelineEnd
-                } else {
-                    EventName::PipelineStart
-                },
-                run_id,
-                correlation_id,
-                attempt,
+        ExecutionRecord {
+            kind: self.kind,
+            phase,
+            run: RunContext {
+                run_id: self.run.run_id.to_text(),
+                correlation_id: self.run.correlation_id.clone(),
+                attempt: self.run.attempt,
                 last_attempt: self.run.last_attempt,
-                pipeline: name,
-                started_at,
-                status,
-                duration_ms,
-                error: error_fields.0,
-                error_type: error_fields.1,
-                error_message: error_fields.2,
-                failed_step_run_id: failed_fields.0,
-                failed_step: failed_fields.1,
-                trace_id,
-                span_id,
-                recorder_id: Some(recorder_id.to_owned()),
+            },
+            name: self.name.clone().into_owned(),
+            // A process's own id, a step's process.
+            process_run_id: self.process_run_id.map(uuid_text),
+            step_run_id: (self.kind == EntityKind::Step).then(|| uuid_text(self.id)),
+            started_at: self.started_at(),
+            outcome,
+            root_cause: failed.map(|f| RootCause {
+                step_run_id: uuid_text(f.step_run_id),
+                step: f.step.clone().into_owned(),
             }),
-            EntityKind::Process => ExecutionRecord::Process(ProcessRunRecord {
-                event: if end {
-                    EventName::ProcessEnd
-                } else {
-                    EventName::ProcessStart
-                },
-                run_id,
-                correlation_id,
-                attempt,
-                process_run_id: uuid_text(self.id),
-                process: name,
-                started_at,
-                status,
-                duration_ms,
-                error: error_fields.0,
-                error_type: error_fields.1,
-                error_message: error_fields.2,
-                failed_step_run_id: failed_fields.0,
-                failed_step: failed_fields.1,
-                trace_id,
-                span_id,
-                recorder_id: Some(recorder_id.to_owned()),
-            }),
-            EntityKind::Step => ExecutionRecord::Step(StepRunRecord {
-                event: if end {
-                    EventName::StepEnd
-                } else {
-                    EventName::StepStart
-                },
-                run_id,
-                correlation_id,
-                attempt,
-                step_run_id: uuid_text(self.id),
-                step: name,
-                started_at,
-                status,
-                duration_ms,
-                error: error_fields.0,
-                process_run_id,
-                error_type: error_fields.1,
-                error_message: error_fields.2,
-                trace_id,
-                span_id,
-                recorder_id: Some(recorder_id.to_owned()),
-            }),
+            trace_id: state.trace_id.map(|id| format!("{id:032x}")),
+            span_id: state.span_id.map(|id| format!("{id:016x}")),
+            recorder_id: Some(recorder_id.to_owned()),
         }
     }
 }

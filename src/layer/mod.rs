@@ -73,10 +73,10 @@ use crate::writer::{Queued, RecordSender, WriterGuard, WriterHandle};
 /// drop(guard);
 ///
 /// let pipeline = &store.pipeline_runs()[0];
-/// assert_eq!(pipeline.run_id, "run-1");
-/// assert_eq!(pipeline.status, RunStatus::Failed);
-/// assert_eq!(pipeline.failed_step.as_deref(), Some("load"));
-/// assert_eq!(pipeline.error_message.as_deref(), Some("row 7 has no amount"));
+/// assert_eq!(pipeline.run.run_id, "run-1");
+/// assert_eq!(pipeline.outcome.status, RunStatus::Failed);
+/// assert_eq!(pipeline.failed_step(), Some("load"));
+/// assert_eq!(pipeline.outcome.error.message.as_deref(), Some("row 7 has no amount"));
 /// ```
 pub struct ExecutionRecordsLayer {
     sender: RecordSender,

@@ -106,9 +106,9 @@ mod tests {
         drop(guard);
         assert!(!super::is_installed());
         let step = &store.step_runs()[0];
-        assert_eq!(step.status, RunStatus::Failed);
-        assert_eq!(step.error_type.as_deref(), Some("panic"));
-        let message = step.error_message.as_deref().unwrap();
+        assert_eq!(step.status(), RunStatus::Failed);
+        assert_eq!(step.outcome.error.type_name.as_deref(), Some("panic"));
+        let message = step.outcome.error.message.as_deref().unwrap();
         assert!(message.contains("not captured"), "{message}");
         assert!(!message.contains("row 7"), "{message}");
     }

@@ -27,8 +27,8 @@ use super::fields::short_type_name;
 /// });
 /// drop(guard);
 /// let step = &store.step_runs()[0];
-/// assert_eq!(step.error_type.as_deref(), Some("ParseIntError"));
-/// assert_eq!(step.error_message.as_deref(), Some("invalid digit found in string"));
+/// assert_eq!(step.outcome.error.type_name.as_deref(), Some("ParseIntError"));
+/// assert_eq!(step.outcome.error.message.as_deref(), Some("invalid digit found in string"));
 /// ```
 pub fn record_error<E>(error: &E)
 where

@@ -1,152 +1,165 @@
 //! Records made by hand: a start record with the defaults of an entity the layer records
-//! (attempt 1, the last; status `running`; nothing else known yet), made an end record with
-//! `ended`. For programs that write records to a store themselves (an import of older run
-//! history, a store's tests), and for the records' tests.
+//! (attempt 1, the last; status `running`; nothing else known yet), completed with the `with_*`
+//! methods and made an end record with [`ended`](ExecutionRecord::ended). For programs that
+//! write records to a store themselves (an import of older run history, a store's tests), and
+//! for the layer itself.
 
 use chrono::{DateTime, Utc};
 
-use super::{EventName, PipelineRunRecord, ProcessRunRecord, RunStatus, StepRunRecord};
+use super::{
+    EntityKind, ErrorDetails, ExecutionRecord, Outcome, Phase, RootCause, RunContext, RunStatus,
+};
 
-impl PipelineRunRecord {
-    /// The start record of run `run_id` of `pipeline`, opened at `started_at`: attempt 1 and
-    /// the last, status `running`, every optional field empty.
-    ///
-    /// ```
-    /// use chrono::Utc;
-    /// use tracing_etl::{EventName, PipelineRunRecord, RunStatus};
-    ///
-    /// let mut end = PipelineRunRecord::started("2026-11-29", "nightly", Utc::now())
-    ///     .ended(RunStatus::Failed, 1_500);
-    /// end.error_message = Some("row 7 has a bad amount".into());
-    /// assert_eq!(end.event, EventName::PipelineEnd);
-    /// assert_eq!((end.attempt, end.last_attempt), (1, true));
-    /// ```
-    pub fn started(
-        run_id: impl Into<String>,
-        pipeline: impl Into<String>,
+impl ExecutionRecord {
+    /// The start record of an entity of `kind` named `name`, in `run`, opened at `started_at`:
+    /// status `running`, no ids, nothing else known.
+    pub(crate) fn started(
+        kind: EntityKind,
+        run: RunContext,
+        name: String,
         started_at: DateTime<Utc>,
     ) -> Self {
-        PipelineRunRecord {
-            event: EventName::PipelineStart,
-            run_id: run_id.into(),
-            correlation_id: None,
-            attempt: 1,
-            last_attempt: true,
-            pipeline: pipeline.into(),
+        ExecutionRecord {
+            kind,
+            phase: Phase::Start,
+            run,
+            name,
+            process_run_id: None,
+            step_run_id: None,
             started_at,
-            status: RunStatus::Running,
-            duration_ms: None,
-            error: None,
-            error_type: None,
-            error_message: None,
-            failed_step_run_id: None,
-            failed_step: None,
+            outcome: Outcome::running(),
+            root_cause: None,
             trace_id: None,
             span_id: None,
             recorder_id: None,
         }
     }
-}
 
-impl ProcessRunRecord {
-    /// The start record of run `process_run_id` of `process`, in run `run_id` (attempt 1),
-    /// opened at `started_at`: status `running`, every optional field empty.
+    /// The start record of run `run_id` of pipeline `pipeline`, opened at `started_at`: attempt
+    /// 1 and the last, status `running`, every optional field empty.
     ///
     /// ```
     /// use chrono::Utc;
-    /// use tracing_etl::{ProcessRunRecord, RunStatus};
+    /// use tracing_etl::{ErrorDetails, EventName, ExecutionRecord, RunStatus};
     ///
-    /// let start = ProcessRunRecord::started("2026-11-29", "0193…", "extract", Utc::now());
-    /// assert_eq!(start.status, RunStatus::Running);
-    /// assert_eq!(start.ended(RunStatus::Success, 700).duration_ms, Some(700));
+    /// let end = ExecutionRecord::pipeline_start("2026-11-29", "nightly", Utc::now())
+    ///     .with_error(ErrorDetails::new("row 7 has a bad amount"))
+    ///     .ended(RunStatus::Failed, 1_500);
+    /// assert_eq!(end.event(), EventName::PipelineEnd);
+    /// assert_eq!((end.run.attempt, end.run.last_attempt), (1, true));
     /// ```
-    pub fn started(
+    pub fn pipeline_start(
+        run_id: impl Into<String>,
+        pipeline: impl Into<String>,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        let run = RunContext::new(run_id);
+        Self::started(EntityKind::Pipeline, run, pipeline.into(), started_at)
+    }
+
+    /// The start record of run `process_run_id` of process `process`, in run `run_id` (attempt
+    /// 1, the last), opened at `started_at`: status `running`, every optional field empty.
+    ///
+    /// ```
+    /// use chrono::Utc;
+    /// use tracing_etl::{ExecutionRecord, RunStatus};
+    ///
+    /// let start = ExecutionRecord::process_start("2026-11-29", "0193…", "extract", Utc::now());
+    /// assert_eq!(start.status(), RunStatus::Running);
+    /// assert_eq!(start.ended(RunStatus::Success, 700).outcome.duration_ms, Some(700));
+    /// ```
+    pub fn process_start(
         run_id: impl Into<String>,
         process_run_id: impl Into<String>,
         process: impl Into<String>,
         started_at: DateTime<Utc>,
     ) -> Self {
-        ProcessRunRecord {
-            event: EventName::ProcessStart,
-            run_id: run_id.into(),
-            correlation_id: None,
-            attempt: 1,
-            process_run_id: process_run_id.into(),
-            process: process.into(),
-            started_at,
-            status: RunStatus::Running,
-            duration_ms: None,
-            error: None,
-            error_type: None,
-            error_message: None,
-            failed_step_run_id: None,
-            failed_step: None,
-            trace_id: None,
-            span_id: None,
-            recorder_id: None,
-        }
+        let run = RunContext::new(run_id);
+        Self::started(EntityKind::Process, run, process.into(), started_at)
+            .with_process_run_id(process_run_id)
     }
-}
 
-impl StepRunRecord {
-    /// The start record of run `step_run_id` of `step`, in run `run_id` (attempt 1, outside
-    /// any process), opened at `started_at`: status `running`, every optional field empty.
+    /// The start record of run `step_run_id` of step `step`, in run `run_id` (attempt 1, the
+    /// last, outside any process), opened at `started_at`: status `running`, every optional
+    /// field empty.
     ///
     /// ```
     /// use chrono::Utc;
-    /// use tracing_etl::{EventName, RunStatus, StepRunRecord};
+    /// use tracing_etl::{EventName, ExecutionRecord, RunStatus};
     ///
-    /// let step = StepRunRecord::started("2026-11-29", "0193…", "load", Utc::now());
-    /// assert_eq!(step.event, EventName::StepStart);
-    /// assert_eq!(step.ended(RunStatus::Success, 300).event, EventName::StepEnd);
+    /// let step = ExecutionRecord::step_start("2026-11-29", "0193…", "load", Utc::now())
+    ///     .with_process_run_id("0192…");
+    /// assert_eq!(step.event(), EventName::StepStart);
+    /// assert_eq!(step.ended(RunStatus::Success, 300).event(), EventName::StepEnd);
     /// ```
-    pub fn started(
+    pub fn step_start(
         run_id: impl Into<String>,
         step_run_id: impl Into<String>,
         step: impl Into<String>,
         started_at: DateTime<Utc>,
     ) -> Self {
-        StepRunRecord {
-            event: EventName::StepStart,
-            run_id: run_id.into(),
-            correlation_id: None,
-            attempt: 1,
-            step_run_id: step_run_id.into(),
-            step: step.into(),
+        let mut record = Self::started(
+            EntityKind::Step,
+            RunContext::new(run_id),
+            step.into(),
             started_at,
-            status: RunStatus::Running,
-            duration_ms: None,
-            error: None,
-            process_run_id: None,
-            error_type: None,
-            error_message: None,
-            trace_id: None,
-            span_id: None,
-            recorder_id: None,
-        }
+        );
+        record.step_run_id = Some(step_run_id.into());
+        record
+    }
+
+    /// This record in `run` (its run id, correlation id and attempt).
+    #[must_use]
+    pub fn with_run(mut self, run: RunContext) -> Self {
+        self.run = run;
+        self
+    }
+
+    /// This record with `process_run_id`: for a step, the process it ran in.
+    #[must_use]
+    pub fn with_process_run_id(mut self, process_run_id: impl Into<String>) -> Self {
+        self.process_run_id = Some(process_run_id.into());
+        self
+    }
+
+    /// This record with `error` as the error of its outcome.
+    #[must_use]
+    pub fn with_error(mut self, error: ErrorDetails) -> Self {
+        self.outcome.error = error;
+        self
+    }
+
+    /// This record with `root_cause` as the first failed step inside it (pipelines and
+    /// processes).
+    #[must_use]
+    pub fn with_root_cause(mut self, root_cause: RootCause) -> Self {
+        self.root_cause = Some(root_cause);
+        self
+    }
+
+    /// This record with the OpenTelemetry ids of its span.
+    #[must_use]
+    pub fn with_trace(mut self, trace_id: impl Into<String>, span_id: impl Into<String>) -> Self {
+        self.trace_id = Some(trace_id.into());
+        self.span_id = Some(span_id.into());
+        self
+    }
+
+    /// This record as written by the writer `recorder_id`.
+    #[must_use]
+    pub fn with_recorder_id(mut self, recorder_id: impl Into<String>) -> Self {
+        self.recorder_id = Some(recorder_id.into());
+        self
+    }
+
+    /// This record made the end record of its entity: [`Phase::End`], `status`
+    /// ([`RunStatus::Success`] or [`RunStatus::Failed`]) and `duration_ms`; every other field as
+    /// it is.
+    #[must_use]
+    pub fn ended(mut self, status: RunStatus, duration_ms: u64) -> Self {
+        self.phase = Phase::End;
+        self.outcome.status = status;
+        self.outcome.duration_ms = Some(duration_ms);
+        self
     }
 }
-
-/// `ended` for each record type, with its end event.
-macro_rules! ended {
-    ($($record:ty => $end:expr),* $(,)?) => {$(
-        impl $record {
-            /// This record made the end record of its entity: the end event, `status`
-            /// ([`RunStatus::Success`] or [`RunStatus::Failed`]) and `duration_ms`; every other
-            /// field as it is.
-            #[must_use]
-            pub fn ended(mut self, status: RunStatus, duration_ms: u64) -> Self {
-                self.event = $end;
-                self.status = status;
-                self.duration_ms = Some(duration_ms);
-                self
-            }
-        }
-    )*};
-}
-
-ended!(
-    PipelineRunRecord => EventName::PipelineEnd,
-    ProcessRunRecord => EventName::ProcessEnd,
-    StepRunRecord => EventName::StepEnd,
-);

@@ -1,17 +1,33 @@
 //! Execution records: what the layer writes for every pipeline, process and step.
 //!
-//! Field names and meanings follow the Python `ExecutionRecordsObserver` this crate ports, plus
-//! `trace_id`/`span_id` (the OpenTelemetry span of the entity, as lower-case hex, when exported)
-//! and `last_attempt` on pipelines.
+//! One record type, [`ExecutionRecord`], for the three kinds of entity (its [`EntityKind`] is
+//! data, as an OpenTelemetry `SpanData` carries its span kind), made of the parts the kinds
+//! share: the [`RunContext`] the entity belongs to, its [`Outcome`] (status, duration,
+//! [`ErrorDetails`]) and, for pipelines and processes, the [`RootCause`] of a failure.
 //!
-//! Every entity produces a *start* record (`*_start`, status [`RunStatus::Running`], no duration)
-//! when its span opens and an *end* record (`*_end`) when its span closes. Stores that can update
-//! keep one row per entity — an end record always wins over a start record, whatever order they
-//! arrive in (see [`ExecutionRecord::supersedes`]).
+//! Stores keep the records as the tables `pipeline_runs`, `process_runs` and `step_runs`, with
+//! the field names of the Python `ExecutionRecordsObserver` this crate ports as columns (plus
+//! `trace_id`/`span_id`, the OpenTelemetry span of the entity as lower-case hex when exported,
+//! `last_attempt` and `recorder_id`); the columns are described once, in `columns`.
+//!
+//! Every entity produces a *start* record ([`Phase::Start`], event `*_start`, status
+//! [`RunStatus::Running`], no duration) when its span opens and an *end* record
+//! ([`Phase::End`], `*_end`) when its span closes. Stores that can update keep one row per
+//! entity — an end record always wins over a start record, whatever order they arrive in (see
+//! [`ExecutionRecord::supersedes`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+mod build;
+pub(crate) mod columns;
+pub(crate) mod rfc3339;
+mod serde_impl;
+
+#[cfg(test)]
+pub(crate) use serde_impl::Columns;
+pub(crate) use serde_impl::RecordSeed;
 
 /// Status of a run of a pipeline, process or step.
 ///
@@ -28,6 +44,9 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Every status.
+    pub const ALL: [RunStatus; 3] = [RunStatus::Running, RunStatus::Success, RunStatus::Failed];
+
     /// The lower-case name used in stores and on the command line.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -38,26 +57,26 @@ impl RunStatus {
     }
 }
 
-impl fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
+/// Which end of an entity's life a record was written at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// The span opened: the entity is running.
+    Start,
+    /// The span closed: the entity ended.
+    End,
+}
+
+impl Phase {
+    /// Whether a record of this phase replaces one of `existing` (of the same entity) in a
+    /// store that keeps one row per entity: an end record replaces anything, a start record
+    /// only another start record. So an end record that overtakes its start record is never
+    /// overwritten.
+    pub const fn supersedes(self, existing: Phase) -> bool {
+        matches!(self, Phase::End) || matches!(existing, Phase::Start)
     }
 }
 
-impl std::str::FromStr for RunStatus {
-    type Err = UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "running" => Ok(RunStatus::Running),
-            "success" => Ok(RunStatus::Success),
-            "failed" => Ok(RunStatus::Failed),
-            other => Err(UnknownName::new("run status", other)),
-        }
-    }
-}
-
-/// The lifecycle event a record was written for.
+/// The lifecycle event a record was written for: its kind and phase, as one name.
 ///
 /// Serialised as in the seed: `"pipeline_start"`, `"pipeline_end"`, `"process_start"`,
 /// `"process_end"`, `"step_start"`, `"step_end"`.
@@ -79,6 +98,47 @@ pub enum EventName {
 }
 
 impl EventName {
+    /// Every event.
+    pub const ALL: [EventName; 6] = [
+        EventName::PipelineStart,
+        EventName::PipelineEnd,
+        EventName::ProcessStart,
+        EventName::ProcessEnd,
+        EventName::StepStart,
+        EventName::StepEnd,
+    ];
+
+    /// The event of a record of `kind` written at `phase`.
+    pub const fn new(kind: EntityKind, phase: Phase) -> Self {
+        match (kind, phase) {
+            (EntityKind::Pipeline, Phase::Start) => EventName::PipelineStart,
+            (EntityKind::Pipeline, Phase::End) => EventName::PipelineEnd,
+            (EntityKind::Process, Phase::Start) => EventName::ProcessStart,
+            (EntityKind::Process, Phase::End) => EventName::ProcessEnd,
+            (EntityKind::Step, Phase::Start) => EventName::StepStart,
+            (EntityKind::Step, Phase::End) => EventName::StepEnd,
+        }
+    }
+
+    /// The kind of entity of the event.
+    pub const fn kind(self) -> EntityKind {
+        match self {
+            EventName::PipelineStart | EventName::PipelineEnd => EntityKind::Pipeline,
+            EventName::ProcessStart | EventName::ProcessEnd => EntityKind::Process,
+            EventName::StepStart | EventName::StepEnd => EntityKind::Step,
+        }
+    }
+
+    /// The phase of the event.
+    pub const fn phase(self) -> Phase {
+        match self {
+            EventName::PipelineStart | EventName::ProcessStart | EventName::StepStart => {
+                Phase::Start
+            }
+            EventName::PipelineEnd | EventName::ProcessEnd | EventName::StepEnd => Phase::End,
+        }
+    }
+
     /// The snake-case name used in stores.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -93,44 +153,42 @@ impl EventName {
 
     /// `true` for the `*_end` events.
     pub const fn is_end(self) -> bool {
-        matches!(
-            self,
-            EventName::PipelineEnd | EventName::ProcessEnd | EventName::StepEnd
-        )
+        matches!(self.phase(), Phase::End)
     }
 
-    /// Whether a record with this event replaces one with `existing` (of the same entity) in a
-    /// store that keeps one row per entity: an end record replaces anything, a start record only
-    /// another start record. So an end record that overtakes its start record is never
-    /// overwritten.
+    /// Whether a record with this event replaces one with `existing` (of the same entity): see
+    /// [`Phase::supersedes`].
     pub const fn supersedes(self, existing: EventName) -> bool {
-        self.is_end() || !existing.is_end()
+        self.phase().supersedes(existing.phase())
     }
 }
 
-impl fmt::Display for EventName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
+/// `Display` (the name, padded as asked) and `FromStr` (from the name) of the enums named in
+/// stores, from their `as_str` and `ALL`.
+macro_rules! named {
+    ($($ty:ident: $what:literal),* $(,)?) => {$(
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = UnknownName;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $ty::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| UnknownName::new($what, s))
+            }
+        }
+    )*};
 }
 
-impl std::str::FromStr for EventName {
-    type Err = UnknownName;
+named!(RunStatus: "run status", EventName: "event name", EntityKind: "entity kind");
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "pipeline_start" => EventName::PipelineStart,
-            "pipeline_end" => EventName::PipelineEnd,
-            "process_start" => EventName::ProcessStart,
-            "process_end" => EventName::ProcessEnd,
-            "step_start" => EventName::StepStart,
-            "step_end" => EventName::StepEnd,
-            other => return Err(UnknownName::new("event name", other)),
-        })
-    }
-}
-
-/// A string that is not the name of any [`RunStatus`] or [`EventName`].
+/// A string that is not the name of any [`RunStatus`], [`EventName`] or [`EntityKind`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {what} {value:?}")]
 pub struct UnknownName {
@@ -147,9 +205,50 @@ impl UnknownName {
     }
 }
 
-/// The run an entity belongs to: inherited by processes and steps from their nearest pipeline
-/// ancestor (and `process_run_id` from the nearest process ancestor).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Which of the three kinds of entity a record is of, and so which table it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityKind {
+    /// `pipeline_runs`.
+    Pipeline,
+    /// `process_runs`.
+    Process,
+    /// `step_runs`.
+    Step,
+}
+
+impl EntityKind {
+    /// The three kinds, in table order.
+    pub const ALL: [EntityKind; 3] = [EntityKind::Pipeline, EntityKind::Process, EntityKind::Step];
+
+    /// `"pipeline"`, `"process"` or `"step"`: the value of the `etl.kind` attribute, and the
+    /// name of the column that holds the entity's name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Pipeline => "pipeline",
+            EntityKind::Process => "process",
+            EntityKind::Step => "step",
+        }
+    }
+
+    /// The table name: `pipeline_runs`, `process_runs` or `step_runs`.
+    pub const fn table(self) -> &'static str {
+        match self {
+            EntityKind::Pipeline => "pipeline_runs",
+            EntityKind::Process => "process_runs",
+            EntityKind::Step => "step_runs",
+        }
+    }
+
+    /// 0, 1 or 2, in table order.
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The run an entity belongs to: processes and steps inherit it from their nearest pipeline
+/// ancestor (as the seed's `RunContext`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RunContext {
     /// Id of the pipeline run (`etl.run_id`, or a fresh UUID v7).
     pub run_id: String,
@@ -159,128 +258,161 @@ pub struct RunContext {
     pub attempt: u32,
     /// Whether this is the last attempt the caller will make (`etl.last_attempt`, default true).
     pub last_attempt: bool,
-    /// Id of the nearest enclosing process run, if any.
-    pub process_run_id: Option<String>,
 }
 
-/// The record of one run of a pipeline.
-///
-/// Keyed by `(run_id, attempt)` in stores.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PipelineRunRecord {
-    /// `pipeline_start` or `pipeline_end`.
-    pub event: EventName,
-    /// Id of the run.
-    pub run_id: String,
-    /// Correlation id given by the caller, if any.
-    pub correlation_id: Option<String>,
-    /// Attempt number, ≥ 1.
-    pub attempt: u32,
-    /// Whether the caller marked this attempt as its last.
-    pub last_attempt: bool,
-    /// Pipeline name.
-    pub pipeline: String,
-    /// When the pipeline span opened.
-    #[serde(serialize_with = "rfc3339::serialize")]
-    pub started_at: DateTime<Utc>,
+impl RunContext {
+    /// Attempt 1 of run `run_id`, the last, without a correlation id.
+    pub fn new(run_id: impl Into<String>) -> Self {
+        RunContext {
+            run_id: run_id.into(),
+            correlation_id: None,
+            attempt: 1,
+            last_attempt: true,
+        }
+    }
+
+    /// This context with `correlation_id`.
+    #[must_use]
+    pub fn with_correlation_id(mut self, correlation_id: impl Into<String>) -> Self {
+        self.correlation_id = Some(correlation_id.into());
+        self
+    }
+
+    /// This context as attempt `attempt`, the last one or not.
+    #[must_use]
+    pub fn with_attempt(mut self, attempt: u32, last_attempt: bool) -> Self {
+        self.attempt = attempt;
+        self.last_attempt = last_attempt;
+        self
+    }
+}
+
+/// How an entity ended, or that it has not: status, duration and error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Outcome {
     /// Status at the time of the record.
     pub status: RunStatus,
-    /// Milliseconds from open to close (monotonic clock); `None` while running.
+    /// Milliseconds from open to close (monotonic clock); `None` while running, and for an
+    /// entity nobody saw end (one reaped as abandoned).
     pub duration_ms: Option<u64>,
-    /// Full form of the root-cause error (the `error` field as recorded).
-    pub error: Option<String>,
-    /// Type of the root-cause error.
-    pub error_type: Option<String>,
-    /// Human-readable message of the root-cause error.
-    pub error_message: Option<String>,
-    /// `step_run_id` of the first failed step (the root cause).
-    pub failed_step_run_id: Option<String>,
-    /// Name of the first failed step (the root cause).
-    pub failed_step: Option<String>,
-    /// OpenTelemetry trace id (hex) of the exported span.
-    pub trace_id: Option<String>,
-    /// OpenTelemetry span id (hex) of the exported span.
-    pub span_id: Option<String>,
-    /// Id of the writer that recorded the entity (see [`RecorderHeartbeat`]), which tells a
-    /// live run from one whose process died.
-    pub recorder_id: Option<String>,
+    /// The error that failed the entity: for a step its first error, for a process or pipeline
+    /// the root cause's (see [`ExecutionRecord::root_cause`]) or its own. Empty otherwise.
+    pub error: ErrorDetails,
 }
 
-/// The record of one run of a process inside a pipeline run.
-///
-/// Keyed by `process_run_id` in stores.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProcessRunRecord {
-    /// `process_start` or `process_end`.
-    pub event: EventName,
-    /// Id of the pipeline run this process belongs to.
-    pub run_id: String,
-    /// Correlation id of the run.
-    pub correlation_id: Option<String>,
-    /// Attempt number of the run.
-    pub attempt: u32,
-    /// Id of this process run (UUID v7).
-    pub process_run_id: String,
-    /// Process name.
-    pub process: String,
-    /// When the process span opened.
-    #[serde(serialize_with = "rfc3339::serialize")]
-    pub started_at: DateTime<Utc>,
-    /// Status at the time of the record.
-    pub status: RunStatus,
-    /// Milliseconds from open to close (monotonic clock); `None` while running.
-    pub duration_ms: Option<u64>,
-    /// Full form of the root-cause error.
-    pub error: Option<String>,
-    /// Type of the root-cause error.
-    pub error_type: Option<String>,
-    /// Human-readable message of the root-cause error.
-    pub error_message: Option<String>,
-    /// `step_run_id` of the first failed step inside this process.
-    pub failed_step_run_id: Option<String>,
-    /// Name of the first failed step inside this process.
-    pub failed_step: Option<String>,
-    /// OpenTelemetry trace id (hex) of the exported span.
-    pub trace_id: Option<String>,
-    /// OpenTelemetry span id (hex) of the exported span.
-    pub span_id: Option<String>,
-    /// Id of the writer that recorded the entity (see [`RecorderHeartbeat`]), which tells a
-    /// live run from one whose process died.
-    pub recorder_id: Option<String>,
+impl Outcome {
+    /// Status `running`, no duration, no error.
+    pub fn running() -> Self {
+        Outcome {
+            status: RunStatus::Running,
+            duration_ms: None,
+            error: ErrorDetails::default(),
+        }
+    }
 }
 
-/// The record of one run of a step.
-///
-/// Keyed by `step_run_id` in stores.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepRunRecord {
-    /// `step_start` or `step_end`.
-    pub event: EventName,
-    /// Id of the pipeline run this step belongs to.
-    pub run_id: String,
-    /// Correlation id of the run.
-    pub correlation_id: Option<String>,
-    /// Attempt number of the run.
-    pub attempt: u32,
-    /// Id of this step run (UUID v7).
+/// What is known of an error: the columns `error`, `error_type` and `error_message`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ErrorDetails {
+    /// Human-readable message (column `error_message`): `Display`, or an `error.message` /
+    /// `exception.message` field.
+    pub message: Option<String>,
+    /// Type of the error (column `error_type`): an `error.type` / `exception.type` field, or
+    /// the best the layer could derive.
+    pub type_name: Option<String>,
+    /// Full form (column `error`): the `error` field as recorded, `Debug` where given.
+    pub full: Option<String>,
+}
+
+impl ErrorDetails {
+    /// An error with a message, and nothing else known.
+    pub fn new(message: impl Into<String>) -> Self {
+        ErrorDetails {
+            message: Some(message.into()),
+            type_name: None,
+            full: None,
+        }
+    }
+
+    /// These details with the error's type.
+    #[must_use]
+    pub fn with_type(mut self, type_name: impl Into<String>) -> Self {
+        self.type_name = Some(type_name.into());
+        self
+    }
+
+    /// These details with the error's full form.
+    #[must_use]
+    pub fn with_full(mut self, full: impl Into<String>) -> Self {
+        self.full = Some(full.into());
+        self
+    }
+
+    /// Whether nothing is known: no message, type or full form.
+    pub fn is_empty(&self) -> bool {
+        self.message.is_none() && self.type_name.is_none() && self.full.is_none()
+    }
+}
+
+/// The first step that failed inside a pipeline or process: columns `failed_step_run_id` and
+/// `failed_step`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RootCause {
+    /// `step_run_id` of the step.
     pub step_run_id: String,
-    /// Step name.
+    /// Name of the step.
     pub step: String,
-    /// When the step span opened.
-    #[serde(serialize_with = "rfc3339::serialize")]
-    pub started_at: DateTime<Utc>,
-    /// Status at the time of the record.
-    pub status: RunStatus,
-    /// Milliseconds from open to close (monotonic clock); `None` while running.
-    pub duration_ms: Option<u64>,
-    /// Full form of the step's first error (the `error` field as recorded, `Debug` where given).
-    pub error: Option<String>,
-    /// Id of the nearest enclosing process run, if any.
+}
+
+impl RootCause {
+    /// Step `step` with id `step_run_id`.
+    pub fn new(step_run_id: impl Into<String>, step: impl Into<String>) -> Self {
+        RootCause {
+            step_run_id: step_run_id.into(),
+            step: step.into(),
+        }
+    }
+}
+
+/// The record of one run of a pipeline, process or step, at its start or its end.
+///
+/// Keyed in stores by `(run_id, attempt)` for pipelines, `process_run_id` for processes and
+/// `step_run_id` for steps (see [`key`](Self::key)). Made by the layer, or by hand with
+/// [`pipeline`](Self::pipeline), [`process`](Self::process) or [`step`](Self::step) and the
+/// `with_*` methods: the type is `#[non_exhaustive]`, so that a field added later is not a
+/// breaking change.
+///
+/// Serialised (`serde`) as one flat object: `kind`, then the columns of the record's table
+/// under their seed names (`event`, `run_id`, `correlation_id`, `attempt`, …, `started_at` as
+/// RFC 3339, `status`, `duration_ms`, `error`, `error_type`, `error_message`, …), as the JSON
+/// Lines store writes them (without `kind`, which is the file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExecutionRecord {
+    /// Pipeline, process or step.
+    pub kind: EntityKind,
+    /// Written when the span opened or when it closed; with the kind, the record's
+    /// [`event`](Self::event).
+    pub phase: Phase,
+    /// The run the entity belongs to.
+    pub run: RunContext,
+    /// Name of the pipeline, process or step (column `pipeline`, `process` or `step`).
+    pub name: String,
+    /// For a process its own id (UUID v7); for a step the id of the nearest enclosing process,
+    /// if any; `None` for a pipeline.
     pub process_run_id: Option<String>,
-    /// Type of the step's first error.
-    pub error_type: Option<String>,
-    /// Human-readable message of the step's first error.
-    pub error_message: Option<String>,
+    /// For a step its id (UUID v7); `None` otherwise.
+    pub step_run_id: Option<String>,
+    /// When the span opened.
+    pub started_at: DateTime<Utc>,
+    /// Status, duration and error at the time of the record.
+    pub outcome: Outcome,
+    /// For a failed pipeline or process, the first step that failed inside it, when the
+    /// failure came from a step. Steps have none (stores do not keep it for them).
+    pub root_cause: Option<RootCause>,
     /// OpenTelemetry trace id (hex) of the exported span.
     pub trace_id: Option<String>,
     /// OpenTelemetry span id (hex) of the exported span.
@@ -288,6 +420,75 @@ pub struct StepRunRecord {
     /// Id of the writer that recorded the entity (see [`RecorderHeartbeat`]), which tells a
     /// live run from one whose process died.
     pub recorder_id: Option<String>,
+}
+
+/// The key that identifies an entity in its table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityKey {
+    /// `(run_id, attempt)` of a pipeline run.
+    Pipeline(String, u32),
+    /// `process_run_id` of a process run.
+    Process(String),
+    /// `step_run_id` of a step run.
+    Step(String),
+}
+
+impl ExecutionRecord {
+    /// The kind of entity (the table the record belongs to).
+    pub fn kind(&self) -> EntityKind {
+        self.kind
+    }
+
+    /// The lifecycle event of the record: its kind and phase.
+    pub fn event(&self) -> EventName {
+        EventName::new(self.kind, self.phase)
+    }
+
+    /// The status carried by the record.
+    pub fn status(&self) -> RunStatus {
+        self.outcome.status
+    }
+
+    /// The run id the record belongs to.
+    pub fn run_id(&self) -> &str {
+        &self.run.run_id
+    }
+
+    /// The entity's own id: `process_run_id` of a process, `step_run_id` of a step (`None` for
+    /// a pipeline, keyed by run id and attempt).
+    pub fn entity_id(&self) -> Option<&str> {
+        match self.kind {
+            EntityKind::Pipeline => None,
+            EntityKind::Process => self.process_run_id.as_deref(),
+            EntityKind::Step => self.step_run_id.as_deref(),
+        }
+    }
+
+    /// The key of the entity in its table (a missing id counts as empty).
+    pub fn key(&self) -> EntityKey {
+        let id = || self.entity_id().unwrap_or_default().to_owned();
+        match self.kind {
+            EntityKind::Pipeline => EntityKey::Pipeline(self.run.run_id.clone(), self.run.attempt),
+            EntityKind::Process => EntityKey::Process(id()),
+            EntityKind::Step => EntityKey::Step(id()),
+        }
+    }
+
+    /// `failed_step` of the record: the name of its [`root_cause`](Self::root_cause).
+    pub fn failed_step(&self) -> Option<&str> {
+        self.root_cause.as_ref().map(|c| c.step.as_str())
+    }
+
+    /// `failed_step_run_id` of the record: the id of its [`root_cause`](Self::root_cause).
+    pub fn failed_step_run_id(&self) -> Option<&str> {
+        self.root_cause.as_ref().map(|c| c.step_run_id.as_str())
+    }
+
+    /// Whether this record replaces `existing` (a record of the same entity) in a store that
+    /// keeps one row per entity: see [`Phase::supersedes`].
+    pub fn supersedes(&self, existing: &ExecutionRecord) -> bool {
+        self.phase.supersedes(existing.phase)
+    }
 }
 
 /// The heartbeat of a record writer: who is recording, and whether it is still alive.
@@ -325,226 +526,6 @@ impl RecorderHeartbeat {
             .max(min_grace);
         let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
         now.signed_duration_since(self.last_beat_at) <= grace
-    }
-}
-
-/// Which of the three tables a record belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EntityKind {
-    /// `pipeline_runs`.
-    Pipeline,
-    /// `process_runs`.
-    Process,
-    /// `step_runs`.
-    Step,
-}
-
-impl EntityKind {
-    /// `"pipeline"`, `"process"` or `"step"`: the value of the `etl.kind` attribute.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            EntityKind::Pipeline => "pipeline",
-            EntityKind::Process => "process",
-            EntityKind::Step => "step",
-        }
-    }
-
-    /// The table name: `pipeline_runs`, `process_runs` or `step_runs`.
-    pub const fn table(self) -> &'static str {
-        match self {
-            EntityKind::Pipeline => "pipeline_runs",
-            EntityKind::Process => "process_runs",
-            EntityKind::Step => "step_runs",
-        }
-    }
-}
-
-impl fmt::Display for EntityKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-/// Any of the three records, as the layer hands them to a store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum ExecutionRecord {
-    /// A pipeline record.
-    Pipeline(PipelineRunRecord),
-    /// A process record.
-    Process(ProcessRunRecord),
-    /// A step record.
-    Step(StepRunRecord),
-}
-
-/// The key that identifies an entity in its table.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EntityKey {
-    /// `(run_id, attempt)` of a pipeline run.
-    Pipeline(String, u32),
-    /// `process_run_id` of a process run.
-    Process(String),
-    /// `step_run_id` of a step run.
-    Step(String),
-}
-
-impl ExecutionRecord {
-    /// The table this record belongs to.
-    pub fn kind(&self) -> EntityKind {
-        match self {
-            ExecutionRecord::Pipeline(_) => EntityKind::Pipeline,
-            ExecutionRecord::Process(_) => EntityKind::Process,
-            ExecutionRecord::Step(_) => EntityKind::Step,
-        }
-    }
-
-    /// The lifecycle event of the record.
-    pub fn event(&self) -> EventName {
-        match self {
-            ExecutionRecord::Pipeline(r) => r.event,
-            ExecutionRecord::Process(r) => r.event,
-            ExecutionRecord::Step(r) => r.event,
-        }
-    }
-
-    /// The status carried by the record.
-    pub fn status(&self) -> RunStatus {
-        match self {
-            ExecutionRecord::Pipeline(r) => r.status,
-            ExecutionRecord::Process(r) => r.status,
-            ExecutionRecord::Step(r) => r.status,
-        }
-    }
-
-    /// The run id the record belongs to.
-    pub fn run_id(&self) -> &str {
-        match self {
-            ExecutionRecord::Pipeline(r) => &r.run_id,
-            ExecutionRecord::Process(r) => &r.run_id,
-            ExecutionRecord::Step(r) => &r.run_id,
-        }
-    }
-
-    /// The key of the entity in its table.
-    pub fn key(&self) -> EntityKey {
-        match self {
-            ExecutionRecord::Pipeline(r) => EntityKey::Pipeline(r.run_id.clone(), r.attempt),
-            ExecutionRecord::Process(r) => EntityKey::Process(r.process_run_id.clone()),
-            ExecutionRecord::Step(r) => EntityKey::Step(r.step_run_id.clone()),
-        }
-    }
-
-    /// Whether this record replaces `existing` (a record of the same entity) in a store that
-    /// keeps one row per entity: see [`EventName::supersedes`].
-    pub fn supersedes(&self, existing: &ExecutionRecord) -> bool {
-        self.event().supersedes(existing.event())
-    }
-}
-
-impl From<PipelineRunRecord> for ExecutionRecord {
-    fn from(r: PipelineRunRecord) -> Self {
-        ExecutionRecord::Pipeline(r)
-    }
-}
-
-impl From<ProcessRunRecord> for ExecutionRecord {
-    fn from(r: ProcessRunRecord) -> Self {
-        ExecutionRecord::Process(r)
-    }
-}
-
-impl From<StepRunRecord> for ExecutionRecord {
-    fn from(r: StepRunRecord) -> Self {
-        ExecutionRecord::Step(r)
-    }
-}
-
-/// Timestamps written exactly as `chrono` writes them (RFC 3339, UTC as `Z`), without going
-/// through `fmt`: serialising a record is mostly its timestamp otherwise, and the stores write
-/// millions of records a second.
-mod build;
-
-pub(crate) mod rfc3339 {
-    use chrono::{DateTime, Datelike, Timelike, Utc};
-    use serde::{Serialize, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        let mut buf = [0u8; 30];
-        match format(t, Fraction::Auto, &mut buf) {
-            Some(text) => s.serialize_str(text),
-            None => t.serialize(s),
-        }
-    }
-
-    /// How many fraction digits to write.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub(crate) enum Fraction {
-        /// 0, 3, 6 or 9 digits, the fewest that keep the value: `chrono`'s serde format
-        /// (`SecondsFormat::AutoSi`).
-        Auto,
-        /// Always 9 digits, so that text order is time order (`SecondsFormat::Nanos`).
-        Nanos,
-    }
-
-    /// `t` as chrono writes it with `fraction` digits, or `None` for years it writes with a
-    /// sign (outside 0 to 9999).
-    pub(crate) fn format<'a>(
-        t: &DateTime<Utc>,
-        fraction: Fraction,
-        buf: &'a mut [u8; 30],
-    ) -> Option<&'a str> {
-        // The accessors of `DateTime<Utc>` each add the (zero) offset again: read them from
-        // the naive date and time once.
-        let t = t.naive_utc();
-        let year = t.year();
-        if !(0..=9999).contains(&year) {
-            return None;
-        }
-        let (mut sec, mut nano) = (t.second(), t.nanosecond());
-        if nano >= 1_000_000_000 {
-            // A leap second: chrono writes it as second 60.
-            sec += 1;
-            nano -= 1_000_000_000;
-        }
-        let two = |buf: &mut [u8], at: usize, v: u32| {
-            buf[at] = b'0' + (v / 10 % 10) as u8;
-            buf[at + 1] = b'0' + (v % 10) as u8;
-        };
-        let year = year as u32;
-        two(buf, 0, year / 100);
-        two(buf, 2, year % 100);
-        buf[4] = b'-';
-        two(buf, 5, t.month());
-        buf[7] = b'-';
-        two(buf, 8, t.day());
-        buf[10] = b'T';
-        two(buf, 11, t.hour());
-        buf[13] = b':';
-        two(buf, 14, t.minute());
-        buf[16] = b':';
-        two(buf, 17, sec);
-        let mut len = 19;
-        let (digits, mut frac) = if fraction == Fraction::Nanos {
-            (9, nano)
-        } else if nano == 0 {
-            (0, 0)
-        } else if nano % 1_000_000 == 0 {
-            (3, nano / 1_000_000)
-        } else if nano % 1_000 == 0 {
-            (6, nano / 1_000)
-        } else {
-            (9, nano)
-        };
-        if digits > 0 {
-            buf[len] = b'.';
-            for i in (0..digits).rev() {
-                buf[len + 1 + i] = b'0' + (frac % 10) as u8;
-                frac /= 10;
-            }
-            len += 1 + digits;
-        }
-        buf[len] = b'Z';
-        std::str::from_utf8(&buf[..=len]).ok()
     }
 }
 
@@ -611,20 +592,21 @@ mod tests {
             serde_json::to_string(&EventName::PipelineStart).unwrap(),
             "\"pipeline_start\""
         );
-        for e in [
-            EventName::PipelineStart,
-            EventName::PipelineEnd,
-            EventName::ProcessStart,
-            EventName::ProcessEnd,
-            EventName::StepStart,
-            EventName::StepEnd,
-        ] {
+        for e in EventName::ALL {
             assert_eq!(e.as_str().parse::<EventName>().unwrap(), e);
             assert_eq!(
                 serde_json::to_string(&e).unwrap(),
                 format!("\"{}\"", e.as_str())
             );
+            assert_eq!(EventName::new(e.kind(), e.phase()), e);
         }
-        assert!("nope".parse::<RunStatus>().is_err());
+        for s in RunStatus::ALL {
+            assert_eq!(s.as_str().parse::<RunStatus>().unwrap(), s);
+        }
+        for k in EntityKind::ALL {
+            assert_eq!(k.as_str().parse::<EntityKind>().unwrap(), k);
+        }
+        let e = "nope".parse::<RunStatus>().unwrap_err();
+        assert_eq!(e.to_string(), "unknown run status \"nope\"");
     }
 }

@@ -5,10 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::StoreError;
-use crate::record::{
-    EntityKey, ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RecorderHeartbeat,
-    StepRunRecord,
-};
+use crate::record::{EntityKey, EntityKind, ExecutionRecord, RecorderHeartbeat};
 use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
 
 /// A store that keeps records in memory.
@@ -33,8 +30,8 @@ use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
 /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), run);
 /// drop(guard); // flushes every queued record
 ///
-/// assert_eq!(store.pipeline_runs()[0].pipeline, "daily_sales");
-/// assert_eq!(store.step_runs()[0].status, RunStatus::Success);
+/// assert_eq!(store.pipeline_runs()[0].name, "daily_sales");
+/// assert_eq!(store.step_runs()[0].outcome.status, RunStatus::Success);
 /// assert_eq!(store.records().len(), 4); // a start and an end record each
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -90,38 +87,27 @@ impl InMemoryStore {
 
     /// The latest record of every pipeline run, one per `(run_id, attempt)`, in the order the
     /// runs were first seen.
-    pub fn pipeline_runs(&self) -> Vec<PipelineRunRecord> {
-        self.rows()
-            .latest
-            .iter()
-            .filter_map(|r| match r {
-                ExecutionRecord::Pipeline(p) => Some(p.clone()),
-                _ => None,
-            })
-            .collect()
+    pub fn pipeline_runs(&self) -> Vec<ExecutionRecord> {
+        self.latest(EntityKind::Pipeline)
     }
 
     /// The latest record of every process run, one per `process_run_id`.
-    pub fn process_runs(&self) -> Vec<ProcessRunRecord> {
-        self.rows()
-            .latest
-            .iter()
-            .filter_map(|r| match r {
-                ExecutionRecord::Process(p) => Some(p.clone()),
-                _ => None,
-            })
-            .collect()
+    pub fn process_runs(&self) -> Vec<ExecutionRecord> {
+        self.latest(EntityKind::Process)
     }
 
     /// The latest record of every step run, one per `step_run_id`.
-    pub fn step_runs(&self) -> Vec<StepRunRecord> {
+    pub fn step_runs(&self) -> Vec<ExecutionRecord> {
+        self.latest(EntityKind::Step)
+    }
+
+    /// The latest record of every entity of `kind`, in the order the entities were first seen.
+    pub fn latest(&self, kind: EntityKind) -> Vec<ExecutionRecord> {
         self.rows()
             .latest
             .iter()
-            .filter_map(|r| match r {
-                ExecutionRecord::Step(s) => Some(s.clone()),
-                _ => None,
-            })
+            .filter(|r| r.kind == kind)
+            .cloned()
             .collect()
     }
 
@@ -137,32 +123,13 @@ impl InMemoryStore {
 }
 
 impl RecordReader for InMemoryStore {
-    fn read_pipelines(&mut self, filter: &RunFilter) -> Result<Vec<PipelineRunRecord>, StoreError> {
-        let mut rows: Vec<_> = self
-            .pipeline_runs()
-            .into_iter()
-            .filter(|r| filter.matches(&r.run_id, r.attempt, r.status, &r.pipeline, r.started_at))
-            .collect();
-        filter.order_and_limit(&mut rows, |r| r.started_at);
-        Ok(rows)
-    }
-
-    fn read_processes(&mut self, filter: &RunFilter) -> Result<Vec<ProcessRunRecord>, StoreError> {
-        let mut rows: Vec<_> = self
-            .process_runs()
-            .into_iter()
-            .filter(|r| filter.matches(&r.run_id, r.attempt, r.status, &r.process, r.started_at))
-            .collect();
-        filter.order_and_limit(&mut rows, |r| r.started_at);
-        Ok(rows)
-    }
-
-    fn read_steps(&mut self, filter: &RunFilter) -> Result<Vec<StepRunRecord>, StoreError> {
-        let mut rows: Vec<_> = self
-            .step_runs()
-            .into_iter()
-            .filter(|r| filter.matches(&r.run_id, r.attempt, r.status, &r.step, r.started_at))
-            .collect();
+    fn read_records(
+        &mut self,
+        kind: EntityKind,
+        filter: &RunFilter,
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let mut rows = self.latest(kind);
+        rows.retain(|r| filter.matches_record(r));
         filter.order_and_limit(&mut rows, |r| r.started_at);
         Ok(rows)
     }

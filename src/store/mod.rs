@@ -14,6 +14,8 @@ mod memory;
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql_filter;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod url;
@@ -32,10 +34,7 @@ pub use url::{PostgresUrl, RedactedStoreUrl, StoreUrl, StoreUrlError};
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
-use crate::record::{
-    ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RecorderHeartbeat, RunStatus,
-    StepRunRecord,
-};
+use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat, RunStatus};
 
 /// A `u64` (a duration in milliseconds) as an SQL `BIGINT`, saturating.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -246,6 +245,17 @@ impl RunFilter {
             && self.since.is_none_or(|s| started_at >= s)
     }
 
+    /// Whether `record` passes the filter (for stores that filter in memory).
+    pub fn matches_record(&self, record: &ExecutionRecord) -> bool {
+        self.matches(
+            &record.run.run_id,
+            record.run.attempt,
+            record.outcome.status,
+            &record.name,
+            record.started_at,
+        )
+    }
+
     /// Whether a row of this run and attempt passes the run id, prefix and attempt parts of the
     /// filter: the fields fixed when an entity opens, which a store that folds records can check
     /// before folding.
@@ -274,14 +284,32 @@ impl RunFilter {
 /// Reading records back from a store: what the `tracing-etl` command-line tool and tests use.
 ///
 /// Each method returns the current row of every entity that passes the filter (for append-only
-/// stores: the latest record per entity, an end record winning over a start record).
+/// stores: the latest record per entity, an end record winning over a start record). A store
+/// implements [`read_records`](Self::read_records) and [`read_recorders`](Self::read_recorders);
+/// the others read one kind each.
 pub trait RecordReader {
+    /// Records of `kind` (`filter`'s `name` is the pipeline, process or step name).
+    fn read_records(
+        &mut self,
+        kind: EntityKind,
+        filter: &RunFilter,
+    ) -> Result<Vec<ExecutionRecord>, StoreError>;
+
     /// Pipeline runs.
-    fn read_pipelines(&mut self, filter: &RunFilter) -> Result<Vec<PipelineRunRecord>, StoreError>;
-    /// Process runs (`name` filters on the process name).
-    fn read_processes(&mut self, filter: &RunFilter) -> Result<Vec<ProcessRunRecord>, StoreError>;
-    /// Step runs (`name` filters on the step name).
-    fn read_steps(&mut self, filter: &RunFilter) -> Result<Vec<StepRunRecord>, StoreError>;
+    fn read_pipelines(&mut self, filter: &RunFilter) -> Result<Vec<ExecutionRecord>, StoreError> {
+        self.read_records(EntityKind::Pipeline, filter)
+    }
+
+    /// Process runs.
+    fn read_processes(&mut self, filter: &RunFilter) -> Result<Vec<ExecutionRecord>, StoreError> {
+        self.read_records(EntityKind::Process, filter)
+    }
+
+    /// Step runs.
+    fn read_steps(&mut self, filter: &RunFilter) -> Result<Vec<ExecutionRecord>, StoreError> {
+        self.read_records(EntityKind::Step, filter)
+    }
+
     /// The latest heartbeat of every writer that recorded into the store.
     fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError>;
 }

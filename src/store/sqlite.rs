@@ -3,92 +3,33 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{
-    named_params, params, CachedStatement, Connection, OpenFlags, Row, ToSql, Transaction,
-};
+use chrono::{DateTime, Utc};
+use rusqlite::{named_params, CachedStatement, Connection, OpenFlags, Row, ToSql, Transaction};
 
 use crate::error::StoreError;
-use crate::record::{
-    rfc3339, EntityKind, ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RecorderHeartbeat,
-    RunStatus, StepRunRecord,
-};
+use crate::record::columns::{self, Column, ColumnType, Value};
+use crate::record::rfc3339::{self, Fraction};
+use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
 use crate::store::sql_filter::{self, Bound, Dialect};
+use crate::store::sql_schema::{self, RowError, SqlDialect, SqlRow};
 use crate::store::{clamp_i64, newer_schema, ExecutionRecordStore, RecordReader, RunFilter};
 
 /// The schema version this release writes (`PRAGMA user_version` of the database file).
 ///
-/// A file with a lower version is migrated on open; a file with a higher one is refused with
-/// [`StoreError::InvalidData`] rather than misread.
-pub const SQLITE_SCHEMA_VERSION: i64 = 1;
+/// A file with a lower version is migrated on [`open`](SqliteStore::open) (and read as it is
+/// by [`open_read_only`](SqliteStore::open_read_only)); a file with a higher one is refused
+/// with [`StoreError::InvalidData`] rather than misread.
+///
+/// - 1: the first release.
+/// - 2: `process_runs` and `step_runs` have `last_attempt` (set from their pipeline run by
+///   the migration).
+pub const SQLITE_SCHEMA_VERSION: i64 = columns::SCHEMA_VERSION as i64;
 
 /// WAL pages (4 KiB) after which a commit checkpoints the WAL into the database file.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 
-const SCHEMA_V1: &str = "
-CREATE TABLE IF NOT EXISTS pipeline_runs (
-    run_id             TEXT    NOT NULL,
-    attempt            INTEGER NOT NULL,
-    event              TEXT    NOT NULL,
-    correlation_id     TEXT,
-    last_attempt       INTEGER NOT NULL,
-    pipeline           TEXT    NOT NULL,
-    started_at         TEXT    NOT NULL,
-    status             TEXT    NOT NULL,
-    duration_ms        INTEGER,
-    error              TEXT,
-    error_type         TEXT,
-    error_message      TEXT,
-    failed_step_run_id TEXT,
-    failed_step        TEXT,
-    trace_id           TEXT,
-    span_id            TEXT,
-    recorder_id        TEXT,
-    PRIMARY KEY (run_id, attempt)
-);
-CREATE INDEX IF NOT EXISTS pipeline_runs_started_at ON pipeline_runs (started_at);
-CREATE INDEX IF NOT EXISTS pipeline_runs_status ON pipeline_runs (status);
-CREATE TABLE IF NOT EXISTS process_runs (
-    process_run_id     TEXT    NOT NULL PRIMARY KEY,
-    event              TEXT    NOT NULL,
-    run_id             TEXT    NOT NULL,
-    correlation_id     TEXT,
-    attempt            INTEGER NOT NULL,
-    process            TEXT    NOT NULL,
-    started_at         TEXT    NOT NULL,
-    status             TEXT    NOT NULL,
-    duration_ms        INTEGER,
-    error              TEXT,
-    error_type         TEXT,
-    error_message      TEXT,
-    failed_step_run_id TEXT,
-    failed_step        TEXT,
-    trace_id           TEXT,
-    span_id            TEXT,
-    recorder_id        TEXT
-);
-CREATE INDEX IF NOT EXISTS process_runs_run ON process_runs (run_id, attempt);
-CREATE INDEX IF NOT EXISTS process_runs_status ON process_runs (status);
-CREATE TABLE IF NOT EXISTS step_runs (
-    step_run_id        TEXT    NOT NULL PRIMARY KEY,
-    event              TEXT    NOT NULL,
-    run_id             TEXT    NOT NULL,
-    correlation_id     TEXT,
-    attempt            INTEGER NOT NULL,
-    step               TEXT    NOT NULL,
-    process_run_id     TEXT,
-    started_at         TEXT    NOT NULL,
-    status             TEXT    NOT NULL,
-    duration_ms        INTEGER,
-    error              TEXT,
-    error_type         TEXT,
-    error_message      TEXT,
-    trace_id           TEXT,
-    span_id            TEXT,
-    recorder_id        TEXT
-);
-CREATE INDEX IF NOT EXISTS step_runs_run ON step_runs (run_id, attempt);
-CREATE INDEX IF NOT EXISTS step_runs_status ON step_runs (status);
+/// The table of writer heartbeats.
+const RECORDERS: &str = "
 CREATE TABLE IF NOT EXISTS recorders (
     recorder_id        TEXT    NOT NULL PRIMARY KEY,
     host               TEXT    NOT NULL,
@@ -97,8 +38,38 @@ CREATE TABLE IF NOT EXISTS recorders (
     last_beat_at       TEXT    NOT NULL,
     beat_interval_ms   INTEGER NOT NULL,
     stopped_at         TEXT
-);
-";
+)";
+
+/// The current schema, for a new database: the record tables, their indexes, `recorders`.
+fn schema() -> String {
+    let mut sql = String::new();
+    for kind in EntityKind::ALL {
+        let table = kind.table();
+        sql.push_str(&sql_schema::create_table::<Sqlite>(kind, table));
+        sql.push_str(";\n");
+        sql.push_str(&sql_schema::create_indexes(
+            kind, table, table, "status", None,
+        ));
+    }
+    sql.push_str(RECORDERS);
+    sql
+}
+
+/// What a migration to `version` does besides adding the columns it adds.
+fn migration_extras(version: u32) -> &'static [&'static str] {
+    match version {
+        // Processes and steps of a run that was not the last attempt say so.
+        2 => &[
+            "UPDATE process_runs SET last_attempt = 0 WHERE EXISTS (SELECT 1 FROM pipeline_runs p
+                 WHERE p.run_id = process_runs.run_id AND p.attempt = process_runs.attempt
+                 AND NOT p.last_attempt)",
+            "UPDATE step_runs SET last_attempt = 0 WHERE EXISTS (SELECT 1 FROM pipeline_runs p
+                 WHERE p.run_id = step_runs.run_id AND p.attempt = step_runs.attempt
+                 AND NOT p.last_attempt)",
+        ],
+        _ => &[],
+    }
+}
 
 const UPSERT_RECORDER: &str = "
 INSERT INTO recorders (recorder_id, host, pid, started_at, last_beat_at, beat_interval_ms,
@@ -109,60 +80,30 @@ ON CONFLICT (recorder_id) DO UPDATE SET
     last_beat_at = excluded.last_beat_at, beat_interval_ms = excluded.beat_interval_ms,
     stopped_at = excluded.stopped_at";
 
-// An end record replaces anything; a start record only another start record
-// (`ExecutionRecord::supersedes`).
-const UPSERT_PIPELINE: &str = "
-INSERT INTO pipeline_runs (run_id, attempt, event, correlation_id, last_attempt, pipeline,
-    started_at, status, duration_ms, error, error_type, error_message, failed_step_run_id,
-    failed_step, trace_id, span_id, recorder_id)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-ON CONFLICT (run_id, attempt) DO UPDATE SET
-    event = excluded.event, correlation_id = excluded.correlation_id,
-    last_attempt = excluded.last_attempt, pipeline = excluded.pipeline,
-    started_at = excluded.started_at, status = excluded.status,
-    duration_ms = excluded.duration_ms, error = excluded.error,
-    error_type = excluded.error_type, error_message = excluded.error_message,
-    failed_step_run_id = excluded.failed_step_run_id, failed_step = excluded.failed_step,
-    trace_id = excluded.trace_id, span_id = excluded.span_id,
-    recorder_id = excluded.recorder_id
-WHERE excluded.event = 'pipeline_end' OR pipeline_runs.event = 'pipeline_start'";
-
-const UPSERT_PROCESS: &str = "
-INSERT INTO process_runs (process_run_id, event, run_id, correlation_id, attempt, process,
-    started_at, status, duration_ms, error, error_type, error_message, failed_step_run_id,
-    failed_step, trace_id, span_id, recorder_id)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-ON CONFLICT (process_run_id) DO UPDATE SET
-    event = excluded.event, run_id = excluded.run_id, correlation_id = excluded.correlation_id,
-    attempt = excluded.attempt, process = excluded.process, started_at = excluded.started_at,
-    status = excluded.status, duration_ms = excluded.duration_ms, error = excluded.error,
-    error_type = excluded.error_type, error_message = excluded.error_message,
-    failed_step_run_id = excluded.failed_step_run_id, failed_step = excluded.failed_step,
-    trace_id = excluded.trace_id, span_id = excluded.span_id,
-    recorder_id = excluded.recorder_id
-WHERE excluded.event = 'process_end' OR process_runs.event = 'process_start'";
-
-const UPSERT_STEP: &str = "
-INSERT INTO step_runs (step_run_id, event, run_id, correlation_id, attempt, step,
-    process_run_id, started_at, status, duration_ms, error, error_type, error_message,
-    trace_id, span_id, recorder_id)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-ON CONFLICT (step_run_id) DO UPDATE SET
-    event = excluded.event, run_id = excluded.run_id, correlation_id = excluded.correlation_id,
-    attempt = excluded.attempt, step = excluded.step, process_run_id = excluded.process_run_id,
-    started_at = excluded.started_at, status = excluded.status,
-    duration_ms = excluded.duration_ms, error = excluded.error,
-    error_type = excluded.error_type, error_message = excluded.error_message,
-    trace_id = excluded.trace_id, span_id = excluded.span_id,
-    recorder_id = excluded.recorder_id
-WHERE excluded.event = 'step_end' OR step_runs.event = 'step_start'";
+/// `INSERT … ON CONFLICT (key) DO UPDATE SET …` of a record of `kind`, its values bound by
+/// position in table order; the stored row is replaced only by a record that supersedes it.
+fn upsert(kind: EntityKind) -> String {
+    let table = kind.table();
+    let placeholders: Vec<String> = (1..=columns::of(kind).count())
+        .map(|n| format!("?{n}"))
+        .collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {} WHERE {}",
+        sql_schema::column_list(kind, columns::SCHEMA_VERSION),
+        placeholders.join(", "),
+        columns::key(kind).join(", "),
+        sql_schema::update_set(kind),
+        sql_schema::supersedes(kind, table),
+    )
+}
 
 /// The embedded default store: tables `pipeline_runs`, `process_runs` and `step_runs` in one
 /// SQLite file, one row per entity.
 ///
 /// The file is opened in WAL mode with `synchronous = NORMAL`, and readers such as the
 /// `tracing-etl` command-line tool never block the writer. Each batch is one transaction. The
-/// schema is created on open and versioned with `PRAGMA user_version` ([`SQLITE_SCHEMA_VERSION`]).
+/// schema is created on open and versioned with `PRAGMA user_version` ([`SQLITE_SCHEMA_VERSION`]);
+/// a file written by an earlier release is migrated in place on open.
 ///
 /// Durability: a committed batch is in the WAL file, and survives the process being killed at
 /// any point after the commit. It survives a power loss or an OS crash once the WAL has been
@@ -187,13 +128,17 @@ WHERE excluded.event = 'step_end' OR step_runs.event = 'step_start'";
 /// drop(guard);
 ///
 /// let runs = SqliteStore::open(&path)?.pipeline_runs()?;
-/// assert_eq!(runs[0].pipeline, "nightly");
+/// assert_eq!(runs[0].name, "nightly");
 /// # Ok::<(), tracing_etl::StoreError>(())
 /// ```
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// The schema version of the file (older than this release's only when read-only).
+    version: u32,
+    /// The upsert of each kind, in [`EntityKind`] order.
+    upserts: [String; 3],
 }
 
 impl SqliteStore {
@@ -201,14 +146,15 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path).map_err(|e| sqlite_err(&path, "open", e))?;
-        let mut store = SqliteStore { conn, path };
+        let mut store = SqliteStore::new(conn, path);
         store.configure()?;
         store.migrate()?;
         Ok(store)
     }
 
     /// Opens an existing database for reading only: a missing file is an error, not a new
-    /// empty database, and nothing is written (the command-line tool reads this way).
+    /// empty database, and nothing is written (the command-line tool reads this way). A file of
+    /// an earlier schema version is read as it is.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -218,7 +164,7 @@ impl SqliteStore {
             .map_err(|e| sqlite_err(&path, "open read-only", e))?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(|e| sqlite_err(&path, "set busy timeout", e))?;
-        let store = SqliteStore { conn, path };
+        let mut store = SqliteStore::new(conn, path);
         let version = store.schema_version()?;
         if version == 0 {
             return Err(StoreError::invalid_data(
@@ -226,13 +172,29 @@ impl SqliteStore {
                 "not a tracing-etl database (no schema)",
             ));
         }
-        store.check_version(version)?;
+        store.version = check_version(&store.path, version)?;
         Ok(store)
+    }
+
+    fn new(conn: Connection, path: PathBuf) -> Self {
+        SqliteStore {
+            conn,
+            path,
+            version: columns::SCHEMA_VERSION,
+            upserts: EntityKind::ALL.map(upsert),
+        }
     }
 
     /// The path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The schema version of the file ([`SQLITE_SCHEMA_VERSION`] once opened for writing).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|e| sqlite_err(&self.path, "read schema version", e))
     }
 
     fn configure(&self) -> Result<(), StoreError> {
@@ -255,16 +217,8 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn schema_version(&self) -> Result<i64, StoreError> {
-        self.conn
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(|e| sqlite_err(&self.path, "read schema version", e))
-    }
-
-    fn check_version(&self, version: i64) -> Result<(), StoreError> {
-        check_version(&self.path, version)
-    }
-
+    /// Creates the schema in a new file, or migrates an older one in place: in one transaction,
+    /// the columns each later version added (with their defaults) and what else it changed.
     fn migrate(&mut self) -> Result<(), StoreError> {
         let path = self.path.clone();
         let tx = self
@@ -274,45 +228,57 @@ impl SqliteStore {
         let version: i64 = tx
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(|e| sqlite_err(&path, "read schema version", e))?;
-        check_version(&path, version)?;
-        if version < 1 {
-            tx.execute_batch(SCHEMA_V1)
+        let version = check_version(&path, version)?;
+        if version == 0 {
+            tx.execute_batch(&schema())
                 .map_err(|e| sqlite_err(&path, "create schema", e))?;
+        } else {
+            for to in sql_schema::versions_after(version) {
+                let added = EntityKind::ALL
+                    .iter()
+                    .flat_map(|&k| sql_schema::added_columns::<Sqlite>(k, k.table(), to));
+                for sql in added.chain(migration_extras(to).iter().map(|s| s.to_string())) {
+                    tx.execute_batch(&sql).map_err(|e| {
+                        sqlite_err(&path, &format!("migrate to schema version {to}"), e)
+                    })?;
+                }
+            }
         }
         tx.pragma_update(None, "user_version", SQLITE_SCHEMA_VERSION)
             .map_err(|e| sqlite_err(&path, "write schema version", e))?;
         tx.commit()
-            .map_err(|e| sqlite_err(&path, "commit migration", e))
+            .map_err(|e| sqlite_err(&path, "commit migration", e))?;
+        self.version = columns::SCHEMA_VERSION;
+        Ok(())
     }
 
     /// Every pipeline run, oldest first.
-    pub fn pipeline_runs(&self) -> Result<Vec<PipelineRunRecord>, StoreError> {
-        self.select(
-            EntityKind::Pipeline,
-            &RunFilter::default(),
-            pipeline_from_row,
-        )
+    pub fn pipeline_runs(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
+        self.select(EntityKind::Pipeline, &RunFilter::default())
     }
 
     /// Every process run, oldest first.
-    pub fn process_runs(&self) -> Result<Vec<ProcessRunRecord>, StoreError> {
-        self.select(EntityKind::Process, &RunFilter::default(), process_from_row)
+    pub fn process_runs(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
+        self.select(EntityKind::Process, &RunFilter::default())
     }
 
     /// Every step run, oldest first.
-    pub fn step_runs(&self) -> Result<Vec<StepRunRecord>, StoreError> {
-        self.select(EntityKind::Step, &RunFilter::default(), step_from_row)
+    pub fn step_runs(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
+        self.select(EntityKind::Step, &RunFilter::default())
     }
 
     /// The rows of `kind`'s table that pass `filter`, every value bound as a parameter.
-    fn select<T>(
+    fn select(
         &self,
         kind: EntityKind,
         filter: &RunFilter,
-        map: fn(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>, StoreError> {
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
         let (clauses, values) = sql_filter::clauses::<Sqlite>(kind, filter, &["rowid"]);
-        let sql = format!("SELECT * FROM {}{clauses}", kind.table());
+        let sql = format!(
+            "SELECT {} FROM {}{clauses}",
+            sql_schema::column_list(kind, self.version),
+            kind.table()
+        );
         let params: Vec<Box<dyn ToSql + '_>> = values
             .into_iter()
             .map(|value| -> Box<dyn ToSql + '_> {
@@ -329,10 +295,13 @@ impl SqliteStore {
             .conn
             .prepare_cached(&sql)
             .map_err(|e| sqlite_err(path, "prepare query", e))?;
+        let version = self.version;
         let rows = stmt
-            .query_map(rusqlite::params_from_iter(params.iter()), map)
+            .query_map(rusqlite::params_from_iter(params.iter()), |row| {
+                record_from_row(kind, version, row)
+            })
             .map_err(|e| sqlite_err(path, "query", e))?;
-        rows.collect::<rusqlite::Result<Vec<T>>>()
+        rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| sqlite_err(path, "read row", e))
     }
 
@@ -343,16 +312,12 @@ impl SqliteStore {
 }
 
 impl RecordReader for SqliteStore {
-    fn read_pipelines(&mut self, filter: &RunFilter) -> Result<Vec<PipelineRunRecord>, StoreError> {
-        self.select(EntityKind::Pipeline, filter, pipeline_from_row)
-    }
-
-    fn read_processes(&mut self, filter: &RunFilter) -> Result<Vec<ProcessRunRecord>, StoreError> {
-        self.select(EntityKind::Process, filter, process_from_row)
-    }
-
-    fn read_steps(&mut self, filter: &RunFilter) -> Result<Vec<StepRunRecord>, StoreError> {
-        self.select(EntityKind::Step, filter, step_from_row)
+    fn read_records(
+        &mut self,
+        kind: EntityKind,
+        filter: &RunFilter,
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        self.select(kind, filter)
     }
 
     fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
@@ -369,7 +334,9 @@ impl RecordReader for SqliteStore {
                     pid: row.get("pid")?,
                     started_at: get_time(row, "started_at")?,
                     last_beat_at: get_time(row, "last_beat_at")?,
-                    beat_interval_ms: get_duration_col(row, "beat_interval_ms")?.unwrap_or(0),
+                    beat_interval_ms: row
+                        .get::<_, i64>("beat_interval_ms")
+                        .map(|v| u64::try_from(v).unwrap_or(0))?,
                     stopped_at: get_optional_time(row, "stopped_at")?,
                 })
             })
@@ -423,92 +390,50 @@ impl ExecutionRecordStore for SqliteStore {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| sqlite_err(&path, "begin transaction", e))?;
-        upsert_all(&tx, records).map_err(|e| sqlite_err(&path, "write records", e))?;
+        upsert_all(&tx, &self.upserts, records)
+            .map_err(|e| sqlite_err(&path, "write records", e))?;
         tx.commit()
             .map_err(|e| sqlite_err(&path, "commit records", e))
     }
 }
 
-/// Upserts every record, each statement prepared once per batch and its values bound by
-/// position.
-fn upsert_all(tx: &Transaction<'_>, records: &[ExecutionRecord]) -> rusqlite::Result<()> {
-    let mut pipelines = None;
-    let mut processes = None;
-    let mut steps = None;
+/// Upserts every record, each kind's statement prepared once per batch and its values bound
+/// by position, in table order.
+fn upsert_all(
+    tx: &Transaction<'_>,
+    upserts: &[String; 3],
+    records: &[ExecutionRecord],
+) -> rusqlite::Result<()> {
+    let mut statements: [Option<CachedStatement<'_>>; 3] = Default::default();
     let mut time = String::with_capacity(32);
     for record in records {
-        match record {
-            ExecutionRecord::Pipeline(r) => {
-                let stmt = prepared(tx, &mut pipelines, UPSERT_PIPELINE)?;
-                timestamp_into(&r.started_at, &mut time);
-                stmt.execute(params![
-                    r.run_id,
-                    r.attempt,
-                    r.event.as_str(),
-                    r.correlation_id,
-                    r.last_attempt,
-                    r.pipeline,
-                    time,
-                    r.status.as_str(),
-                    r.duration_ms.map(clamp_i64),
-                    r.error,
-                    r.error_type,
-                    r.error_message,
-                    r.failed_step_run_id,
-                    r.failed_step,
-                    r.trace_id,
-                    r.span_id,
-                    r.recorder_id,
-                ])?;
-            }
-            ExecutionRecord::Process(r) => {
-                let stmt = prepared(tx, &mut processes, UPSERT_PROCESS)?;
-                timestamp_into(&r.started_at, &mut time);
-                stmt.execute(params![
-                    r.process_run_id,
-                    r.event.as_str(),
-                    r.run_id,
-                    r.correlation_id,
-                    r.attempt,
-                    r.process,
-                    time,
-                    r.status.as_str(),
-                    r.duration_ms.map(clamp_i64),
-                    r.error,
-                    r.error_type,
-                    r.error_message,
-                    r.failed_step_run_id,
-                    r.failed_step,
-                    r.trace_id,
-                    r.span_id,
-                    r.recorder_id,
-                ])?;
-            }
-            ExecutionRecord::Step(r) => {
-                let stmt = prepared(tx, &mut steps, UPSERT_STEP)?;
-                timestamp_into(&r.started_at, &mut time);
-                stmt.execute(params![
-                    r.step_run_id,
-                    r.event.as_str(),
-                    r.run_id,
-                    r.correlation_id,
-                    r.attempt,
-                    r.step,
-                    r.process_run_id,
-                    time,
-                    r.status.as_str(),
-                    r.duration_ms.map(clamp_i64),
-                    r.error,
-                    r.error_type,
-                    r.error_message,
-                    r.trace_id,
-                    r.span_id,
-                    r.recorder_id,
-                ])?;
-            }
+        let kind = record.kind.index();
+        let stmt = prepared(tx, &mut statements[kind], &upserts[kind])?;
+        for (i, column) in columns::of(record.kind).enumerate() {
+            bind(stmt, i + 1, column.get(record), &mut time)?;
         }
+        stmt.raw_execute()?;
     }
     Ok(())
+}
+
+/// Binds `value` to parameter `n` (counting from 1); `time` is scratch space for a timestamp.
+fn bind(
+    stmt: &mut CachedStatement<'_>,
+    n: usize,
+    value: Value<'_>,
+    time: &mut String,
+) -> rusqlite::Result<()> {
+    match value {
+        Value::Null => stmt.raw_bind_parameter(n, rusqlite::types::Null),
+        Value::Text(text) => stmt.raw_bind_parameter(n, text),
+        Value::Integer(v) => stmt.raw_bind_parameter(n, clamp_i64(v)),
+        Value::Bool(b) => stmt.raw_bind_parameter(n, b),
+        Value::Time(t) => {
+            timestamp_into(&t, time);
+            stmt.raw_bind_parameter(n, time.as_str())
+        }
+    }
 }
 
 /// The statement in `slot`, taken from the connection's cache the first time.
@@ -534,55 +459,78 @@ fn timestamp(t: &DateTime<Utc>) -> String {
 /// [`timestamp`] into `out` (cleared first).
 fn timestamp_into(t: &DateTime<Utc>, out: &mut String) {
     out.clear();
-    let mut buf = [0u8; 30];
-    match rfc3339::format(t, rfc3339::Fraction::Nanos, &mut buf) {
-        Some(text) => out.push_str(text),
-        None => out.push_str(&t.to_rfc3339_opts(SecondsFormat::Nanos, true)),
-    }
+    rfc3339::push(t, Fraction::Nanos, out);
 }
 
-fn conversion_error(
-    idx: &str,
-    e: impl std::error::Error + Send + Sync + 'static,
-) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, {
-        let msg = format!("column {idx}: {e}");
-        msg.into()
-    })
+fn conversion_error(col: &str, e: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("column {col}: {e}").into(),
+    )
 }
 
-fn get_time(row: &Row<'_>, col: &str) -> rusqlite::Result<DateTime<Utc>> {
-    let text: String = row.get(col)?;
-    DateTime::parse_from_rfc3339(&text)
+fn parse_time(col: &str, text: &str) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| conversion_error(col, e))
 }
 
-fn get_parsed<T: std::str::FromStr>(row: &Row<'_>, col: &str) -> rusqlite::Result<T>
-where
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
+fn get_time(row: &Row<'_>, col: &str) -> rusqlite::Result<DateTime<Utc>> {
     let text: String = row.get(col)?;
-    text.parse().map_err(|e| conversion_error(col, e))
+    parse_time(col, &text)
 }
 
 fn get_optional_time(row: &Row<'_>, col: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
     let text: Option<String> = row.get(col)?;
-    text.map(|text| {
-        DateTime::parse_from_rfc3339(&text)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| conversion_error(col, e))
+    text.map(|text| parse_time(col, &text)).transpose()
+}
+
+/// The record of a row of `kind`'s table, selected with the columns of schema `version`.
+fn record_from_row(
+    kind: EntityKind,
+    version: u32,
+    row: &Row<'_>,
+) -> rusqlite::Result<ExecutionRecord> {
+    let row = SqliteRow { row, kind, version };
+    sql_schema::record_from_row(kind, version, &row).map_err(|e| match e {
+        RowError::Store(e) => e,
+        RowError::Value { column, message } => conversion_error(column, message),
     })
-    .transpose()
 }
 
-fn get_duration_col(row: &Row<'_>, col: &str) -> rusqlite::Result<Option<u64>> {
-    let v: Option<i64> = row.get(col)?;
-    Ok(v.map(|v| u64::try_from(v).unwrap_or(0)))
+/// A row of `kind`'s table selected with the columns of schema `version`.
+struct SqliteRow<'a> {
+    row: &'a Row<'a>,
+    kind: EntityKind,
+    version: u32,
 }
 
-fn get_duration(row: &Row<'_>) -> rusqlite::Result<Option<u64>> {
-    get_duration_col(row, "duration_ms")
+impl SqlRow for SqliteRow<'_> {
+    type Error = rusqlite::Error;
+
+    fn text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.row.get(i)
+    }
+
+    fn integer(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.row.get(i)
+    }
+
+    fn boolean(&self, i: usize) -> rusqlite::Result<Option<bool>> {
+        self.row.get(i)
+    }
+
+    /// Stored as RFC 3339 text.
+    fn time(&self, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+        let name = || {
+            columns::in_schema(self.kind, self.version)
+                .nth(i)
+                .map_or("?", |c: &Column| c.name)
+        };
+        let text: Option<String> = self.row.get(i)?;
+        text.map(|text| parse_time(name(), &text)).transpose()
+    }
 }
 
 /// SQLite's way of writing a filter: numbered `?N` placeholders.
@@ -598,82 +546,38 @@ impl Dialect for Sqlite {
     }
 }
 
-fn get_status(row: &Row<'_>) -> rusqlite::Result<RunStatus> {
-    get_parsed(row, "status")
+impl SqlDialect for Sqlite {
+    fn column_type(ty: ColumnType) -> &'static str {
+        match ty {
+            ColumnType::Text | ColumnType::Event | ColumnType::Status | ColumnType::Time => "TEXT",
+            ColumnType::Integer | ColumnType::Bool => "INTEGER",
+        }
+    }
+
+    fn literal(value: Value<'_>) -> String {
+        match value {
+            Value::Null => "NULL".into(),
+            Value::Text(text) => format!("'{}'", text.replace('\'', "''")),
+            Value::Integer(n) => clamp_i64(n).to_string(),
+            Value::Bool(b) => u8::from(b).to_string(),
+            Value::Time(t) => format!("'{}'", timestamp(&t)),
+        }
+    }
 }
 
-fn pipeline_from_row(row: &Row<'_>) -> rusqlite::Result<PipelineRunRecord> {
-    Ok(PipelineRunRecord {
-        event: get_parsed(row, "event")?,
-        run_id: row.get("run_id")?,
-        correlation_id: row.get("correlation_id")?,
-        attempt: row.get("attempt")?,
-        last_attempt: row.get("last_attempt")?,
-        pipeline: row.get("pipeline")?,
-        started_at: get_time(row, "started_at")?,
-        status: get_status(row)?,
-        duration_ms: get_duration(row)?,
-        error: row.get("error")?,
-        error_type: row.get("error_type")?,
-        error_message: row.get("error_message")?,
-        failed_step_run_id: row.get("failed_step_run_id")?,
-        failed_step: row.get("failed_step")?,
-        trace_id: row.get("trace_id")?,
-        span_id: row.get("span_id")?,
-        recorder_id: row.get("recorder_id")?,
-    })
-}
-
-fn process_from_row(row: &Row<'_>) -> rusqlite::Result<ProcessRunRecord> {
-    Ok(ProcessRunRecord {
-        event: get_parsed(row, "event")?,
-        run_id: row.get("run_id")?,
-        correlation_id: row.get("correlation_id")?,
-        attempt: row.get("attempt")?,
-        process_run_id: row.get("process_run_id")?,
-        process: row.get("process")?,
-        started_at: get_time(row, "started_at")?,
-        status: get_status(row)?,
-        duration_ms: get_duration(row)?,
-        error: row.get("error")?,
-        error_type: row.get("error_type")?,
-        error_message: row.get("error_message")?,
-        failed_step_run_id: row.get("failed_step_run_id")?,
-        failed_step: row.get("failed_step")?,
-        trace_id: row.get("trace_id")?,
-        span_id: row.get("span_id")?,
-        recorder_id: row.get("recorder_id")?,
-    })
-}
-
-fn step_from_row(row: &Row<'_>) -> rusqlite::Result<StepRunRecord> {
-    Ok(StepRunRecord {
-        event: get_parsed(row, "event")?,
-        run_id: row.get("run_id")?,
-        correlation_id: row.get("correlation_id")?,
-        attempt: row.get("attempt")?,
-        step_run_id: row.get("step_run_id")?,
-        step: row.get("step")?,
-        started_at: get_time(row, "started_at")?,
-        status: get_status(row)?,
-        duration_ms: get_duration(row)?,
-        error: row.get("error")?,
-        process_run_id: row.get("process_run_id")?,
-        error_type: row.get("error_type")?,
-        error_message: row.get("error_message")?,
-        trace_id: row.get("trace_id")?,
-        span_id: row.get("span_id")?,
-        recorder_id: row.get("recorder_id")?,
-    })
-}
-
-fn check_version(path: &Path, version: i64) -> Result<(), StoreError> {
+/// The file's version, which this release reads, or the error that says it is newer.
+fn check_version(path: &Path, version: i64) -> Result<u32, StoreError> {
     match newer_schema(version, SQLITE_SCHEMA_VERSION) {
         Some(message) => Err(StoreError::invalid_data(
             path.display().to_string(),
             message,
         )),
-        None => Ok(()),
+        None => u32::try_from(version).map_err(|_| {
+            StoreError::invalid_data(
+                path.display().to_string(),
+                format!("schema version {version} is not one tracing-etl writes"),
+            )
+        }),
     }
 }
 

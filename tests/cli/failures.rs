@@ -26,7 +26,7 @@ fn history() -> History {
         .remove(0);
     run.trace_id = Some(TRACE_ID.into());
     run.span_id = Some(SPAN_ID.into());
-    store.write_batch(&[run.into()]).unwrap();
+    store.write_batch(&[run]).unwrap();
     history
 }
 

@@ -209,10 +209,10 @@ fn running_then_reap_appends_end_records() {
         .pipeline_runs()
         .unwrap()
         .into_iter()
-        .find(|p| p.run_id == "stuck-1")
+        .find(|p| p.run.run_id == "stuck-1")
         .unwrap();
-    assert_eq!(stuck.status, RunStatus::Failed);
-    assert_eq!(stuck.failed_step.as_deref(), Some("check"));
+    assert_eq!(stuck.outcome.status, RunStatus::Failed);
+    assert_eq!(stuck.failed_step(), Some("check"));
     // A second reap finds nothing.
     let out = stdout(history.cli().arg("reap"), 0);
     assert_eq!(out, "nothing to reap: no abandoned entities\n");

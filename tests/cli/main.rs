@@ -14,6 +14,8 @@ mod pg_support;
 mod corrupt_store;
 mod errors;
 mod failures;
+#[cfg(feature = "postgres")]
+mod history_0_1;
 mod jsonl;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -181,7 +181,7 @@ fn running_and_reap_work_on_postgres() {
     let run = reader
         .read_pipelines(&RunFilter::default().run_id("stuck-1"))
         .unwrap();
-    assert_eq!(run[0].status, RunStatus::Failed);
+    assert_eq!(run[0].outcome.status, RunStatus::Failed);
     assert!(reader
         .read_steps(&RunFilter::default().status(RunStatus::Running))
         .unwrap()

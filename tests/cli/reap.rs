@@ -6,15 +6,14 @@ use crate::cli_support;
 use cli_support::{cli, nightly, open_stuck, record_stuck, History};
 use serde_json::Value;
 use tracing_etl::{
-    ExecutionRecordsLayer, PipelineRunRecord, ProcessRunRecord, RecordReader, RunFilter, RunStatus,
-    SqliteStore, StepRunRecord,
+    ExecutionRecord, ExecutionRecordsLayer, RecordReader, RunFilter, RunStatus, SqliteStore,
 };
 use tracing_subscriber::prelude::*;
 
 type Snapshot = (
-    Vec<PipelineRunRecord>,
-    Vec<ProcessRunRecord>,
-    Vec<StepRunRecord>,
+    Vec<ExecutionRecord>,
+    Vec<ExecutionRecord>,
+    Vec<ExecutionRecord>,
 );
 
 fn snapshot(history: &History) -> Snapshot {
@@ -82,12 +81,15 @@ fn abandoned_entities_are_marked_failed_and_a_second_reap_changes_nothing() {
     // The finished run is untouched.
     assert_eq!(pipelines[0], before.0[0]);
     let pipeline = &pipelines[1];
-    assert_eq!(pipeline.run_id, "stuck-1");
-    assert_eq!(pipeline.status, RunStatus::Failed);
-    assert_eq!(pipeline.event.as_str(), "pipeline_end");
-    assert_eq!(pipeline.error_type.as_deref(), Some("abandoned"));
-    assert_eq!(pipeline.duration_ms, None, "nobody saw it end");
-    let message = pipeline.error_message.as_deref().unwrap();
+    assert_eq!(pipeline.run.run_id, "stuck-1");
+    assert_eq!(pipeline.outcome.status, RunStatus::Failed);
+    assert_eq!(pipeline.event().as_str(), "pipeline_end");
+    assert_eq!(
+        pipeline.outcome.error.type_name.as_deref(),
+        Some("abandoned")
+    );
+    assert_eq!(pipeline.outcome.duration_ms, None, "nobody saw it end");
+    let message = pipeline.outcome.error.message.as_deref().unwrap();
     assert!(message.starts_with("recorder "), "{message}");
     assert!(message.contains("shut down at"), "{message}");
     assert!(
@@ -99,26 +101,26 @@ fn abandoned_entities_are_marked_failed_and_a_second_reap_changes_nothing() {
     assert_eq!(pipeline.recorder_id, before.0[1].recorder_id);
 
     // Root cause: the first failed step — `check` failed before the program went away.
-    let check = steps.iter().find(|s| s.step == "check").unwrap();
-    assert_eq!(check.status, RunStatus::Failed);
+    let check = steps.iter().find(|s| s.name == "check").unwrap();
+    assert_eq!(check.outcome.status, RunStatus::Failed);
     assert_eq!(
-        check.error_type.as_deref(),
+        check.outcome.error.type_name.as_deref(),
         Some("CheckError"),
         "not reaped"
     );
-    assert_eq!(pipeline.failed_step.as_deref(), Some("check"));
-    assert_eq!(
-        pipeline.failed_step_run_id.as_ref(),
-        Some(&check.step_run_id)
-    );
-    let load = processes.iter().find(|p| p.run_id == "stuck-1").unwrap();
-    assert_eq!(load.status, RunStatus::Failed);
-    assert_eq!(load.error_type.as_deref(), Some("abandoned"));
-    assert_eq!(load.failed_step.as_deref(), Some("check"));
-    let write = steps.iter().find(|s| s.step == "write").unwrap();
-    assert_eq!(write.status, RunStatus::Failed);
-    assert_eq!(write.event.as_str(), "step_end");
-    assert_eq!(write.error_type.as_deref(), Some("abandoned"));
+    assert_eq!(pipeline.failed_step(), Some("check"));
+    assert_eq!(pipeline.failed_step_run_id(), check.step_run_id.as_deref());
+    let load = processes
+        .iter()
+        .find(|p| p.run.run_id == "stuck-1")
+        .unwrap();
+    assert_eq!(load.outcome.status, RunStatus::Failed);
+    assert_eq!(load.outcome.error.type_name.as_deref(), Some("abandoned"));
+    assert_eq!(load.failed_step(), Some("check"));
+    let write = steps.iter().find(|s| s.name == "write").unwrap();
+    assert_eq!(write.outcome.status, RunStatus::Failed);
+    assert_eq!(write.event().as_str(), "step_end");
+    assert_eq!(write.outcome.error.type_name.as_deref(), Some("abandoned"));
 
     // `show` tells both: the root cause, and that the run was abandoned.
     let out = cli(&history.path)
@@ -193,15 +195,15 @@ fn without_an_earlier_failure_the_step_it_died_in_is_the_root_cause() {
         "{out}"
     );
     let (pipelines, processes, steps) = snapshot(&history);
-    let write = steps.iter().find(|s| s.step == "write").unwrap();
-    assert_eq!(pipelines[0].failed_step.as_deref(), Some("write"));
+    let write = steps.iter().find(|s| s.name == "write").unwrap();
+    assert_eq!(pipelines[0].failed_step(), Some("write"));
     assert_eq!(
-        pipelines[0].failed_step_run_id.as_ref(),
-        Some(&write.step_run_id)
+        pipelines[0].failed_step_run_id(),
+        write.step_run_id.as_deref()
     );
-    assert_eq!(processes[0].failed_step.as_deref(), Some("write"));
-    let check = steps.iter().find(|s| s.step == "check").unwrap();
-    assert_eq!(check.status, RunStatus::Success);
+    assert_eq!(processes[0].failed_step(), Some("write"));
+    let check = steps.iter().find(|s| s.name == "check").unwrap();
+    assert_eq!(check.outcome.status, RunStatus::Success);
 
     let out = cli(&history.path)
         .args(["show", "clean"])
@@ -226,13 +228,20 @@ fn live_entities_are_left_alone() {
 
     cli(&history.path).arg("reap").assert().success();
     let (pipelines, _, steps) = snapshot(&history);
-    let status = |run: &str| pipelines.iter().find(|p| p.run_id == run).unwrap().status;
+    let status = |run: &str| {
+        pipelines
+            .iter()
+            .find(|p| p.run.run_id == run)
+            .unwrap()
+            .outcome
+            .status
+    };
     assert_eq!(status("dead"), RunStatus::Failed);
     assert_eq!(status("alive"), RunStatus::Running);
     assert!(steps
         .iter()
-        .filter(|s| s.run_id == "alive" && s.step == "write")
-        .all(|s| s.status == RunStatus::Running));
+        .filter(|s| s.run.run_id == "alive" && s.name == "write")
+        .all(|s| s.outcome.status == RunStatus::Running));
 
     // `--older-than` spares recent entities even when abandoned.
     tracing::dispatcher::with_default(&dispatch, || drop(spans));
@@ -245,7 +254,7 @@ fn live_entities_are_left_alone() {
         .success()
         .stdout("nothing to reap: no abandoned entities\n");
     assert_eq!(
-        snapshot(&history2).0[0].status,
+        snapshot(&history2).0[0].outcome.status,
         RunStatus::Running,
         "spared by --older-than"
     );

@@ -68,9 +68,9 @@ fn replay_writes_a_spill_file_into_the_store_and_removes_it() {
     let mut store = history.reader();
     let runs = store.read_pipelines(&RunFilter::default()).unwrap();
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].run_id, "spilled-run");
-    assert_eq!(runs[0].status, RunStatus::Failed);
-    assert_eq!(runs[0].failed_step.as_deref(), Some("parse"));
+    assert_eq!(runs[0].run.run_id, "spilled-run");
+    assert_eq!(runs[0].outcome.status, RunStatus::Failed);
+    assert_eq!(runs[0].failed_step(), Some("parse"));
     assert_eq!(store.read_steps(&RunFilter::default()).unwrap().len(), 2);
 }
 

@@ -386,7 +386,7 @@ fn pipeline_status(mut reader: impl RecordReader, run_id: &str) -> RunStatus {
         .read_pipelines(&RunFilter::default().run_id(run_id))
         .unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
-    rows[0].status
+    rows[0].status()
 }
 
 #[test]

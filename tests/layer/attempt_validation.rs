@@ -20,9 +20,9 @@ macro_rules! with_attempt {
 }
 
 fn assert_attempt(runs: &Runs, attempt: u32) {
-    assert_eq!(runs.pipeline("nightly").attempt, attempt);
-    assert_eq!(runs.step("load").attempt, attempt);
-    assert_eq!(runs.pipeline("nightly").status, RunStatus::Success);
+    assert_eq!(runs.pipeline("nightly").run.attempt, attempt);
+    assert_eq!(runs.step("load").run.attempt, attempt);
+    assert_eq!(runs.pipeline("nightly").outcome.status, RunStatus::Success);
 }
 
 fn assert_defaulted_with_warning(runs: &Runs, shown: &str) {

@@ -585,41 +585,17 @@ struct End<'a> {
     id: Option<&'a str>,
 }
 
-fn end_fields(record: &ExecutionRecord) -> End<'_> {
-    match record {
-        ExecutionRecord::Pipeline(r) => End {
-            name: &r.pipeline,
-            run_id: &r.run_id,
-            status: r.status,
-            error_type: r.error_type.as_deref(),
-            error_message: r.error_message.as_deref(),
-            failed_step: r.failed_step.as_deref(),
-            failed_step_run_id: r.failed_step_run_id.as_deref(),
-            process_run_id: None,
-            id: None,
-        },
-        ExecutionRecord::Process(r) => End {
-            name: &r.process,
-            run_id: &r.run_id,
-            status: r.status,
-            error_type: r.error_type.as_deref(),
-            error_message: r.error_message.as_deref(),
-            failed_step: r.failed_step.as_deref(),
-            failed_step_run_id: r.failed_step_run_id.as_deref(),
-            process_run_id: Some(&r.process_run_id),
-            id: Some(&r.process_run_id),
-        },
-        ExecutionRecord::Step(r) => End {
-            name: &r.step,
-            run_id: &r.run_id,
-            status: r.status,
-            error_type: r.error_type.as_deref(),
-            error_message: r.error_message.as_deref(),
-            failed_step: None,
-            failed_step_run_id: None,
-            process_run_id: r.process_run_id.as_deref(),
-            id: Some(&r.step_run_id),
-        },
+fn end_fields(r: &ExecutionRecord) -> End<'_> {
+    End {
+        name: &r.name,
+        run_id: &r.run.run_id,
+        status: r.outcome.status,
+        error_type: r.outcome.error.type_name.as_deref(),
+        error_message: r.outcome.error.message.as_deref(),
+        failed_step: r.failed_step(),
+        failed_step_run_id: r.failed_step_run_id(),
+        process_run_id: r.process_run_id.as_deref(),
+        id: r.entity_id(),
     }
 }
 

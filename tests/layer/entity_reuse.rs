@@ -47,37 +47,41 @@ fn a_failed_run_leaves_nothing_in_the_runs_after_it() {
         (51, 51, 102)
     );
 
-    let first = pipelines.iter().find(|p| p.run_id == "first").unwrap();
-    assert_eq!(first.status, RunStatus::Failed);
-    assert_eq!(first.attempt, 3);
-    assert_eq!(first.failed_step.as_deref(), Some("customers"));
+    let first = pipelines.iter().find(|p| p.run.run_id == "first").unwrap();
+    assert_eq!(first.outcome.status, RunStatus::Failed);
+    assert_eq!(first.run.attempt, 3);
+    assert_eq!(first.failed_step(), Some("customers"));
 
-    for later in pipelines.iter().filter(|p| p.run_id != "first") {
-        assert_eq!(later.status, RunStatus::Success, "{later:?}");
-        assert_eq!(later.attempt, 1, "{later:?}");
-        assert_eq!(later.error, None, "{later:?}");
-        assert_eq!(later.failed_step, None, "{later:?}");
-        assert!(later.duration_ms.is_some(), "{later:?}");
+    for later in pipelines.iter().filter(|p| p.run.run_id != "first") {
+        assert_eq!(later.outcome.status, RunStatus::Success, "{later:?}");
+        assert_eq!(later.run.attempt, 1, "{later:?}");
+        assert_eq!(later.outcome.error.full, None, "{later:?}");
+        assert_eq!(later.failed_step(), None, "{later:?}");
+        assert!(later.outcome.duration_ms.is_some(), "{later:?}");
     }
     for process in &processes {
-        let failed = process.run_id == "first";
-        assert_eq!(process.status == RunStatus::Failed, failed, "{process:?}");
-        assert_eq!(process.process, "extract");
+        let failed = process.run.run_id == "first";
+        assert_eq!(
+            process.outcome.status == RunStatus::Failed,
+            failed,
+            "{process:?}"
+        );
+        assert_eq!(process.name, "extract");
     }
     for step in &steps {
-        let failed = step.run_id == "first" && step.step == "customers";
-        assert_eq!(step.status == RunStatus::Failed, failed, "{step:?}");
-        assert_eq!(step.error_type.is_some(), failed, "{step:?}");
+        let failed = step.run.run_id == "first" && step.name == "customers";
+        assert_eq!(step.outcome.status == RunStatus::Failed, failed, "{step:?}");
+        assert_eq!(step.outcome.error.type_name.is_some(), failed, "{step:?}");
         // Each step belongs to the process of its own run.
         let process = processes
             .iter()
-            .find(|p| Some(&p.process_run_id) == step.process_run_id.as_ref())
+            .find(|p| p.process_run_id == step.process_run_id)
             .expect("the step's process");
-        assert_eq!(process.run_id, step.run_id, "{step:?}");
+        assert_eq!(process.run.run_id, step.run.run_id, "{step:?}");
     }
     // Ids stay unique across reuse.
-    let mut ids: Vec<_> = steps.iter().map(|s| s.step_run_id.as_str()).collect();
-    ids.extend(processes.iter().map(|p| p.process_run_id.as_str()));
+    let mut ids: Vec<_> = steps.iter().map(|s| s.entity_id().unwrap()).collect();
+    ids.extend(processes.iter().map(|p| p.entity_id().unwrap()));
     let count = ids.len();
     ids.sort_unstable();
     ids.dedup();

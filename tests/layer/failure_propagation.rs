@@ -55,34 +55,31 @@ fn a_failed_step_fails_its_process_and_pipeline(store: Store) {
 
     let (runs, ()) = run(store, pipeline);
     let step = runs.step("transform");
-    assert_eq!(step.status, RunStatus::Failed);
-    assert_eq!(runs.step("extract").status, RunStatus::Success);
-    assert_eq!(runs.step("publish").status, RunStatus::Success);
+    assert_eq!(step.outcome.status, RunStatus::Failed);
+    assert_eq!(runs.step("extract").outcome.status, RunStatus::Success);
+    assert_eq!(runs.step("publish").outcome.status, RunStatus::Success);
 
     let process = runs.process("ingest");
-    assert_eq!(process.status, RunStatus::Failed);
-    assert_eq!(process.failed_step.as_deref(), Some("transform"));
+    assert_eq!(process.outcome.status, RunStatus::Failed);
+    assert_eq!(process.failed_step(), Some("transform"));
+    assert_eq!(process.failed_step_run_id(), step.step_run_id.as_deref());
+    assert_eq!(process.outcome.error.full, step.outcome.error.full);
     assert_eq!(
-        process.failed_step_run_id.as_deref(),
-        Some(step.step_run_id.as_str())
+        process.outcome.error.type_name,
+        step.outcome.error.type_name
     );
-    assert_eq!(process.error, step.error);
-    assert_eq!(process.error_type, step.error_type);
     assert_eq!(
-        process.error_message.as_deref(),
+        process.outcome.error.message.as_deref(),
         Some("transform went wrong")
     );
 
     let p = runs.pipeline("sales");
-    assert_eq!(p.status, RunStatus::Failed);
-    assert_eq!(p.failed_step.as_deref(), Some("transform"));
-    assert_eq!(
-        p.failed_step_run_id.as_deref(),
-        Some(step.step_run_id.as_str())
-    );
-    assert_eq!(p.error, step.error);
-    assert_eq!(p.error_type, step.error_type);
-    assert_eq!(p.error_message, step.error_message);
+    assert_eq!(p.outcome.status, RunStatus::Failed);
+    assert_eq!(p.failed_step(), Some("transform"));
+    assert_eq!(p.failed_step_run_id(), step.step_run_id.as_deref());
+    assert_eq!(p.outcome.error.full, step.outcome.error.full);
+    assert_eq!(p.outcome.error.type_name, step.outcome.error.type_name);
+    assert_eq!(p.outcome.error.message, step.outcome.error.message);
 }
 
 fn the_first_failed_step_is_the_root_cause(store: Store) {
@@ -100,25 +97,33 @@ fn the_first_failed_step_is_the_root_cause(store: Store) {
     let (runs, ()) = run(store, pipeline);
     let first = runs.step("load");
     let second = runs.step("transform");
-    assert_eq!(first.status, RunStatus::Failed);
-    assert_eq!(second.status, RunStatus::Failed);
+    assert_eq!(first.outcome.status, RunStatus::Failed);
+    assert_eq!(second.outcome.status, RunStatus::Failed);
     assert_eq!(
-        second.error_message.as_deref(),
+        second.outcome.error.message.as_deref(),
         Some("transform went wrong"),
         "the second step keeps its own error"
     );
     for (failed_step, failed_id, message) in [
         {
             let p = runs.process("ingest");
-            (&p.failed_step, &p.failed_step_run_id, &p.error_message)
+            (
+                p.failed_step(),
+                p.failed_step_run_id(),
+                &p.outcome.error.message,
+            )
         },
         {
             let p = runs.pipeline("sales");
-            (&p.failed_step, &p.failed_step_run_id, &p.error_message)
+            (
+                p.failed_step(),
+                p.failed_step_run_id(),
+                &p.outcome.error.message,
+            )
         },
     ] {
-        assert_eq!(failed_step.as_deref(), Some("load"));
-        assert_eq!(failed_id.as_deref(), Some(first.step_run_id.as_str()));
+        assert_eq!(failed_step, Some("load"));
+        assert_eq!(failed_id, first.step_run_id.as_deref());
         assert_eq!(message.as_deref(), Some("load went wrong"));
     }
 }
@@ -148,21 +153,21 @@ fn each_process_carries_its_own_first_failed_step(store: Store) {
     }
 
     let (runs, ()) = run(store, pipeline);
-    assert_eq!(runs.process("first").failed_step.as_deref(), Some("load"));
+    assert_eq!(runs.process("first").failed_step(), Some("load"));
     let second = runs.process("second");
-    assert_eq!(second.status, RunStatus::Failed);
-    assert_eq!(second.failed_step.as_deref(), Some("transform"));
+    assert_eq!(second.outcome.status, RunStatus::Failed);
+    assert_eq!(second.failed_step(), Some("transform"));
     assert_eq!(
-        second.failed_step_run_id.as_deref(),
-        Some(runs.step("transform").step_run_id.as_str())
+        second.failed_step_run_id(),
+        runs.step("transform").step_run_id.as_deref()
     );
     let third = runs.process("third");
-    assert_eq!(third.status, RunStatus::Success);
-    assert_eq!(third.failed_step, None);
-    assert_eq!(third.error, None);
+    assert_eq!(third.outcome.status, RunStatus::Success);
+    assert_eq!(third.failed_step(), None);
+    assert_eq!(third.outcome.error.full, None);
     let p = runs.pipeline("sales");
-    assert_eq!(p.failed_step.as_deref(), Some("load"));
-    assert_eq!(p.error_message.as_deref(), Some("load went wrong"));
+    assert_eq!(p.failed_step(), Some("load"));
+    assert_eq!(p.outcome.error.message.as_deref(), Some("load went wrong"));
 }
 
 fn error_directly_in_a_process(store: Store) {
@@ -182,23 +187,26 @@ fn error_directly_in_a_process(store: Store) {
     fn other() {}
 
     let (runs, ()) = run(store, pipeline);
-    assert_eq!(runs.step("extract").status, RunStatus::Success);
+    assert_eq!(runs.step("extract").outcome.status, RunStatus::Success);
     let process = runs.process("ingest");
-    assert_eq!(process.status, RunStatus::Failed);
-    assert_eq!(process.failed_step, None);
-    assert_eq!(process.failed_step_run_id, None);
-    assert_eq!(process.error_type.as_deref(), Some("Config"));
+    assert_eq!(process.outcome.status, RunStatus::Failed);
+    assert_eq!(process.failed_step(), None);
+    assert_eq!(process.failed_step_run_id(), None);
+    assert_eq!(process.outcome.error.type_name.as_deref(), Some("Config"));
     assert_eq!(
-        process.error_message.as_deref(),
+        process.outcome.error.message.as_deref(),
         Some("no input configured")
     );
-    assert_eq!(runs.process("other").status, RunStatus::Success);
+    assert_eq!(runs.process("other").outcome.status, RunStatus::Success);
     let p = runs.pipeline("sales");
-    assert_eq!(p.status, RunStatus::Failed);
-    assert_eq!(p.failed_step, None);
-    assert_eq!(p.failed_step_run_id, None);
-    assert_eq!(p.error_type.as_deref(), Some("Config"));
-    assert_eq!(p.error_message.as_deref(), Some("no input configured"));
+    assert_eq!(p.outcome.status, RunStatus::Failed);
+    assert_eq!(p.failed_step(), None);
+    assert_eq!(p.failed_step_run_id(), None);
+    assert_eq!(p.outcome.error.type_name.as_deref(), Some("Config"));
+    assert_eq!(
+        p.outcome.error.message.as_deref(),
+        Some("no input configured")
+    );
 }
 
 fn error_directly_in_a_pipeline(store: Store) {
@@ -214,17 +222,20 @@ fn error_directly_in_a_pipeline(store: Store) {
     }
 
     let (runs, ()) = run(store, pipeline);
-    assert_eq!(runs.step("extract").status, RunStatus::Success);
-    assert_eq!(runs.process("ingest").status, RunStatus::Success);
+    assert_eq!(runs.step("extract").outcome.status, RunStatus::Success);
+    assert_eq!(runs.process("ingest").outcome.status, RunStatus::Success);
     let p = runs.pipeline("sales");
-    assert_eq!(p.status, RunStatus::Failed);
-    assert_eq!(p.failed_step, None);
-    assert_eq!(p.failed_step_run_id, None);
+    assert_eq!(p.outcome.status, RunStatus::Failed);
+    assert_eq!(p.failed_step(), None);
+    assert_eq!(p.failed_step_run_id(), None);
     assert_eq!(
-        p.error_message.as_deref(),
+        p.outcome.error.message.as_deref(),
         Some("could not archive the input")
     );
-    assert_eq!(p.error.as_deref(), Some("could not archive the input"));
+    assert_eq!(
+        p.outcome.error.full.as_deref(),
+        Some("could not archive the input")
+    );
 }
 
 fn an_earlier_error_of_the_process_stays_its_root_cause(store: Store) {
@@ -242,14 +253,14 @@ fn an_earlier_error_of_the_process_stays_its_root_cause(store: Store) {
     }
 
     let (runs, ()) = run(store, pipeline);
-    assert_eq!(runs.step("load").status, RunStatus::Failed);
+    assert_eq!(runs.step("load").outcome.status, RunStatus::Failed);
     let process = runs.process("ingest");
     let p = runs.pipeline("sales");
     for (failed_step, message) in [
-        (&process.failed_step, &process.error_message),
-        (&p.failed_step, &p.error_message),
+        (process.failed_step(), &process.outcome.error.message),
+        (p.failed_step(), &p.outcome.error.message),
     ] {
-        assert_eq!(failed_step, &None);
+        assert_eq!(failed_step, None);
         assert_eq!(message.as_deref(), Some("no input configured"));
     }
 }

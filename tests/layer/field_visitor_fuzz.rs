@@ -366,65 +366,72 @@ fn check_model(runs: &Runs, case: &Case) {
 
     let p = &runs.pipelines[0];
     let (name_, warned) = name(p_name, "fuzz_pipeline");
-    assert_eq!(p.pipeline, name_);
+    assert_eq!(p.name, name_);
     count(warned);
     let (id, warned) = run_id(p_run_id);
     match id {
-        Some(id) => assert_eq!(p.run_id, id),
-        None => assert!(uuid::Uuid::parse_str(&p.run_id).is_ok(), "{}", p.run_id),
+        Some(id) => assert_eq!(p.run.run_id, id),
+        None => assert!(
+            uuid::Uuid::parse_str(&p.run.run_id).is_ok(),
+            "{}",
+            p.run.run_id
+        ),
     }
     count(warned);
     let (n, warned) = attempt(p_attempt);
-    assert_eq!(p.attempt, n);
+    assert_eq!(p.run.attempt, n);
     count(warned);
     let (last, warned) = last_attempt(p_last);
-    assert_eq!(p.last_attempt, last);
+    assert_eq!(p.run.last_attempt, last);
     count(warned);
-    assert_eq!(p.correlation_id, correlation_id(p_correlation));
+    assert_eq!(p.run.correlation_id, correlation_id(p_correlation));
     count(!matches!(p_extra, Val::Absent));
 
     let [q_name, q_run_id, _] = &case.process;
     let q = &runs.processes[0];
     let (name_, warned) = name(q_name, "fuzz_process");
-    assert_eq!(q.process, name_);
+    assert_eq!(q.name, name_);
     count(warned);
     count(!matches!(q_run_id, Val::Absent));
     assert_eq!(
-        (q.run_id.as_str(), q.attempt),
-        (p.run_id.as_str(), p.attempt)
+        (q.run.run_id.as_str(), q.run.attempt),
+        (p.run.run_id.as_str(), p.run.attempt)
     );
-    assert_eq!(q.correlation_id, p.correlation_id);
+    assert_eq!(q.run.correlation_id, p.run.correlation_id);
 
     let s = &runs.steps[0];
     let (name_, warned) = name(&case.step[0], "fuzz_step");
-    assert_eq!(s.step, name_);
+    assert_eq!(s.name, name_);
     count(warned);
     count(!matches!(case.late, Val::Absent));
-    assert_eq!(s.run_id, p.run_id);
-    assert_eq!(s.process_run_id.as_deref(), Some(q.process_run_id.as_str()));
+    assert_eq!(s.run.run_id, p.run.run_id);
+    assert_eq!(s.process_run_id.as_deref(), q.process_run_id.as_deref());
 
     match case.events.iter().find(|e| !e.warn) {
         None => {
-            for status in [p.status, q.status, s.status] {
+            for status in [p.outcome.status, q.outcome.status, s.outcome.status] {
                 assert_eq!(status, RunStatus::Success);
             }
-            assert_eq!(s.error, None);
+            assert_eq!(s.outcome.error.full, None);
         }
         Some(first) => {
             let (error, error_message, error_type) = expected_error(first);
-            assert_eq!(s.status, RunStatus::Failed);
-            assert_eq!(s.error.as_deref(), Some(error.as_str()));
-            assert_eq!(s.error_message.as_deref(), Some(error_message.as_str()));
+            assert_eq!(s.outcome.status, RunStatus::Failed);
+            assert_eq!(s.outcome.error.full.as_deref(), Some(error.as_str()));
+            assert_eq!(
+                s.outcome.error.message.as_deref(),
+                Some(error_message.as_str())
+            );
             if error_type.is_some() {
-                assert_eq!(s.error_type, error_type);
+                assert_eq!(s.outcome.error.type_name, error_type);
             }
             for (status, failed_step, message) in [
-                (p.status, &p.failed_step, &p.error_message),
-                (q.status, &q.failed_step, &q.error_message),
+                (p.outcome.status, p.failed_step(), &p.outcome.error.message),
+                (q.outcome.status, q.failed_step(), &q.outcome.error.message),
             ] {
                 assert_eq!(status, RunStatus::Failed);
-                assert_eq!(failed_step.as_deref(), Some(s.step.as_str()));
-                assert_eq!(message, &s.error_message);
+                assert_eq!(failed_step, Some(s.name.as_str()));
+                assert_eq!(message, &s.outcome.error.message);
             }
         }
     }

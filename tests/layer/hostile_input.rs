@@ -36,7 +36,7 @@ macro_rules! nightly {
             let _p = tracing::info_span!("nightly", $($field)+).entered();
             let _s = tracing::info_span!("load", etl.step = Empty).entered();
         });
-        assert_eq!(runs.step("load").status, RunStatus::Success);
+        assert_eq!(runs.step("load").outcome.status, RunStatus::Success);
         runs
     }};
 }
@@ -89,8 +89,8 @@ fn wrong_types_on_etl_fields_are_defaulted_with_a_warning(store: Store) {
             "true",
         ),
     ] {
-        assert_eq!(runs.pipeline("nightly").attempt, 1);
-        assert_eq!(runs.step("load").attempt, 1);
+        assert_eq!(runs.pipeline("nightly").run.attempt, 1);
+        assert_eq!(runs.step("load").run.attempt, 1);
         one_warning(
             &runs,
             &[&format!("etl.attempt = {shown} "), "`nightly`", "using 1"],
@@ -119,9 +119,9 @@ fn wrong_types_on_etl_fields_are_defaulted_with_a_warning(store: Store) {
             "inf",
         ),
     ] {
-        let run_id = &runs.pipeline("nightly").run_id;
+        let run_id = &runs.pipeline("nightly").run.run_id;
         assert!(uuid::Uuid::parse_str(run_id).is_ok(), "{run_id}");
-        assert_eq!(&runs.step("load").run_id, run_id);
+        assert_eq!(&runs.step("load").run.run_id, run_id);
         one_warning(
             &runs,
             &[&format!("etl.run_id = {shown} "), "using a generated one"],
@@ -142,7 +142,7 @@ fn wrong_types_on_etl_fields_are_defaulted_with_a_warning(store: Store) {
             "0.0",
         ),
     ] {
-        assert!(runs.pipeline("nightly").last_attempt);
+        assert!(runs.pipeline("nightly").run.last_attempt);
         one_warning(
             &runs,
             &[&format!("etl.last_attempt = {shown} "), "using true"],
@@ -172,7 +172,7 @@ fn wrong_types_on_etl_fields_are_defaulted_with_a_warning(store: Store) {
     }
     // An etl.* field this crate does not know.
     let runs = nightly!(store, etl.pipeline = Empty, etl.atempt = 2);
-    assert_eq!(runs.pipeline("nightly").attempt, 1);
+    assert_eq!(runs.pipeline("nightly").run.attempt, 1);
     one_warning(&runs, &["unknown field `etl.atempt`", "ignored"]);
 }
 
@@ -195,15 +195,15 @@ fn other_types_that_are_taken(store: Store) {
     ];
     for (runs, run_id) in cases {
         assert!(runs.warnings.is_empty(), "{:#?}", runs.warnings);
-        assert_eq!(runs.pipeline("nightly").run_id, run_id);
-        assert_eq!(runs.step("load").run_id, run_id);
+        assert_eq!(runs.pipeline("nightly").run.run_id, run_id);
+        assert_eq!(runs.step("load").run.run_id, run_id);
     }
     let big = u128::MAX - 1;
     let runs_a = nightly!(store, etl.pipeline = Empty, etl.run_id = big);
     let runs_b = nightly!(store, etl.pipeline = Empty, etl.run_id = u128::MAX);
     assert_ne!(
-        runs_a.pipeline("nightly").run_id,
-        runs_b.pipeline("nightly").run_id
+        runs_a.pipeline("nightly").run.run_id,
+        runs_b.pipeline("nightly").run.run_id
     );
 
     for (runs, correlation_id) in [
@@ -226,7 +226,7 @@ fn other_types_that_are_taken(store: Store) {
     ] {
         assert!(runs.warnings.is_empty(), "{:#?}", runs.warnings);
         assert_eq!(
-            runs.step("load").correlation_id.as_deref(),
+            runs.step("load").run.correlation_id.as_deref(),
             Some(correlation_id)
         );
     }
@@ -238,7 +238,7 @@ fn other_types_that_are_taken(store: Store) {
         ),
     ] {
         assert!(runs.warnings.is_empty(), "{:#?}", runs.warnings);
-        assert_eq!(runs.step("load").attempt, attempt);
+        assert_eq!(runs.step("load").run.attempt, attempt);
     }
     for (runs, last) in [
         (
@@ -251,7 +251,7 @@ fn other_types_that_are_taken(store: Store) {
         ),
     ] {
         assert!(runs.warnings.is_empty(), "{:#?}", runs.warnings);
-        assert_eq!(runs.pipeline("nightly").last_attempt, last);
+        assert_eq!(runs.pipeline("nightly").run.last_attempt, last);
     }
     // `true` and `false` mark a span like no value does.
     let runs = nightly!(store, etl.pipeline = false);
@@ -291,23 +291,29 @@ fn megabyte_strings_are_cut_with_the_marker(store: Store) {
     });
     assert!(runs.warnings.is_empty(), "{:#?}", runs.warnings);
     let p = &runs.pipelines[0];
-    assert_eq!(p.pipeline, cut(&ascii));
-    assert_eq!(p.run_id, cut(&wide));
+    assert_eq!(p.name, cut(&ascii));
+    assert_eq!(p.run.run_id, cut(&wide));
     assert!(cut(&wide).len() < MAX_FIELD_BYTES + TRUNCATED_MARKER.len());
-    assert_eq!(p.correlation_id.as_deref(), Some(cut(&ascii).as_str()));
+    assert_eq!(p.run.correlation_id.as_deref(), Some(cut(&ascii).as_str()));
     let step = &runs.steps[0];
-    assert_eq!(step.step, cut(&wide));
-    assert_eq!(step.run_id, p.run_id);
-    assert_eq!(step.status, RunStatus::Failed);
+    assert_eq!(step.name, cut(&wide));
+    assert_eq!(step.run.run_id, p.run.run_id);
+    assert_eq!(step.outcome.status, RunStatus::Failed);
     // The `Debug` form of a string is quoted.
     assert_eq!(
-        step.error.as_deref(),
+        step.outcome.error.full.as_deref(),
         Some(cut(&format!("{ascii:?}")).as_str())
     );
-    assert_eq!(step.error_message.as_deref(), Some(cut(&wide).as_str()));
-    assert_eq!(step.error_type.as_deref(), Some(cut(&ascii).as_str()));
-    assert_eq!(p.failed_step.as_deref(), Some(cut(&wide).as_str()));
-    assert_eq!(p.error_message, step.error_message);
+    assert_eq!(
+        step.outcome.error.message.as_deref(),
+        Some(cut(&wide).as_str())
+    );
+    assert_eq!(
+        step.outcome.error.type_name.as_deref(),
+        Some(cut(&ascii).as_str())
+    );
+    assert_eq!(p.failed_step(), Some(cut(&wide).as_str()));
+    assert_eq!(p.outcome.error.message, step.outcome.error.message);
 
     // The event's message when there is nothing else.
     let (runs, ()) = run(store, || {
@@ -315,7 +321,7 @@ fn megabyte_strings_are_cut_with_the_marker(store: Store) {
         tracing::error!("{ascii}");
     });
     assert_eq!(
-        runs.step("load").error_message.as_deref(),
+        runs.step("load").outcome.error.message.as_deref(),
         Some(cut(&ascii).as_str())
     );
 }
@@ -334,12 +340,18 @@ fn nul_characters_become_replacement_characters(store: Store) {
     });
     assert!(runs.warnings.is_empty(), "{:#?}", runs.warnings);
     let p = runs.pipeline("night\u{FFFD}ly");
-    assert_eq!(p.run_id, "run\u{FFFD}id");
-    assert_eq!(p.correlation_id.as_deref(), Some("\u{FFFD}"));
+    assert_eq!(p.run.run_id, "run\u{FFFD}id");
+    assert_eq!(p.run.correlation_id.as_deref(), Some("\u{FFFD}"));
     let step = runs.step("load");
-    assert_eq!(step.error_message.as_deref(), Some("bad\u{FFFD}byte"));
-    assert_eq!(step.error_type.as_deref(), Some("Nul\u{FFFD}Error"));
-    assert_eq!(step.error.as_deref(), Some("x"));
+    assert_eq!(
+        step.outcome.error.message.as_deref(),
+        Some("bad\u{FFFD}byte")
+    );
+    assert_eq!(
+        step.outcome.error.type_name.as_deref(),
+        Some("Nul\u{FFFD}Error")
+    );
+    assert_eq!(step.outcome.error.full.as_deref(), Some("x"));
 }
 
 /// A `Debug` (and `Display`) that writes the lossy decoding of invalid UTF-8.
@@ -396,27 +408,27 @@ fn lossy_and_failing_debug_renderings_in_errors(store: Store) {
     assert!(runs.warnings.is_empty(), "{:#?}", runs.warnings);
     let lossy = runs.step("lossy");
     assert_eq!(
-        lossy.error.as_deref(),
+        lossy.outcome.error.full.as_deref(),
         Some("Lossy(\u{FFFD}\u{FFFD} bytes)")
     );
-    assert_eq!(lossy.error_type.as_deref(), Some("Lossy"));
+    assert_eq!(lossy.outcome.error.type_name.as_deref(), Some("Lossy"));
     assert_eq!(
-        lossy.error_message.as_deref(),
+        lossy.outcome.error.message.as_deref(),
         Some("Lossy(\u{FFFD}\u{FFFD} bytes)")
     );
     let debug = runs.step("failing_debug");
-    assert_eq!(debug.status, RunStatus::Failed);
-    assert_eq!(debug.error.as_deref(), Some("Failing(part"));
+    assert_eq!(debug.outcome.status, RunStatus::Failed);
+    assert_eq!(debug.outcome.error.full.as_deref(), Some("Failing(part"));
     let error = runs.step("failing_error");
-    assert_eq!(error.error.as_deref(), Some("Failing(part"));
-    assert_eq!(error.error_message.as_deref(), Some("failed half"));
+    assert_eq!(error.outcome.error.full.as_deref(), Some("Failing(part"));
+    assert_eq!(error.outcome.error.message.as_deref(), Some("failed half"));
     let message = runs.step("failing_message");
-    assert_eq!(message.error_message.as_deref(), Some("failed half"));
-    assert_eq!(runs.step("Failing(part").status, RunStatus::Success);
     assert_eq!(
-        runs.pipeline("nightly").failed_step.as_deref(),
-        Some("lossy")
+        message.outcome.error.message.as_deref(),
+        Some("failed half")
     );
+    assert_eq!(runs.step("Failing(part").outcome.status, RunStatus::Success);
+    assert_eq!(runs.pipeline("nightly").failed_step(), Some("lossy"));
 }
 
 const EVIL_RUN: &str = "r'); DROP TABLE step_runs; --";
@@ -440,15 +452,18 @@ fn evil_run() {
 fn sql_is_stored_verbatim(store: Store) {
     let (runs, ()) = run(store, evil_run);
     let p = runs.pipeline(EVIL_PIPELINE);
-    assert_eq!(p.run_id, EVIL_RUN);
+    assert_eq!(p.run.run_id, EVIL_RUN);
     assert_eq!(
-        p.correlation_id.as_deref(),
+        p.run.correlation_id.as_deref(),
         Some("1; SELECT * FROM recorders")
     );
-    assert_eq!(p.error_message.as_deref(), Some(EVIL_ERROR));
-    assert_eq!(p.failed_step.as_deref(), Some(EVIL_STEP));
-    assert_eq!(runs.process("';--").run_id, EVIL_RUN);
-    assert_eq!(runs.step(EVIL_STEP).error_type.as_deref(), Some("'"));
+    assert_eq!(p.outcome.error.message.as_deref(), Some(EVIL_ERROR));
+    assert_eq!(p.failed_step(), Some(EVIL_STEP));
+    assert_eq!(runs.process("';--").run.run_id, EVIL_RUN);
+    assert_eq!(
+        runs.step(EVIL_STEP).outcome.error.type_name.as_deref(),
+        Some("'")
+    );
 }
 
 /// The command-line tool finds such a run by its name and id, and every table is still there.
@@ -508,7 +523,7 @@ fn a_field_given_twice_keeps_the_last_value_with_a_warning(store: Store) {
         .entered();
     });
     let p = runs.pipeline("second");
-    assert_eq!((p.run_id.as_str(), p.attempt), ("r2", 3));
+    assert_eq!((p.run.run_id.as_str(), p.run.attempt), ("r2", 3));
     assert_eq!(
         runs.warnings,
         [
@@ -537,8 +552,8 @@ fn etl_fields_recorded_after_creation_are_ignored_with_a_warning(store: Store) {
         s.record("etl.step", "again");
     });
     let p = runs.pipeline("nightly");
-    assert_eq!((p.run_id.as_str(), p.attempt), ("r1", 1));
-    assert_eq!(runs.step("load").run_id, "r1");
+    assert_eq!((p.run.run_id.as_str(), p.run.attempt), ("r1", 1));
+    assert_eq!(runs.step("load").run.run_id, "r1");
     let warnings = &runs.warnings;
     assert_eq!(warnings.len(), 4, "one per Span::record of an etl.* field");
     for (warning, span) in warnings.iter().zip(["`p`", "`p`", "`load`", "`load`"]) {
@@ -583,17 +598,17 @@ fn a_run_id_reused_by_two_concurrent_pipelines_shares_one_row(store: Store) {
     assert!(runs.warnings.is_empty(), "{:#?}", runs.warnings);
     assert_eq!(runs.pipelines.len(), 1, "one row for (dup, 1)");
     let row = &runs.pipelines[0];
-    assert_eq!(row.pipeline, "b", "the end record written last");
-    assert_eq!(row.status, RunStatus::Success);
+    assert_eq!(row.name, "b", "the end record written last");
+    assert_eq!(row.outcome.status, RunStatus::Success);
     let pipeline_records = runs
         .records
         .iter()
         .filter(|r| r.kind() == tracing_etl::EntityKind::Pipeline)
         .count();
     assert_eq!(pipeline_records, 4, "every record was written");
-    assert_eq!(runs.step("load_a").status, RunStatus::Failed);
-    assert_eq!(runs.step("load_b").status, RunStatus::Success);
-    assert!(runs.steps.iter().all(|s| s.run_id == "dup"));
+    assert_eq!(runs.step("load_a").outcome.status, RunStatus::Failed);
+    assert_eq!(runs.step("load_b").outcome.status, RunStatus::Success);
+    assert!(runs.steps.iter().all(|s| s.run.run_id == "dup"));
 }
 
 /// A value whose `Debug` emits an ERROR event while the layer formats it.
@@ -620,12 +635,12 @@ fn values_whose_debug_emits_events(store: Store) {
         let _s = tracing::info_span!("named", etl.step = ?Chatty).entered();
     });
     let load = runs.step("load");
-    assert_eq!(load.error.as_deref(), Some("Chatty"));
-    assert_eq!(load.error_type.as_deref(), Some("Chatty"));
-    assert_eq!(runs.step("Chatty").status, RunStatus::Success);
+    assert_eq!(load.outcome.error.full.as_deref(), Some("Chatty"));
+    assert_eq!(load.outcome.error.type_name.as_deref(), Some("Chatty"));
+    assert_eq!(runs.step("Chatty").outcome.status, RunStatus::Success);
     let p = runs.pipeline("nightly");
-    assert_eq!(p.status, RunStatus::Failed);
-    assert_eq!(p.failed_step.as_deref(), Some("load"));
+    assert_eq!(p.outcome.status, RunStatus::Failed);
+    assert_eq!(p.failed_step(), Some("load"));
 }
 
 /// A value whose `Debug` and `Display` write a little, then panic.
@@ -665,20 +680,20 @@ fn values_whose_debug_or_display_panics(store: Store) {
         let _s = tracing::info_span!("named", etl.step = ?Panicky).entered();
     });
     let debug = runs.step("debug_error");
-    assert_eq!(debug.status, RunStatus::Failed);
+    assert_eq!(debug.outcome.status, RunStatus::Failed);
     assert_eq!(
-        debug.error.as_deref(),
+        debug.outcome.error.full.as_deref(),
         Some("Panicky(<formatting panicked>")
     );
     let error = runs.step("dyn_error");
-    assert_eq!(error.status, RunStatus::Failed);
+    assert_eq!(error.outcome.status, RunStatus::Failed);
     assert_eq!(
-        error.error_message.as_deref(),
+        error.outcome.error.message.as_deref(),
         Some("half a message<formatting panicked>")
     );
     assert_eq!(
-        runs.step("Panicky(<formatting panicked>").status,
+        runs.step("Panicky(<formatting panicked>").outcome.status,
         RunStatus::Success
     );
-    assert_eq!(runs.pipeline("nightly").status, RunStatus::Failed);
+    assert_eq!(runs.pipeline("nightly").outcome.status, RunStatus::Failed);
 }

@@ -60,5 +60,5 @@ fn only_entities_among_plain_spans_are_recorded(store: Store) {
         "a start and an end record per entity"
     );
     assert_eq!(runs.stats.written, 4);
-    assert_eq!(runs.pipeline("p").status, RunStatus::Success);
+    assert_eq!(runs.pipeline("p").outcome.status, RunStatus::Success);
 }

@@ -50,22 +50,22 @@ fn a_step_in_a_step(store: Store) {
     let inner = runs.step("failing");
     let outer = runs.step("outer");
     for step in [inner, outer] {
-        assert_eq!(step.status, RunStatus::Failed);
-        assert_eq!(step.error_message.as_deref(), Some("inner step failed"));
-        assert_eq!(step.error_type.as_deref(), Some("Broken"));
+        assert_eq!(step.outcome.status, RunStatus::Failed);
+        assert_eq!(
+            step.outcome.error.message.as_deref(),
+            Some("inner step failed")
+        );
+        assert_eq!(step.outcome.error.type_name.as_deref(), Some("Broken"));
         assert_eq!(
             step.process_run_id.as_deref(),
-            Some(process.process_run_id.as_str())
+            process.process_run_id.as_deref()
         );
-        assert_eq!(step.run_id, process.run_id);
+        assert_eq!(step.run.run_id, process.run.run_id);
     }
     // The root cause is the innermost step that failed.
-    assert_eq!(process.failed_step.as_deref(), Some("failing"));
-    assert_eq!(
-        process.failed_step_run_id.as_deref(),
-        Some(inner.step_run_id.as_str())
-    );
-    assert_eq!(runs.pipeline("p").failed_step.as_deref(), Some("failing"));
+    assert_eq!(process.failed_step(), Some("failing"));
+    assert_eq!(process.failed_step_run_id(), inner.step_run_id.as_deref());
+    assert_eq!(runs.pipeline("p").failed_step(), Some("failing"));
     assert!(runs.warnings.is_empty(), "{:#?}", runs.warnings);
 }
 
@@ -92,19 +92,16 @@ fn a_process_in_a_process(store: Store) {
     assert_ne!(outer.process_run_id, inner.process_run_id);
     assert_eq!(
         step.process_run_id.as_deref(),
-        Some(inner.process_run_id.as_str()),
+        inner.process_run_id.as_deref(),
         "the nearest process"
     );
     for process in [outer, inner] {
-        assert_eq!(process.status, RunStatus::Failed);
-        assert_eq!(process.failed_step.as_deref(), Some("failing"));
-        assert_eq!(
-            process.failed_step_run_id.as_deref(),
-            Some(step.step_run_id.as_str())
-        );
-        assert_eq!(process.run_id, runs.pipeline("p").run_id);
+        assert_eq!(process.outcome.status, RunStatus::Failed);
+        assert_eq!(process.failed_step(), Some("failing"));
+        assert_eq!(process.failed_step_run_id(), step.step_run_id.as_deref());
+        assert_eq!(process.run.run_id, runs.pipeline("p").run.run_id);
     }
-    assert_eq!(runs.pipeline("p").failed_step.as_deref(), Some("failing"));
+    assert_eq!(runs.pipeline("p").failed_step(), Some("failing"));
 }
 
 fn a_pipeline_in_a_pipeline(store: Store) {
@@ -130,22 +127,28 @@ fn a_pipeline_in_a_pipeline(store: Store) {
     let (runs, ()) = run(store, outer);
     let outer = runs.pipeline("outer");
     let inner = runs.pipeline("inner");
-    assert_eq!((outer.run_id.as_str(), outer.attempt), ("outer-run", 2));
-    assert_eq!((inner.run_id.as_str(), inner.attempt), ("inner-run", 1));
-    assert_eq!(runs.step("before").run_id, "outer-run");
-    assert_eq!(runs.step("before").status, RunStatus::Success);
-    assert_eq!(runs.process("ingest").run_id, "inner-run");
+    assert_eq!(
+        (outer.run.run_id.as_str(), outer.run.attempt),
+        ("outer-run", 2)
+    );
+    assert_eq!(
+        (inner.run.run_id.as_str(), inner.run.attempt),
+        ("inner-run", 1)
+    );
+    assert_eq!(runs.step("before").run.run_id, "outer-run");
+    assert_eq!(runs.step("before").outcome.status, RunStatus::Success);
+    assert_eq!(runs.process("ingest").run.run_id, "inner-run");
     let step = runs.step("failing");
-    assert_eq!(step.run_id, "inner-run");
-    assert_eq!(step.attempt, 1);
+    assert_eq!(step.run.run_id, "inner-run");
+    assert_eq!(step.run.attempt, 1);
     for p in [inner, outer] {
-        assert_eq!(p.status, RunStatus::Failed);
-        assert_eq!(p.failed_step.as_deref(), Some("failing"));
+        assert_eq!(p.outcome.status, RunStatus::Failed);
+        assert_eq!(p.failed_step(), Some("failing"));
+        assert_eq!(p.failed_step_run_id(), step.step_run_id.as_deref());
         assert_eq!(
-            p.failed_step_run_id.as_deref(),
-            Some(step.step_run_id.as_str())
+            p.outcome.error.message.as_deref(),
+            Some("inner step failed")
         );
-        assert_eq!(p.error_message.as_deref(), Some("inner step failed"));
     }
 }
 
@@ -163,20 +166,20 @@ fn a_span_that_never_closes_stays_running(store: Store) {
         std::mem::forget(pipeline);
     });
     let p = runs.pipeline("stuck");
-    assert_eq!(p.event, EventName::PipelineStart);
-    assert_eq!(p.status, RunStatus::Running);
-    assert_eq!(p.duration_ms, None);
-    assert_eq!(p.error, None);
-    assert_eq!(p.failed_step, None);
+    assert_eq!(p.event(), EventName::PipelineStart);
+    assert_eq!(p.outcome.status, RunStatus::Running);
+    assert_eq!(p.outcome.duration_ms, None);
+    assert_eq!(p.outcome.error.full, None);
+    assert_eq!(p.failed_step(), None);
     assert_eq!(
-        runs.records_of(&EntityKey::Pipeline(p.run_id.clone(), 1))
+        runs.records_of(&EntityKey::Pipeline(p.run.run_id.clone(), 1))
             .len(),
         1,
         "the start record only"
     );
-    assert_eq!(runs.step("load").status, RunStatus::Success);
-    assert_eq!(runs.step("failing").status, RunStatus::Failed);
-    assert_eq!(runs.step("failing").event, EventName::StepEnd);
+    assert_eq!(runs.step("load").outcome.status, RunStatus::Success);
+    assert_eq!(runs.step("failing").outcome.status, RunStatus::Failed);
+    assert_eq!(runs.step("failing").event(), EventName::StepEnd);
 }
 
 fn a_cloned_span_ends_when_its_last_handle_drops(store: Store) {
@@ -200,14 +203,14 @@ fn a_cloned_span_ends_when_its_last_handle_drops(store: Store) {
         assert_eq!(ends(probe.records()), 1);
     });
     let step = runs.step("load");
-    assert_eq!(step.status, RunStatus::Failed);
-    assert!(step.duration_ms.unwrap() >= 30, "{:?}", step.duration_ms);
-    assert_eq!(
-        runs.records_of(&EntityKey::Step(step.step_run_id.clone()))
-            .len(),
-        2
+    assert_eq!(step.outcome.status, RunStatus::Failed);
+    assert!(
+        step.outcome.duration_ms.unwrap() >= 30,
+        "{:?}",
+        step.outcome.duration_ms
     );
-    assert_eq!(runs.pipeline("p").failed_step.as_deref(), Some("load"));
+    assert_eq!(runs.records_of(&step.key()).len(), 2);
+    assert_eq!(runs.pipeline("p").failed_step(), Some("load"));
 }
 
 fn etl_fields_recorded_late_are_ignored_with_a_warning(store: Store) {
@@ -227,10 +230,13 @@ fn etl_fields_recorded_late_are_ignored_with_a_warning(store: Store) {
 
     let (runs, ()) = run(store, pipeline);
     let p = runs.pipeline("p");
-    assert_ne!(p.run_id, "late-run");
-    assert!(uuid::Uuid::parse_str(&p.run_id).is_ok(), "a generated id");
-    assert_eq!(p.attempt, 1);
-    assert_eq!(runs.step("load").run_id, p.run_id);
+    assert_ne!(p.run.run_id, "late-run");
+    assert!(
+        uuid::Uuid::parse_str(&p.run.run_id).is_ok(),
+        "a generated id"
+    );
+    assert_eq!(p.run.attempt, 1);
+    assert_eq!(runs.step("load").run.run_id, p.run.run_id);
     // Each `record` call with an etl.* field is one warning; `rows` is none of our business.
     assert_eq!(runs.warnings.len(), 3, "{:#?}", runs.warnings);
     assert!(runs.warnings[..2].iter().all(|w| w.contains("`pipeline`")));
@@ -245,10 +251,10 @@ fn an_empty_name_is_replaced_by_the_span_name(store: Store) {
         let _s = tracing::info_span!("load", etl.step = 5).entered();
         let _t = tracing::info_span!("marker", etl.step = true).entered();
     });
-    assert_eq!(runs.pipeline("nightly").status, RunStatus::Success);
-    assert_eq!(runs.process("ingest").status, RunStatus::Success);
-    assert_eq!(runs.step("load").status, RunStatus::Success);
-    assert_eq!(runs.step("marker").status, RunStatus::Success);
+    assert_eq!(runs.pipeline("nightly").outcome.status, RunStatus::Success);
+    assert_eq!(runs.process("ingest").outcome.status, RunStatus::Success);
+    assert_eq!(runs.step("load").outcome.status, RunStatus::Success);
+    assert_eq!(runs.step("marker").outcome.status, RunStatus::Success);
     // `true` marks a step as well as no value does; the others are unusable names.
     assert_eq!(runs.warnings.len(), 3, "{:#?}", runs.warnings);
     for (warning, (field, span)) in runs.warnings.iter().zip([
@@ -269,9 +275,12 @@ fn a_span_with_several_markers_is_the_outermost_kind(store: Store) {
         let _s = tracing::info_span!("load", etl.step = Empty).entered();
     });
     assert_eq!(runs.pipelines.len(), 1);
-    assert_eq!(runs.pipeline("both").status, RunStatus::Success);
+    assert_eq!(runs.pipeline("both").outcome.status, RunStatus::Success);
     assert_eq!(runs.steps.len(), 1, "only `load` is a step");
-    assert_eq!(runs.step("load").run_id, runs.pipeline("both").run_id);
+    assert_eq!(
+        runs.step("load").run.run_id,
+        runs.pipeline("both").run.run_id
+    );
     assert_eq!(runs.warnings.len(), 1, "{:#?}", runs.warnings);
     assert!(runs.warnings[0].contains("more than one"));
 }

@@ -50,37 +50,46 @@ fn a_panicking_step_fails_everything_around_it(store: Store) {
 
     let (runs, result) = run(store, || catch_unwind(pipeline));
     assert!(result.is_err(), "the panic went through");
-    assert_eq!(runs.step("extract").status, RunStatus::Success);
+    assert_eq!(runs.step("extract").outcome.status, RunStatus::Success);
     let step = runs.step("load");
-    assert_eq!(step.status, RunStatus::Failed);
-    assert_eq!(step.error_type.as_deref(), Some("panic"));
-    assert_panic_message(step.error_message.as_deref(), "row 7: amount missing");
-    assert!(step.error.as_deref().unwrap().starts_with("panic: row 7"));
-    assert!(step.duration_ms.is_some());
+    assert_eq!(step.outcome.status, RunStatus::Failed);
+    assert_eq!(step.outcome.error.type_name.as_deref(), Some("panic"));
+    assert_panic_message(
+        step.outcome.error.message.as_deref(),
+        "row 7: amount missing",
+    );
+    assert!(step
+        .outcome
+        .error
+        .full
+        .as_deref()
+        .unwrap()
+        .starts_with("panic: row 7"));
+    assert!(step.outcome.duration_ms.is_some());
 
     let process = runs.process("ingest");
     let p = runs.pipeline("p");
     for (status, failed_step, failed_id, error_type, message) in [
         (
-            process.status,
-            &process.failed_step,
-            &process.failed_step_run_id,
-            &process.error_type,
-            &process.error_message,
+            process.outcome.status,
+            process.failed_step(),
+            process.failed_step_run_id(),
+            &process.outcome.error.type_name,
+            &process.outcome.error.message,
         ),
         (
-            p.status,
-            &p.failed_step,
-            &p.failed_step_run_id,
-            &p.error_type,
-            &p.error_message,
+            p.outcome.status,
+            p.failed_step(),
+            p.failed_step_run_id(),
+            &p.outcome.error.type_name,
+            &p.outcome.error.message,
         ),
     ] {
         assert_eq!(status, RunStatus::Failed);
-        assert_eq!(failed_step.as_deref(), Some("load"));
-        assert_eq!(failed_id.as_deref(), Some(step.step_run_id.as_str()));
+        assert_eq!(failed_step, Some("load"));
+        assert_eq!(failed_id, step.step_run_id.as_deref());
         assert_eq!(error_type.as_deref(), Some("panic"));
-        assert_eq!(message, &step.error_message);
+        assert_eq!(message, &step.outcome.error.message);
     }
 }
 
@@ -97,14 +106,17 @@ fn a_panic_caught_in_the_process_fails_the_process(store: Store) {
     }
 
     let (runs, ()) = run(store, pipeline);
-    assert_eq!(runs.step("load").status, RunStatus::Failed);
-    assert_eq!(runs.step("extract").status, RunStatus::Success);
+    assert_eq!(runs.step("load").outcome.status, RunStatus::Failed);
+    assert_eq!(runs.step("extract").outcome.status, RunStatus::Success);
     let process = runs.process("ingest");
-    assert_eq!(process.status, RunStatus::Failed);
-    assert_eq!(process.failed_step.as_deref(), Some("load"));
-    assert_eq!(process.error_type.as_deref(), Some("panic"));
-    assert_panic_message(process.error_message.as_deref(), "row 7: amount missing");
-    assert_eq!(runs.pipeline("p").failed_step.as_deref(), Some("load"));
+    assert_eq!(process.outcome.status, RunStatus::Failed);
+    assert_eq!(process.failed_step(), Some("load"));
+    assert_eq!(process.outcome.error.type_name.as_deref(), Some("panic"));
+    assert_panic_message(
+        process.outcome.error.message.as_deref(),
+        "row 7: amount missing",
+    );
+    assert_eq!(runs.pipeline("p").failed_step(), Some("load"));
 }
 
 fn a_non_string_payload_is_still_a_panic(store: Store) {
@@ -116,10 +128,10 @@ fn a_non_string_payload_is_still_a_panic(store: Store) {
     let (runs, result) = run(store, || catch_unwind(load));
     assert!(result.is_err());
     let step = runs.step("load");
-    assert_eq!(step.status, RunStatus::Failed);
-    assert_eq!(step.error_type.as_deref(), Some("panic"));
+    assert_eq!(step.outcome.status, RunStatus::Failed);
+    assert_eq!(step.outcome.error.type_name.as_deref(), Some("panic"));
     assert_panic_message(
-        step.error_message.as_deref(),
+        step.outcome.error.message.as_deref(),
         "panic with a non-string payload",
     );
 }
@@ -143,16 +155,19 @@ fn a_step_panicking_on_another_thread(store: Store) {
 
     let (runs, ()) = run(store, pipeline);
     let step = runs.step("load");
-    assert_eq!(step.error_type.as_deref(), Some("panic"));
-    assert_panic_message(step.error_message.as_deref(), "row 7: amount missing");
+    assert_eq!(step.outcome.error.type_name.as_deref(), Some("panic"));
+    assert_panic_message(
+        step.outcome.error.message.as_deref(),
+        "row 7: amount missing",
+    );
     let process = runs.process("ingest");
     assert_eq!(
         step.process_run_id.as_deref(),
-        Some(process.process_run_id.as_str())
+        process.process_run_id.as_deref()
     );
-    assert_eq!(process.status, RunStatus::Failed);
-    assert_eq!(process.failed_step.as_deref(), Some("load"));
-    assert_eq!(runs.pipeline("p").status, RunStatus::Failed);
+    assert_eq!(process.outcome.status, RunStatus::Failed);
+    assert_eq!(process.failed_step(), Some("load"));
+    assert_eq!(runs.pipeline("p").outcome.status, RunStatus::Failed);
 }
 
 fn a_panic_caught_inside_a_step_does_not_fail_it(store: Store) {
@@ -167,8 +182,8 @@ fn a_panic_caught_inside_a_step_does_not_fail_it(store: Store) {
 
     let (runs, ()) = run(store, load);
     let step = runs.step("load");
-    assert_eq!(step.status, RunStatus::Success);
-    assert_eq!(step.error, None);
+    assert_eq!(step.outcome.status, RunStatus::Success);
+    assert_eq!(step.outcome.error.full, None);
 }
 
 fn a_resumed_panic_does_not_report_an_older_message(store: Store) {
@@ -184,9 +199,9 @@ fn a_resumed_panic_does_not_report_an_older_message(store: Store) {
         assert!(catch_unwind(load).is_err());
     });
     let step = runs.step("load");
-    assert_eq!(step.status, RunStatus::Failed);
-    assert_eq!(step.error_type.as_deref(), Some("panic"));
-    let message = step.error_message.as_deref().unwrap();
+    assert_eq!(step.outcome.status, RunStatus::Failed);
+    assert_eq!(step.outcome.error.type_name.as_deref(), Some("panic"));
+    let message = step.outcome.error.message.as_deref().unwrap();
     assert!(!message.contains("older, unrelated"), "{message:?}");
 }
 
@@ -202,6 +217,6 @@ fn a_panic_caught_and_resumed_in_a_step_keeps_its_message(store: Store) {
     let (runs, result) = run(store, || catch_unwind(load));
     assert!(result.is_err());
     let step = runs.step("load");
-    assert_eq!(step.error_type.as_deref(), Some("panic"));
-    assert_panic_message(step.error_message.as_deref(), "disk full");
+    assert_eq!(step.outcome.error.type_name.as_deref(), Some("panic"));
+    assert_panic_message(step.outcome.error.message.as_deref(), "disk full");
 }

@@ -35,13 +35,13 @@ fn a_step_directly_under_a_pipeline_has_no_process(store: Store) {
     let (runs, ()) = run(store, pipeline);
     let publish = runs.step("publish");
     assert_eq!(publish.process_run_id, None);
-    assert_eq!(publish.run_id, "r1");
-    assert_eq!(publish.correlation_id.as_deref(), Some("c1"));
-    assert_eq!(publish.attempt, 1);
-    assert_eq!(publish.status, RunStatus::Success);
+    assert_eq!(publish.run.run_id, "r1");
+    assert_eq!(publish.run.correlation_id.as_deref(), Some("c1"));
+    assert_eq!(publish.run.attempt, 1);
+    assert_eq!(publish.outcome.status, RunStatus::Success);
     assert_eq!(
         runs.step("load").process_run_id.as_deref(),
-        Some(runs.process("ingest").process_run_id.as_str())
+        runs.process("ingest").process_run_id.as_deref()
     );
 }
 
@@ -64,12 +64,12 @@ fn non_entity_spans_between_entities_are_transparent(store: Store) {
 
     let (runs, ()) = run(store, pipeline);
     let process = runs.process("ingest");
-    assert_eq!(process.run_id, "r1");
+    assert_eq!(process.run.run_id, "r1");
     let load = runs.step("load");
-    assert_eq!(load.run_id, "r1");
+    assert_eq!(load.run.run_id, "r1");
     assert_eq!(
         load.process_run_id.as_deref(),
-        Some(process.process_run_id.as_str())
+        process.process_run_id.as_deref()
     );
     assert_eq!(runs.entity_count(), 3);
 }
@@ -92,25 +92,25 @@ fn an_entity_without_a_pipeline_gets_a_run_of_its_own(store: Store) {
     });
     assert!(runs.pipelines.is_empty(), "no pipeline record is invented");
     let process = runs.process("standalone");
-    let run_id = uuid::Uuid::parse_str(&process.run_id).expect("a generated run id");
+    let run_id = uuid::Uuid::parse_str(&process.run.run_id).expect("a generated run id");
     assert_eq!(run_id.get_version_num(), 7);
-    assert_eq!(process.attempt, 1);
-    assert_eq!(process.correlation_id, None);
-    assert_eq!(process.status, RunStatus::Success);
+    assert_eq!(process.run.attempt, 1);
+    assert_eq!(process.run.correlation_id, None);
+    assert_eq!(process.outcome.status, RunStatus::Success);
     let load = runs.step("load");
     assert_eq!(
-        load.run_id, process.run_id,
+        load.run.run_id, process.run.run_id,
         "the step shares its process's run"
     );
     assert_eq!(
         load.process_run_id.as_deref(),
-        Some(process.process_run_id.as_str())
+        process.process_run_id.as_deref()
     );
     let lonely = runs.step("lonely");
-    assert_ne!(lonely.run_id, process.run_id, "a run of its own");
-    assert!(uuid::Uuid::parse_str(&lonely.run_id).is_ok());
+    assert_ne!(lonely.run.run_id, process.run.run_id, "a run of its own");
+    assert!(uuid::Uuid::parse_str(&lonely.run.run_id).is_ok());
     assert_eq!(lonely.process_run_id, None);
-    assert_eq!(lonely.status, RunStatus::Success);
+    assert_eq!(lonely.outcome.status, RunStatus::Success);
 }
 
 fn two_pipelines_in_a_row_are_two_runs(store: Store) {
@@ -131,22 +131,23 @@ fn two_pipelines_in_a_row_are_two_runs(store: Store) {
         pipeline(2);
     });
     assert_eq!(runs.pipelines.len(), 2);
-    assert_ne!(runs.pipelines[0].run_id, runs.pipelines[1].run_id);
+    assert_ne!(runs.pipelines[0].run.run_id, runs.pipelines[1].run.run_id);
     for p in &runs.pipelines {
-        let steps: Vec<_> = runs.steps.iter().filter(|s| s.run_id == p.run_id).collect();
+        let steps: Vec<_> = runs
+            .steps
+            .iter()
+            .filter(|s| s.run.run_id == p.run.run_id)
+            .collect();
         assert_eq!(steps.len(), 1, "one step per run");
-        assert_eq!(steps[0].status, p.status);
-        if p.status == RunStatus::Failed {
-            assert_eq!(
-                p.failed_step_run_id.as_deref(),
-                Some(steps[0].step_run_id.as_str())
-            );
+        assert_eq!(steps[0].outcome.status, p.outcome.status);
+        if p.outcome.status == RunStatus::Failed {
+            assert_eq!(p.failed_step_run_id(), steps[0].step_run_id.as_deref());
         }
     }
     let failed = runs
         .pipelines
         .iter()
-        .filter(|p| p.status == RunStatus::Failed)
+        .filter(|p| p.outcome.status == RunStatus::Failed)
         .count();
     assert_eq!(failed, 1);
 }
@@ -165,18 +166,18 @@ fn explicit_parents_are_followed(store: Store) {
         });
     });
     let process = runs.process("ingest");
-    assert_eq!(process.run_id, "r1");
+    assert_eq!(process.run.run_id, "r1");
     for step in ["load", "parse"] {
         let step = runs.step(step);
-        assert_eq!(step.run_id, "r1");
+        assert_eq!(step.run.run_id, "r1");
         assert_eq!(
             step.process_run_id.as_deref(),
-            Some(process.process_run_id.as_str())
+            process.process_run_id.as_deref()
         );
     }
     let orphan = runs.step("orphan");
     assert_ne!(
-        orphan.run_id, "r1",
+        orphan.run.run_id, "r1",
         "an explicit root starts a run of its own"
     );
     assert_eq!(orphan.process_run_id, None);
@@ -210,13 +211,13 @@ fn a_filtered_layer_sees_through_the_spans_its_filter_disables() {
     let steps = store.step_runs();
     assert_eq!(steps.len(), 1, "the DEBUG step is filtered out: {steps:?}");
     let process = &store.process_runs()[0];
-    assert_eq!(steps[0].step, "load");
-    assert_eq!(steps[0].run_id, "r1");
+    assert_eq!(steps[0].name, "load");
+    assert_eq!(steps[0].run.run_id, "r1");
     assert_eq!(
         steps[0].process_run_id.as_deref(),
-        Some(process.process_run_id.as_str())
+        process.process_run_id.as_deref()
     );
-    assert_eq!(steps[0].status, RunStatus::Failed);
-    assert_eq!(process.failed_step.as_deref(), Some("load"));
-    assert_eq!(store.pipeline_runs()[0].status, RunStatus::Failed);
+    assert_eq!(steps[0].outcome.status, RunStatus::Failed);
+    assert_eq!(process.failed_step(), Some("load"));
+    assert_eq!(store.pipeline_runs()[0].outcome.status, RunStatus::Failed);
 }

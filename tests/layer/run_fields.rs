@@ -52,25 +52,25 @@ fn run_fields_reach_every_entity_of_the_run(store: Store) {
     let (runs, ()) = run(store, || pipeline("2026-11-28", "req-9", 4));
     assert!(runs.warnings.is_empty(), "{:#?}", runs.warnings);
     let p = runs.pipeline("nightly");
-    assert_eq!(p.run_id, "2026-11-28");
-    assert_eq!(p.correlation_id.as_deref(), Some("req-9"));
-    assert_eq!(p.attempt, 4);
-    assert!(!p.last_attempt);
+    assert_eq!(p.run.run_id, "2026-11-28");
+    assert_eq!(p.run.correlation_id.as_deref(), Some("req-9"));
+    assert_eq!(p.run.attempt, 4);
+    assert!(!p.run.last_attempt);
     let process = runs.process("ingest");
     let step = runs.step("load");
     assert_eq!(
         (
-            process.run_id.as_str(),
-            process.correlation_id.as_deref(),
-            process.attempt
+            process.run.run_id.as_str(),
+            process.run.correlation_id.as_deref(),
+            process.run.attempt
         ),
         ("2026-11-28", Some("req-9"), 4)
     );
     assert_eq!(
         (
-            step.run_id.as_str(),
-            step.correlation_id.as_deref(),
-            step.attempt
+            step.run.run_id.as_str(),
+            step.run.correlation_id.as_deref(),
+            step.run.attempt
         ),
         ("2026-11-28", Some("req-9"), 4)
     );
@@ -90,11 +90,11 @@ fn run_fields_in_other_value_forms(store: Store) {
     });
     assert!(runs.warnings.is_empty(), "{:#?}", runs.warnings);
     let p = runs.pipeline("nightly");
-    assert_eq!(p.run_id, "42");
-    assert_eq!(p.correlation_id.as_deref(), Some("7"));
-    assert_eq!(p.attempt, 3);
-    assert!(!p.last_attempt);
-    assert_eq!(p.status, RunStatus::Success);
+    assert_eq!(p.run.run_id, "42");
+    assert_eq!(p.run.correlation_id.as_deref(), Some("7"));
+    assert_eq!(p.run.attempt, 3);
+    assert!(!p.run.last_attempt);
+    assert_eq!(p.outcome.status, RunStatus::Success);
 }
 
 fn run_fields_on_a_step_inside_a_pipeline_are_ignored(store: Store) {
@@ -108,9 +108,9 @@ fn run_fields_on_a_step_inside_a_pipeline_are_ignored(store: Store) {
 
     let (runs, ()) = run(store, pipeline);
     let step = runs.step("load");
-    assert_eq!(step.run_id, "r1");
-    assert_eq!(step.attempt, 1);
-    assert_eq!(step.status, RunStatus::Success);
+    assert_eq!(step.run.run_id, "r1");
+    assert_eq!(step.run.attempt, 1);
+    assert_eq!(step.outcome.status, RunStatus::Success);
     assert_one_warning(&runs, &["load", "ignored", "inherits"]);
 }
 
@@ -126,9 +126,12 @@ fn run_fields_on_an_entity_outside_a_pipeline_are_its_run(store: Store) {
     let (runs, ()) = run(store, backfill);
     assert!(runs.warnings.is_empty(), "{:#?}", runs.warnings);
     let process = runs.process("backfill");
-    assert_eq!((process.run_id.as_str(), process.attempt), ("solo", 2));
+    assert_eq!(
+        (process.run.run_id.as_str(), process.run.attempt),
+        ("solo", 2)
+    );
     let step = runs.step("load");
-    assert_eq!((step.run_id.as_str(), step.attempt), ("solo", 2));
+    assert_eq!((step.run.run_id.as_str(), step.run.attempt), ("solo", 2));
 }
 
 fn an_empty_run_id_is_replaced_by_a_generated_one(store: Store) {
@@ -136,7 +139,7 @@ fn an_empty_run_id_is_replaced_by_a_generated_one(store: Store) {
         let _p = tracing::info_span!("nightly", etl.pipeline = Empty, etl.run_id = " ").entered();
     });
     let p = runs.pipeline("nightly");
-    let id = uuid::Uuid::parse_str(&p.run_id).expect("a generated run id");
+    let id = uuid::Uuid::parse_str(&p.run.run_id).expect("a generated run id");
     assert_eq!(id.get_version_num(), 7);
     assert_one_warning(&runs, &["etl.run_id", "nightly"]);
 }
@@ -146,7 +149,7 @@ fn an_unusable_last_attempt_is_true(store: Store) {
         let _p =
             tracing::info_span!("nightly", etl.pipeline = Empty, etl.last_attempt = 0).entered();
     });
-    assert!(runs.pipeline("nightly").last_attempt);
+    assert!(runs.pipeline("nightly").run.last_attempt);
     assert_one_warning(&runs, &["etl.last_attempt", "nightly"]);
 }
 
@@ -154,6 +157,6 @@ fn unknown_etl_fields_are_warned_about(store: Store) {
     let (runs, ()) = run(store, || {
         let _p = tracing::info_span!("nightly", etl.pipeline = Empty, etl.runid = "typo").entered();
     });
-    assert_eq!(runs.pipeline("nightly").status, RunStatus::Success);
+    assert_eq!(runs.pipeline("nightly").outcome.status, RunStatus::Success);
     assert_one_warning(&runs, &["etl.runid", "nightly"]);
 }

@@ -195,11 +195,7 @@ fn model(spans: &[Span], ops: &[Op]) -> HashMap<usize, Expected> {
 
 /// The start and end records of the entity named `name`, checking there is one of each.
 fn start_and_end<'a>(runs: &'a Runs, name: &str) -> (&'a ExecutionRecord, &'a ExecutionRecord) {
-    let named = |r: &&ExecutionRecord| match r {
-        ExecutionRecord::Pipeline(p) => p.pipeline == name,
-        ExecutionRecord::Process(p) => p.process == name,
-        ExecutionRecord::Step(s) => s.step == name,
-    };
+    let named = |r: &&ExecutionRecord| r.name == name;
     let found: Vec<&ExecutionRecord> = runs.records.iter().filter(named).collect();
     assert_eq!(found.len(), 2, "{name}: {found:#?}");
     assert!(
@@ -225,44 +221,18 @@ struct End<'a> {
     id: Option<&'a str>,
 }
 
-fn end_fields(record: &ExecutionRecord) -> End<'_> {
-    match record {
-        ExecutionRecord::Pipeline(r) => End {
-            run_id: &r.run_id,
-            attempt: r.attempt,
-            status: r.status,
-            duration_ms: r.duration_ms,
-            error_type: r.error_type.as_deref(),
-            error_message: r.error_message.as_deref(),
-            failed_step_run_id: r.failed_step_run_id.as_deref(),
-            failed_step: r.failed_step.as_deref(),
-            process_run_id: None,
-            id: None,
-        },
-        ExecutionRecord::Process(r) => End {
-            run_id: &r.run_id,
-            attempt: r.attempt,
-            status: r.status,
-            duration_ms: r.duration_ms,
-            error_type: r.error_type.as_deref(),
-            error_message: r.error_message.as_deref(),
-            failed_step_run_id: r.failed_step_run_id.as_deref(),
-            failed_step: r.failed_step.as_deref(),
-            process_run_id: Some(&r.process_run_id),
-            id: Some(&r.process_run_id),
-        },
-        ExecutionRecord::Step(r) => End {
-            run_id: &r.run_id,
-            attempt: r.attempt,
-            status: r.status,
-            duration_ms: r.duration_ms,
-            error_type: r.error_type.as_deref(),
-            error_message: r.error_message.as_deref(),
-            failed_step_run_id: None,
-            failed_step: None,
-            process_run_id: r.process_run_id.as_deref(),
-            id: Some(&r.step_run_id),
-        },
+fn end_fields(r: &ExecutionRecord) -> End<'_> {
+    End {
+        run_id: &r.run.run_id,
+        attempt: r.run.attempt,
+        status: r.outcome.status,
+        duration_ms: r.outcome.duration_ms,
+        error_type: r.outcome.error.type_name.as_deref(),
+        error_message: r.outcome.error.message.as_deref(),
+        failed_step_run_id: r.failed_step_run_id(),
+        failed_step: r.failed_step(),
+        process_run_id: r.process_run_id.as_deref(),
+        id: r.entity_id(),
     }
 }
 
@@ -299,9 +269,10 @@ fn check(store: Store, program: &[Action]) {
             assert!(uuid::Uuid::parse_str(end.run_id).is_ok(), "{name}");
         }
         if spans[i].kind == Kind::Pipeline {
-            assert!(runs.pipelines.iter().any(|p| p.pipeline == *name
-                && ExecutionRecord::from(p.clone()).key()
-                    == EntityKey::Pipeline(format!("run-{i}"), 1)));
+            assert!(runs
+                .pipelines
+                .iter()
+                .any(|p| p.name == *name && p.key() == EntityKey::Pipeline(format!("run-{i}"), 1)));
         }
         // The process.
         let process_id = x.process.map(|p| end_fields(ends[&p]).id.unwrap());

@@ -6,8 +6,8 @@ use crate::support;
 use support::scenarios::{run, Store};
 use tracing::instrument;
 use tracing_etl::{
-    ExecutionRecord, ExecutionRecordStore, InMemoryStore, RecordReader, RunFilter, RunStatus,
-    SqliteStore,
+    EntityKind, ExecutionRecord, ExecutionRecordStore, InMemoryStore, RecordReader, RunFilter,
+    RunStatus, SqliteStore,
 };
 
 both_stores!(
@@ -40,11 +40,7 @@ fn publish() {}
 
 /// Index of the start and the end record of the entity `name` in the log.
 fn positions(records: &[ExecutionRecord], name: &str) -> (usize, usize) {
-    let named = |r: &ExecutionRecord| match r {
-        ExecutionRecord::Pipeline(p) => p.pipeline == name,
-        ExecutionRecord::Process(p) => p.process == name,
-        ExecutionRecord::Step(s) => s.step == name,
-    };
+    let named = |r: &ExecutionRecord| r.name == name;
     let found: Vec<usize> = (0..records.len()).filter(|&i| named(&records[i])).collect();
     assert_eq!(found.len(), 2, "{name}: one start and one end record");
     let (start, end) = (&records[found[0]], &records[found[1]]);
@@ -102,9 +98,9 @@ fn a_start_then_an_end_record_per_entity(store: Store) {
         assert_eq!(record.run_id(), "r1");
     }
     // The stores keep the end record of each.
-    assert!(runs.pipelines.iter().all(|r| r.event.is_end()));
-    assert!(runs.processes.iter().all(|r| r.event.is_end()));
-    assert!(runs.steps.iter().all(|r| r.event.is_end()));
+    assert!(runs.pipelines.iter().all(|r| r.event().is_end()));
+    assert!(runs.processes.iter().all(|r| r.event().is_end()));
+    assert!(runs.steps.iter().all(|r| r.event().is_end()));
     assert_eq!(runs.entity_count(), 5);
 }
 
@@ -144,27 +140,9 @@ fn an_end_record_is_never_replaced_by_a_start_record() {
     let rows = |reader: &mut dyn RecordReader| -> Vec<ExecutionRecord> {
         let filter = RunFilter::default();
         let mut rows: Vec<ExecutionRecord> = Vec::new();
-        rows.extend(
-            reader
-                .read_pipelines(&filter)
-                .unwrap()
-                .into_iter()
-                .map(Into::into),
-        );
-        rows.extend(
-            reader
-                .read_processes(&filter)
-                .unwrap()
-                .into_iter()
-                .map(Into::into),
-        );
-        rows.extend(
-            reader
-                .read_steps(&filter)
-                .unwrap()
-                .into_iter()
-                .map(Into::into),
-        );
+        for kind in EntityKind::ALL {
+            rows.extend(reader.read_records(kind, &filter).unwrap());
+        }
         rows.sort_by_key(ExecutionRecord::key);
         rows
     };

@@ -62,15 +62,21 @@ fn err_attribute_records_display(store: Store) {
 
     let (runs, ()) = run(store, || pipeline(|| assert!(load().is_err())));
     let step = runs.step("load");
-    assert_eq!(step.status, RunStatus::Failed);
+    assert_eq!(step.outcome.status, RunStatus::Failed);
     // `err` records `error = %e`: the Display form is all there is.
-    assert_eq!(step.error.as_deref(), Some("row 7 has a bad amount"));
     assert_eq!(
-        step.error_message.as_deref(),
+        step.outcome.error.full.as_deref(),
         Some("row 7 has a bad amount")
     );
-    assert_eq!(step.error_type, None, "a sentence gives no type name");
-    assert!(step.duration_ms.is_some());
+    assert_eq!(
+        step.outcome.error.message.as_deref(),
+        Some("row 7 has a bad amount")
+    );
+    assert_eq!(
+        step.outcome.error.type_name, None,
+        "a sentence gives no type name"
+    );
+    assert!(step.outcome.duration_ms.is_some());
 }
 
 fn err_debug_attribute_records_debug(store: Store) {
@@ -81,12 +87,15 @@ fn err_debug_attribute_records_debug(store: Store) {
 
     let (runs, ()) = run(store, || pipeline(|| assert!(parse().is_err())));
     let step = runs.step("parse");
-    assert_eq!(step.status, RunStatus::Failed);
+    assert_eq!(step.outcome.status, RunStatus::Failed);
     let debug = "ParseIntError { kind: InvalidDigit }";
-    assert_eq!(step.error.as_deref(), Some(debug));
+    assert_eq!(step.outcome.error.full.as_deref(), Some(debug));
     // No `error.message` and no Display: the `error` field is the message.
-    assert_eq!(step.error_message.as_deref(), Some(debug));
-    assert_eq!(step.error_type.as_deref(), Some("ParseIntError"));
+    assert_eq!(step.outcome.error.message.as_deref(), Some(debug));
+    assert_eq!(
+        step.outcome.error.type_name.as_deref(),
+        Some("ParseIntError")
+    );
 }
 
 fn error_macro_with_message_only(store: Store) {
@@ -97,11 +106,11 @@ fn error_macro_with_message_only(store: Store) {
 
     let (runs, ()) = run(store, || pipeline(load));
     let step = runs.step("load");
-    assert_eq!(step.status, RunStatus::Failed);
+    assert_eq!(step.outcome.status, RunStatus::Failed);
     let msg = "the warehouse refused the connection";
-    assert_eq!(step.error.as_deref(), Some(msg));
-    assert_eq!(step.error_message.as_deref(), Some(msg));
-    assert_eq!(step.error_type, None);
+    assert_eq!(step.outcome.error.full.as_deref(), Some(msg));
+    assert_eq!(step.outcome.error.message.as_deref(), Some(msg));
+    assert_eq!(step.outcome.error.type_name, None);
 }
 
 fn error_macro_with_error_value(store: Store) {
@@ -116,18 +125,18 @@ fn error_macro_with_error_value(store: Store) {
 
     let (runs, ()) = run(store, || pipeline(load));
     let step = runs.step("load");
-    assert_eq!(step.status, RunStatus::Failed);
+    assert_eq!(step.outcome.status, RunStatus::Failed);
     // The full form is `Debug`, the message `Display` with the source chain, the type from
     // the `Debug` rendering.
     assert_eq!(
-        step.error.as_deref(),
+        step.outcome.error.full.as_deref(),
         Some(format!("{:?}", bad_row(3)).as_str())
     );
     assert_eq!(
-        step.error_message.as_deref(),
+        step.outcome.error.message.as_deref(),
         Some("row 3 has a bad amount: invalid digit found in string")
     );
-    assert_eq!(step.error_type.as_deref(), Some("BadRow"));
+    assert_eq!(step.outcome.error.type_name.as_deref(), Some("BadRow"));
 }
 
 fn error_macro_with_explicit_fields(store: Store) {
@@ -143,10 +152,16 @@ fn error_macro_with_explicit_fields(store: Store) {
 
     let (runs, ()) = run(store, || pipeline(load));
     let step = runs.step("load");
-    assert_eq!(step.error.as_deref(), Some("Timeout { after: 30s }"));
-    assert_eq!(step.error_type.as_deref(), Some("WarehouseTimeout"));
     assert_eq!(
-        step.error_message.as_deref(),
+        step.outcome.error.full.as_deref(),
+        Some("Timeout { after: 30s }")
+    );
+    assert_eq!(
+        step.outcome.error.type_name.as_deref(),
+        Some("WarehouseTimeout")
+    );
+    assert_eq!(
+        step.outcome.error.message.as_deref(),
         Some("the warehouse did not answer in 30 s")
     );
 }
@@ -163,11 +178,14 @@ fn error_macro_with_exception_fields(store: Store) {
 
     let (runs, ()) = run(store, || pipeline(load));
     let step = runs.step("load");
-    assert_eq!(step.status, RunStatus::Failed);
-    assert_eq!(step.error_type.as_deref(), Some("IoError"));
-    assert_eq!(step.error_message.as_deref(), Some("disk full"));
+    assert_eq!(step.outcome.status, RunStatus::Failed);
+    assert_eq!(step.outcome.error.type_name.as_deref(), Some("IoError"));
+    assert_eq!(step.outcome.error.message.as_deref(), Some("disk full"));
     // No `error` field: the full form falls back to the event's message.
-    assert_eq!(step.error.as_deref(), Some("could not write the output"));
+    assert_eq!(
+        step.outcome.error.full.as_deref(),
+        Some("could not write the output")
+    );
 }
 
 fn record_error_gives_type_debug_and_display(store: Store) {
@@ -178,18 +196,18 @@ fn record_error_gives_type_debug_and_display(store: Store) {
 
     let (runs, ()) = run(store, || pipeline(load));
     let step = runs.step("load");
-    assert_eq!(step.status, RunStatus::Failed);
-    assert_eq!(step.error_type.as_deref(), Some("BadRow"));
+    assert_eq!(step.outcome.status, RunStatus::Failed);
+    assert_eq!(step.outcome.error.type_name.as_deref(), Some("BadRow"));
     assert_eq!(
-        step.error_message.as_deref(),
+        step.outcome.error.message.as_deref(),
         Some("row 9 has a bad amount")
     );
     assert_eq!(
-        step.error.as_deref(),
+        step.outcome.error.full.as_deref(),
         Some(format!("{:?}", bad_row(9)).as_str())
     );
     let pipeline = runs.pipeline("p");
-    assert_eq!(pipeline.error_type.as_deref(), Some("BadRow"));
+    assert_eq!(pipeline.outcome.error.type_name.as_deref(), Some("BadRow"));
 }
 
 fn first_error_event_of_a_step_is_its_error(store: Store) {
@@ -201,9 +219,12 @@ fn first_error_event_of_a_step_is_its_error(store: Store) {
 
     let (runs, ()) = run(store, || pipeline(load));
     let step = runs.step("load");
-    assert_eq!(step.error_message.as_deref(), Some("first"));
-    assert_eq!(step.error_type.as_deref(), Some("First"));
-    assert_eq!(runs.pipeline("p").error_message.as_deref(), Some("first"));
+    assert_eq!(step.outcome.error.message.as_deref(), Some("first"));
+    assert_eq!(step.outcome.error.type_name.as_deref(), Some("First"));
+    assert_eq!(
+        runs.pipeline("p").outcome.error.message.as_deref(),
+        Some("first")
+    );
 }
 
 fn error_in_non_entity_span_under_step_fails_it(store: Store) {
@@ -220,8 +241,8 @@ fn error_in_non_entity_span_under_step_fails_it(store: Store) {
 
     let (runs, ()) = run(store, || pipeline(load));
     let step = runs.step("load");
-    assert_eq!(step.status, RunStatus::Failed);
-    assert_eq!(step.error_message.as_deref(), Some("helper failed"));
+    assert_eq!(step.outcome.status, RunStatus::Failed);
+    assert_eq!(step.outcome.error.message.as_deref(), Some("helper failed"));
     assert_eq!(runs.entity_count(), 2, "helper and deeper are no entities");
 }
 
@@ -236,11 +257,11 @@ fn warn_and_info_events_fail_nothing(store: Store) {
 
     let (runs, ()) = run(store, || pipeline(load));
     let step = runs.step("load");
-    assert_eq!(step.status, RunStatus::Success);
-    assert_eq!(step.error, None);
-    assert_eq!(step.error_type, None);
-    assert_eq!(step.error_message, None);
-    assert_eq!(runs.pipeline("p").status, RunStatus::Success);
+    assert_eq!(step.outcome.status, RunStatus::Success);
+    assert_eq!(step.outcome.error.full, None);
+    assert_eq!(step.outcome.error.type_name, None);
+    assert_eq!(step.outcome.error.message, None);
+    assert_eq!(runs.pipeline("p").outcome.status, RunStatus::Success);
 }
 
 fn error_outside_any_entity_fails_nothing(store: Store) {
@@ -256,7 +277,7 @@ fn error_outside_any_entity_fails_nothing(store: Store) {
         pipeline(load);
         tracing::error!("after the pipeline");
     });
-    assert_eq!(runs.step("load").status, RunStatus::Success);
-    assert_eq!(runs.pipeline("p").status, RunStatus::Success);
+    assert_eq!(runs.step("load").outcome.status, RunStatus::Success);
+    assert_eq!(runs.pipeline("p").outcome.status, RunStatus::Success);
     assert_eq!(runs.entity_count(), 2);
 }

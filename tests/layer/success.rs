@@ -47,11 +47,10 @@ fn every_entity_gets_a_start_and_an_end_record() {
             assert_eq!(r.status(), RunStatus::Running);
         }
     }
-    assert!(
-        matches!(&records[0], ExecutionRecord::Pipeline(p) if p.event == EventName::PipelineStart)
-    );
-    assert!(
-        matches!(records.last(), Some(ExecutionRecord::Pipeline(p)) if p.event == EventName::PipelineEnd)
+    assert_eq!(records[0].event(), EventName::PipelineStart);
+    assert_eq!(
+        records.last().map(ExecutionRecord::event),
+        Some(EventName::PipelineEnd)
     );
 }
 
@@ -62,42 +61,42 @@ fn records_carry_the_run_fields_names_and_parentage() {
     let pipelines = store.pipeline_runs();
     assert_eq!(pipelines.len(), 1);
     let p = &pipelines[0];
-    assert_eq!(p.event, EventName::PipelineEnd);
-    assert_eq!(p.pipeline, "daily_sales");
-    assert_eq!(p.run_id, "run-42");
-    assert_eq!(p.correlation_id.as_deref(), Some("corr-7"));
-    assert_eq!(p.attempt, 2);
-    assert!(!p.last_attempt);
-    assert_eq!(p.status, RunStatus::Success);
-    assert!(p.duration_ms.unwrap() >= 5);
-    assert_eq!(p.error, None);
-    assert_eq!(p.failed_step, None);
+    assert_eq!(p.event(), EventName::PipelineEnd);
+    assert_eq!(p.name, "daily_sales");
+    assert_eq!(p.run.run_id, "run-42");
+    assert_eq!(p.run.correlation_id.as_deref(), Some("corr-7"));
+    assert_eq!(p.run.attempt, 2);
+    assert!(!p.run.last_attempt);
+    assert_eq!(p.outcome.status, RunStatus::Success);
+    assert!(p.outcome.duration_ms.unwrap() >= 5);
+    assert_eq!(p.outcome.error.full, None);
+    assert_eq!(p.failed_step(), None);
 
     let processes = store.process_runs();
     assert_eq!(processes.len(), 1);
     let ingest = &processes[0];
-    assert_eq!(ingest.process, "ingest");
-    assert_eq!(ingest.run_id, "run-42");
-    assert_eq!(ingest.correlation_id.as_deref(), Some("corr-7"));
-    assert_eq!(ingest.attempt, 2);
-    assert!(uuid::Uuid::parse_str(&ingest.process_run_id).is_ok());
+    assert_eq!(ingest.name, "ingest");
+    assert_eq!(ingest.run.run_id, "run-42");
+    assert_eq!(ingest.run.correlation_id.as_deref(), Some("corr-7"));
+    assert_eq!(ingest.run.attempt, 2);
+    assert!(uuid::Uuid::parse_str(ingest.process_run_id.as_deref().unwrap()).is_ok());
 
     let steps = store.step_runs();
-    let names: Vec<_> = steps.iter().map(|s| s.step.as_str()).collect();
+    let names: Vec<_> = steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["extract", "load_orders", "publish"]);
     for s in &steps[..2] {
         assert_eq!(
             s.process_run_id.as_deref(),
-            Some(ingest.process_run_id.as_str())
+            ingest.process_run_id.as_deref()
         );
-        assert_eq!(s.run_id, "run-42");
-        assert_eq!(s.attempt, 2);
+        assert_eq!(s.run.run_id, "run-42");
+        assert_eq!(s.run.attempt, 2);
     }
     assert_eq!(
         steps[2].process_run_id, None,
         "publish sits directly in the pipeline"
     );
-    assert!(steps[0].duration_ms.unwrap() >= 5);
+    assert!(steps[0].outcome.duration_ms.unwrap() >= 5);
     assert!(p.started_at <= ingest.started_at && ingest.started_at <= steps[0].started_at);
 }
 
@@ -108,9 +107,9 @@ fn a_pipeline_without_run_id_gets_a_uuid_v7() {
 
     let (store, ()) = support::record(nightly);
     let p = &store.pipeline_runs()[0];
-    assert_eq!(p.pipeline, "nightly");
-    let id = uuid::Uuid::parse_str(&p.run_id).expect("a uuid");
+    assert_eq!(p.name, "nightly");
+    let id = uuid::Uuid::parse_str(&p.run.run_id).expect("a uuid");
     assert_eq!(id.get_version_num(), 7);
-    assert_eq!(p.attempt, 1);
-    assert!(p.last_attempt);
+    assert_eq!(p.run.attempt, 1);
+    assert!(p.run.last_attempt);
 }

@@ -60,21 +60,24 @@ fn steps_on_scoped_threads_join_the_process(store: Store) {
     let process = runs.process("ingest");
     for name in ["load", "extract"] {
         let step = runs.step(name);
-        assert_eq!(step.run_id, "r1", "{name}");
-        assert_eq!(step.attempt, 3, "{name}");
+        assert_eq!(step.run.run_id, "r1", "{name}");
+        assert_eq!(step.run.attempt, 3, "{name}");
         assert_eq!(
             step.process_run_id.as_deref(),
-            Some(process.process_run_id.as_str()),
+            process.process_run_id.as_deref(),
             "{name}"
         );
     }
-    assert_eq!(runs.step("extract").status, RunStatus::Success);
-    assert_eq!(runs.step("load").status, RunStatus::Failed);
-    assert_eq!(process.status, RunStatus::Failed);
-    assert_eq!(process.failed_step.as_deref(), Some("load"));
+    assert_eq!(runs.step("extract").outcome.status, RunStatus::Success);
+    assert_eq!(runs.step("load").outcome.status, RunStatus::Failed);
+    assert_eq!(process.outcome.status, RunStatus::Failed);
+    assert_eq!(process.failed_step(), Some("load"));
     let p = runs.pipeline("p");
-    assert_eq!(p.failed_step.as_deref(), Some("load"));
-    assert_eq!(p.error_message.as_deref(), Some("partition 2 is corrupt"));
+    assert_eq!(p.failed_step(), Some("load"));
+    assert_eq!(
+        p.outcome.error.message.as_deref(),
+        Some("partition 2 is corrupt")
+    );
 }
 
 fn a_span_created_here_and_entered_on_another_thread(store: Store) {
@@ -104,13 +107,10 @@ fn a_span_created_here_and_entered_on_another_thread(store: Store) {
     let load = runs.step("load");
     assert_eq!(
         load.process_run_id.as_deref(),
-        Some(process.process_run_id.as_str())
+        process.process_run_id.as_deref()
     );
-    assert_eq!(load.status, RunStatus::Failed);
-    assert_eq!(
-        process.failed_step_run_id.as_deref(),
-        Some(load.step_run_id.as_str())
-    );
+    assert_eq!(load.outcome.status, RunStatus::Failed);
+    assert_eq!(process.failed_step_run_id(), load.step_run_id.as_deref());
 }
 
 fn concurrent_pipelines_do_not_mix(store: Store) {
@@ -150,16 +150,16 @@ fn concurrent_pipelines_do_not_mix(store: Store) {
         let p = runs.pipeline(&format!("p{n}"));
         let process = runs.process(&format!("ingest{n}"));
         let load = runs.step(&format!("load{n}"));
-        assert_eq!(p.run_id, format!("r{n}"));
-        assert_eq!(process.run_id, p.run_id);
-        assert_eq!(load.run_id, p.run_id);
+        assert_eq!(p.run.run_id, format!("r{n}"));
+        assert_eq!(process.run.run_id, p.run.run_id);
+        assert_eq!(load.run.run_id, p.run.run_id);
         assert_eq!(
             load.process_run_id.as_deref(),
-            Some(process.process_run_id.as_str())
+            process.process_run_id.as_deref()
         );
     }
-    assert_eq!(runs.pipeline("p1").status, RunStatus::Failed);
-    assert_eq!(runs.pipeline("p1").failed_step.as_deref(), Some("load1"));
-    assert_eq!(runs.pipeline("p2").status, RunStatus::Success);
-    assert_eq!(runs.process("ingest2").status, RunStatus::Success);
+    assert_eq!(runs.pipeline("p1").outcome.status, RunStatus::Failed);
+    assert_eq!(runs.pipeline("p1").failed_step(), Some("load1"));
+    assert_eq!(runs.pipeline("p2").outcome.status, RunStatus::Success);
+    assert_eq!(runs.process("ingest2").outcome.status, RunStatus::Success);
 }

@@ -91,32 +91,32 @@ fn tasks_on_worker_threads_join_the_process(store: Store) {
     );
 
     let process = runs.process("ingest");
-    assert_eq!(process.run_id, "r1");
+    assert_eq!(process.run.run_id, "r1");
     assert_eq!(runs.steps.len(), 5);
     for step in &runs.steps {
-        assert_eq!(step.run_id, "r1", "{}", step.step);
-        assert_eq!(step.correlation_id.as_deref(), Some("c1"));
+        assert_eq!(step.run.run_id, "r1", "{}", step.name);
+        assert_eq!(step.run.correlation_id.as_deref(), Some("c1"));
         assert_eq!(
             step.process_run_id.as_deref(),
-            Some(process.process_run_id.as_str()),
+            process.process_run_id.as_deref(),
             "{}",
-            step.step
+            step.name
         );
-        let expected = if step.step == "load2" {
+        let expected = if step.name == "load2" {
             RunStatus::Failed
         } else {
             RunStatus::Success
         };
-        assert_eq!(step.status, expected, "{}", step.step);
+        assert_eq!(step.outcome.status, expected, "{}", step.name);
     }
-    assert_eq!(runs.step("transform").status, RunStatus::Success);
+    assert_eq!(runs.step("transform").outcome.status, RunStatus::Success);
     let failed = runs.step("load2");
-    assert_eq!(process.status, RunStatus::Failed);
-    assert_eq!(
-        process.failed_step_run_id.as_deref(),
-        Some(failed.step_run_id.as_str())
-    );
+    assert_eq!(process.outcome.status, RunStatus::Failed);
+    assert_eq!(process.failed_step_run_id(), failed.step_run_id.as_deref());
     let p = runs.pipeline("p");
-    assert_eq!(p.failed_step.as_deref(), Some("load2"));
-    assert_eq!(p.error_message.as_deref(), Some("partition 2 is corrupt"));
+    assert_eq!(p.failed_step(), Some("load2"));
+    assert_eq!(
+        p.outcome.error.message.as_deref(),
+        Some("partition 2 is corrupt")
+    );
 }

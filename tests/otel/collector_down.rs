@@ -62,9 +62,9 @@ fn run_against_nothing(protocol: OtlpProtocol, endpoint: String) {
     assert_eq!(steps.len(), STEPS);
     assert!(steps
         .iter()
-        .all(|s| s.status == RunStatus::Success && s.duration_ms.is_some()));
+        .all(|s| s.outcome.status == RunStatus::Success && s.outcome.duration_ms.is_some()));
     let pipeline = &store.pipeline_runs()[0];
-    assert_eq!(pipeline.status, RunStatus::Success);
+    assert_eq!(pipeline.outcome.status, RunStatus::Success);
     // The spans were started (and would have been exported): their ids are recorded.
     assert!(pipeline.trace_id.is_some());
     assert!(steps.iter().all(|s| s.trace_id == pipeline.trace_id));

@@ -78,7 +78,7 @@ fn run_job(receiver: &OtlpReceiver, protocol: &str) {
 
     let store = SqliteStore::open_read_only(&db).unwrap();
     let record = store.pipeline_runs().unwrap().remove(0);
-    assert_eq!(record.status, RunStatus::Success);
+    assert_eq!(record.outcome.status, RunStatus::Success);
     assert_eq!(record.trace_id, Some(pipeline.trace_id()));
     assert_eq!(record.span_id, Some(pipeline.span_id()));
 }

@@ -85,11 +85,11 @@ fn failed_entities_carry_the_error() {
     let step = &store
         .step_runs()
         .into_iter()
-        .find(|s| s.step == "validate")
+        .find(|s| s.name == "validate")
         .unwrap();
-    assert_eq!(step.status, RunStatus::Failed);
+    assert_eq!(step.outcome.status, RunStatus::Failed);
     let message = "line 58: amount is not a number";
-    assert_eq!(step.error_message.as_deref(), Some(message));
+    assert_eq!(step.outcome.error.message.as_deref(), Some(message));
 
     for name in ["validate", "ingest", "daily_sales"] {
         let s = span(name);
@@ -120,7 +120,7 @@ fn failed_entities_carry_the_error() {
         assert_eq!(s.str_attr("etl.failed_step").as_deref(), Some("validate"));
         assert_eq!(
             s.str_attr("etl.failed_step_run_id").as_deref(),
-            Some(step.step_run_id.as_str())
+            step.step_run_id.as_deref()
         );
     }
     assert!(span("validate").attr("etl.failed_step").is_none());
@@ -136,7 +136,7 @@ fn failed_entities_carry_the_error() {
 fn an_error_of_unknown_type_is_other() {
     let receiver = OtlpReceiver::grpc();
     let (store, spans) = received(&receiver, untyped);
-    assert_eq!(store.step_runs()[0].error_type, None);
+    assert_eq!(store.step_runs()[0].outcome.error.type_name, None);
     assert_eq!(spans.len(), 2);
     for s in &spans {
         assert_eq!(

@@ -12,7 +12,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use otlp_receiver::{attr, OtlpReceiver};
 use tracing::instrument;
-use tracing_etl::{ExecutionRecord, ExecutionRecordsLayer, InMemoryStore};
+use tracing_etl::{ExecutionRecordsLayer, InMemoryStore};
 use tracing_subscriber::prelude::*;
 
 #[instrument(skip_all, fields(etl.pipeline = "daily_sales", etl.run_id = "run-7"))]
@@ -122,22 +122,18 @@ fn entity_spans_are_exported_once_with_etl_attributes() {
     let step = store
         .step_runs()
         .into_iter()
-        .find(|s| s.step == "parse_amounts")
+        .find(|s| s.name == "parse_amounts")
         .unwrap();
     assert_eq!(
         span("ingest").str_attr("etl.failed_step_run_id"),
-        Some(step.step_run_id)
+        step.step_run_id
     );
 
     // Records name the spans tracing-opentelemetry exported.
     let records = store.records();
     assert_eq!(records.len(), 8, "start and end of 4 entities");
     for record in records {
-        let (name, trace_id, span_id) = match &record {
-            ExecutionRecord::Pipeline(r) => (&r.pipeline, &r.trace_id, &r.span_id),
-            ExecutionRecord::Process(r) => (&r.process, &r.trace_id, &r.span_id),
-            ExecutionRecord::Step(r) => (&r.step, &r.trace_id, &r.span_id),
-        };
+        let (name, trace_id, span_id) = (&record.name, &record.trace_id, &record.span_id);
         let s = span(name);
         assert_eq!(
             trace_id.as_deref(),

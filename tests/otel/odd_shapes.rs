@@ -83,7 +83,7 @@ fn an_entity_outside_any_pipeline_is_a_root_span() {
         .iter()
         .find(|kv| kv.key.as_str() == "etl.run_id")
         .map(|kv| kv.value.to_string());
-    assert_eq!(run_id, Some(record.run_id.clone()));
+    assert_eq!(run_id, Some(record.run.run_id.clone()));
 }
 
 #[instrument(fields(etl.step))]
@@ -97,7 +97,7 @@ fn a_panicking_step_is_an_error_of_type_panic() {
         let _ = std::panic::catch_unwind(explode);
     });
     let step = &store.step_runs()[0];
-    assert_eq!(step.status, RunStatus::Failed);
+    assert_eq!(step.outcome.status, RunStatus::Failed);
     let span = find(&spans, "explode");
     let error_type = span
         .attributes

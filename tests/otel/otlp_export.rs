@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use otlp_receiver::{OtlpReceiver, ReceivedSpan};
 use tracing::instrument;
-use tracing_etl::{ExecutionRecord, ExecutionRecordsLayer, InMemoryStore};
+use tracing_etl::{ExecutionRecordsLayer, InMemoryStore};
 use tracing_subscriber::prelude::*;
 
 #[instrument(skip_all, fields(etl.pipeline = "daily_sales", etl.run_id = %run_id, etl.correlation_id = "corr-9", etl.attempt = 2))]
@@ -97,29 +97,14 @@ fn check(receiver: OtlpReceiver) {
     let records = store.records();
     assert_eq!(records.len(), 10);
     for record in &records {
-        let (name, trace_id, span_id, started_at, duration_ms) = match record {
-            ExecutionRecord::Pipeline(r) => (
-                &r.pipeline,
-                &r.trace_id,
-                &r.span_id,
-                r.started_at,
-                r.duration_ms,
-            ),
-            ExecutionRecord::Process(r) => (
-                &r.process,
-                &r.trace_id,
-                &r.span_id,
-                r.started_at,
-                r.duration_ms,
-            ),
-            ExecutionRecord::Step(r) => (
-                &r.step,
-                &r.trace_id,
-                &r.span_id,
-                r.started_at,
-                r.duration_ms,
-            ),
-        };
+        let r = record;
+        let (name, trace_id, span_id, started_at, duration_ms) = (
+            &r.name,
+            &r.trace_id,
+            &r.span_id,
+            r.started_at,
+            r.outcome.duration_ms,
+        );
         let s = span(name);
         assert_eq!(
             trace_id.as_deref(),
@@ -151,7 +136,7 @@ fn check(receiver: OtlpReceiver) {
         Some("daily_sales")
     );
     assert!(pipeline.attr("etl.process_run_id").is_none());
-    assert_eq!(pipeline_record.run_id, "run-42");
+    assert_eq!(pipeline_record.run.run_id, "run-42");
     let process = &store.process_runs()[0];
     assert_eq!(
         span("ingest").str_attr("etl.kind").as_deref(),
@@ -163,15 +148,15 @@ fn check(receiver: OtlpReceiver) {
     );
     assert_eq!(
         span("ingest").str_attr("etl.process_run_id").as_deref(),
-        Some(process.process_run_id.as_str())
+        process.process_run_id.as_deref()
     );
     for step in store.step_runs() {
-        let s = span(&step.step);
+        let s = span(&step.name);
         assert_eq!(s.str_attr("etl.kind").as_deref(), Some("step"));
-        assert_eq!(s.str_attr("etl.step").as_deref(), Some(step.step.as_str()));
+        assert_eq!(s.str_attr("etl.step").as_deref(), Some(step.name.as_str()));
         assert_eq!(
             s.str_attr("etl.step_run_id").as_deref(),
-            Some(step.step_run_id.as_str())
+            step.step_run_id.as_deref()
         );
         assert_eq!(s.str_attr("etl.process_run_id"), step.process_run_id);
     }

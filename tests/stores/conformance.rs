@@ -9,8 +9,8 @@ use crate::pg_support;
 use chrono::{DateTime, TimeZone, Utc};
 use tracing::instrument;
 use tracing_etl::{
-    EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, PipelineRunRecord,
-    ProcessRunRecord, RecordReader, RecorderHeartbeat, RunFilter, RunStatus, StepRunRecord,
+    EntityKind, EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer,
+    RecordReader, RecorderHeartbeat, RootCause, RunContext, RunFilter, RunStatus,
 };
 use tracing_subscriber::prelude::*;
 
@@ -34,23 +34,20 @@ fn at(seconds: i64, micros: u32) -> DateTime<Utc> {
         .unwrap()
 }
 
-fn pipeline(run_id: &str, attempt: u32, end: Option<RunStatus>) -> PipelineRunRecord {
-    let start = PipelineRunRecord {
-        attempt,
-        last_attempt: false,
-        ..PipelineRunRecord::started(run_id, "nightly", at(i64::from(attempt), 0))
-    };
-    finish(start, end, 1_500, PipelineRunRecord::ended)
+fn pipeline(run_id: &str, attempt: u32, end: Option<RunStatus>) -> ExecutionRecord {
+    let start = ExecutionRecord::pipeline_start(run_id, "nightly", at(i64::from(attempt), 0))
+        .with_run(RunContext::new(run_id).with_attempt(attempt, false));
+    finish(start, end, 1_500, ExecutionRecord::ended)
 }
 
-fn process(run_id: &str, process_run_id: &str, end: Option<RunStatus>) -> ProcessRunRecord {
-    let start = ProcessRunRecord::started(run_id, process_run_id, "extract", at(10, 0));
-    finish(start, end, 700, ProcessRunRecord::ended)
+fn process(run_id: &str, process_run_id: &str, end: Option<RunStatus>) -> ExecutionRecord {
+    let start = ExecutionRecord::process_start(run_id, process_run_id, "extract", at(10, 0));
+    finish(start, end, 700, ExecutionRecord::ended)
 }
 
-fn step(run_id: &str, step_run_id: &str, end: Option<RunStatus>) -> StepRunRecord {
-    let start = StepRunRecord::started(run_id, step_run_id, "load", at(20, 0));
-    finish(start, end, 300, StepRunRecord::ended)
+fn step(run_id: &str, step_run_id: &str, end: Option<RunStatus>) -> ExecutionRecord {
+    let start = ExecutionRecord::step_start(run_id, step_run_id, "load", at(20, 0));
+    finish(start, end, 300, ExecutionRecord::ended)
 }
 
 /// `start`, or its end record with status `end` when there is one.
@@ -65,16 +62,18 @@ fn finish<R>(start: R, end: Option<RunStatus>, ms: u64, ended: fn(R, RunStatus, 
 fn full_records(run_id: &str, text: &str) -> Vec<ExecutionRecord> {
     let some = |s: &str| Some(format!("{s}:{text}"));
     let mut p = pipeline(run_id, 7, Some(RunStatus::Failed));
-    p.correlation_id = some("corr");
-    p.last_attempt = true;
-    p.pipeline = format!("pipeline {text}");
+    p.run.correlation_id = some("corr");
+    p.run.last_attempt = true;
+    p.name = format!("pipeline {text}");
     p.started_at = at(3, 123_456);
-    p.duration_ms = Some(u64::from(u32::MAX) * 4);
-    p.error = some("error");
-    p.error_type = some("type");
-    p.error_message = some("message");
-    p.failed_step_run_id = some("failed_step_run_id");
-    p.failed_step = some("failed_step");
+    p.outcome.duration_ms = Some(u64::from(u32::MAX) * 4);
+    p.outcome.error.full = some("error");
+    p.outcome.error.type_name = some("type");
+    p.outcome.error.message = some("message");
+    p.root_cause = Some(RootCause::new(
+        format!("failed_step_run_id:{text}"),
+        format!("failed_step:{text}"),
+    ));
     p.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned());
     p.span_id = Some("00f067aa0ba902b7".to_owned());
     p.recorder_id = some("recorder");
@@ -84,33 +83,36 @@ fn full_records(run_id: &str, text: &str) -> Vec<ExecutionRecord> {
         &format!("{run_id}/process"),
         Some(RunStatus::Failed),
     );
-    pr.correlation_id = some("corr");
-    pr.attempt = 7;
-    pr.process = format!("process {text}");
+    pr.run.correlation_id = some("corr");
+    pr.run.attempt = 7;
+    pr.run.last_attempt = false;
+    pr.name = format!("process {text}");
     pr.started_at = at(4, 999_999);
-    pr.error = some("error");
-    pr.error_type = some("type");
-    pr.error_message = some("message");
-    pr.failed_step_run_id = some("failed_step_run_id");
-    pr.failed_step = some("failed_step");
+    pr.outcome.error.full = some("error");
+    pr.outcome.error.type_name = some("type");
+    pr.outcome.error.message = some("message");
+    pr.root_cause = Some(RootCause::new(
+        format!("failed_step_run_id:{text}"),
+        format!("failed_step:{text}"),
+    ));
     pr.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned());
     pr.span_id = Some("b7ad6b7169203331".to_owned());
     pr.recorder_id = some("recorder");
 
     let mut s = step(run_id, &format!("{run_id}/step"), Some(RunStatus::Failed));
-    s.correlation_id = some("corr");
-    s.attempt = 7;
-    s.step = format!("step {text}");
+    s.run.correlation_id = some("corr");
+    s.run.attempt = 7;
+    s.name = format!("step {text}");
     s.started_at = at(5, 1);
-    s.error = some("error");
+    s.outcome.error.full = some("error");
     s.process_run_id = Some(format!("{run_id}/process"));
-    s.error_type = some("type");
-    s.error_message = some("message");
+    s.outcome.error.type_name = some("type");
+    s.outcome.error.message = some("message");
     s.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned());
     s.span_id = Some("53995c3f42cd8ad8".to_owned());
     s.recorder_id = some("recorder");
 
-    vec![p.into(), pr.into(), s.into()]
+    vec![p, pr, s]
 }
 
 fn write<S: ExecutionRecordStore>(store: &mut S, records: &[ExecutionRecord]) {
@@ -122,21 +124,9 @@ fn write<S: ExecutionRecordStore>(store: &mut S, records: &[ExecutionRecord]) {
 fn read_all<S: RecordReader>(store: &mut S) -> Vec<ExecutionRecord> {
     let all = RunFilter::default();
     let mut rows: Vec<ExecutionRecord> = Vec::new();
-    rows.extend(
-        store
-            .read_pipelines(&all)
-            .unwrap()
-            .into_iter()
-            .map(Into::into),
-    );
-    rows.extend(
-        store
-            .read_processes(&all)
-            .unwrap()
-            .into_iter()
-            .map(Into::into),
-    );
-    rows.extend(store.read_steps(&all).unwrap().into_iter().map(Into::into));
+    for kind in EntityKind::ALL {
+        rows.extend(store.read_records(kind, &all).unwrap());
+    }
     rows
 }
 
@@ -161,9 +151,9 @@ fn round_trip_of_every_field<H: Harness>(h: &H) {
     }
     // NULLs: the minimal records, every optional field absent.
     let nulls: Vec<ExecutionRecord> = vec![
-        pipeline("nulls", 1, Some(RunStatus::Success)).into(),
-        process("nulls", "nulls/process", Some(RunStatus::Success)).into(),
-        step("nulls", "nulls/step", Some(RunStatus::Success)).into(),
+        pipeline("nulls", 1, Some(RunStatus::Success)),
+        process("nulls", "nulls/process", Some(RunStatus::Success)),
+        step("nulls", "nulls/step", Some(RunStatus::Success)),
     ];
     write(&mut store, &nulls);
     drop(store);
@@ -183,9 +173,9 @@ fn round_trip_of_every_field<H: Harness>(h: &H) {
 fn a_start_then_an_end_leave_the_end<H: Harness>(h: &H) {
     let mut store = h.open();
     let start: Vec<ExecutionRecord> = vec![
-        pipeline("upsert", 1, None).into(),
-        process("upsert", "upsert/p", None).into(),
-        step("upsert", "upsert/s", None).into(),
+        pipeline("upsert", 1, None),
+        process("upsert", "upsert/p", None),
+        step("upsert", "upsert/s", None),
     ];
     write(&mut store, &start);
     assert_eq!(
@@ -195,9 +185,9 @@ fn a_start_then_an_end_leave_the_end<H: Harness>(h: &H) {
     );
 
     let end: Vec<ExecutionRecord> = vec![
-        pipeline("upsert", 1, Some(RunStatus::Success)).into(),
-        process("upsert", "upsert/p", Some(RunStatus::Failed)).into(),
-        step("upsert", "upsert/s", Some(RunStatus::Success)).into(),
+        pipeline("upsert", 1, Some(RunStatus::Success)),
+        process("upsert", "upsert/p", Some(RunStatus::Failed)),
+        step("upsert", "upsert/s", Some(RunStatus::Success)),
     ];
     write(&mut store, &end);
     assert_eq!(
@@ -210,14 +200,14 @@ fn a_start_then_an_end_leave_the_end<H: Harness>(h: &H) {
 fn an_end_written_before_its_start_stays<H: Harness>(h: &H) {
     let mut store = h.open();
     let end: Vec<ExecutionRecord> = vec![
-        pipeline("overtaken", 1, Some(RunStatus::Failed)).into(),
-        process("overtaken", "overtaken/p", Some(RunStatus::Success)).into(),
-        step("overtaken", "overtaken/s", Some(RunStatus::Success)).into(),
+        pipeline("overtaken", 1, Some(RunStatus::Failed)),
+        process("overtaken", "overtaken/p", Some(RunStatus::Success)),
+        step("overtaken", "overtaken/s", Some(RunStatus::Success)),
     ];
     let start: Vec<ExecutionRecord> = vec![
-        pipeline("overtaken", 1, None).into(),
-        process("overtaken", "overtaken/p", None).into(),
-        step("overtaken", "overtaken/s", None).into(),
+        pipeline("overtaken", 1, None),
+        process("overtaken", "overtaken/p", None),
+        step("overtaken", "overtaken/s", None),
     ];
     write(&mut store, &end);
     write(&mut store, &start);
@@ -231,10 +221,10 @@ fn an_end_written_before_its_start_stays<H: Harness>(h: &H) {
 fn writing_a_batch_twice_leaves_the_same_rows<H: Harness>(h: &H) {
     let mut store = h.open();
     let batch: Vec<ExecutionRecord> = vec![
-        pipeline("twice", 1, None).into(),
-        step("twice", "twice/s", None).into(),
-        step("twice", "twice/s", Some(RunStatus::Success)).into(),
-        pipeline("twice", 1, Some(RunStatus::Success)).into(),
+        pipeline("twice", 1, None),
+        step("twice", "twice/s", None),
+        step("twice", "twice/s", Some(RunStatus::Success)),
+        pipeline("twice", 1, Some(RunStatus::Success)),
     ];
     write(&mut store, &batch);
     let once = read_run(&mut store, "twice");
@@ -250,7 +240,7 @@ fn a_batch_of_100k_records<H: Harness>(h: &H) {
         .map(|i| {
             let mut s = step("bulk", &format!("bulk/{i:06}"), Some(RunStatus::Success));
             s.started_at = at(100, u32::try_from(i).unwrap());
-            s.into()
+            s
         })
         .collect();
     write(&mut store, &records);
@@ -260,8 +250,8 @@ fn a_batch_of_100k_records<H: Harness>(h: &H) {
         .read_steps(&RunFilter::default().run_id("bulk"))
         .unwrap();
     assert_eq!(steps.len(), N);
-    assert_eq!(steps[0].step_run_id, "bulk/000000");
-    assert_eq!(steps[N - 1].step_run_id, format!("bulk/{:06}", N - 1));
+    assert_eq!(steps[0].step_run_id.as_deref(), Some("bulk/000000"));
+    assert_eq!(steps[N - 1].step_run_id, Some(format!("bulk/{:06}", N - 1)));
 }
 
 #[instrument(skip_all, fields(etl.pipeline = "concurrent", etl.run_id = %run_id))]
@@ -313,13 +303,13 @@ fn concurrent_writers<H: Harness + Sync>(h: &H) {
         let filter = RunFilter::default().run_id(&run_id);
         let pipelines = store.read_pipelines(&filter).unwrap();
         assert_eq!(pipelines.len(), 1);
-        assert_eq!(pipelines[0].status, RunStatus::Failed);
+        assert_eq!(pipelines[0].outcome.status, RunStatus::Failed);
         let steps = store.read_steps(&filter).unwrap();
         assert_eq!(steps.len(), STEPS, "one row per step of {run_id}");
-        assert!(steps.iter().all(|s| s.event == EventName::StepEnd));
+        assert!(steps.iter().all(|s| s.event() == EventName::StepEnd));
         let failed = steps
             .iter()
-            .filter(|s| s.status == RunStatus::Failed)
+            .filter(|s| s.outcome.status == RunStatus::Failed)
             .count();
         assert_eq!(
             failed,
@@ -333,12 +323,12 @@ fn concurrent_writers<H: Harness + Sync>(h: &H) {
 }
 
 fn reopen_after_close_keeps_and_appends<H: Harness>(h: &H) {
-    let first: Vec<ExecutionRecord> = vec![pipeline("reopen", 1, Some(RunStatus::Failed)).into()];
+    let first: Vec<ExecutionRecord> = vec![pipeline("reopen", 1, Some(RunStatus::Failed))];
     let mut store = h.open();
     write(&mut store, &first);
     drop(store);
 
-    let second: Vec<ExecutionRecord> = vec![pipeline("reopen", 2, None).into()];
+    let second: Vec<ExecutionRecord> = vec![pipeline("reopen", 2, None)];
     let mut store = h.open();
     write(&mut store, &second);
     drop(store);
@@ -347,7 +337,7 @@ fn reopen_after_close_keeps_and_appends<H: Harness>(h: &H) {
     let rows = store
         .read_pipelines(&RunFilter::default().run_id("reopen"))
         .unwrap();
-    let rows: Vec<ExecutionRecord> = rows.into_iter().map(Into::into).collect();
+    let rows: Vec<ExecutionRecord> = rows.into_iter().collect();
     assert_eq!(rows, [first, second].concat());
 }
 
@@ -388,8 +378,8 @@ fn filters_select_order_and_limit<H: Harness>(h: &H) {
         let end = (status != RunStatus::Running).then_some(status);
         let mut p = pipeline(&format!("filter-{i}"), 1, end);
         p.started_at = at(1_000 + i as i64, 0);
-        p.pipeline = if i == 1 { "other" } else { "nightly" }.to_owned();
-        rows.push(p.into());
+        p.name = if i == 1 { "other" } else { "nightly" }.to_owned();
+        rows.push(p);
     }
     write(&mut store, &rows);
 
@@ -398,7 +388,7 @@ fn filters_select_order_and_limit<H: Harness>(h: &H) {
             .read_pipelines(&filter.run_id_prefix("filter-"))
             .unwrap()
             .into_iter()
-            .map(|p| p.run_id)
+            .map(|p| p.run.run_id)
             .collect()
     };
     assert_eq!(

@@ -9,7 +9,7 @@ use tracing::field::Empty;
 use tracing::instrument;
 use tracing_etl::{
     EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, JsonLinesStore,
-    RecordReader, RunFilter, RunStatus, StepRunRecord, StoreError,
+    RecordReader, RunFilter, RunStatus, StoreError,
 };
 use tracing_subscriber::prelude::*;
 
@@ -82,53 +82,59 @@ fn real_runs_read_back_field_by_field() {
     assert!(store.read_warnings().is_empty());
 
     let p = &pipelines[0];
-    assert_eq!(p.event, EventName::PipelineEnd);
-    assert_eq!(p.run_id, "r1");
-    assert_eq!(p.correlation_id.as_deref(), Some("batch-7"));
-    assert_eq!(p.attempt, 2);
-    assert!(!p.last_attempt);
-    assert_eq!(p.pipeline, "nightly");
-    assert_eq!(p.status, RunStatus::Failed);
-    assert!(p.duration_ms.is_some());
-    assert_eq!(p.failed_step.as_deref(), Some("load"));
-    assert_eq!(p.error_type.as_deref(), Some("LoadError"));
+    assert_eq!(p.event(), EventName::PipelineEnd);
+    assert_eq!(p.run.run_id, "r1");
+    assert_eq!(p.run.correlation_id.as_deref(), Some("batch-7"));
+    assert_eq!(p.run.attempt, 2);
+    assert!(!p.run.last_attempt);
+    assert_eq!(p.name, "nightly");
+    assert_eq!(p.outcome.status, RunStatus::Failed);
+    assert!(p.outcome.duration_ms.is_some());
+    assert_eq!(p.failed_step(), Some("load"));
+    assert_eq!(p.outcome.error.type_name.as_deref(), Some("LoadError"));
     assert_eq!(
-        p.error_message.as_deref(),
+        p.outcome.error.message.as_deref(),
         Some("disk full while loading sales")
     );
     assert_eq!(p.recorder_id.as_deref(), Some(recorder_id.as_str()));
     assert_eq!(p.trace_id, None);
 
     let process = &processes[0];
-    assert_eq!(process.event, EventName::ProcessEnd);
-    assert_eq!(process.process, "ingest");
-    assert_eq!((process.run_id.as_str(), process.attempt), ("r1", 2));
-    assert_eq!(process.correlation_id.as_deref(), Some("batch-7"));
-    assert_eq!(process.status, RunStatus::Failed);
-    assert_eq!(process.failed_step_run_id, p.failed_step_run_id);
+    assert_eq!(process.event(), EventName::ProcessEnd);
+    assert_eq!(process.name, "ingest");
+    assert_eq!(
+        (process.run.run_id.as_str(), process.run.attempt),
+        ("r1", 2)
+    );
+    assert_eq!(process.run.correlation_id.as_deref(), Some("batch-7"));
+    assert_eq!(process.outcome.status, RunStatus::Failed);
+    assert_eq!(process.failed_step_run_id(), p.failed_step_run_id());
 
     let [extract, load] = &steps[..] else {
         panic!("{steps:?}")
     };
-    assert_eq!(extract.step, "extract");
-    assert_eq!(extract.status, RunStatus::Success);
-    assert!(extract.duration_ms.unwrap() >= 2);
-    assert_eq!(extract.error, None);
-    assert_eq!(load.step, "load");
-    assert_eq!(load.event, EventName::StepEnd);
-    assert_eq!(load.status, RunStatus::Failed);
-    assert_eq!(load.error_type.as_deref(), Some("LoadError"));
-    assert!(load.error.as_deref().unwrap().contains("sales"));
-    assert_eq!(
-        p.failed_step_run_id.as_deref(),
-        Some(load.step_run_id.as_str())
-    );
+    assert_eq!(extract.name, "extract");
+    assert_eq!(extract.outcome.status, RunStatus::Success);
+    assert!(extract.outcome.duration_ms.unwrap() >= 2);
+    assert_eq!(extract.outcome.error.full, None);
+    assert_eq!(load.name, "load");
+    assert_eq!(load.event(), EventName::StepEnd);
+    assert_eq!(load.outcome.status, RunStatus::Failed);
+    assert_eq!(load.outcome.error.type_name.as_deref(), Some("LoadError"));
+    assert!(load
+        .outcome
+        .error
+        .full
+        .as_deref()
+        .unwrap()
+        .contains("sales"));
+    assert_eq!(p.failed_step_run_id(), load.step_run_id.as_deref());
     for step in &steps {
         assert_eq!(
             step.process_run_id.as_deref(),
-            Some(process.process_run_id.as_str())
+            process.process_run_id.as_deref()
         );
-        assert_eq!((step.run_id.as_str(), step.attempt), ("r1", 2));
+        assert_eq!((step.run.run_id.as_str(), step.run.attempt), ("r1", 2));
     }
     assert!(extract.started_at <= load.started_at);
 
@@ -167,8 +173,8 @@ fn files_keep_start_and_end_lines_with_the_record_field_names() {
         assert!(start.contains_key(field), "{field} missing from {start:?}");
     }
     // Each line deserialises into the record type.
-    let record: StepRunRecord = serde_json::from_value(steps[3].clone()).unwrap();
-    assert_eq!(record.status, RunStatus::Failed);
+    let record: ExecutionRecord = serde_json::from_value(steps[3].clone()).unwrap();
+    assert_eq!(record.outcome.status, RunStatus::Failed);
 
     let pipelines = lines(&tmp.path().join("pipeline_runs.jsonl"));
     let events: Vec<&str> = pipelines
@@ -218,7 +224,7 @@ fn reopening_appends_and_never_truncates() {
         .pipeline_runs()
         .unwrap()
         .into_iter()
-        .map(|p| p.run_id)
+        .map(|p| p.run.run_id)
         .collect();
     assert_eq!(ids, ["r1", "r2", "r3"]);
     assert_eq!(store.step_runs().unwrap().len(), 6);
@@ -228,11 +234,11 @@ fn reopening_appends_and_never_truncates() {
         .read_steps(&RunFilter::default().run_id("r2").name("load"))
         .unwrap();
     assert_eq!(run_2.len(), 1);
-    assert_eq!(run_2[0].status, RunStatus::Failed);
+    assert_eq!(run_2[0].outcome.status, RunStatus::Failed);
     let newest = store
         .read_pipelines(&RunFilter::default().newest_first().limit(1))
         .unwrap();
-    assert_eq!(newest[0].run_id, "r3");
+    assert_eq!(newest[0].run.run_id, "r3");
 }
 
 #[test]
@@ -247,8 +253,8 @@ fn a_run_in_progress_reads_as_running_then_as_its_end() {
         let mut reader = JsonLinesStore::open_read_only(dir).unwrap();
         let rows = reader.pipeline_runs().unwrap();
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].status, RunStatus::Running);
-        assert_eq!(rows[0].event, EventName::PipelineStart);
+        assert_eq!(rows[0].outcome.status, RunStatus::Running);
+        assert_eq!(rows[0].event(), EventName::PipelineStart);
         let recorders = reader.read_recorders().unwrap();
         assert!(recorders[0].is_alive(chrono::Utc::now(), std::time::Duration::from_secs(60)));
 
@@ -256,7 +262,7 @@ fn a_run_in_progress_reads_as_running_then_as_its_end() {
         guard.flush().unwrap();
         let rows = reader.pipeline_runs().unwrap();
         assert_eq!(rows.len(), 1, "the end record wins over the start record");
-        assert_eq!(rows[0].status, RunStatus::Success);
+        assert_eq!(rows[0].outcome.status, RunStatus::Success);
         assert_eq!(
             reader
                 .read_pipelines(&RunFilter::default().status(RunStatus::Running))
@@ -269,9 +275,9 @@ fn a_run_in_progress_reads_as_running_then_as_its_end() {
 
 fn start_and_end(run_id: &str) -> (ExecutionRecord, ExecutionRecord) {
     let start =
-        StepRunRecord::started(run_id, format!("{run_id}-step"), "load", chrono::Utc::now());
+        ExecutionRecord::step_start(run_id, format!("{run_id}-step"), "load", chrono::Utc::now());
     let end = start.clone().ended(RunStatus::Success, 12);
-    (start.into(), end.into())
+    (start, end)
 }
 
 #[test]
@@ -292,10 +298,7 @@ fn a_batch_written_twice_or_out_of_order_reads_back_the_same() {
     // An end record that overtook its start record is not undone by it.
     twice.write_batch(&[end_b.clone(), start_b]).unwrap();
     let rows = twice.step_runs().unwrap();
-    assert_eq!(rows[1].status, RunStatus::Success);
-    let ExecutionRecord::Step(end_b) = end_b else {
-        unreachable!()
-    };
+    assert_eq!(rows[1].outcome.status, RunStatus::Success);
     assert_eq!(rows[1], end_b);
 }
 
@@ -327,7 +330,7 @@ fn flush_fsyncs_and_records_survive_reopening() {
     let mut reader = JsonLinesStore::open_read_only(&dir).unwrap();
     let steps = reader.step_runs().unwrap();
     assert_eq!(steps.len(), 5000);
-    assert!(steps.iter().all(|s| s.status == RunStatus::Success));
+    assert!(steps.iter().all(|s| s.outcome.status == RunStatus::Success));
 }
 
 #[test]
@@ -361,7 +364,7 @@ fn an_incomplete_last_line_is_a_warning_and_the_next_writer_starts_a_new_line() 
     let mut reader = JsonLinesStore::open_read_only(dir).unwrap();
     let steps = reader.step_runs().unwrap();
     assert_eq!(steps.len(), 2);
-    assert!(steps.iter().all(|s| s.event == EventName::StepEnd));
+    assert!(steps.iter().all(|s| s.event() == EventName::StepEnd));
     let warnings = reader.read_warnings().to_vec();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
@@ -384,7 +387,7 @@ fn an_incomplete_last_line_is_a_warning_and_the_next_writer_starts_a_new_line() 
     let after: Vec<&str> = text.lines().skip(5).collect();
     assert_eq!(after.len(), 4);
     for line in after {
-        serde_json::from_str::<StepRunRecord>(line).unwrap();
+        serde_json::from_str::<ExecutionRecord>(line).unwrap();
     }
 
     // The incomplete line, now followed by others, is still skipped with a warning.
@@ -404,11 +407,8 @@ fn an_incomplete_last_line_is_a_warning_and_the_next_writer_starts_a_new_line() 
 fn a_line_cut_at_any_byte_then_sealed_by_a_later_write_is_skipped() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("step_runs.jsonl");
-    let (start, end) = start_and_end("a");
-    let (ExecutionRecord::Step(mut start), ExecutionRecord::Step(end)) = (start, end) else {
-        unreachable!()
-    };
-    start.error_message = Some("naïve \"quotes\" and 💥\n".into());
+    let (mut start, end) = start_and_end("a");
+    start.outcome.error.message = Some("naïve \"quotes\" and 💥\n".into());
     let line = serde_json::to_string(&start).unwrap();
     let next = serde_json::to_string(&end).unwrap();
     for cut in 1..line.len() {
@@ -493,7 +493,7 @@ fn a_corrupt_line_in_the_middle_is_an_error_naming_file_and_line() {
     for (bad, expected) in [
         ("<html>not a record</html>", "expected value"),
         ("{\"event\": \"step_start\", \"run_id\": 5}", "invalid type"),
-        ("{\"event\": \"step_sideways\"}", "unknown variant"),
+        ("{\"event\": \"step_sideways\"}", "unknown event name"),
     ] {
         let mut lines: Vec<&str> = original.lines().collect();
         lines.insert(2, bad);

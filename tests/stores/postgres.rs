@@ -13,9 +13,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use pg_support::{admin, quoted, unique_name, url, TestSchema};
 use tracing::instrument;
 use tracing_etl::{
-    EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore,
-    PipelineRunRecord, PostgresStore, ProcessRunRecord, RecordReader, RecorderHeartbeat, RunFilter,
-    RunStatus, StepRunRecord, StoreError, POSTGRES_SCHEMA_VERSION,
+    EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, Phase,
+    PostgresStore, RecordReader, RecorderHeartbeat, RunFilter, RunStatus, StoreError,
+    POSTGRES_SCHEMA_VERSION,
 };
 use tracing_subscriber::prelude::*;
 
@@ -153,26 +153,23 @@ fn real_runs_are_stored_field_by_field() {
     let runs = reader.read_pipelines(&RunFilter::default()).unwrap();
     let r1 = &runs[0];
     assert_eq!(
-        (r1.run_id.as_str(), r1.attempt, r1.last_attempt),
+        (r1.run.run_id.as_str(), r1.run.attempt, r1.run.last_attempt),
         ("r1", 2, false)
     );
-    assert_eq!(r1.correlation_id.as_deref(), Some("batch-7"));
-    assert_eq!(r1.event, EventName::PipelineEnd);
-    assert_eq!(r1.status, RunStatus::Failed);
-    assert_eq!(r1.failed_step.as_deref(), Some("parse"));
-    assert_eq!(r1.error_type.as_deref(), Some("BadAmount"));
+    assert_eq!(r1.run.correlation_id.as_deref(), Some("batch-7"));
+    assert_eq!(r1.event(), EventName::PipelineEnd);
+    assert_eq!(r1.outcome.status, RunStatus::Failed);
+    assert_eq!(r1.failed_step(), Some("parse"));
+    assert_eq!(r1.outcome.error.type_name.as_deref(), Some("BadAmount"));
     assert_eq!(
-        r1.error_message.as_deref(),
+        r1.outcome.error.message.as_deref(),
         Some("row 58: amount \"twelve\" is not a number")
     );
-    let parse = steps.iter().find(|s| s.step == "parse").unwrap();
-    assert_eq!(
-        r1.failed_step_run_id.as_deref(),
-        Some(parse.step_run_id.as_str())
-    );
-    let read = steps.iter().find(|s| s.step == "read").unwrap();
-    assert!(read.duration_ms.unwrap() >= 2, "{read:?}");
-    assert_eq!(runs[1].status, RunStatus::Success);
+    let parse = steps.iter().find(|s| s.name == "parse").unwrap();
+    assert_eq!(r1.failed_step_run_id(), parse.step_run_id.as_deref());
+    let read = steps.iter().find(|s| s.name == "read").unwrap();
+    assert!(read.outcome.duration_ms.unwrap() >= 2, "{read:?}");
+    assert_eq!(runs[1].outcome.status, RunStatus::Success);
 
     // The columns have the types a SQL user expects.
     let row = schema
@@ -232,25 +229,20 @@ fn one_row_per_entity_across_program_runs() {
     );
 }
 
-fn pipeline(event: EventName, status: RunStatus) -> PipelineRunRecord {
-    let start = PipelineRunRecord {
-        recorder_id: Some("rec".into()),
-        ..PipelineRunRecord::started("run", "p", Utc::now())
-    };
-    finish(start, event, status, 5, PipelineRunRecord::ended)
+fn pipeline(event: EventName, status: RunStatus) -> ExecutionRecord {
+    let start = ExecutionRecord::pipeline_start("run", "p", Utc::now()).with_recorder_id("rec");
+    finish(start, event, status, 5, ExecutionRecord::ended)
 }
 
-fn process(id: &str, event: EventName, status: RunStatus) -> ProcessRunRecord {
-    let start = ProcessRunRecord::started("run", id, "proc", Utc::now());
-    finish(start, event, status, 4, ProcessRunRecord::ended)
+fn process(id: &str, event: EventName, status: RunStatus) -> ExecutionRecord {
+    let start = ExecutionRecord::process_start("run", id, "proc", Utc::now());
+    finish(start, event, status, 4, ExecutionRecord::ended)
 }
 
-fn step(id: &str, event: EventName, status: RunStatus) -> StepRunRecord {
-    let start = StepRunRecord {
-        error: (status == RunStatus::Failed).then(|| "Boom".into()),
-        ..StepRunRecord::started("run", id, "step", micros(Utc::now()))
-    };
-    finish(start, event, status, 3, StepRunRecord::ended)
+fn step(id: &str, event: EventName, status: RunStatus) -> ExecutionRecord {
+    let mut start = ExecutionRecord::step_start("run", id, "step", micros(Utc::now()));
+    start.outcome.error.full = (status == RunStatus::Failed).then(|| "Boom".into());
+    finish(start, event, status, 3, ExecutionRecord::ended)
 }
 
 /// `start`, made its end record with `status` (taking `ms`) when `event` is an end.
@@ -273,8 +265,8 @@ fn finish<R>(
 fn an_end_record_is_never_replaced_by_its_start_record() {
     let schema = TestSchema::new("endwins");
     let mut store = schema.store();
-    let start = |id| ExecutionRecord::from(step(id, EventName::StepStart, RunStatus::Running));
-    let end = |id| ExecutionRecord::from(step(id, EventName::StepEnd, RunStatus::Failed));
+    let start = |id| step(id, EventName::StepStart, RunStatus::Running);
+    let end = |id| step(id, EventName::StepEnd, RunStatus::Failed);
 
     // End before start, in separate batches.
     store.write_batch(&[end("s1")]).unwrap();
@@ -299,7 +291,13 @@ fn an_end_record_is_never_replaced_by_its_start_record() {
     let rows = store.read_steps(&RunFilter::default()).unwrap();
     let mut states: Vec<(&str, EventName, RunStatus)> = rows
         .iter()
-        .map(|s| (s.step_run_id.as_str(), s.event, s.status))
+        .map(|s| {
+            (
+                s.step_run_id.as_deref().unwrap(),
+                s.event(),
+                s.outcome.status,
+            )
+        })
         .collect();
     states.sort_by_key(|s| s.0);
     assert_eq!(
@@ -316,10 +314,10 @@ fn an_end_record_is_never_replaced_by_its_start_record() {
 
     // The same mixed batch twice leaves the same state.
     let batch: Vec<ExecutionRecord> = vec![
-        pipeline(EventName::PipelineStart, RunStatus::Running).into(),
-        process("p1", EventName::ProcessEnd, RunStatus::Success).into(),
-        pipeline(EventName::PipelineEnd, RunStatus::Success).into(),
-        process("p1", EventName::ProcessStart, RunStatus::Running).into(),
+        pipeline(EventName::PipelineStart, RunStatus::Running),
+        process("p1", EventName::ProcessEnd, RunStatus::Success),
+        pipeline(EventName::PipelineEnd, RunStatus::Success),
+        process("p1", EventName::ProcessStart, RunStatus::Running),
         start("s7"),
     ];
     store.write_batch(&batch).unwrap();
@@ -336,8 +334,8 @@ fn an_end_record_is_never_replaced_by_its_start_record() {
     );
     assert_eq!(once, twice);
     assert_eq!(once.0.len(), 1);
-    assert_eq!(once.0[0].status, RunStatus::Success);
-    assert_eq!(once.1[0].event, EventName::ProcessEnd);
+    assert_eq!(once.0[0].outcome.status, RunStatus::Success);
+    assert_eq!(once.1[0].event(), EventName::ProcessEnd);
 }
 
 const NASTY: &[&str] = &[
@@ -378,11 +376,11 @@ fn injection_looking_values_are_stored_verbatim() {
             .unwrap();
         assert_eq!(found.len(), 1, "{run_id:?}");
         let run = &found[0];
-        assert_eq!(run.pipeline, *text);
-        assert_eq!(run.correlation_id.as_deref(), Some(*text));
-        assert_eq!(run.failed_step.as_deref(), Some(*text));
-        assert_eq!(run.error_type.as_deref(), Some(*text));
-        assert_eq!(run.error_message.as_deref(), Some(*text));
+        assert_eq!(run.name, *text);
+        assert_eq!(run.run.correlation_id.as_deref(), Some(*text));
+        assert_eq!(run.failed_step(), Some(*text));
+        assert_eq!(run.outcome.error.type_name.as_deref(), Some(*text));
+        assert_eq!(run.outcome.error.message.as_deref(), Some(*text));
         let by_prefix = reader
             .read_pipelines(&RunFilter::default().run_id_prefix(*text))
             .unwrap();
@@ -391,22 +389,22 @@ fn injection_looking_values_are_stored_verbatim() {
             .read_steps(&RunFilter::default().name(*text))
             .unwrap();
         assert_eq!(by_name.len(), 1, "{text:?}");
-        assert_eq!(by_name[0].error_message.as_deref(), Some(*text));
+        assert_eq!(by_name[0].outcome.error.message.as_deref(), Some(*text));
     }
     let nul = reader
         .read_pipelines(&RunFilter::default().run_id("nul"))
         .unwrap();
-    assert_eq!(nul[0].pipeline, "nul\u{FFFD}name");
+    assert_eq!(nul[0].name, "nul\u{FFFD}name");
 
     // A record written directly, NUL and all, is stored too (rather than refused forever).
     let mut store = schema.store();
     let mut record = step("nul-step", EventName::StepEnd, RunStatus::Failed);
-    record.error = Some("a\0b".into());
-    store.write_batch(&[record.into()]).unwrap();
+    record.outcome.error.full = Some("a\0b".into());
+    store.write_batch(&[record]).unwrap();
     let rows = store
         .read_steps(&RunFilter::default().run_id("run"))
         .unwrap();
-    assert_eq!(rows[0].error.as_deref(), Some("a\u{FFFD}b"));
+    assert_eq!(rows[0].outcome.error.full.as_deref(), Some("a\u{FFFD}b"));
 }
 
 #[test]
@@ -544,7 +542,7 @@ fn read_only_opening_creates_nothing() {
     );
     // Writing through a read-only store fails, and leaves it usable.
     let err = reader
-        .write_batch(&[step("x", EventName::StepEnd, RunStatus::Success).into()])
+        .write_batch(&[step("x", EventName::StepEnd, RunStatus::Success)])
         .unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
     assert_eq!(
@@ -570,9 +568,9 @@ fn a_failed_batch_is_rolled_back_and_the_store_stays_usable() {
         ))
         .unwrap();
     let batch: Vec<ExecutionRecord> = vec![
-        pipeline(EventName::PipelineEnd, RunStatus::Success).into(),
-        step("good", EventName::StepEnd, RunStatus::Success).into(),
-        step("poison", EventName::StepEnd, RunStatus::Success).into(),
+        pipeline(EventName::PipelineEnd, RunStatus::Success),
+        step("good", EventName::StepEnd, RunStatus::Success),
+        step("poison", EventName::StepEnd, RunStatus::Success),
     ];
     let err = store.write_batch(&batch).unwrap_err();
     assert!(matches!(err, StoreError::Postgres { .. }), "{err}");
@@ -605,12 +603,12 @@ fn a_lost_connection_is_replaced_on_the_next_call() {
         .connect()
         .unwrap();
     assert_eq!(schema.terminate(&app), 1, "the store's one connection");
-    let first = store.write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success).into()]);
+    let first = store.write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success)]);
     let err = first.unwrap_err();
     assert!(matches!(err, StoreError::Postgres { .. }), "{err}");
     // The next call connects again.
     store
-        .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success).into()])
+        .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success)])
         .unwrap();
     assert_eq!(store.read_steps(&RunFilter::default()).unwrap().len(), 1);
     // Reads too.
@@ -671,13 +669,13 @@ fn statements_time_out_and_the_store_recovers() {
     .unwrap();
     let started = Instant::now();
     let err = store
-        .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success).into()])
+        .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success)])
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(err.to_string().contains("statement timeout"), "{err}");
     tx.rollback().unwrap();
     store
-        .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success).into()])
+        .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success)])
         .unwrap();
     assert_eq!(schema.count("step_runs", ""), 1);
 }
@@ -690,8 +688,8 @@ fn big_batches_are_written_whole() {
         .flat_map(|i| {
             let id = format!("s{i:05}");
             [
-                step(&id, EventName::StepStart, RunStatus::Running).into(),
-                step(&id, EventName::StepEnd, RunStatus::Success).into(),
+                step(&id, EventName::StepStart, RunStatus::Running),
+                step(&id, EventName::StepEnd, RunStatus::Success),
             ]
         })
         .collect();
@@ -715,7 +713,7 @@ fn usable_from_async_code() {
     runtime.block_on(async move {
         let mut store = writer.connect().unwrap();
         store
-            .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success).into()])
+            .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success)])
             .unwrap();
         assert_eq!(store.read_steps(&RunFilter::default()).unwrap().len(), 1);
         drop(store);
@@ -864,7 +862,7 @@ mod tls {
             .unwrap();
         assert!(encrypted(&app));
         store
-            .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success).into()])
+            .write_batch(&[step("s1", EventName::StepEnd, RunStatus::Success)])
             .unwrap();
         assert_eq!(store.read_steps(&RunFilter::default()).unwrap().len(), 1);
     }
@@ -990,12 +988,12 @@ fn an_outage_mid_run_loses_nothing_and_is_reported() {
         .read_steps(&RunFilter::default())
         .unwrap()
         .into_iter()
-        .map(|s| s.step)
+        .map(|s| s.name)
         .collect();
     assert_eq!(names.len(), PROCESSES * STEPS);
     let run = reader.read_pipelines(&RunFilter::default()).unwrap();
-    assert_eq!(run[0].status, RunStatus::Failed);
-    assert_eq!(run[0].failed_step.as_deref(), Some("write-0-7"));
+    assert_eq!(run[0].outcome.status, RunStatus::Failed);
+    assert_eq!(run[0].failed_step(), Some("write-0-7"));
     // The writer's final heartbeat made it too.
     let recorders = reader.read_recorders().unwrap();
     assert_eq!(recorders.len(), 1);
@@ -1018,10 +1016,10 @@ fn throughput() {
             end.process_run_id = Some("process-0000000000000000000000000".into());
             end.recorder_id = Some("recorder-00000000000000000000000".into());
             let mut start = end.clone();
-            start.event = EventName::StepStart;
-            start.status = RunStatus::Running;
-            start.duration_ms = None;
-            [ExecutionRecord::from(start), end.into()]
+            start.phase = Phase::Start;
+            start.outcome.status = RunStatus::Running;
+            start.outcome.duration_ms = None;
+            [start, end]
         })
         .collect();
     // Starts and ends in separate batches, as in a real run (each entity's row is inserted,

@@ -40,7 +40,10 @@ fn record_runs(store: impl tracing_etl::ExecutionRecordStore) -> String {
 
 fn check(reader: &mut dyn RecordReader, recorder_id: &str) {
     let all = reader.read_pipelines(&RunFilter::default()).unwrap();
-    let ids: Vec<_> = all.iter().map(|p| (p.run_id.as_str(), p.attempt)).collect();
+    let ids: Vec<_> = all
+        .iter()
+        .map(|p| (p.run.run_id.as_str(), p.run.attempt))
+        .collect();
     assert_eq!(
         ids,
         [("run-a", 1), ("run-a", 2), ("run-b", 1), ("other", 1)]
@@ -52,7 +55,7 @@ fn check(reader: &mut dyn RecordReader, recorder_id: &str) {
     let newest = reader
         .read_pipelines(&RunFilter::default().newest_first().limit(2))
         .unwrap();
-    let ids: Vec<_> = newest.iter().map(|p| p.run_id.as_str()).collect();
+    let ids: Vec<_> = newest.iter().map(|p| p.run.run_id.as_str()).collect();
     assert_eq!(ids, ["other", "run-b"]);
 
     let run_a = reader
@@ -63,12 +66,12 @@ fn check(reader: &mut dyn RecordReader, recorder_id: &str) {
         .read_pipelines(&RunFilter::default().status(RunStatus::Failed))
         .unwrap();
     assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].failed_step.as_deref(), Some("load"));
+    assert_eq!(failed[0].failed_step(), Some("load"));
     let second = reader
         .read_pipelines(&RunFilter::default().run_id("run-a").attempt(2))
         .unwrap();
     assert_eq!(second.len(), 1);
-    assert_eq!(second[0].status, RunStatus::Success);
+    assert_eq!(second[0].outcome.status, RunStatus::Success);
     let costs = reader
         .read_pipelines(&RunFilter::default().name("costs"))
         .unwrap();

@@ -66,31 +66,31 @@ fn one_row_per_entity_readable_after_reopening() {
     );
 
     let pipelines = db.pipeline_runs().unwrap();
-    let ids: Vec<&str> = pipelines.iter().map(|p| p.run_id.as_str()).collect();
+    let ids: Vec<&str> = pipelines.iter().map(|p| p.run.run_id.as_str()).collect();
     assert_eq!(ids, ["r1", "r2"]);
     for p in &pipelines {
-        assert_eq!(p.status, RunStatus::Failed);
-        assert_eq!(p.failed_step.as_deref(), Some("load"));
-        assert_eq!(p.error_message.as_deref(), Some("no space left on device"));
+        assert_eq!(p.outcome.status, RunStatus::Failed);
+        assert_eq!(p.failed_step(), Some("load"));
+        assert_eq!(
+            p.outcome.error.message.as_deref(),
+            Some("no space left on device")
+        );
         let step = db
             .step_runs()
             .unwrap()
             .into_iter()
-            .find(|s| s.run_id == p.run_id && s.step == "load")
+            .find(|s| s.run.run_id == p.run.run_id && s.name == "load")
             .unwrap();
-        assert_eq!(
-            p.failed_step_run_id.as_deref(),
-            Some(step.step_run_id.as_str())
-        );
+        assert_eq!(p.failed_step_run_id(), step.step_run_id.as_deref());
         let process = db
             .process_runs()
             .unwrap()
             .into_iter()
-            .find(|r| r.run_id == p.run_id)
+            .find(|r| r.run.run_id == p.run.run_id)
             .unwrap();
         assert_eq!(
             step.process_run_id.as_deref(),
-            Some(process.process_run_id.as_str())
+            process.process_run_id.as_deref()
         );
     }
 }
@@ -107,15 +107,15 @@ fn a_run_in_progress_is_a_running_row_then_its_end() {
         let reader = SqliteStore::open_read_only(&path).unwrap();
         let rows = reader.pipeline_runs().unwrap();
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].status, RunStatus::Running);
-        assert_eq!(rows[0].duration_ms, None);
+        assert_eq!(rows[0].outcome.status, RunStatus::Running);
+        assert_eq!(rows[0].outcome.duration_ms, None);
 
         drop(p);
         guard.flush().unwrap();
         let rows = reader.pipeline_runs().unwrap();
         assert_eq!(rows.len(), 1, "the end record replaced the start record");
-        assert_eq!(rows[0].status, RunStatus::Success);
-        assert!(rows[0].duration_ms.is_some());
+        assert_eq!(rows[0].outcome.status, RunStatus::Success);
+        assert!(rows[0].outcome.duration_ms.is_some());
 
         // A pipeline whose process dies before it ends stays `running`.
         std::mem::forget(tracing::info_span!(
@@ -130,7 +130,7 @@ fn a_run_in_progress_is_a_running_row_then_its_end() {
         .pipeline_runs()
         .unwrap()
         .into_iter()
-        .map(|p| (p.run_id, p.status))
+        .map(|p| (p.run.run_id, p.outcome.status))
         .collect();
     assert_eq!(
         statuses,

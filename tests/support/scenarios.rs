@@ -14,8 +14,7 @@ use std::collections::BTreeMap;
 
 use tracing_etl::{
     EntityKey, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore,
-    PipelineRunRecord, ProcessRunRecord, SqliteStore, StepRunRecord, StoreError, WriterHandle,
-    WriterStats,
+    SqliteStore, StoreError, WriterHandle, WriterStats,
 };
 use tracing_subscriber::prelude::*;
 
@@ -32,11 +31,11 @@ pub enum Store {
 #[derive(Debug)]
 pub struct Runs {
     /// One row per pipeline run (latest record).
-    pub pipelines: Vec<PipelineRunRecord>,
+    pub pipelines: Vec<ExecutionRecord>,
     /// One row per process run.
-    pub processes: Vec<ProcessRunRecord>,
+    pub processes: Vec<ExecutionRecord>,
     /// One row per step run.
-    pub steps: Vec<StepRunRecord>,
+    pub steps: Vec<ExecutionRecord>,
     /// Every record the layer wrote, in order (start and end records).
     pub records: Vec<ExecutionRecord>,
     /// WARN events of target `tracing_etl`.
@@ -58,18 +57,18 @@ fn only<'a, T>(rows: &'a [T], what: &str, name: &str, is: impl Fn(&T) -> bool) -
 
 impl Runs {
     /// The one pipeline run named `name`.
-    pub fn pipeline(&self, name: &str) -> &PipelineRunRecord {
-        only(&self.pipelines, "pipeline", name, |r| r.pipeline == name)
+    pub fn pipeline(&self, name: &str) -> &ExecutionRecord {
+        only(&self.pipelines, "pipeline", name, |r| r.name == name)
     }
 
     /// The one process run named `name`.
-    pub fn process(&self, name: &str) -> &ProcessRunRecord {
-        only(&self.processes, "process", name, |r| r.process == name)
+    pub fn process(&self, name: &str) -> &ExecutionRecord {
+        only(&self.processes, "process", name, |r| r.name == name)
     }
 
     /// The one step run named `name`.
-    pub fn step(&self, name: &str) -> &StepRunRecord {
-        only(&self.steps, "step", name, |r| r.step == name)
+    pub fn step(&self, name: &str) -> &ExecutionRecord {
+        only(&self.steps, "step", name, |r| r.name == name)
     }
 
     /// The records (start and end) of the entity with `key`, in the order written.
@@ -192,10 +191,9 @@ pub fn run_with<R>(store: Store, f: impl FnOnce(&Probe) -> R) -> (Runs, R) {
     (runs, out)
 }
 
-fn by_key<T: Clone + Into<ExecutionRecord>>(rows: &[T]) -> BTreeMap<EntityKey, ExecutionRecord> {
+fn by_key(rows: &[ExecutionRecord]) -> BTreeMap<EntityKey, ExecutionRecord> {
     let mut map = BTreeMap::new();
-    for row in rows {
-        let record: ExecutionRecord = row.clone().into();
+    for record in rows.iter().cloned() {
         let key = record.key();
         assert!(
             map.insert(key.clone(), record).is_none(),

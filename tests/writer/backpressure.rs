@@ -97,8 +97,8 @@ fn block_into_memory(steps: usize) {
     assert_eq!(rows.len(), steps, "one row per step");
     assert!(rows
         .iter()
-        .all(|s| s.status == RunStatus::Success && s.run_id == "burst"));
-    assert_eq!(memory.pipeline_runs()[0].status, RunStatus::Success);
+        .all(|s| s.outcome.status == RunStatus::Success && s.run.run_id == "burst"));
+    assert_eq!(memory.pipeline_runs()[0].outcome.status, RunStatus::Success);
 }
 
 fn count(store: &SqliteStore, sql: &str) -> u64 {
@@ -173,13 +173,16 @@ fn drop_into_memory(steps: usize) {
         "a row per entity with a record"
     );
     for row in &rows {
-        let (_, ends) = per_entity[&EntityKey::Step(row.step_run_id.clone())];
+        let (_, ends) = per_entity[&row.key()];
         let expected = if ends == 1 {
             RunStatus::Success
         } else {
             RunStatus::Running
         };
-        assert_eq!(row.status, expected, "the end record wins when it was kept");
+        assert_eq!(
+            row.outcome.status, expected,
+            "the end record wins when it was kept"
+        );
     }
 }
 

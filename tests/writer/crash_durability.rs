@@ -112,18 +112,18 @@ fn status_by_name(db: &Path, run_id: &str) -> Vec<(String, RunStatus)> {
     let store = SqliteStore::open_read_only(db).unwrap();
     let mut rows = Vec::new();
     for p in store.pipeline_runs().unwrap() {
-        if p.run_id == run_id {
-            rows.push((p.pipeline, p.status));
+        if p.run.run_id == run_id {
+            rows.push((p.name, p.outcome.status));
         }
     }
     for p in store.process_runs().unwrap() {
-        if p.run_id == run_id {
-            rows.push((p.process, p.status));
+        if p.run.run_id == run_id {
+            rows.push((p.name, p.outcome.status));
         }
     }
     for s in store.step_runs().unwrap() {
-        if s.run_id == run_id {
-            rows.push((s.step, s.status));
+        if s.run.run_id == run_id {
+            rows.push((s.name, s.outcome.status));
         }
     }
     rows
@@ -146,7 +146,7 @@ fn a_killed_recorder_leaves_an_intact_history() {
             .step_runs()
             .unwrap()
             .iter()
-            .any(|s| s.step == "stuck")
+            .any(|s| s.name == "stuck")
     });
     // SIGKILL: no destructor, no flush, no `stopped_at`.
     child.0.kill().unwrap();
@@ -168,12 +168,12 @@ fn a_killed_recorder_leaves_an_intact_history() {
         .step_runs()
         .unwrap()
         .into_iter()
-        .find(|s| s.step == "check")
+        .find(|s| s.name == "check")
         .unwrap();
-    assert_eq!(check.error_type.as_deref(), Some("CheckError"));
+    assert_eq!(check.outcome.error.type_name.as_deref(), Some("CheckError"));
     let pipeline = &store.pipeline_runs().unwrap()[0];
-    assert_eq!(pipeline.duration_ms, None, "a start record");
-    assert_eq!(pipeline.error, None);
+    assert_eq!(pipeline.outcome.duration_ms, None, "a start record");
+    assert_eq!(pipeline.outcome.error.full, None);
     let recorders = store.read_recorders().unwrap();
     assert_eq!(recorders.len(), 1);
     assert_eq!(recorders[0].stopped_at, None);
@@ -238,7 +238,7 @@ fn pipelines_in_the_file_alone(db: &Path) -> Vec<String> {
         .pipeline_runs()
         .unwrap()
         .into_iter()
-        .map(|p| p.run_id)
+        .map(|p| p.run.run_id)
         .collect()
 }
 

@@ -178,7 +178,7 @@ fn a_server_down_for_longer_than_the_queue_loses_nothing_and_blocks_nothing() {
         .connect_read_only()
         .unwrap();
     let runs = reader.read_pipelines(&RunFilter::default()).unwrap();
-    let names: Vec<_> = runs.iter().map(|r| r.run_id.as_str()).collect();
+    let names: Vec<_> = runs.iter().map(|r| r.run.run_id.as_str()).collect();
     assert_eq!(names, ["before", "during", "after"]);
-    assert!(runs.iter().all(|r| r.status == RunStatus::Success));
+    assert!(runs.iter().all(|r| r.outcome.status == RunStatus::Success));
 }

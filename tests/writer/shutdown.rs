@@ -153,7 +153,7 @@ fn a_dropped_subscriber_has_written_its_records() {
         8,
         "written before the subscriber is gone"
     );
-    assert_eq!(store.pipeline_runs()[0].status, RunStatus::Success);
+    assert_eq!(store.pipeline_runs()[0].outcome.status, RunStatus::Success);
     assert_eq!(guard.shutdown().unwrap().written, 8);
 }
 
@@ -203,7 +203,7 @@ fn a_subscriber_replaced_at_run_time_completes_its_records() {
         store
             .pipeline_runs()
             .into_iter()
-            .map(|p| (p.run_id, p.status))
+            .map(|p| (p.run.run_id, p.outcome.status))
             .collect()
     };
     assert_eq!(run_ids(&first), [("r1".to_owned(), RunStatus::Success)]);
@@ -214,14 +214,14 @@ fn a_subscriber_replaced_at_run_time_completes_its_records() {
         10,
         "first, ingest, read, parse, write"
     );
-    let steps: Vec<String> = first.step_runs().into_iter().map(|s| s.step).collect();
+    let steps: Vec<String> = first.step_runs().into_iter().map(|s| s.name).collect();
     assert_eq!(steps, ["read", "parse", "write"]);
     assert!(first
         .step_runs()
         .iter()
-        .all(|s| s.run_id == "r1" && s.status == RunStatus::Success));
+        .all(|s| s.run.run_id == "r1" && s.outcome.status == RunStatus::Success));
     assert_eq!(second.records().len(), 4);
-    assert_eq!(second.step_runs()[0].run_id, "r2");
+    assert_eq!(second.step_runs()[0].run.run_id, "r2");
 }
 
 /// A layer that holds up the first `tracing_etl` warning (emitted on the writer thread) until
@@ -266,7 +266,7 @@ fn a_layer_dropped_on_the_writer_thread_does_not_wait_for_itself() {
     release.send(()).unwrap();
     let stats = within(Duration::from_secs(10), move || guard.shutdown().unwrap());
     assert_eq!(stats.written, 2);
-    assert_eq!(store.pipeline_runs()[0].status, RunStatus::Success);
+    assert_eq!(store.pipeline_runs()[0].outcome.status, RunStatus::Success);
 }
 
 /// Selects the child mode of [`child_exits_without_dropping_the_guard`].
@@ -327,10 +327,10 @@ fn exit_without_dropping_the_guard_after_a_flush_keeps_every_record() {
     exit_child("flush", &db);
     let mut store = SqliteStore::open_read_only(&db).unwrap();
     let pipeline = &store.pipeline_runs().unwrap()[0];
-    assert_eq!(pipeline.status, RunStatus::Success);
+    assert_eq!(pipeline.outcome.status, RunStatus::Success);
     let steps = store.step_runs().unwrap();
     assert_eq!(steps.len(), 3);
-    assert!(steps.iter().all(|s| s.status == RunStatus::Success));
+    assert!(steps.iter().all(|s| s.outcome.status == RunStatus::Success));
     let recorders = store.read_recorders().unwrap();
     assert_eq!(recorders.len(), 1);
     assert_eq!(recorders[0].stopped_at, None, "the writer never stopped");
@@ -351,8 +351,10 @@ fn exit_without_dropping_the_guard_loses_only_what_was_queued() {
     // Whatever made it is a consistent prefix: the rows that exist are those of this run.
     let pipelines = store.pipeline_runs().unwrap();
     assert!(pipelines.len() <= 1);
-    assert!(pipelines.iter().all(|p| p.run_id == "r"));
+    assert!(pipelines.iter().all(|p| p.run.run_id == "r"));
     let steps = store.step_runs().unwrap();
     assert!(steps.len() <= 3);
-    assert!(steps.iter().all(|s| s.run_id == "r" && s.step == "load"));
+    assert!(steps
+        .iter()
+        .all(|s| s.run.run_id == "r" && s.name == "load"));
 }

@@ -61,7 +61,7 @@ fn flush_makes_closed_entities_visible_while_recording() {
                 EventName::StepEnd
             ]
         );
-        assert_eq!(store.pipeline_runs()[0].status, RunStatus::Running);
+        assert_eq!(store.pipeline_runs()[0].outcome.status, RunStatus::Running);
 
         drop(tracing::info_span!("two", etl.step = Empty).entered());
         guard.flush().expect("flushed through the guard");
@@ -73,7 +73,7 @@ fn flush_makes_closed_entities_visible_while_recording() {
     });
     let stats = guard.shutdown().unwrap();
     assert_eq!(stats.written, 8);
-    assert_eq!(store.pipeline_runs()[0].status, RunStatus::Success);
+    assert_eq!(store.pipeline_runs()[0].outcome.status, RunStatus::Success);
     // After shutdown the writer is gone.
     assert!(matches!(handle.flush(), Err(WriterError::ShutDown)));
 }
@@ -94,7 +94,7 @@ fn records_after_shutdown_are_counted_as_dropped() {
         1,
         "the end record had nowhere to go"
     );
-    assert_eq!(store.pipeline_runs()[0].status, RunStatus::Running);
+    assert_eq!(store.pipeline_runs()[0].outcome.status, RunStatus::Running);
 }
 
 /// A store that blocks in `write_batch`: it says when it is entered and waits until `release`
@@ -347,7 +347,7 @@ fn a_store_failing_past_the_shutdown_timeout_leaves_its_records_in_the_spill_fil
     assert!(recovered
         .step_runs()
         .iter()
-        .all(|s| s.status == RunStatus::Success));
+        .all(|s| s.outcome.status == RunStatus::Success));
 }
 
 #[test]
@@ -401,7 +401,7 @@ fn an_outage_longer_than_the_queue_spills_without_blocking_and_recovers_in_order
     assert_eq!(records[records.len() - 1].event(), EventName::PipelineEnd);
     let steps = memory.step_runs();
     assert_eq!(steps.len(), STEPS);
-    assert!(steps.iter().all(|s| s.event == EventName::StepEnd));
+    assert!(steps.iter().all(|s| s.event() == EventName::StepEnd));
     let mut seen = std::collections::HashSet::new();
     for r in &records {
         assert!(seen.insert((r.key(), r.event())), "duplicate record {r:?}");

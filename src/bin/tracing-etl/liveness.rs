@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tracing_etl::{ExecutionRecord, RecordReader, RecorderHeartbeat, RunFilter, RunStatus};
+use tracing_etl::{
+    EntityKind, ExecutionRecord, RecordReader, RecorderHeartbeat, RunFilter, RunStatus,
+};
 
 use crate::error::CliError;
 use crate::output::{elapsed, time};
@@ -69,7 +71,7 @@ impl Recorders {
 
     /// The verdict on an entity recorded by `recorder_id`.
     pub(crate) fn judge(&self, record: ExecutionRecord) -> RunningEntity {
-        let recorder_id = recorder_id(&record);
+        let recorder_id = record.recorder_id.as_deref();
         let heartbeat = recorder_id.and_then(|id| self.by_id.get(id));
         let (liveness, reason) = match (recorder_id, heartbeat) {
             (None, _) => (
@@ -127,59 +129,18 @@ pub(crate) fn running_entities(
     let recorders = Recorders::read(store, now, grace)?;
     let filter = RunFilter::default().status(RunStatus::Running);
     let mut records: Vec<ExecutionRecord> = Vec::new();
-    records.extend(store.read_pipelines(&filter)?.into_iter().map(Into::into));
-    records.extend(store.read_processes(&filter)?.into_iter().map(Into::into));
-    records.extend(store.read_steps(&filter)?.into_iter().map(Into::into));
+    for kind in EntityKind::ALL {
+        records.extend(store.read_records(kind, &filter)?);
+    }
     if let Some(older_than) = older_than {
         let cutoff = chrono::Duration::from_std(older_than)
             .ok()
             .and_then(|d| now.checked_sub_signed(d))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        records.retain(|r| started_at(r) <= cutoff);
+        records.retain(|r| r.started_at <= cutoff);
     }
-    records.sort_by_key(started_at);
+    records.sort_by_key(|r| r.started_at);
     Ok(records.into_iter().map(|r| recorders.judge(r)).collect())
-}
-
-pub(crate) fn name(record: &ExecutionRecord) -> &str {
-    match record {
-        ExecutionRecord::Pipeline(r) => &r.pipeline,
-        ExecutionRecord::Process(r) => &r.process,
-        ExecutionRecord::Step(r) => &r.step,
-    }
-}
-
-pub(crate) fn started_at(record: &ExecutionRecord) -> DateTime<Utc> {
-    match record {
-        ExecutionRecord::Pipeline(r) => r.started_at,
-        ExecutionRecord::Process(r) => r.started_at,
-        ExecutionRecord::Step(r) => r.started_at,
-    }
-}
-
-pub(crate) fn attempt(record: &ExecutionRecord) -> u32 {
-    match record {
-        ExecutionRecord::Pipeline(r) => r.attempt,
-        ExecutionRecord::Process(r) => r.attempt,
-        ExecutionRecord::Step(r) => r.attempt,
-    }
-}
-
-pub(crate) fn recorder_id(record: &ExecutionRecord) -> Option<&str> {
-    match record {
-        ExecutionRecord::Pipeline(r) => r.recorder_id.as_deref(),
-        ExecutionRecord::Process(r) => r.recorder_id.as_deref(),
-        ExecutionRecord::Step(r) => r.recorder_id.as_deref(),
-    }
-}
-
-/// The record's OpenTelemetry trace and span ids.
-pub(crate) fn trace_ids(record: &ExecutionRecord) -> (Option<&str>, Option<&str>) {
-    match record {
-        ExecutionRecord::Pipeline(r) => (r.trace_id.as_deref(), r.span_id.as_deref()),
-        ExecutionRecord::Process(r) => (r.trace_id.as_deref(), r.span_id.as_deref()),
-        ExecutionRecord::Step(r) => (r.trace_id.as_deref(), r.span_id.as_deref()),
-    }
 }
 
 /// The first eight characters of an id, for people.

@@ -9,9 +9,8 @@ use comfy_table::{
     presets, Attribute, Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Table,
     Width,
 };
-use serde::Serialize;
 use serde_json::{Map, Value};
-use tracing_etl::RunStatus;
+use tracing_etl::{ErrorDetails, ExecutionRecord, RunStatus};
 
 use crate::args::{ColorChoice, OutputArgs};
 
@@ -213,19 +212,22 @@ impl Ui {
     }
 }
 
-/// A record as a JSON object keyed by its field names, with a `trace_url` when the record has a
-/// trace and a template was given.
+/// A record as a JSON object of its columns (as it serialises: the column names of its table),
+/// with a `trace_url` when the record has a trace and a template was given. `kind` only when
+/// `with_kind`: where records of several kinds are listed together.
 pub(crate) fn record_json(
     ui: &Ui,
-    record: &impl Serialize,
-    trace_id: Option<&str>,
-    span_id: Option<&str>,
+    record: &ExecutionRecord,
+    with_kind: bool,
 ) -> Map<String, Value> {
     let mut object = match serde_json::to_value(record) {
         Ok(Value::Object(object)) => object,
         _ => Map::new(),
     };
-    if let Some(link) = ui.trace_link(trace_id, span_id) {
+    if !with_kind {
+        object.remove("kind");
+    }
+    if let Some(link) = ui.trace_link(record.trace_id.as_deref(), record.span_id.as_deref()) {
         object.insert("trace_url".into(), Value::String(link));
     }
     object
@@ -273,8 +275,11 @@ pub(crate) fn first_line(text: &str) -> String {
 }
 
 /// `Type: message`, or whichever of the two is known.
-pub(crate) fn error_summary(error_type: Option<&str>, message: Option<&str>) -> String {
-    match (error_type, message.map(first_line)) {
+pub(crate) fn error_summary(error: &ErrorDetails) -> String {
+    match (
+        error.type_name.as_deref(),
+        error.message.as_deref().map(first_line),
+    ) {
         (Some(t), Some(m)) => format!("{t}: {m}"),
         (Some(t), None) => t.to_owned(),
         (None, Some(m)) => m,

@@ -247,8 +247,8 @@ mod jsonl {
     use std::path::Path;
 
     use tracing_etl::{
-        ExecutionRecord, ExecutionRecordStore, JsonLinesStore, PipelineRunRecord, ProcessRunRecord,
-        RecordReader, RecorderHeartbeat, RunFilter, StepRunRecord, StoreError,
+        EntityKind, ExecutionRecord, ExecutionRecordStore, JsonLinesStore, RecordReader,
+        RecorderHeartbeat, RunFilter, StoreError,
     };
 
     use super::{Access, Store};
@@ -300,24 +300,12 @@ mod jsonl {
     }
 
     impl RecordReader for Warned {
-        fn read_pipelines(
+        fn read_records(
             &mut self,
+            kind: EntityKind,
             filter: &RunFilter,
-        ) -> Result<Vec<PipelineRunRecord>, StoreError> {
-            let result = self.store.read_pipelines(filter);
-            self.report(result)
-        }
-
-        fn read_processes(
-            &mut self,
-            filter: &RunFilter,
-        ) -> Result<Vec<ProcessRunRecord>, StoreError> {
-            let result = self.store.read_processes(filter);
-            self.report(result)
-        }
-
-        fn read_steps(&mut self, filter: &RunFilter) -> Result<Vec<StepRunRecord>, StoreError> {
-            let result = self.store.read_steps(filter);
+        ) -> Result<Vec<ExecutionRecord>, StoreError> {
+            let result = self.store.read_records(kind, filter);
             self.report(result)
         }
 

@@ -1,147 +1,41 @@
-//! Records as JSON lines, written field by field: the text `serde_json` writes for the records'
-//! `Serialize` (a property test holds the two equal), without the generic serializer's work per
-//! field (escaping each key, dispatching each value). Serialising is about half of what the
-//! store spends on a line.
+//! Records as JSON lines, written column by column from the column table: the text
+//! `serde_json` writes for the records' `Serialize` (a property test holds the two equal),
+//! without the generic serializer's work per field (escaping each key, dispatching each value).
 
-use chrono::{DateTime, Utc};
-
+use crate::record::columns::{self, Value};
 use crate::record::rfc3339::{self, Fraction};
-use crate::record::{ExecutionRecord, PipelineRunRecord, ProcessRunRecord, StepRunRecord};
+use crate::record::ExecutionRecord;
 
-/// A value of a record's field.
-enum Value<'a> {
-    Text(&'a str),
-    MaybeText(Option<&'a str>),
-    Number(u64),
-    MaybeNumber(Option<u64>),
-    Bool(bool),
-    Time(&'a DateTime<Utc>),
-}
-
-use Value::{Bool, MaybeNumber, MaybeText, Number, Text, Time};
-
-/// Appends `record` as one line of JSON (with its newline) to `out`.
+/// Appends `record` as one line of JSON (with its newline) to `out`: its table's columns, in
+/// table order.
 pub(super) fn write_line(record: &ExecutionRecord, out: &mut Vec<u8>) -> serde_json::Result<()> {
-    match record {
-        ExecutionRecord::Pipeline(r) => object(out, &pipeline(r))?,
-        ExecutionRecord::Process(r) => object(out, &process(r))?,
-        ExecutionRecord::Step(r) => object(out, &step(r))?,
-    }
-    out.push(b'\n');
-    Ok(())
-}
-
-/// The fields of a pipeline record, in declaration order (the order `Serialize` writes).
-fn pipeline(r: &PipelineRunRecord) -> [(&'static str, Value<'_>); 17] {
-    [
-        ("{\"event\":", Text(r.event.as_str())),
-        (",\"run_id\":", Text(&r.run_id)),
-        (
-            ",\"correlation_id\":",
-            MaybeText(r.correlation_id.as_deref()),
-        ),
-        (",\"attempt\":", Number(r.attempt.into())),
-        (",\"last_attempt\":", Bool(r.last_attempt)),
-        (",\"pipeline\":", Text(&r.pipeline)),
-        (",\"started_at\":", Time(&r.started_at)),
-        (",\"status\":", Text(r.status.as_str())),
-        (",\"duration_ms\":", MaybeNumber(r.duration_ms)),
-        (",\"error\":", MaybeText(r.error.as_deref())),
-        (",\"error_type\":", MaybeText(r.error_type.as_deref())),
-        (",\"error_message\":", MaybeText(r.error_message.as_deref())),
-        (
-            ",\"failed_step_run_id\":",
-            MaybeText(r.failed_step_run_id.as_deref()),
-        ),
-        (",\"failed_step\":", MaybeText(r.failed_step.as_deref())),
-        (",\"trace_id\":", MaybeText(r.trace_id.as_deref())),
-        (",\"span_id\":", MaybeText(r.span_id.as_deref())),
-        (",\"recorder_id\":", MaybeText(r.recorder_id.as_deref())),
-    ]
-}
-
-/// The fields of a process record, in declaration order.
-fn process(r: &ProcessRunRecord) -> [(&'static str, Value<'_>); 17] {
-    [
-        ("{\"event\":", Text(r.event.as_str())),
-        (",\"run_id\":", Text(&r.run_id)),
-        (
-            ",\"correlation_id\":",
-            MaybeText(r.correlation_id.as_deref()),
-        ),
-        (",\"attempt\":", Number(r.attempt.into())),
-        (",\"process_run_id\":", Text(&r.process_run_id)),
-        (",\"process\":", Text(&r.process)),
-        (",\"started_at\":", Time(&r.started_at)),
-        (",\"status\":", Text(r.status.as_str())),
-        (",\"duration_ms\":", MaybeNumber(r.duration_ms)),
-        (",\"error\":", MaybeText(r.error.as_deref())),
-        (",\"error_type\":", MaybeText(r.error_type.as_deref())),
-        (",\"error_message\":", MaybeText(r.error_message.as_deref())),
-        (
-            ",\"failed_step_run_id\":",
-            MaybeText(r.failed_step_run_id.as_deref()),
-        ),
-        (",\"failed_step\":", MaybeText(r.failed_step.as_deref())),
-        (",\"trace_id\":", MaybeText(r.trace_id.as_deref())),
-        (",\"span_id\":", MaybeText(r.span_id.as_deref())),
-        (",\"recorder_id\":", MaybeText(r.recorder_id.as_deref())),
-    ]
-}
-
-/// The fields of a step record, in declaration order.
-fn step(r: &StepRunRecord) -> [(&'static str, Value<'_>); 16] {
-    [
-        ("{\"event\":", Text(r.event.as_str())),
-        (",\"run_id\":", Text(&r.run_id)),
-        (
-            ",\"correlation_id\":",
-            MaybeText(r.correlation_id.as_deref()),
-        ),
-        (",\"attempt\":", Number(r.attempt.into())),
-        (",\"step_run_id\":", Text(&r.step_run_id)),
-        (",\"step\":", Text(&r.step)),
-        (",\"started_at\":", Time(&r.started_at)),
-        (",\"status\":", Text(r.status.as_str())),
-        (",\"duration_ms\":", MaybeNumber(r.duration_ms)),
-        (",\"error\":", MaybeText(r.error.as_deref())),
-        (
-            ",\"process_run_id\":",
-            MaybeText(r.process_run_id.as_deref()),
-        ),
-        (",\"error_type\":", MaybeText(r.error_type.as_deref())),
-        (",\"error_message\":", MaybeText(r.error_message.as_deref())),
-        (",\"trace_id\":", MaybeText(r.trace_id.as_deref())),
-        (",\"span_id\":", MaybeText(r.span_id.as_deref())),
-        (",\"recorder_id\":", MaybeText(r.recorder_id.as_deref())),
-    ]
-}
-
-/// `{"key":value,…}` from the fields, each given with what comes before its value (`{"key":`
-/// for the first, `,"key":` for the others; keys are plain identifiers).
-fn object(out: &mut Vec<u8>, fields: &[(&'static str, Value<'_>)]) -> serde_json::Result<()> {
-    for (prefix, value) in fields {
-        out.extend_from_slice(prefix.as_bytes());
-        match *value {
-            Text(text) | MaybeText(Some(text)) => string(out, text)?,
-            Number(n) | MaybeNumber(Some(n)) => serde_json::to_writer(&mut *out, &n)?,
-            MaybeText(None) | MaybeNumber(None) => out.extend_from_slice(b"null"),
-            Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
-            Time(t) => {
+    let mut open = b"{\"".as_slice();
+    for column in columns::of(record.kind) {
+        // Column names are plain identifiers: nothing to escape.
+        out.extend_from_slice(open);
+        out.extend_from_slice(column.name.as_bytes());
+        out.extend_from_slice(b"\":");
+        open = b",\"";
+        match column.get(record) {
+            Value::Text(text) => string(out, text)?,
+            Value::Integer(n) => serde_json::to_writer(&mut *out, &n)?,
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+            Value::Time(t) => {
                 let mut buf = [0u8; 30];
-                match rfc3339::format(t, Fraction::Auto, &mut buf) {
+                match rfc3339::format(&t, Fraction::Auto, &mut buf) {
                     // Digits, '-', ':', '.', 'T' and 'Z': nothing to escape.
                     Some(text) => {
                         out.push(b'"');
                         out.extend_from_slice(text.as_bytes());
                         out.push(b'"');
                     }
-                    None => serde_json::to_writer(&mut *out, t)?,
+                    None => serde_json::to_writer(&mut *out, &t)?,
                 }
             }
         }
     }
-    out.push(b'}');
+    out.extend_from_slice(b"}\n");
     Ok(())
 }
 
@@ -167,8 +61,8 @@ fn string(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{EventName, RunStatus};
-    use chrono::TimeZone;
+    use crate::record::{Columns, Phase, RootCause, RunContext, RunStatus};
+    use chrono::{DateTime, TimeZone, Utc};
     use proptest::prelude::*;
 
     fn text() -> impl Strategy<Value = String> {
@@ -216,108 +110,45 @@ mod tests {
         ]
     }
 
-    fn common() -> impl Strategy<
-        Value = (
-            String,
-            Option<String>,
-            u32,
-            String,
-            DateTime<Utc>,
-            RunStatus,
-            Option<u64>,
-        ),
-    > {
-        (
-            text(),
-            maybe_text(),
-            any::<u32>(),
-            text(),
-            time(),
-            status(),
-            proptest::option::of(any::<u64>()),
-        )
-    }
-
-    fn optional() -> impl Strategy<Value = [Option<String>; 8]> {
-        proptest::array::uniform8(maybe_text())
-    }
-
     fn record() -> impl Strategy<Value = ExecutionRecord> {
-        (common(), optional(), any::<bool>(), text(), 0..3u8).prop_map(
-            |((run_id, correlation_id, attempt, name, started_at, status, duration_ms), o, b, id, kind)| {
-                let [error, error_type, error_message, failed_id, failed, trace_id, span_id, recorder_id] = o;
-                match kind {
-                    0 => PipelineRunRecord {
-                        event: if b { EventName::PipelineEnd } else { EventName::PipelineStart },
-                        run_id,
-                        correlation_id,
-                        attempt,
-                        last_attempt: b,
-                        pipeline: name,
-                        started_at,
-                        status,
-                        duration_ms,
-                        error,
-                        error_type,
-                        error_message,
-                        failed_step_run_id: failed_id,
-                        failed_step: failed,
-                        trace_id,
-                        span_id,
-                        recorder_id,
-                    }
-                    .into(),
-                    1 => ProcessRunRecord {
-                        event: if b { EventName::ProcessEnd } else { EventName::ProcessStart },
-                        run_id,
-                        correlation_id,
-                        attempt,
-                        process_run_id: id,
-                        process: name,
-                        started_at,
-                        status,
-                        duration_ms,
-                        error,
-                        error_type,
-                        error_message,
-                        failed_step_run_id: failed_id,
-                        failed_step: failed,
-                        trace_id,
-                        span_id,
-                        recorder_id,
-                    }
-                    .into(),
-                    _ => StepRunRecord {
-                        event: if b { EventName::StepEnd } else { EventName::StepStart },
-                        run_id,
-                        correlation_id,
-                        attempt,
-                        step_run_id: id,
-                        step: name,
-                        started_at,
-                        status,
-                        duration_ms,
-                        error,
-                        process_run_id: failed_id,
-                        error_type,
-                        error_message,
-                        trace_id,
-                        span_id,
-                        recorder_id,
-                    }
-                    .into(),
-                }
-            },
+        (
+            (text(), maybe_text(), any::<u32>(), any::<bool>(), text()),
+            (time(), status(), proptest::option::of(any::<u64>())),
+            proptest::array::uniform8(maybe_text()),
+            (text(), any::<bool>(), 0..3u8),
         )
+            .prop_map(|((run_id, correlation_id, attempt, last, name), (started_at, status, duration), o, (id, end, kind))| {
+                let [message, type_name, full, process_run_id, failed, trace_id, span_id, recorder_id] = o;
+                let mut run = RunContext::new(run_id.clone()).with_attempt(attempt, last);
+                run.correlation_id = correlation_id;
+                let mut r = match kind {
+                    0 => ExecutionRecord::pipeline_start(run_id, name, started_at),
+                    1 => ExecutionRecord::process_start(run_id, id.clone(), name, started_at),
+                    _ => ExecutionRecord::step_start(run_id, id.clone(), name, started_at),
+                }
+                .with_run(run);
+                if kind == 2 {
+                    r.process_run_id = process_run_id;
+                } else if let Some(step) = failed {
+                    r = r.with_root_cause(RootCause::new(id, step));
+                }
+                if end {
+                    r.phase = Phase::End;
+                }
+                r.outcome.status = status;
+                r.outcome.duration_ms = duration;
+                r.outcome.error.message = message;
+                r.outcome.error.type_name = type_name;
+                r.outcome.error.full = full;
+                r.trace_id = trace_id;
+                r.span_id = span_id;
+                r.recorder_id = recorder_id;
+                r
+            })
     }
 
     fn serde_line(record: &ExecutionRecord) -> Vec<u8> {
-        let mut line = match record {
-            ExecutionRecord::Pipeline(r) => serde_json::to_vec(r),
-            ExecutionRecord::Process(r) => serde_json::to_vec(r),
-            ExecutionRecord::Step(r) => serde_json::to_vec(r),
-        }
-        .unwrap();
+        let mut line = serde_json::to_vec(&Columns(record)).unwrap();
         line.push(b'\n');
         line
     }

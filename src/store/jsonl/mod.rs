@@ -13,10 +13,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::StoreError;
-use crate::record::{
-    EntityKind, ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RecorderHeartbeat,
-    StepRunRecord,
-};
+use serde::de::DeserializeSeed;
+
+use crate::record::{EntityKind, ExecutionRecord, RecordSeed, RecorderHeartbeat};
 use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
 
 use write::Writer;
@@ -56,13 +55,16 @@ impl Table {
 ///
 /// | file | one line per |
 /// |---|---|
-/// | `pipeline_runs.jsonl` | [`PipelineRunRecord`] |
-/// | `process_runs.jsonl` | [`ProcessRunRecord`] |
-/// | `step_runs.jsonl` | [`StepRunRecord`] |
+/// | `pipeline_runs.jsonl` | [`ExecutionRecord`] of a pipeline |
+/// | `process_runs.jsonl` | [`ExecutionRecord`] of a process |
+/// | `step_runs.jsonl` | [`ExecutionRecord`] of a step |
 /// | `recorders.jsonl` | [`RecorderHeartbeat`] (every beat of every writer) |
 ///
-/// Each line is one JSON object with the record's own field names (`event`, `run_id`,
-/// `started_at`, `status`, …), exactly as the record types serialise with `serde`. Nothing is
+/// Each line is one JSON object of the record's columns under their seed names (`event`,
+/// `run_id`, `started_at`, `status`, …), as records serialise with `serde` but without `kind`
+/// (the file says it). Lines written by earlier releases read as they were written; a column
+/// they lack gets its default (`last_attempt`, on process and step lines before 0.2: `true`),
+/// and keys written by a later release are ignored. Nothing is
 /// ever rewritten: an entity has a start line (`*_start`, `running`) and, once its span closes,
 /// an end line (`*_end`). Reading folds the lines into the current state of each entity —
 /// pipelines keyed by `(run_id, attempt)`, processes by `process_run_id`, steps by
@@ -116,9 +118,9 @@ impl Table {
 /// // Read back: one record per entity, in its latest state.
 /// let mut reader = JsonLinesStore::open_read_only(&dir)?;
 /// let runs = reader.pipeline_runs()?;
-/// assert_eq!(runs[0].pipeline, "nightly");
-/// assert_eq!(runs[0].status, RunStatus::Success);
-/// assert_eq!(reader.step_runs()?[0].step, "load");
+/// assert_eq!(runs[0].name, "nightly");
+/// assert_eq!(runs[0].outcome.status, RunStatus::Success);
+/// assert_eq!(reader.step_runs()?[0].name, "load");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -182,17 +184,17 @@ impl JsonLinesStore {
     }
 
     /// Every pipeline run in its latest state, oldest first.
-    pub fn pipeline_runs(&mut self) -> Result<Vec<PipelineRunRecord>, StoreError> {
+    pub fn pipeline_runs(&mut self) -> Result<Vec<ExecutionRecord>, StoreError> {
         self.read_pipelines(&RunFilter::default())
     }
 
     /// Every process run in its latest state, oldest first.
-    pub fn process_runs(&mut self) -> Result<Vec<ProcessRunRecord>, StoreError> {
+    pub fn process_runs(&mut self) -> Result<Vec<ExecutionRecord>, StoreError> {
         self.read_processes(&RunFilter::default())
     }
 
     /// Every step run in its latest state, oldest first.
-    pub fn step_runs(&mut self) -> Result<Vec<StepRunRecord>, StoreError> {
+    pub fn step_runs(&mut self) -> Result<Vec<ExecutionRecord>, StoreError> {
         self.read_steps(&RunFilter::default())
     }
 
@@ -213,38 +215,20 @@ impl JsonLinesStore {
 }
 
 impl RecordReader for JsonLinesStore {
-    fn read_pipelines(&mut self, filter: &RunFilter) -> Result<Vec<PipelineRunRecord>, StoreError> {
+    fn read_records(
+        &mut self,
+        kind: EntityKind,
+        filter: &RunFilter,
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let seed = RecordSeed { kind: Some(kind) };
         let mut rows = self.fold(
-            Table::Pipelines,
-            |r: &PipelineRunRecord| filter.matches_run(&r.run_id, r.attempt),
-            |r| (r.run_id.clone(), r.attempt),
-            |new, old| new.event.supersedes(old.event),
+            Table::of(kind),
+            |line| seed.deserialize(&mut serde_json::Deserializer::from_slice(line)),
+            |r: &ExecutionRecord| filter.matches_run(&r.run.run_id, r.run.attempt),
+            ExecutionRecord::key,
+            ExecutionRecord::supersedes,
         )?;
-        rows.retain(|r| filter.matches(&r.run_id, r.attempt, r.status, &r.pipeline, r.started_at));
-        filter.order_and_limit(&mut rows, |r| r.started_at);
-        Ok(rows)
-    }
-
-    fn read_processes(&mut self, filter: &RunFilter) -> Result<Vec<ProcessRunRecord>, StoreError> {
-        let mut rows = self.fold(
-            Table::Processes,
-            |r: &ProcessRunRecord| filter.matches_run(&r.run_id, r.attempt),
-            |r| r.process_run_id.clone(),
-            |new, old| new.event.supersedes(old.event),
-        )?;
-        rows.retain(|r| filter.matches(&r.run_id, r.attempt, r.status, &r.process, r.started_at));
-        filter.order_and_limit(&mut rows, |r| r.started_at);
-        Ok(rows)
-    }
-
-    fn read_steps(&mut self, filter: &RunFilter) -> Result<Vec<StepRunRecord>, StoreError> {
-        let mut rows = self.fold(
-            Table::Steps,
-            |r: &StepRunRecord| filter.matches_run(&r.run_id, r.attempt),
-            |r| r.step_run_id.clone(),
-            |new, old| new.event.supersedes(old.event),
-        )?;
-        rows.retain(|r| filter.matches(&r.run_id, r.attempt, r.status, &r.step, r.started_at));
+        rows.retain(|r| filter.matches_record(r));
         filter.order_and_limit(&mut rows, |r| r.started_at);
         Ok(rows)
     }
@@ -253,7 +237,8 @@ impl RecordReader for JsonLinesStore {
         // The latest beat of each recorder is its last line.
         let mut rows = self.fold(
             Table::Recorders,
-            |_: &RecorderHeartbeat| true,
+            |line| serde_json::from_slice::<RecorderHeartbeat>(line),
+            |_| true,
             |r| r.recorder_id.clone(),
             |_, _| true,
         )?;

@@ -8,8 +8,6 @@ use std::hash::Hash;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
-use serde::de::DeserializeOwned;
-
 use super::{io_err, JsonLinesStore, Table};
 use crate::error::StoreError;
 
@@ -17,17 +15,18 @@ use crate::error::StoreError;
 const READ_BUFFER: usize = 64 * 1024;
 
 impl JsonLinesStore {
-    /// Reads `table`, folding its lines into the latest record per key (an end record winning
-    /// over a start record), keeping only records that pass `keep`, in first-seen order.
+    /// Reads `table`, each line read by `parse`, folding its lines into the latest record per
+    /// key (`supersedes` says which of two wins), keeping only records that pass `keep`, in
+    /// first-seen order.
     pub(super) fn fold<T, K>(
         &mut self,
         table: Table,
+        parse: impl Fn(&[u8]) -> serde_json::Result<T>,
         keep: impl Fn(&T) -> bool,
         key: impl Fn(&T) -> K,
         supersedes: impl Fn(&T, &T) -> bool,
     ) -> Result<Vec<T>, StoreError>
     where
-        T: DeserializeOwned,
         K: Eq + Hash,
     {
         // Lines still buffered by this store are part of what it has been given.
@@ -38,7 +37,7 @@ impl JsonLinesStore {
         let mut rows: Vec<T> = Vec::new();
         let mut index: HashMap<K, usize> = HashMap::new();
         let warnings = scan_lines(&path, |line| {
-            let record: T = serde_json::from_slice(line)?;
+            let record = parse(line)?;
             if keep(&record) {
                 match index.entry(key(&record)) {
                     Entry::Occupied(slot) => {

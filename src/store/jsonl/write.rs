@@ -303,7 +303,7 @@ fn ends_without_newline(path: &Path) -> Result<bool, StoreError> {
 mod tests {
     use super::super::JsonLinesStore;
     use super::*;
-    use crate::record::{PipelineRunRecord, RunStatus, StepRunRecord};
+    use crate::record::RunStatus;
     use crate::store::ExecutionRecordStore;
 
     fn records(n: usize) -> Vec<ExecutionRecord> {
@@ -311,11 +311,12 @@ mod tests {
             .flat_map(|i| {
                 let run_id = format!("run-{i}");
                 let started_at = chrono::Utc::now();
-                let step = StepRunRecord::started(&run_id, format!("step-{i}"), "load", started_at)
-                    .ended(RunStatus::Success, 1);
-                let pipeline = PipelineRunRecord::started(run_id, "nightly", started_at)
+                let step =
+                    ExecutionRecord::step_start(&run_id, format!("step-{i}"), "load", started_at)
+                        .ended(RunStatus::Success, 1);
+                let pipeline = ExecutionRecord::pipeline_start(run_id, "nightly", started_at)
                     .ended(RunStatus::Success, 2);
-                [pipeline.into(), step.into()]
+                [pipeline, step]
             })
             .collect()
     }

@@ -22,6 +22,8 @@ pub(super) struct Live {
     pub(super) client: Client,
     pub(super) task: JoinHandle<()>,
     pub(super) prepared: Option<Prepared>,
+    /// The schema version of the tables (older than this release's only when read-only).
+    pub(super) version: u32,
 }
 
 /// Why a call failed, before it gets its context.
@@ -131,6 +133,7 @@ pub(super) async fn connect(settings: &Settings) -> Result<Live, Fail> {
         client,
         task,
         prepared: None,
+        version: 0,
     };
     let limit = settings.client_deadline();
     // At least 1 ms: the builder sees to it (0 would mean no timeout to the server).
@@ -151,10 +154,10 @@ pub(super) async fn connect(settings: &Settings) -> Result<Live, Fail> {
         ),
     )
     .await?;
-    match settings.mode {
+    live.version = match settings.mode {
         Mode::ReadOnly => check_tables(&live.client, settings, limit).await?,
         Mode::ReadWrite => migrate(&mut live.client, settings, limit).await?,
-    }
+    };
     Ok(live)
 }
 

@@ -20,24 +20,25 @@ use std::time::Duration;
 use tokio_postgres::Row;
 
 use crate::error::StoreError;
-use crate::record::{
-    EntityKind, ExecutionRecord, PipelineRunRecord, ProcessRunRecord, RecorderHeartbeat,
-    StepRunRecord,
-};
-use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
+use crate::record::{columns, ExecutionRecord, RecorderHeartbeat};
+use crate::store::ExecutionRecordStore;
 
 pub use builder::PostgresStoreBuilder;
 use builder::{Mode, Settings};
 use connection::{connect, connection_lost, perform, Fail, Live, Op, Rt};
-use read::{pipeline_from_row, process_from_row, recorder_from_row, step_from_row};
 use write::Batch;
 
 /// The schema version this release writes (the `version` column of the `tracing_etl_schema`
 /// table in the store's schema).
 ///
-/// A schema with a lower version is migrated on [`connect`](PostgresStore::connect); one with a
+/// A schema with a lower version is migrated in place on [`connect`](PostgresStore::connect)
+/// (and read as it is by [`connect_read_only`](PostgresStore::connect_read_only)); one with a
 /// higher version is refused with [`StoreError::InvalidData`] rather than misread.
-pub const POSTGRES_SCHEMA_VERSION: i32 = 1;
+///
+/// - 1: the first release.
+/// - 2: `process_runs` and `step_runs` have `last_attempt` (set from their pipeline run by
+///   the migration).
+pub const POSTGRES_SCHEMA_VERSION: i32 = columns::SCHEMA_VERSION as i32;
 
 /// The `application_name` the store's connections report (in `pg_stat_activity`) unless the
 /// connection string or [`PostgresStoreBuilder::application_name`] names another.
@@ -180,6 +181,15 @@ impl PostgresStore {
         }
     }
 
+    /// The schema version of the tables on the current connection (connecting if needed).
+    fn schema_version_in_use(&mut self) -> Result<u32, StoreError> {
+        self.ensure_connected()?;
+        Ok(self
+            .live
+            .as_ref()
+            .map_or(columns::SCHEMA_VERSION, |l| l.version))
+    }
+
     /// Drops the connection, if any; the next call connects again.
     fn disconnect(&mut self) {
         if let Some(live) = self.live.take() {
@@ -238,28 +248,5 @@ impl ExecutionRecordStore for PostgresStore {
     fn write_heartbeat(&mut self, heartbeat: &RecorderHeartbeat) -> Result<(), StoreError> {
         self.call("write heartbeat", Op::Heartbeat(heartbeat))
             .map(drop)
-    }
-}
-
-impl RecordReader for PostgresStore {
-    fn read_pipelines(&mut self, filter: &RunFilter) -> Result<Vec<PipelineRunRecord>, StoreError> {
-        self.select(EntityKind::Pipeline, filter, pipeline_from_row)
-    }
-
-    fn read_processes(&mut self, filter: &RunFilter) -> Result<Vec<ProcessRunRecord>, StoreError> {
-        self.select(EntityKind::Process, filter, process_from_row)
-    }
-
-    fn read_steps(&mut self, filter: &RunFilter) -> Result<Vec<StepRunRecord>, StoreError> {
-        self.select(EntityKind::Step, filter, step_from_row)
-    }
-
-    fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
-        let sql = self.settings.sql.select_recorders.clone();
-        let rows = self.call("read recorders", Op::Query(&sql, &[]))?;
-        rows.iter()
-            .map(recorder_from_row)
-            .collect::<Result<Vec<_>, Fail>>()
-            .map_err(|fail| self.settings.error("read recorders", fail))
     }
 }

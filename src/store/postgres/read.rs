@@ -1,33 +1,30 @@
 //! Reads: a [`RunFilter`] turned into SQL with bound parameters, and rows mapped back to
 //! records.
 
-use std::fmt;
-use std::str::FromStr;
-
+use chrono::{DateTime, Utc};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::connection::{Fail, Op};
-use super::schema::{kind_index, table};
 use super::PostgresStore;
 use crate::error::StoreError;
-use crate::record::{
-    EntityKind, PipelineRunRecord, ProcessRunRecord, RecorderHeartbeat, RunStatus, StepRunRecord,
-};
+use crate::record::columns;
+use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
 use crate::store::sql_filter::{self, Bound, Dialect};
-use crate::store::RunFilter;
+use crate::store::sql_schema::{self, RowError, SqlRow};
+use crate::store::{RecordReader, RunFilter};
 
-impl PostgresStore {
-    /// Reads the rows of `kind`'s table that `filter` selects, in its order; the filter is
-    /// applied in SQL, every value bound.
-    pub(super) fn select<T>(
+impl RecordReader for PostgresStore {
+    /// The rows of `kind`'s table that `filter` selects, in its order; the filter is applied in
+    /// SQL, every value bound. The columns are those of the schema's version.
+    fn read_records(
         &mut self,
         kind: EntityKind,
         filter: &RunFilter,
-        map: fn(&Row) -> Result<T, Fail>,
-    ) -> Result<Vec<T>, StoreError> {
-        let (clauses, values) = sql_filter::clauses::<Postgres>(kind, filter, table(kind).key);
-        let sql = format!("{}{clauses}", self.settings.sql.selects[kind_index(kind)]);
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let (clauses, values) = sql_filter::clauses::<Postgres>(kind, filter, columns::key(kind));
+        let version = self.schema_version_in_use()?;
+        let sql = format!("{}{clauses}", self.settings.sql.select(kind, version));
         let params: Vec<Box<dyn ToSql + Sync + Send + '_>> = values
             .into_iter()
             .map(|value| -> Box<dyn ToSql + Sync + Send + '_> {
@@ -43,9 +40,18 @@ impl PostgresStore {
         let what = format!("read {}", kind.table());
         let rows = self.call(&what, Op::Query(&sql, &refs))?;
         rows.iter()
-            .map(map)
-            .collect::<Result<Vec<T>, Fail>>()
+            .map(|row| record_from_row(kind, version, row))
+            .collect::<Result<Vec<_>, Fail>>()
             .map_err(|fail| self.settings.error(&what, fail))
+    }
+
+    fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
+        let sql = self.settings.sql.select_recorders.clone();
+        let rows = self.call("read recorders", Op::Query(&sql, &[]))?;
+        rows.iter()
+            .map(recorder_from_row)
+            .collect::<Result<Vec<_>, Fail>>()
+            .map_err(|fail| self.settings.error("read recorders", fail))
     }
 }
 
@@ -72,81 +78,37 @@ fn get_duration(row: &Row, col: &str) -> Result<Option<u64>, Fail> {
     Ok(v.map(|v| u64::try_from(v).unwrap_or(0)))
 }
 
-fn get_parsed<T: FromStr>(row: &Row, col: &str) -> Result<T, Fail>
-where
-    T::Err: fmt::Display,
-{
-    let text: &str = row.try_get(col)?;
-    text.parse()
-        .map_err(|e| Fail::Invalid(format!("column {col}: {e}")))
-}
-
-pub(super) fn pipeline_from_row(row: &Row) -> Result<PipelineRunRecord, Fail> {
-    Ok(PipelineRunRecord {
-        event: get_parsed(row, "event")?,
-        run_id: row.try_get("run_id")?,
-        correlation_id: row.try_get("correlation_id")?,
-        attempt: get_u32(row, "attempt")?,
-        last_attempt: row.try_get("last_attempt")?,
-        pipeline: row.try_get("pipeline")?,
-        started_at: row.try_get("started_at")?,
-        status: get_parsed::<RunStatus>(row, "status")?,
-        duration_ms: get_duration(row, "duration_ms")?,
-        error: row.try_get("error")?,
-        error_type: row.try_get("error_type")?,
-        error_message: row.try_get("error_message")?,
-        failed_step_run_id: row.try_get("failed_step_run_id")?,
-        failed_step: row.try_get("failed_step")?,
-        trace_id: row.try_get("trace_id")?,
-        span_id: row.try_get("span_id")?,
-        recorder_id: row.try_get("recorder_id")?,
+/// The record of a row of `kind`'s table, selected with the columns of schema `version`.
+fn record_from_row(kind: EntityKind, version: u32, row: &Row) -> Result<ExecutionRecord, Fail> {
+    sql_schema::record_from_row(kind, version, &PgRow(row)).map_err(|e| match e {
+        RowError::Store(e) => Fail::Pg(e),
+        RowError::Value { column, message } => Fail::Invalid(format!("column {column}: {message}")),
     })
 }
 
-pub(super) fn process_from_row(row: &Row) -> Result<ProcessRunRecord, Fail> {
-    Ok(ProcessRunRecord {
-        event: get_parsed(row, "event")?,
-        run_id: row.try_get("run_id")?,
-        correlation_id: row.try_get("correlation_id")?,
-        attempt: get_u32(row, "attempt")?,
-        process_run_id: row.try_get("process_run_id")?,
-        process: row.try_get("process")?,
-        started_at: row.try_get("started_at")?,
-        status: get_parsed(row, "status")?,
-        duration_ms: get_duration(row, "duration_ms")?,
-        error: row.try_get("error")?,
-        error_type: row.try_get("error_type")?,
-        error_message: row.try_get("error_message")?,
-        failed_step_run_id: row.try_get("failed_step_run_id")?,
-        failed_step: row.try_get("failed_step")?,
-        trace_id: row.try_get("trace_id")?,
-        span_id: row.try_get("span_id")?,
-        recorder_id: row.try_get("recorder_id")?,
-    })
+struct PgRow<'a>(&'a Row);
+
+impl SqlRow for PgRow<'_> {
+    type Error = tokio_postgres::Error;
+
+    fn text(&self, i: usize) -> Result<Option<String>, Self::Error> {
+        self.0.try_get(i)
+    }
+
+    fn integer(&self, i: usize) -> Result<Option<i64>, Self::Error> {
+        self.0.try_get(i)
+    }
+
+    fn boolean(&self, i: usize) -> Result<Option<bool>, Self::Error> {
+        self.0.try_get(i)
+    }
+
+    fn time(&self, i: usize) -> Result<Option<DateTime<Utc>>, Self::Error> {
+        self.0.try_get(i)
+    }
 }
 
-pub(super) fn step_from_row(row: &Row) -> Result<StepRunRecord, Fail> {
-    Ok(StepRunRecord {
-        event: get_parsed(row, "event")?,
-        run_id: row.try_get("run_id")?,
-        correlation_id: row.try_get("correlation_id")?,
-        attempt: get_u32(row, "attempt")?,
-        step_run_id: row.try_get("step_run_id")?,
-        step: row.try_get("step")?,
-        started_at: row.try_get("started_at")?,
-        status: get_parsed(row, "status")?,
-        duration_ms: get_duration(row, "duration_ms")?,
-        error: row.try_get("error")?,
-        process_run_id: row.try_get("process_run_id")?,
-        error_type: row.try_get("error_type")?,
-        error_message: row.try_get("error_message")?,
-        trace_id: row.try_get("trace_id")?,
-        span_id: row.try_get("span_id")?,
-        recorder_id: row.try_get("recorder_id")?,
-    })
-}
-
-pub(super) fn recorder_from_row(row: &Row) -> Result<RecorderHeartbeat, Fail> {
+fn recorder_from_row(row: &Row) -> Result<RecorderHeartbeat, Fail> {
     Ok(RecorderHeartbeat {
         recorder_id: row.try_get("recorder_id")?,
         host: row.try_get("host")?,

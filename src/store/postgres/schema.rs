@@ -1,4 +1,4 @@
-//! The schema: the entity tables and their columns, the DDL, the schema version, migrations,
+//! The schema: the record tables' DDL (from the column table), the schema version, migrations,
 //! and the statement texts built from the schema name.
 
 use std::time::Duration;
@@ -7,195 +7,52 @@ use tokio_postgres::Client;
 
 use super::builder::Settings;
 use super::connection::{within, Fail};
-#[cfg(doc)]
-use super::write::row_values;
 use super::write::upsert_sql;
 use super::POSTGRES_SCHEMA_VERSION;
-use crate::record::{EntityKind, EventName};
+use crate::record::columns::{Column, ColumnType, Value};
+use crate::record::{EntityKind, EventName, Phase, RunStatus};
 use crate::store::newer_schema;
+use crate::store::sql_schema::{self, SqlDialect};
 
-/// A column's SQL type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Ty {
-    Text,
-    BigInt,
-    Bool,
-    Time,
-}
+/// PostgreSQL's types and constraints.
+pub(super) struct Postgres;
 
-impl Ty {
-    pub(super) const fn sql(self) -> &'static str {
-        match self {
-            Ty::Text => "text",
-            Ty::BigInt => "bigint",
-            Ty::Bool => "boolean",
-            Ty::Time => "timestamptz",
+impl SqlDialect for Postgres {
+    fn column_type(ty: ColumnType) -> &'static str {
+        match ty {
+            ColumnType::Text | ColumnType::Event | ColumnType::Status => "text",
+            ColumnType::Integer => "bigint",
+            ColumnType::Bool => "boolean",
+            ColumnType::Time => "timestamptz",
+        }
+    }
+
+    /// Events and statuses are one of their names.
+    fn check(kind: EntityKind, column: &Column) -> Option<String> {
+        let names: Vec<&str> = match column.ty {
+            ColumnType::Event => [Phase::Start, Phase::End]
+                .map(|phase| EventName::new(kind, phase).as_str())
+                .to_vec(),
+            ColumnType::Status => RunStatus::ALL.map(RunStatus::as_str).to_vec(),
+            _ => return None,
+        };
+        let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+        Some(format!("{} IN ({})", column.name, quoted.join(", ")))
+    }
+
+    fn literal(value: Value<'_>) -> String {
+        match value {
+            Value::Null => "NULL".into(),
+            Value::Text(text) => format!("'{}'", text.replace('\'', "''")),
+            Value::Integer(n) => crate::store::clamp_i64(n).to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Time(t) => format!("'{}'", t.to_rfc3339()),
         }
     }
 }
 
-/// One of the three entity tables: its columns (in the order of [`row_values`]) and its key.
-#[derive(Debug)]
-pub(super) struct Table {
-    pub(super) kind: EntityKind,
-    pub(super) key: &'static [&'static str],
-    pub(super) columns: &'static [(&'static str, Ty)],
-    pub(super) start: EventName,
-    pub(super) end: EventName,
-}
-
-pub(super) const PIPELINES: Table = Table {
-    kind: EntityKind::Pipeline,
-    key: &["run_id", "attempt"],
-    columns: &[
-        ("run_id", Ty::Text),
-        ("attempt", Ty::BigInt),
-        ("event", Ty::Text),
-        ("correlation_id", Ty::Text),
-        ("last_attempt", Ty::Bool),
-        ("pipeline", Ty::Text),
-        ("started_at", Ty::Time),
-        ("status", Ty::Text),
-        ("duration_ms", Ty::BigInt),
-        ("error", Ty::Text),
-        ("error_type", Ty::Text),
-        ("error_message", Ty::Text),
-        ("failed_step_run_id", Ty::Text),
-        ("failed_step", Ty::Text),
-        ("trace_id", Ty::Text),
-        ("span_id", Ty::Text),
-        ("recorder_id", Ty::Text),
-    ],
-    start: EventName::PipelineStart,
-    end: EventName::PipelineEnd,
-};
-
-pub(super) const PROCESSES: Table = Table {
-    kind: EntityKind::Process,
-    key: &["process_run_id"],
-    columns: &[
-        ("process_run_id", Ty::Text),
-        ("event", Ty::Text),
-        ("run_id", Ty::Text),
-        ("correlation_id", Ty::Text),
-        ("attempt", Ty::BigInt),
-        ("process", Ty::Text),
-        ("started_at", Ty::Time),
-        ("status", Ty::Text),
-        ("duration_ms", Ty::BigInt),
-        ("error", Ty::Text),
-        ("error_type", Ty::Text),
-        ("error_message", Ty::Text),
-        ("failed_step_run_id", Ty::Text),
-        ("failed_step", Ty::Text),
-        ("trace_id", Ty::Text),
-        ("span_id", Ty::Text),
-        ("recorder_id", Ty::Text),
-    ],
-    start: EventName::ProcessStart,
-    end: EventName::ProcessEnd,
-};
-
-pub(super) const STEPS: Table = Table {
-    kind: EntityKind::Step,
-    key: &["step_run_id"],
-    columns: &[
-        ("step_run_id", Ty::Text),
-        ("event", Ty::Text),
-        ("run_id", Ty::Text),
-        ("correlation_id", Ty::Text),
-        ("attempt", Ty::BigInt),
-        ("step", Ty::Text),
-        ("process_run_id", Ty::Text),
-        ("started_at", Ty::Time),
-        ("status", Ty::Text),
-        ("duration_ms", Ty::BigInt),
-        ("error", Ty::Text),
-        ("error_type", Ty::Text),
-        ("error_message", Ty::Text),
-        ("trace_id", Ty::Text),
-        ("span_id", Ty::Text),
-        ("recorder_id", Ty::Text),
-    ],
-    start: EventName::StepStart,
-    end: EventName::StepEnd,
-};
-
-pub(super) const TABLES: [&Table; 3] = [&PIPELINES, &PROCESSES, &STEPS];
-
-const RECORDER_COLUMNS: &str =
-    "recorder_id, host, pid, started_at, last_beat_at, beat_interval_ms, stopped_at";
-
-/// Version 1 of the schema; `{schema}` is the quoted schema name. The columns match [`Table`].
-/// Statuses are indexed only for the rows people look up by status (running and failed ones):
-/// most rows end `success`, and leaving them out keeps the index small and writes cheap.
-pub(super) const SCHEMA_V1: &str = "
-CREATE TABLE IF NOT EXISTS {schema}.pipeline_runs (
-    run_id             text        NOT NULL,
-    attempt            bigint      NOT NULL,
-    event              text        NOT NULL CHECK (event IN ('pipeline_start', 'pipeline_end')),
-    correlation_id     text,
-    last_attempt       boolean     NOT NULL,
-    pipeline           text        NOT NULL,
-    started_at         timestamptz NOT NULL,
-    status             text        NOT NULL CHECK (status IN ('running', 'success', 'failed')),
-    duration_ms        bigint,
-    error              text,
-    error_type         text,
-    error_message      text,
-    failed_step_run_id text,
-    failed_step        text,
-    trace_id           text,
-    span_id            text,
-    recorder_id        text,
-    PRIMARY KEY (run_id, attempt)
-);
-CREATE INDEX IF NOT EXISTS pipeline_runs_started_at ON {schema}.pipeline_runs (started_at);
-CREATE INDEX IF NOT EXISTS pipeline_runs_unfinished ON {schema}.pipeline_runs (status)
-    WHERE status <> 'success';
-CREATE TABLE IF NOT EXISTS {schema}.process_runs (
-    process_run_id     text        NOT NULL PRIMARY KEY,
-    event              text        NOT NULL CHECK (event IN ('process_start', 'process_end')),
-    run_id             text        NOT NULL,
-    correlation_id     text,
-    attempt            bigint      NOT NULL,
-    process            text        NOT NULL,
-    started_at         timestamptz NOT NULL,
-    status             text        NOT NULL CHECK (status IN ('running', 'success', 'failed')),
-    duration_ms        bigint,
-    error              text,
-    error_type         text,
-    error_message      text,
-    failed_step_run_id text,
-    failed_step        text,
-    trace_id           text,
-    span_id            text,
-    recorder_id        text
-);
-CREATE INDEX IF NOT EXISTS process_runs_run ON {schema}.process_runs (run_id, attempt);
-CREATE INDEX IF NOT EXISTS process_runs_unfinished ON {schema}.process_runs (status)
-    WHERE status <> 'success';
-CREATE TABLE IF NOT EXISTS {schema}.step_runs (
-    step_run_id        text        NOT NULL PRIMARY KEY,
-    event              text        NOT NULL CHECK (event IN ('step_start', 'step_end')),
-    run_id             text        NOT NULL,
-    correlation_id     text,
-    attempt            bigint      NOT NULL,
-    step               text        NOT NULL,
-    process_run_id     text,
-    started_at         timestamptz NOT NULL,
-    status             text        NOT NULL CHECK (status IN ('running', 'success', 'failed')),
-    duration_ms        bigint,
-    error              text,
-    error_type         text,
-    error_message      text,
-    trace_id           text,
-    span_id            text,
-    recorder_id        text
-);
-CREATE INDEX IF NOT EXISTS step_runs_run ON {schema}.step_runs (run_id, attempt);
-CREATE INDEX IF NOT EXISTS step_runs_unfinished ON {schema}.step_runs (status)
-    WHERE status <> 'success';
+/// The recorders table; `{schema}` is the quoted schema name.
+const RECORDERS: &str = "
 CREATE TABLE IF NOT EXISTS {schema}.recorders (
     recorder_id        text        NOT NULL PRIMARY KEY,
     host               text        NOT NULL,
@@ -204,8 +61,50 @@ CREATE TABLE IF NOT EXISTS {schema}.recorders (
     last_beat_at       timestamptz NOT NULL,
     beat_interval_ms   bigint      NOT NULL,
     stopped_at         timestamptz
-);
-";
+)";
+
+const RECORDER_COLUMNS: &str =
+    "recorder_id, host, pid, started_at, last_beat_at, beat_interval_ms, stopped_at";
+
+/// The current schema in `schema` (quoted), for a schema without tables. Statuses are indexed
+/// only for the rows people look up by status (running and failed ones): most rows end
+/// `success`, and leaving them out keeps the index small and writes cheap.
+fn create_schema(schema: &str) -> String {
+    let mut sql = String::new();
+    for kind in EntityKind::ALL {
+        let name = kind.table();
+        let table = format!("{schema}.{name}");
+        sql.push_str(&sql_schema::create_table::<Postgres>(kind, &table));
+        sql.push_str(";\n");
+        let unfinished = Some("status <> 'success'");
+        sql.push_str(&sql_schema::create_indexes(
+            kind,
+            name,
+            &table,
+            "unfinished",
+            unfinished,
+        ));
+    }
+    sql.push_str(&RECORDERS.replace("{schema}", schema));
+    sql
+}
+
+/// What a migration of `schema` (quoted) to `version` does besides adding the columns it adds.
+fn migration_extras(schema: &str, version: u32) -> Vec<String> {
+    match version {
+        // Processes and steps of a run that was not the last attempt say so.
+        2 => ["process_runs", "step_runs"]
+            .map(|table| {
+                format!(
+                    "UPDATE {schema}.{table} t SET last_attempt = false
+                     FROM {schema}.pipeline_runs p
+                     WHERE p.run_id = t.run_id AND p.attempt = t.attempt AND NOT p.last_attempt"
+                )
+            })
+            .to_vec(),
+        _ => Vec::new(),
+    }
+}
 
 /// The table that holds the schema version: one row.
 const VERSION_TABLE: &str = "tracing_etl_schema";
@@ -215,23 +114,15 @@ const VERSION_TABLE: &str = "tracing_etl_schema";
 pub(super) struct Sql {
     /// The quoted schema name.
     pub(super) schema: String,
+    /// Per kind, in [`EntityKind`] order.
     pub(super) upserts: [String; 3],
     pub(super) upsert_recorder: String,
-    pub(super) selects: [String; 3],
     pub(super) select_recorders: String,
 }
 
 impl Sql {
     pub(super) fn new(schema: String) -> Self {
-        let upserts = TABLES.map(|t| upsert_sql(&schema, t));
-        let selects = TABLES.map(|t| {
-            let columns: Vec<&str> = t.columns.iter().map(|(name, _)| *name).collect();
-            format!(
-                "SELECT {} FROM {schema}.{}",
-                columns.join(", "),
-                t.kind.table()
-            )
-        });
+        let upserts = EntityKind::ALL.map(|kind| upsert_sql(&schema, kind));
         let upsert_recorder = format!(
             "INSERT INTO {schema}.recorders ({RECORDER_COLUMNS})
              VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -247,26 +138,23 @@ impl Sql {
             schema,
             upserts,
             upsert_recorder,
-            selects,
             select_recorders,
         }
+    }
+
+    /// `SELECT <the columns of schema version> FROM <kind's table>`.
+    pub(super) fn select(&self, kind: EntityKind, version: u32) -> String {
+        format!(
+            "SELECT {} FROM {}.{}",
+            sql_schema::column_list(kind, version),
+            self.schema,
+            kind.table()
+        )
     }
 
     /// `"schema".table`, quoted, as text for `to_regclass`.
     fn regclass(&self, table: &str) -> String {
         format!("{}.{table}", self.schema)
-    }
-}
-
-pub(super) fn table(kind: EntityKind) -> &'static Table {
-    TABLES[kind_index(kind)]
-}
-
-pub(super) fn kind_index(kind: EntityKind) -> usize {
-    match kind {
-        EntityKind::Pipeline => 0,
-        EntityKind::Process => 1,
-        EntityKind::Step => 2,
     }
 }
 
@@ -310,19 +198,25 @@ async fn select_version(
     Ok(row.and_then(|row| row.get::<_, Option<i32>>(0)))
 }
 
-fn check_version(version: i32) -> Result<(), Fail> {
+/// The version, which this release reads, or the failure that says it is newer.
+fn check_version(version: i32) -> Result<u32, Fail> {
     match newer_schema(version.into(), POSTGRES_SCHEMA_VERSION.into()) {
         Some(message) => Err(Fail::Invalid(message)),
-        None => Ok(()),
+        None => u32::try_from(version).map_err(|_| {
+            Fail::Invalid(format!(
+                "schema version {version} is not one tracing-etl writes"
+            ))
+        }),
     }
 }
 
-/// For a read-only store: the tables must be there, in a version this release reads.
+/// For a read-only store: the tables must be there, in a version this release reads (which it
+/// returns).
 pub(super) async fn check_tables(
     client: &Client,
     settings: &Settings,
     limit: Duration,
-) -> Result<(), Fail> {
+) -> Result<u32, Fail> {
     let names = [
         VERSION_TABLE,
         "pipeline_runs",
@@ -366,26 +260,27 @@ pub(super) async fn check_tables(
     }
 }
 
-/// Creates or migrates the schema. Nothing is done (no DDL, no lock) when it is current.
+/// Creates or migrates the schema, and returns its version (the current one). Nothing is done
+/// (no DDL, no lock) when it is current.
 pub(super) async fn migrate(
     client: &mut Client,
     settings: &Settings,
     limit: Duration,
-) -> Result<(), Fail> {
+) -> Result<u32, Fail> {
     if let Some(version) = read_version(client, settings, limit).await? {
-        check_version(version)?;
-        if version == POSTGRES_SCHEMA_VERSION {
-            return Ok(());
+        if check_version(version)? == crate::record::columns::SCHEMA_VERSION {
+            return Ok(crate::record::columns::SCHEMA_VERSION);
         }
     }
     let sql = &settings.sql;
+    let schema = &sql.schema;
     let tx = within(limit, client.transaction()).await?;
     // Programs starting together on a new schema: one migrates, the others wait and find it done.
     within(
         limit,
         tx.execute(
             "SELECT pg_advisory_xact_lock(hashtext($1))",
-            &[&format!("tracing-etl schema {}", sql.schema)],
+            &[&format!("tracing-etl schema {schema}")],
         ),
     )
     .await?;
@@ -398,31 +293,23 @@ pub(super) async fn migrate(
     )
     .await?;
     if !exists.try_get::<_, bool>(0)? {
-        within(
-            limit,
-            tx.batch_execute(&format!("CREATE SCHEMA {}", sql.schema)),
-        )
-        .await?;
+        within(limit, tx.batch_execute(&format!("CREATE SCHEMA {schema}"))).await?;
     }
     within(
         limit,
         tx.batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {}.{VERSION_TABLE} (
+            "CREATE TABLE IF NOT EXISTS {schema}.{VERSION_TABLE} (
                  id          smallint    NOT NULL PRIMARY KEY CHECK (id = 1),
                  version     integer     NOT NULL,
                  migrated_at timestamptz NOT NULL DEFAULT now()
-             )",
-            sql.schema
+             )"
         )),
     )
     .await?;
     let row = within(
         limit,
         tx.query_opt(
-            &format!(
-                "SELECT version FROM {}.{VERSION_TABLE} FOR UPDATE",
-                sql.schema
-            ),
+            &format!("SELECT version FROM {schema}.{VERSION_TABLE} FOR UPDATE"),
             &[],
         ),
     )
@@ -431,28 +318,36 @@ pub(super) async fn migrate(
         .map(|r| r.try_get::<_, i32>(0))
         .transpose()?
         .unwrap_or(0);
-    check_version(version)?;
-    if version < 1 {
-        within(
-            limit,
-            tx.batch_execute(&SCHEMA_V1.replace("{schema}", &sql.schema)),
-        )
-        .await?;
+    let version = check_version(version)?;
+    let mut statements = Vec::new();
+    if version == 0 {
+        statements.push(create_schema(schema));
+    } else {
+        for to in sql_schema::versions_after(version) {
+            for kind in EntityKind::ALL {
+                let table = format!("{schema}.{}", kind.table());
+                statements.extend(sql_schema::added_columns::<Postgres>(kind, &table, to));
+            }
+            statements.extend(migration_extras(schema, to));
+        }
     }
-    if version < POSTGRES_SCHEMA_VERSION {
+    for statement in &statements {
+        within(limit, tx.batch_execute(statement)).await?;
+    }
+    if version < crate::record::columns::SCHEMA_VERSION {
         within(
             limit,
             tx.execute(
                 &format!(
-                    "INSERT INTO {}.{VERSION_TABLE} (id, version, migrated_at) VALUES (1, $1, now())
+                    "INSERT INTO {schema}.{VERSION_TABLE} (id, version, migrated_at) VALUES (1, $1, now())
                      ON CONFLICT (id) DO UPDATE SET version = excluded.version,
-                         migrated_at = excluded.migrated_at",
-                    sql.schema
+                         migrated_at = excluded.migrated_at"
                 ),
                 &[&POSTGRES_SCHEMA_VERSION],
             ),
         )
         .await?;
     }
-    within(limit, tx.commit()).await
+    within(limit, tx.commit()).await?;
+    Ok(crate::record::columns::SCHEMA_VERSION)
 }

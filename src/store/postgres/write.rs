@@ -11,11 +11,11 @@ use tokio_postgres::Statement;
 
 use super::builder::Settings;
 use super::connection::{within, Fail, Live};
-use super::schema::{kind_index, Table, Ty, TABLES};
-#[cfg(doc)]
-use super::schema::{PIPELINES, PROCESSES, STEPS};
-use crate::record::{EntityKey, ExecutionRecord, RecorderHeartbeat};
+use super::schema::Postgres;
+use crate::record::columns::{self, ColumnType, Value};
+use crate::record::{EntityKey, EntityKind, ExecutionRecord, RecorderHeartbeat};
 use crate::store::clamp_i64;
+use crate::store::sql_schema::{self, SqlDialect};
 
 /// Rows per `INSERT … SELECT FROM unnest(…)` statement: each column is one array parameter, so
 /// there is no parameter limit to stay under; this only bounds the size of one message.
@@ -28,33 +28,23 @@ pub(super) struct Prepared {
 }
 
 /// `INSERT INTO t (cols) SELECT * FROM unnest($1::type[], …) ON CONFLICT (key) DO UPDATE SET …
-/// WHERE` the incoming record supersedes the stored one.
-pub(super) fn upsert_sql(schema: &str, table: &Table) -> String {
-    let names: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
-    let arrays: Vec<String> = table
-        .columns
-        .iter()
+/// WHERE` the incoming record supersedes the stored one: the columns of `kind` in table order.
+pub(super) fn upsert_sql(schema: &str, kind: EntityKind) -> String {
+    let arrays: Vec<String> = columns::of(kind)
         .enumerate()
-        .map(|(i, (_, ty))| format!("${}::{}[]", i + 1, ty.sql()))
+        .map(|(i, c)| format!("${}::{}[]", i + 1, Postgres::column_type(c.ty)))
         .collect();
-    let sets: Vec<String> = names
-        .iter()
-        .filter(|name| !table.key.contains(name))
-        .map(|name| format!("{name} = excluded.{name}"))
-        .collect();
-    // An end record replaces anything; a start record only another start record.
     format!(
         "INSERT INTO {schema}.{} AS t ({})
          SELECT * FROM unnest({})
          ON CONFLICT ({}) DO UPDATE SET {}
-         WHERE excluded.event = '{}' OR t.event = '{}'",
-        table.kind.table(),
-        names.join(", "),
+         WHERE {}",
+        kind.table(),
+        sql_schema::column_list(kind, columns::SCHEMA_VERSION),
         arrays.join(", "),
-        table.key.join(", "),
-        sets.join(", "),
-        table.end.as_str(),
-        table.start.as_str(),
+        columns::key(kind).join(", "),
+        sql_schema::update_set(kind),
+        sql_schema::supersedes(kind, "t"),
     )
 }
 
@@ -67,10 +57,10 @@ pub(super) async fn write_batch(
 ) -> Result<(), Fail> {
     let statements = prepare(live, settings, limit).await?.upserts.clone();
     let tx = within(limit, live.client.transaction()).await?;
-    for (table, records) in TABLES.iter().zip(&batch.tables) {
-        let statement = &statements[kind_index(table.kind)];
+    for (kind, records) in EntityKind::ALL.into_iter().zip(&batch.tables) {
+        let statement = &statements[kind.index()];
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
-            let columns = Columns::new(table, chunk);
+            let columns = Columns::new(kind, chunk);
             let params = columns.params();
             within(limit, tx.execute(statement, &params)).await?;
         }
@@ -160,54 +150,40 @@ impl<'r> Batch<'r> {
         }
         let mut tables: [Vec<&'r ExecutionRecord>; 3] = Default::default();
         for record in latest.into_values() {
-            tables[kind_index(record.kind())].push(record);
+            tables[record.kind.index()].push(record);
         }
         Batch { tables }
     }
-}
-
-/// One value of a row, typed as its column.
-pub(super) enum Val<'r> {
-    Text(Option<Cow<'r, str>>),
-    Int(Option<i64>),
-    Bool(bool),
-    Time(DateTime<Utc>),
 }
 
 /// One array parameter: a column of a chunk of rows.
 enum Column<'r> {
     Text(Vec<Option<Cow<'r, str>>>),
     Int(Vec<Option<i64>>),
-    Bool(Vec<bool>),
-    Time(Vec<DateTime<Utc>>),
+    Bool(Vec<Option<bool>>),
+    Time(Vec<Option<DateTime<Utc>>>),
 }
 
 struct Columns<'r>(Vec<Column<'r>>);
 
 impl<'r> Columns<'r> {
-    fn new(table: &Table, records: &[&'r ExecutionRecord]) -> Self {
-        let n = records.len();
-        let mut columns: Vec<Column<'r>> = table
-            .columns
-            .iter()
-            .map(|(_, ty)| match ty {
-                Ty::Text => Column::Text(Vec::with_capacity(n)),
-                Ty::BigInt => Column::Int(Vec::with_capacity(n)),
-                Ty::Bool => Column::Bool(Vec::with_capacity(n)),
-                Ty::Time => Column::Time(Vec::with_capacity(n)),
+    /// The columns of `kind`'s table, in table order, for `records` (all of that kind).
+    fn new(kind: EntityKind, records: &[&'r ExecutionRecord]) -> Self {
+        let columns = columns::of(kind)
+            .map(|c| {
+                let values = records.iter().map(|r| c.get(r));
+                match c.ty {
+                    ColumnType::Text | ColumnType::Event | ColumnType::Status => {
+                        Column::Text(values.map(|v| v.text().map(without_nul)).collect())
+                    }
+                    ColumnType::Integer => {
+                        Column::Int(values.map(|v| v.integer().map(clamp_i64)).collect())
+                    }
+                    ColumnType::Bool => Column::Bool(values.map(Value::boolean).collect()),
+                    ColumnType::Time => Column::Time(values.map(Value::time).collect()),
+                }
             })
             .collect();
-        for record in records {
-            for (column, value) in columns.iter_mut().zip(row_values(record)) {
-                match (column, value) {
-                    (Column::Text(c), Val::Text(v)) => c.push(v),
-                    (Column::Int(c), Val::Int(v)) => c.push(v),
-                    (Column::Bool(c), Val::Bool(v)) => c.push(v),
-                    (Column::Time(c), Val::Time(v)) => c.push(v),
-                    _ => unreachable!("row_values follows the table's column types"),
-                }
-            }
-        }
         Columns(columns)
     }
 
@@ -224,77 +200,6 @@ impl<'r> Columns<'r> {
     }
 }
 
-/// A record's values in its table's column order ([`PIPELINES`], [`PROCESSES`], [`STEPS`]).
-pub(super) fn row_values(record: &ExecutionRecord) -> Vec<Val<'_>> {
-    fn text(s: &str) -> Val<'_> {
-        Val::Text(Some(without_nul(s)))
-    }
-    fn opt(s: &Option<String>) -> Val<'_> {
-        Val::Text(s.as_deref().map(without_nul))
-    }
-    fn duration(d: Option<u64>) -> Val<'static> {
-        Val::Int(d.map(clamp_i64))
-    }
-    match record {
-        ExecutionRecord::Pipeline(r) => vec![
-            text(&r.run_id),
-            Val::Int(Some(i64::from(r.attempt))),
-            Val::Text(Some(Cow::Borrowed(r.event.as_str()))),
-            opt(&r.correlation_id),
-            Val::Bool(r.last_attempt),
-            text(&r.pipeline),
-            Val::Time(r.started_at),
-            Val::Text(Some(Cow::Borrowed(r.status.as_str()))),
-            duration(r.duration_ms),
-            opt(&r.error),
-            opt(&r.error_type),
-            opt(&r.error_message),
-            opt(&r.failed_step_run_id),
-            opt(&r.failed_step),
-            opt(&r.trace_id),
-            opt(&r.span_id),
-            opt(&r.recorder_id),
-        ],
-        ExecutionRecord::Process(r) => vec![
-            text(&r.process_run_id),
-            Val::Text(Some(Cow::Borrowed(r.event.as_str()))),
-            text(&r.run_id),
-            opt(&r.correlation_id),
-            Val::Int(Some(i64::from(r.attempt))),
-            text(&r.process),
-            Val::Time(r.started_at),
-            Val::Text(Some(Cow::Borrowed(r.status.as_str()))),
-            duration(r.duration_ms),
-            opt(&r.error),
-            opt(&r.error_type),
-            opt(&r.error_message),
-            opt(&r.failed_step_run_id),
-            opt(&r.failed_step),
-            opt(&r.trace_id),
-            opt(&r.span_id),
-            opt(&r.recorder_id),
-        ],
-        ExecutionRecord::Step(r) => vec![
-            text(&r.step_run_id),
-            Val::Text(Some(Cow::Borrowed(r.event.as_str()))),
-            text(&r.run_id),
-            opt(&r.correlation_id),
-            Val::Int(Some(i64::from(r.attempt))),
-            text(&r.step),
-            opt(&r.process_run_id),
-            Val::Time(r.started_at),
-            Val::Text(Some(Cow::Borrowed(r.status.as_str()))),
-            duration(r.duration_ms),
-            opt(&r.error),
-            opt(&r.error_type),
-            opt(&r.error_message),
-            opt(&r.trace_id),
-            opt(&r.span_id),
-            opt(&r.recorder_id),
-        ],
-    }
-}
-
 /// PostgreSQL text cannot hold NUL characters: they become U+FFFD (as the layer does), rather
 /// than a batch the server refuses forever.
 fn without_nul(s: &str) -> Cow<'_, str> {
@@ -307,39 +212,40 @@ fn without_nul(s: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::schema::{Sql, SCHEMA_V1};
+    use super::super::schema::Sql;
     use super::*;
-    use crate::record::{EntityKind, PipelineRunRecord, ProcessRunRecord, StepRunRecord};
 
     #[test]
     fn upserts_have_one_array_per_column_and_keep_end_records() {
         let sql = Sql::new("\"s\"".into());
-        assert!(sql.upserts[0].contains("$17::text[]"));
-        assert!(!sql.upserts[0].contains("$18"));
-        assert!(sql.upserts[2].contains("$16::text[]"));
-        assert!(sql.upserts[0].contains("ON CONFLICT (run_id, attempt)"));
-        assert!(!sql.upserts[0].contains("attempt = excluded.attempt"));
-        assert!(sql.upserts[1]
-            .contains("WHERE excluded.event = 'process_end' OR t.event = 'process_start'"));
-        for table in TABLES {
-            assert_eq!(
-                table.columns.len(),
-                row_values(&sample(table.kind)).len(),
-                "{:?}",
-                table.kind
-            );
-            for (name, _) in table.columns {
-                assert!(SCHEMA_V1.contains(&format!("    {name} ")), "{name}");
-            }
-        }
+        let [pipelines, processes, steps] = &sql.upserts;
+        assert!(pipelines.contains("$17::text[]"));
+        assert!(!pipelines.contains("$18"));
+        assert!(steps.contains("$17::text[]") && !steps.contains("$18"));
+        assert!(steps.contains("::boolean[]"));
+        assert!(pipelines.contains("ON CONFLICT (run_id, attempt)"));
+        assert!(!pipelines.contains("attempt = excluded.attempt"));
+        assert!(
+            processes.contains("WHERE excluded.event = 'process_end' OR t.event = 'process_start'")
+        );
     }
 
-    fn sample(kind: EntityKind) -> ExecutionRecord {
+    #[test]
+    fn columns_follow_the_table() {
         let now = Utc::now();
-        match kind {
-            EntityKind::Pipeline => PipelineRunRecord::started("r", "p", now).into(),
-            EntityKind::Process => ProcessRunRecord::started("r", "pr", "p", now).into(),
-            EntityKind::Step => StepRunRecord::started("r", "s", "s", now).into(),
-        }
+        let step = ExecutionRecord::step_start("r", "s\0", "load", now)
+            .ended(crate::RunStatus::Success, 4);
+        let columns = Columns::new(EntityKind::Step, &[&step]);
+        assert_eq!(columns.0.len(), columns::of(EntityKind::Step).count());
+        let texts: Vec<_> = columns
+            .0
+            .iter()
+            .filter_map(|c| match c {
+                Column::Text(v) => v[0].clone(),
+                _ => None,
+            })
+            .collect();
+        assert!(texts.iter().any(|t| t == "s\u{FFFD}"), "{texts:?}");
+        assert!(texts.iter().any(|t| t == "step_end"), "{texts:?}");
     }
 }

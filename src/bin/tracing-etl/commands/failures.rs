@@ -55,12 +55,12 @@ pub(crate) fn run(
     let mut table = ui.table(&header);
     for (r, trace) in runs.iter().zip(traces) {
         let mut row = vec![
-            r.run_id.as_str().into(),
-            r.pipeline.as_str().into(),
-            ui.right(r.attempt),
+            r.run.run_id.as_str().into(),
+            r.name.as_str().into(),
+            ui.right(r.run.attempt),
             time(r.started_at).into(),
-            r.failed_step.as_deref().unwrap_or("-").into(),
-            error_summary(r.error_type.as_deref(), r.error_message.as_deref()).into(),
+            r.failed_step().unwrap_or("-").into(),
+            error_summary(&r.outcome.error).into(),
         ];
         if with_traces {
             row.push(trace.unwrap_or_default().into());

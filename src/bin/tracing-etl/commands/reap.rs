@@ -16,7 +16,9 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use tracing_etl::{EventName, ExecutionRecord, RunFilter, RunStatus, StepRunRecord};
+use tracing_etl::{
+    EntityKind, ErrorDetails, ExecutionRecord, Phase, RootCause, RunFilter, RunStatus,
+};
 
 use super::running::{entities_json, entities_table};
 use crate::args::ReapArgs;
@@ -78,38 +80,44 @@ fn end_records(
 ) -> Result<Vec<ExecutionRecord>, CliError> {
     let reaped_steps: HashSet<&str> = abandoned
         .iter()
-        .filter_map(|e| match &e.record {
-            ExecutionRecord::Step(s) => Some(s.step_run_id.as_str()),
-            _ => None,
-        })
+        .filter(|e| e.record.kind == EntityKind::Step)
+        .filter_map(|e| e.record.step_run_id.as_deref())
         .collect();
     // The steps of every run with a reaped pipeline or process, to name their root cause.
-    let mut steps_of_run: HashMap<(String, u32), Vec<StepRunRecord>> = HashMap::new();
+    let mut steps_of_run: HashMap<(String, u32), Vec<ExecutionRecord>> = HashMap::new();
     for e in abandoned {
-        if matches!(e.record, ExecutionRecord::Step(_)) {
+        if e.record.kind == EntityKind::Step {
             continue;
         }
-        let key = (e.record.run_id().to_owned(), liveness::attempt(&e.record));
+        let key = (e.record.run.run_id.clone(), e.record.run.attempt);
         if let Entry::Vacant(slot) = steps_of_run.entry(key) {
             let (run_id, attempt) = slot.key().clone();
             let mut steps =
                 store.read_steps(&RunFilter::default().run_id(run_id).attempt(attempt))?;
             steps.retain(|s| {
-                s.status == RunStatus::Failed || reaped_steps.contains(s.step_run_id.as_str())
+                s.outcome.status == RunStatus::Failed
+                    || s.step_run_id
+                        .as_deref()
+                        .is_some_and(|id| reaped_steps.contains(id))
             });
             steps.sort_by_key(|s| s.started_at);
             slot.insert(steps);
         }
     }
-    let failed_step = |run_id: &str, attempt: u32, process: Option<&str>| {
+    // The first such step of the run, inside `process` when given.
+    let failed_step = |record: &ExecutionRecord| {
+        let process = match record.kind {
+            EntityKind::Process => record.process_run_id.as_deref(),
+            _ => None,
+        };
         steps_of_run
-            .get(&(run_id.to_owned(), attempt))
+            .get(&(record.run.run_id.clone(), record.run.attempt))
             .and_then(|steps| {
                 steps
                     .iter()
                     .find(|s| process.is_none() || s.process_run_id.as_deref() == process)
             })
-            .map(|s| (s.step_run_id.clone(), s.step.clone()))
+            .map(|s| RootCause::new(s.step_run_id.clone().unwrap_or_default(), s.name.clone()))
     };
 
     Ok(abandoned
@@ -120,39 +128,16 @@ fn end_records(
                 e.reason,
                 time(now)
             );
-            match e.record.clone() {
-                ExecutionRecord::Pipeline(mut r) => {
-                    let cause = failed_step(&r.run_id, r.attempt, None);
-                    r.event = EventName::PipelineEnd;
-                    r.status = RunStatus::Failed;
-                    r.duration_ms = None;
-                    r.error = None;
-                    r.error_type = Some(ABANDONED.to_owned());
-                    r.error_message = Some(message);
-                    (r.failed_step_run_id, r.failed_step) = cause.unzip();
-                    r.into()
-                }
-                ExecutionRecord::Process(mut r) => {
-                    let cause = failed_step(&r.run_id, r.attempt, Some(&r.process_run_id));
-                    r.event = EventName::ProcessEnd;
-                    r.status = RunStatus::Failed;
-                    r.duration_ms = None;
-                    r.error = None;
-                    r.error_type = Some(ABANDONED.to_owned());
-                    r.error_message = Some(message);
-                    (r.failed_step_run_id, r.failed_step) = cause.unzip();
-                    r.into()
-                }
-                ExecutionRecord::Step(mut r) => {
-                    r.event = EventName::StepEnd;
-                    r.status = RunStatus::Failed;
-                    r.duration_ms = None;
-                    r.error = None;
-                    r.error_type = Some(ABANDONED.to_owned());
-                    r.error_message = Some(message);
-                    r.into()
-                }
+            let mut r = e.record.clone();
+            if r.kind != EntityKind::Step {
+                r.root_cause = failed_step(&r);
             }
+            r.phase = Phase::End;
+            r.outcome.status = RunStatus::Failed;
+            // Nobody saw it end.
+            r.outcome.duration_ms = None;
+            r.outcome.error = ErrorDetails::new(message).with_type(ABANDONED);
+            r
         })
         .collect())
 }

@@ -51,16 +51,16 @@ pub(crate) fn entities_table(ui: &mut Ui, entities: &[RunningEntity], age: bool)
     header.extend(["STATE", "REASON"]);
     let mut table = ui.table(&header);
     for e in entities {
-        let started = liveness::started_at(&e.record);
+        let started = e.record.started_at;
         let state = match e.liveness {
             Liveness::Live => ui.paint(e.liveness.as_str().into(), Some(Color::Green), false),
             Liveness::Abandoned => ui.paint(e.liveness.as_str().into(), Some(Color::Red), true),
         };
         let mut row = vec![
-            e.record.kind().as_str().into(),
-            liveness::name(&e.record).into(),
-            e.record.run_id().into(),
-            ui.right(liveness::attempt(&e.record)),
+            e.record.kind.as_str().into(),
+            e.record.name.as_str().into(),
+            e.record.run.run_id.as_str().into(),
+            ui.right(e.record.run.attempt),
             time(started).into(),
         ];
         if age {
@@ -78,9 +78,8 @@ pub(crate) fn entities_json(ui: &Ui, entities: &[RunningEntity]) -> Value {
         entities
             .iter()
             .map(|e| {
-                let (trace_id, span_id) = liveness::trace_ids(&e.record);
-                // The record's fields (`kind` included) and its `trace_url`.
-                let mut object = record_json(ui, &e.record, trace_id, span_id);
+                // The record's columns (`kind` included) and its `trace_url`.
+                let mut object = record_json(ui, &e.record, true);
                 object.insert("liveness".into(), e.liveness.as_str().into());
                 object.insert("reason".into(), e.reason.as_str().into());
                 object.insert(

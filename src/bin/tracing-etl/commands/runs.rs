@@ -45,13 +45,13 @@ pub(crate) fn run(
     ]);
     for r in &runs {
         table.add_row(vec![
-            r.run_id.as_str().into(),
-            r.pipeline.as_str().into(),
-            ui.right(r.attempt),
-            ui.status(r.status),
+            r.run.run_id.as_str().into(),
+            r.name.as_str().into(),
+            ui.right(r.run.attempt),
+            ui.status(r.outcome.status),
             time(r.started_at).into(),
-            ui.right(duration_ms(r.duration_ms)),
-            r.failed_step.as_deref().unwrap_or("").into(),
+            ui.right(duration_ms(r.outcome.duration_ms)),
+            r.failed_step().unwrap_or("").into(),
         ]);
     }
     ui.print_table(&table);

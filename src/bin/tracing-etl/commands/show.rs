@@ -6,9 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use comfy_table::Color;
 use serde_json::Value;
-use tracing_etl::{
-    PipelineRunRecord, ProcessRunRecord, RecordReader, RunFilter, RunStatus, StepRunRecord,
-};
+use tracing_etl::{ErrorDetails, ExecutionRecord, RecordReader, RunFilter, RunStatus};
 
 use crate::args::ShowArgs;
 use crate::error::CliError;
@@ -26,21 +24,24 @@ pub(crate) fn run(
     ui: &mut Ui,
 ) -> Result<u8, CliError> {
     let (run_id, mut attempts) = resolve(store, &args.run)?;
-    attempts.sort_by_key(|p| p.attempt);
+    attempts.sort_by_key(|p| p.run.attempt);
     let pipeline = match args.attempt {
-        Some(n) => attempts.iter().find(|p| p.attempt == n).ok_or_else(|| {
-            CliError::new(format!(
-                "run {run_id} has no attempt {n} (recorded: {})",
-                attempt_list(&attempts)
-            ))
-        })?,
+        Some(n) => attempts
+            .iter()
+            .find(|p| p.run.attempt == n)
+            .ok_or_else(|| {
+                CliError::new(format!(
+                    "run {run_id} has no attempt {n} (recorded: {})",
+                    attempt_list(&attempts)
+                ))
+            })?,
         None => attempts
             .last()
             .ok_or_else(|| CliError::new(format!("run {run_id} has no pipeline record")))?,
     };
     let filter = RunFilter::default()
         .run_id(run_id.clone())
-        .attempt(pipeline.attempt);
+        .attempt(pipeline.run.attempt);
     let run = Run::assemble(
         pipeline.clone(),
         store.read_processes(&filter)?,
@@ -52,9 +53,9 @@ pub(crate) fn run(
         ui.print_json(&json);
         return Ok(0);
     }
-    let liveness = if pipeline.status == RunStatus::Running {
+    let liveness = if pipeline.outcome.status == RunStatus::Running {
         let recorders = Recorders::read(store, Utc::now(), Duration::from_secs(30))?;
-        Some(recorders.judge(pipeline.clone().into()))
+        Some(recorders.judge(pipeline.clone()))
     } else {
         None
     };
@@ -64,12 +65,12 @@ pub(crate) fn run(
     );
     let others: Vec<_> = attempts
         .iter()
-        .filter(|p| p.attempt != pipeline.attempt)
+        .filter(|p| p.run.attempt != pipeline.run.attempt)
         .collect();
     if !others.is_empty() {
         let list: Vec<String> = others
             .iter()
-            .map(|p| format!("{} ({})", p.attempt, p.status))
+            .map(|p| format!("{} ({})", p.run.attempt, p.outcome.status))
             .collect();
         ui.line(format!("other attempts: {} (--attempt N)", list.join(", ")));
     }
@@ -81,7 +82,7 @@ pub(crate) fn run(
 fn resolve(
     store: &mut dyn RecordReader,
     arg: &str,
-) -> Result<(String, Vec<PipelineRunRecord>), CliError> {
+) -> Result<(String, Vec<ExecutionRecord>), CliError> {
     if arg.is_empty() {
         return Err(CliError::new("the run id is empty"));
     }
@@ -100,7 +101,7 @@ fn resolve_other(store: &mut dyn RecordReader, arg: &str) -> Result<String, CliE
         return store
             .read_pipelines(&RunFilter::default().newest_first().limit(1))?
             .pop()
-            .map(|p| p.run_id)
+            .map(|p| p.run.run_id)
             .ok_or_else(|| CliError::new("no pipeline runs recorded yet"));
     }
     let matches = store.read_pipelines(
@@ -111,8 +112,8 @@ fn resolve_other(store: &mut dyn RecordReader, arg: &str) -> Result<String, CliE
     )?;
     let mut ids: Vec<String> = Vec::new();
     for p in matches {
-        if !ids.contains(&p.run_id) {
-            ids.push(p.run_id);
+        if !ids.contains(&p.run.run_id) {
+            ids.push(p.run.run_id);
         }
     }
     match ids.len() {
@@ -133,10 +134,10 @@ fn resolve_other(store: &mut dyn RecordReader, arg: &str) -> Result<String, CliE
     }
 }
 
-fn attempt_list(attempts: &[PipelineRunRecord]) -> String {
+fn attempt_list(attempts: &[ExecutionRecord]) -> String {
     attempts
         .iter()
-        .map(|p| p.attempt.to_string())
+        .map(|p| p.run.attempt.to_string())
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -144,15 +145,15 @@ fn attempt_list(attempts: &[PipelineRunRecord]) -> String {
 /// A run assembled as a tree.
 #[derive(Debug)]
 struct Run {
-    pipeline: PipelineRunRecord,
+    pipeline: ExecutionRecord,
     /// Processes and steps directly under the pipeline, by start time.
     children: Vec<Child>,
 }
 
 #[derive(Debug)]
 enum Child {
-    Process(ProcessRunRecord, Vec<StepRunRecord>),
-    Step(StepRunRecord),
+    Process(ExecutionRecord, Vec<ExecutionRecord>),
+    Step(ExecutionRecord),
 }
 
 impl Child {
@@ -168,9 +169,9 @@ impl Run {
     /// Steps go under their process; a step in no process (or in one the store does not have)
     /// goes under the pipeline.
     fn assemble(
-        pipeline: PipelineRunRecord,
-        processes: Vec<ProcessRunRecord>,
-        steps: Vec<StepRunRecord>,
+        pipeline: ExecutionRecord,
+        processes: Vec<ExecutionRecord>,
+        steps: Vec<ExecutionRecord>,
     ) -> Self {
         let mut children: Vec<Child> = processes
             .into_iter()
@@ -179,7 +180,9 @@ impl Run {
         for step in steps {
             let parent = step.process_run_id.as_deref().and_then(|id| {
                 children.iter_mut().find_map(|c| match c {
-                    Child::Process(p, steps) if p.process_run_id == id => Some(steps),
+                    Child::Process(p, steps) if p.process_run_id.as_deref() == Some(id) => {
+                        Some(steps)
+                    }
                     _ => None,
                 })
             });
@@ -198,22 +201,14 @@ impl Run {
     }
 
     fn to_json(&self, ui: &Ui) -> Value {
-        let step_json = |s: &StepRunRecord| -> Value {
-            record_json(ui, s, s.trace_id.as_deref(), s.span_id.as_deref()).into()
-        };
-        let p = &self.pipeline;
-        let mut object = record_json(ui, p, p.trace_id.as_deref(), p.span_id.as_deref());
+        let step_json = |s: &ExecutionRecord| -> Value { record_json(ui, s, false).into() };
+        let mut object = record_json(ui, &self.pipeline, false);
         let mut processes = Vec::new();
         let mut steps = Vec::new();
         for child in &self.children {
             match child {
                 Child::Process(process, process_steps) => {
-                    let mut o = record_json(
-                        ui,
-                        process,
-                        process.trace_id.as_deref(),
-                        process.span_id.as_deref(),
-                    );
+                    let mut o = record_json(ui, process, false);
                     o.insert(
                         "steps".into(),
                         Value::Array(process_steps.iter().map(step_json).collect()),
@@ -231,20 +226,22 @@ impl Run {
     fn print(&self, ui: &mut Ui, liveness: Option<(&Liveness, &str)>) {
         let p = &self.pipeline;
         let status = match liveness {
-            Some((liveness, reason)) => format!("{} ({}: {reason})", p.status, liveness.as_str()),
-            None => p.status.to_string(),
+            Some((liveness, reason)) => {
+                format!("{} ({}: {reason})", p.outcome.status, liveness.as_str())
+            }
+            None => p.outcome.status.to_string(),
         };
-        let status_colour = match (p.status, liveness.map(|l| l.0)) {
+        let status_colour = match (p.outcome.status, liveness.map(|l| l.0)) {
             (RunStatus::Success, _) => Color::Green,
             (RunStatus::Failed, _) | (_, Some(Liveness::Abandoned)) => Color::Red,
             (RunStatus::Running, _) => Color::Yellow,
         };
         ui.line(format!(
             "run {}  pipeline {}  attempt {}{}",
-            p.run_id,
-            p.pipeline,
-            p.attempt,
-            if p.last_attempt {
+            p.run.run_id,
+            p.name,
+            p.run.attempt,
+            if p.run.last_attempt {
                 ""
             } else {
                 " (not the last)"
@@ -254,14 +251,14 @@ impl Run {
             "{}  started {} UTC  took {}",
             ui.paint_text(&status, status_colour),
             time(p.started_at),
-            duration_ms(p.duration_ms)
+            duration_ms(p.outcome.duration_ms)
         ));
-        if let Some(correlation_id) = &p.correlation_id {
+        if let Some(correlation_id) = &p.run.correlation_id {
             ui.line(format!("correlation id {correlation_id}"));
         }
         ui.line("");
 
-        let root_cause = p.failed_step_run_id.as_deref();
+        let root_cause = p.failed_step_run_id();
         let mut table = ui.table(&["ENTITY", "KIND", "STATUS", "START", "DURATION", "ERROR"]);
         let start = p.started_at;
         let offset = |t: DateTime<Utc>| {
@@ -275,44 +272,47 @@ impl Run {
         // Processes and the pipeline carry their first failed step's error: show it on that
         // step only, and on them only when it is their own (no failed step, or another error,
         // such as a reaped entity's "abandoned").
-        let own_error =
-            |failed_step_run_id: &Option<String>, t: &Option<String>, m: &Option<String>| {
-                let same_as_step = failed_step_run_id
-                    .as_deref()
-                    .and_then(|id| self.step(id))
-                    .is_some_and(|s| (&s.error_type, &s.error_message) == (t, m));
-                if same_as_step {
-                    String::new()
-                } else {
-                    error_summary(t.as_deref(), m.as_deref())
-                }
-            };
+        let own_error = |r: &ExecutionRecord| {
+            let e = &r.outcome.error;
+            let same_as_step = r
+                .failed_step_run_id()
+                .and_then(|id| self.step(id))
+                .is_some_and(|s| {
+                    let s = &s.outcome.error;
+                    (&s.type_name, &s.message) == (&e.type_name, &e.message)
+                });
+            if same_as_step {
+                String::new()
+            } else {
+                error_summary(e)
+            }
+        };
         table.add_row(vec![
-            p.pipeline.as_str().into(),
+            p.name.as_str().into(),
             "pipeline".into(),
-            ui.status(p.status),
+            ui.status(p.outcome.status),
             ui.right(offset(p.started_at)),
-            ui.right(duration_ms(p.duration_ms)),
-            own_error(&p.failed_step_run_id, &p.error_type, &p.error_message).into(),
+            ui.right(duration_ms(p.outcome.duration_ms)),
+            own_error(p).into(),
         ]);
-        let step_row = |table: &mut comfy_table::Table, s: &StepRunRecord, prefix: String| {
-            let is_root = root_cause == Some(s.step_run_id.as_str());
+        let step_row = |table: &mut comfy_table::Table, s: &ExecutionRecord, prefix: String| {
+            let is_root = root_cause.is_some() && root_cause == s.step_run_id.as_deref();
             let name = if is_root {
                 ui.paint(
-                    format!("{prefix}{}  ← root cause", s.step).into(),
+                    format!("{prefix}{}  ← root cause", s.name).into(),
                     Some(Color::Red),
                     true,
                 )
             } else {
-                format!("{prefix}{}", s.step).into()
+                format!("{prefix}{}", s.name).into()
             };
             table.add_row(vec![
                 name,
                 "step".into(),
-                ui.status(s.status),
+                ui.status(s.outcome.status),
                 ui.right(offset(s.started_at)),
-                ui.right(duration_ms(s.duration_ms)),
-                error_summary(s.error_type.as_deref(), s.error_message.as_deref()).into(),
+                ui.right(duration_ms(s.outcome.duration_ms)),
+                error_summary(&s.outcome.error).into(),
             ]);
         };
         for (i, child) in self.children.iter().enumerate() {
@@ -325,17 +325,12 @@ impl Run {
             match child {
                 Child::Process(process, steps) => {
                     table.add_row(vec![
-                        format!("{branch}{}", process.process).into(),
+                        format!("{branch}{}", process.name).into(),
                         "process".into(),
-                        ui.status(process.status),
+                        ui.status(process.outcome.status),
                         ui.right(offset(process.started_at)),
-                        ui.right(duration_ms(process.duration_ms)),
-                        own_error(
-                            &process.failed_step_run_id,
-                            &process.error_type,
-                            &process.error_message,
-                        )
-                        .into(),
+                        ui.right(duration_ms(process.outcome.duration_ms)),
+                        own_error(process).into(),
                     ]);
                     for (j, step) in steps.iter().enumerate() {
                         let step_branch = if j + 1 == steps.len() {
@@ -351,7 +346,7 @@ impl Run {
         }
         ui.print_table(&table);
 
-        if p.status == RunStatus::Failed {
+        if p.outcome.status == RunStatus::Failed {
             self.print_cause(ui);
         }
         if let Some(trace) = ui.trace_text(p.trace_id.as_deref(), p.span_id.as_deref()) {
@@ -360,40 +355,43 @@ impl Run {
     }
 
     /// The step of this run with `step_run_id`.
-    fn step(&self, step_run_id: &str) -> Option<&StepRunRecord> {
+    fn step(&self, step_run_id: &str) -> Option<&ExecutionRecord> {
+        let is = |s: &&ExecutionRecord| s.step_run_id.as_deref() == Some(step_run_id);
         self.children.iter().find_map(|c| match c {
-            Child::Step(s) => (s.step_run_id == step_run_id).then_some(s),
-            Child::Process(_, steps) => steps.iter().find(|s| s.step_run_id == step_run_id),
+            Child::Step(s) => Some(s).filter(is),
+            Child::Process(_, steps) => steps.iter().find(is),
         })
     }
 
     /// The root cause in full: type, message and the error as recorded.
     fn print_cause(&self, ui: &mut Ui) {
         let p = &self.pipeline;
-        let step = p.failed_step_run_id.as_deref().and_then(|id| self.step(id));
+        let step = p.failed_step_run_id().and_then(|id| self.step(id));
         ui.line("");
-        let (error_type, message, error) = match step {
+        let error: &ErrorDetails = match step {
             Some(s) => {
                 ui.line(format!(
                     "root cause: step {} (step_run_id {})",
-                    s.step, s.step_run_id
+                    s.name,
+                    s.step_run_id.as_deref().unwrap_or_default()
                 ));
-                (&s.error_type, &s.error_message, &s.error)
+                &s.outcome.error
             }
             None => {
-                match &p.failed_step {
-                    Some(name) => ui.line(format!("root cause: step {name}")),
+                match &p.root_cause {
+                    Some(cause) => ui.line(format!("root cause: step {}", cause.step)),
                     None => ui.line("root cause: an error in the pipeline or a process"),
                 }
-                (&p.error_type, &p.error_message, &p.error)
+                &p.outcome.error
             }
         };
+        let message = error.message.as_ref();
         // The full form only when it says more than the message.
-        let error = error.as_ref().filter(|e| Some(*e) != message.as_ref());
+        let full = error.full.as_ref().filter(|e| Some(*e) != message);
         for (label, value) in [
-            ("type", error_type.as_ref()),
-            ("message", message.as_ref()),
-            ("error", error),
+            ("type", error.type_name.as_ref()),
+            ("message", message),
+            ("error", full),
         ] {
             if let Some(value) = value {
                 let mut lines = value.lines();

@@ -1,0 +1,104 @@
+//! Timestamps written exactly as `chrono` writes them (RFC 3339, UTC as `Z`), without going
+//! through `fmt`.
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use serde::{Serialize, Serializer};
+
+pub(crate) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    let mut buf = [0u8; 30];
+    match format(t, Fraction::Auto, &mut buf) {
+        Some(text) => s.serialize_str(text),
+        None => t.serialize(s),
+    }
+}
+
+/// How many fraction digits to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fraction {
+    /// 0, 3, 6 or 9 digits, the fewest that keep the value: `chrono`'s serde format
+    /// (`SecondsFormat::AutoSi`).
+    Auto,
+    /// Always 9 digits, so that text order is time order (`SecondsFormat::Nanos`).
+    Nanos,
+}
+
+/// `t` as chrono writes it with `fraction` digits, or `None` for years it writes with a
+/// sign (outside 0 to 9999).
+pub(crate) fn format<'a>(
+    t: &DateTime<Utc>,
+    fraction: Fraction,
+    buf: &'a mut [u8; 30],
+) -> Option<&'a str> {
+    // The accessors of `DateTime<Utc>` each add the (zero) offset again: read them from
+    // the naive date and time once.
+    let t = t.naive_utc();
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    let (mut sec, mut nano) = (t.second(), t.nanosecond());
+    if nano >= 1_000_000_000 {
+        // A leap second: chrono writes it as second 60.
+        sec += 1;
+        nano -= 1_000_000_000;
+    }
+    let two = |buf: &mut [u8], at: usize, v: u32| {
+        buf[at] = b'0' + (v / 10 % 10) as u8;
+        buf[at + 1] = b'0' + (v % 10) as u8;
+    };
+    let year = year as u32;
+    two(buf, 0, year / 100);
+    two(buf, 2, year % 100);
+    buf[4] = b'-';
+    two(buf, 5, t.month());
+    buf[7] = b'-';
+    two(buf, 8, t.day());
+    buf[10] = b'T';
+    two(buf, 11, t.hour());
+    buf[13] = b':';
+    two(buf, 14, t.minute());
+    buf[16] = b':';
+    two(buf, 17, sec);
+    let mut len = 19;
+    let (digits, mut frac) = if fraction == Fraction::Nanos {
+        (9, nano)
+    } else if nano == 0 {
+        (0, 0)
+    } else if nano % 1_000_000 == 0 {
+        (3, nano / 1_000_000)
+    } else if nano % 1_000 == 0 {
+        (6, nano / 1_000)
+    } else {
+        (9, nano)
+    };
+    if digits > 0 {
+        buf[len] = b'.';
+        for i in (0..digits).rev() {
+            buf[len + 1 + i] = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        len += 1 + digits;
+    }
+    buf[len] = b'Z';
+    std::str::from_utf8(&buf[..=len]).ok()
+}
+
+/// Appends `t` to `out` as chrono writes it with `fraction` digits (through chrono itself for
+/// the years it writes with a sign).
+pub(crate) fn push(t: &DateTime<Utc>, fraction: Fraction, out: &mut String) {
+    let mut buf = [0u8; 30];
+    match format(t, fraction, &mut buf) {
+        Some(text) => out.push_str(text),
+        None => out.push_str(&t.to_rfc3339_opts(fraction.seconds_format(), true)),
+    }
+}
+
+impl Fraction {
+    /// The same digits in chrono's terms.
+    pub(crate) const fn seconds_format(self) -> chrono::SecondsFormat {
+        match self {
+            Fraction::Auto => chrono::SecondsFormat::AutoSi,
+            Fraction::Nanos => chrono::SecondsFormat::Nanos,
+        }
+    }
+}
