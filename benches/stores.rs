@@ -31,8 +31,8 @@ use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
 };
 use tracing_etl::{
-    ErrorDetails, ExecutionRecord, ExecutionRecordStore, JsonLinesStore, PostgresStore, RunStatus,
-    SqliteStore,
+    record::ErrorDetails, ExecutionRecord, ExecutionRecordStore, JsonLinesStore, PostgresStore,
+    RunStatus, SqliteStore,
 };
 
 /// Step runs per batch: the writer's default batch is 4,096 records, a start and an end record

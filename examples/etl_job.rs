@@ -27,8 +27,9 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use serde::Deserialize;
 use tracing::instrument;
 use tracing_etl::{
-    ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, JsonLinesStore, RecordReader,
-    RunFilter, RunStatus, SqliteStore, StoreError, StoreUrl,
+    store::{RecordReader, RunFilter},
+    ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, JsonLinesStore, RunStatus,
+    SqliteStore, StoreError, StoreUrl,
 };
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;

@@ -64,36 +64,31 @@
 
 mod dispatch;
 mod entity;
-mod error;
+pub mod error;
 pub mod guide;
-mod layer;
+pub mod layer;
 #[cfg(feature = "otel")]
-mod otel;
-mod record;
-mod store;
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub mod otel;
+pub mod record;
+pub mod store;
 pub mod writer;
 
-pub use error::{StoreError, WriterError};
-pub use layer::{
-    record_error, ExecutionRecordsLayer, ExecutionRecordsLayerBuilder, MAX_FIELD_BYTES,
-    TRUNCATED_MARKER,
-};
+// The types a program names; everything else is in its module.
+pub use error::StoreError;
+pub use layer::{record_error, ExecutionRecordsLayer, ExecutionRecordsLayerBuilder};
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
-pub use otel::{otlp_from_env, OtlpConfig, OtlpError, OtlpGuard, OtlpProtocol, OtlpStats};
-pub use record::{
-    EntityKey, EntityKind, ErrorDetails, EventName, ExecutionRecord, Outcome, Phase,
-    RecorderHeartbeat, RootCause, RunContext, RunStatus, UnknownName,
-};
+#[cfg_attr(docsrs, doc(cfg(any(feature = "otlp-grpc", feature = "otlp-http"))))]
+pub use otel::otlp_from_env;
+pub use record::{ExecutionRecord, RunStatus};
 #[cfg(feature = "jsonl")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jsonl")))]
 pub use store::JsonLinesStore;
-pub use store::{ExecutionRecordStore, InMemoryStore, RecordReader, RunFilter};
 #[cfg(feature = "postgres")]
-pub use store::{
-    PostgresStore, PostgresStoreBuilder, DEFAULT_APPLICATION_NAME, POSTGRES_SCHEMA_VERSION,
-};
-pub use store::{PostgresUrl, RedactedStoreUrl, StoreUrl, StoreUrlError};
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]
-pub use store::{SqliteStore, SQLITE_SCHEMA_VERSION};
-pub use writer::{
-    replay_spill, Backpressure, ErrorCallback, WriterGuard, WriterHandle, WriterStats,
-};
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use store::SqliteStore;
+pub use store::{ExecutionRecordStore, InMemoryStore, StoreUrl};
+pub use writer::WriterGuard;

@@ -1,8 +1,12 @@
 //! OpenTelemetry export of entity spans (feature `otel`), interop with `tracing-opentelemetry`
-//! (feature `tracing-opentelemetry`) and a ready OTLP setup (feature `otlp`).
+//! (feature `tracing-opentelemetry`) and a ready OTLP setup (features `otlp-grpc`, `otlp-http`):
+//! `otlp_from_env` and `OtlpConfig`.
 //!
-//! The layer keeps one [`OtelExport`]: off, a tracer of the user's (standalone export), or
-//! `tracing-opentelemetry` mode. Per entity it reads and sets the entity's `EntitySpan`.
+//! The export is set up on the layer's builder (`with_tracer`, `with_tracer_provider`,
+//! `with_tracing_opentelemetry`); see the OpenTelemetry guide, [`crate::guide::opentelemetry`].
+//!
+//! Inside, the layer keeps one `OtelExport`: off, a tracer of the user's (standalone export),
+//! or `tracing-opentelemetry` mode. Per entity it reads and sets the entity's `EntitySpan`.
 //! Nothing here runs for spans that are not entities, except the interop mode's `on_enter`
 //! lookup.
 

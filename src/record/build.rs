@@ -40,7 +40,7 @@ impl ExecutionRecord {
     ///
     /// ```
     /// use chrono::Utc;
-    /// use tracing_etl::{ErrorDetails, EventName, ExecutionRecord, RunStatus};
+    /// use tracing_etl::{ExecutionRecord, RunStatus, record::{ErrorDetails, EventName}};
     ///
     /// let end = ExecutionRecord::pipeline_start("2026-11-29", "nightly", Utc::now())
     ///     .with_error(ErrorDetails::new("row 7 has a bad amount"))
@@ -85,7 +85,7 @@ impl ExecutionRecord {
     ///
     /// ```
     /// use chrono::Utc;
-    /// use tracing_etl::{EventName, ExecutionRecord, RunStatus};
+    /// use tracing_etl::{ExecutionRecord, RunStatus, record::EventName};
     ///
     /// let step = ExecutionRecord::step_start("2026-11-29", "0193…", "load", Utc::now())
     ///     .with_process_run_id("0192…");

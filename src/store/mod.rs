@@ -2,10 +2,13 @@
 //!
 //! | store | feature | what for |
 //! |---|---|---|
-//! | [`SqliteStore`](crate::SqliteStore) | `sqlite` (default) | the embedded default: one file, WAL, batched transactions |
-//! | [`JsonLinesStore`](crate::JsonLinesStore) | `jsonl` (default) | append-only files per table, easy to ship to a lake |
+//! | `SqliteStore` | `sqlite` (default) | the embedded default: one file, WAL, batched transactions |
+//! | `JsonLinesStore` | `jsonl` | append-only files per table, easy to ship to a lake |
 //! | `PostgresStore` | `postgres` | a shared store for a team, on a PostgreSQL server: one transaction per batch, TLS, reconnects after an outage |
-//! | [`InMemoryStore`](crate::InMemoryStore) | always | tests and embedding |
+//! | [`InMemoryStore`] | always | tests and embedding |
+//!
+//! A store is named by a [`StoreUrl`] (`sqlite:PATH`, `jsonl:DIR`, `postgres://…`, `memory:`);
+//! every store is read back through [`RecordReader`].
 
 #[cfg(feature = "jsonl")]
 mod jsonl;
@@ -152,7 +155,7 @@ impl<S: ExecutionRecordStore + ?Sized> ExecutionRecordStore for Box<S> {
 /// Which rows a [`RecordReader`] returns. The default matches every row, oldest first.
 ///
 /// ```
-/// use tracing_etl::{RunFilter, RunStatus};
+/// use tracing_etl::{RunStatus, store::RunFilter};
 ///
 /// let failed_today = RunFilter::default()
 ///     .status(RunStatus::Failed)

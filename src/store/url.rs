@@ -118,7 +118,7 @@ fn scheme(name: &str) -> &'static Scheme {
 /// // No scheme: an error that says what to write instead.
 /// let err = "runs.db".parse::<StoreUrl>().unwrap_err();
 /// assert!(err.to_string().contains("sqlite:runs.db"), "{err}");
-/// # Ok::<(), tracing_etl::StoreUrlError>(())
+/// # Ok::<(), tracing_etl::store::StoreUrlError>(())
 /// ```
 ///
 /// A PostgreSQL URL keeps its password out of `Debug` and [`redacted`](Self::redacted):
@@ -137,7 +137,7 @@ fn scheme(name: &str) -> &'static Scheme {
 /// );
 /// assert!(!format!("{url:?}").contains("s3cret"));
 /// # }
-/// # Ok::<(), tracing_etl::StoreUrlError>(())
+/// # Ok::<(), tracing_etl::store::StoreUrlError>(())
 /// ```
 ///
 /// Opening the store and handing it to the layer:
@@ -373,7 +373,7 @@ impl PostgresUrl {
     /// The `key=value` form becomes the URL `postgres://?host=db&user=etl&dbname=warehouse`.
     ///
     /// ```
-    /// use tracing_etl::{PostgresUrl, StoreUrl};
+    /// use tracing_etl::{StoreUrl, store::PostgresUrl};
     ///
     /// # #[cfg(feature = "postgres")] {
     /// let pg = PostgresUrl::from_connection_string("host=db user=etl password='a b'")?;
@@ -381,7 +381,7 @@ impl PostgresUrl {
     /// let url = StoreUrl::Postgres(pg.with_schema("etl"));
     /// assert_eq!(url.redacted().to_string(), "postgres://?host=db&user=etl&password=***&schema=etl");
     /// # }
-    /// # Ok::<(), tracing_etl::StoreUrlError>(())
+    /// # Ok::<(), tracing_etl::store::StoreUrlError>(())
     /// ```
     ///
     /// Without the `postgres` feature this is [`StoreUrlError::FeatureDisabled`].
@@ -500,7 +500,7 @@ impl PostgresUrl {
         url
     }
 
-    /// A [`PostgresStoreBuilder`](crate::PostgresStoreBuilder) for this URL and schema, for
+    /// A [`PostgresStoreBuilder`](crate::store::PostgresStoreBuilder) for this URL and schema, for
     /// settings the URL does not carry (timeouts, TLS, application name).
     ///
     /// ```no_run
@@ -514,7 +514,7 @@ impl PostgresUrl {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "postgres")]
-    pub fn builder(&self) -> crate::PostgresStoreBuilder {
+    pub fn builder(&self) -> crate::store::PostgresStoreBuilder {
         let builder = crate::PostgresStore::builder(self.connection_string());
         match &self.schema {
             Some(schema) => builder.schema(schema.clone()),

@@ -261,7 +261,7 @@ impl SpillFile {
 /// ```no_run
 /// # fn main() -> Result<(), tracing_etl::StoreError> {
 /// let mut store = tracing_etl::SqliteStore::open("tracing-etl.db")?;
-/// let written = tracing_etl::replay_spill("/tmp/tracing-etl-spill/0193….jsonl", &mut store)?;
+/// let written = tracing_etl::writer::replay_spill("/tmp/tracing-etl-spill/0193….jsonl", &mut store)?;
 /// println!("{written} records recovered");
 /// # Ok(()) }
 /// ```

@@ -140,7 +140,7 @@ impl WriterConfig {
     /// taken yet (default: `tracing-etl-spill` in the system's temporary directory). The file,
     /// `spill-<recorder_id>.jsonl`, is removed once the store has taken everything; if the
     /// store is still failing at shutdown it is kept and its path reported, for
-    /// [`replay_spill`](crate::replay_spill).
+    /// [`replay_spill`](crate::writer::replay_spill).
     pub fn with_spill_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.spill_dir = Some(dir.into());
         self

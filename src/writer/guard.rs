@@ -35,7 +35,7 @@ use crate::error::WriterError;
 /// let stats = guard.shutdown()?; // or just `drop(guard)`
 /// assert_eq!(stats.written, 2);
 /// assert_eq!(store.step_runs().len(), 1);
-/// # Ok::<(), tracing_etl::WriterError>(())
+/// # Ok::<(), tracing_etl::error::WriterError>(())
 /// ```
 #[must_use = "dropping the guard stops the writer: hold it for as long as the program records"]
 pub struct WriterGuard {

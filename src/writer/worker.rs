@@ -315,7 +315,7 @@ impl<S: ExecutionRecordStore> Worker<S> {
             (Ok(kept), Some(path)) if kept == waiting => {
                 eprintln!(
                     "tracing-etl: the store is still failing at shutdown ({}): {kept} execution \
-                     records are kept in {}; replay them with `tracing_etl::replay_spill` once \
+                     records are kept in {}; replay them with `tracing_etl::writer::replay_spill` once \
                      the store is back",
                     outage.last_error,
                     path.display()

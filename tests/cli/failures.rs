@@ -5,7 +5,10 @@ use crate::cli_support;
 
 use cli_support::{cli, nightly, History};
 use serde_json::Value;
-use tracing_etl::{ExecutionRecordStore, RecordReader, RunFilter, SqliteStore};
+use tracing_etl::{
+    store::{RecordReader, RunFilter},
+    ExecutionRecordStore, SqliteStore,
+};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const SPAN_ID: &str = "00f067aa0ba902b7";

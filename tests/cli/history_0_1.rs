@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
 use tracing_etl::{
-    EntityKind, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore,
-    JsonLinesStore, Phase, PostgresStore, RecordReader, RecorderHeartbeat, RunFilter, RunStatus,
-    SqliteStore, POSTGRES_SCHEMA_VERSION, SQLITE_SCHEMA_VERSION,
+    record::{EntityKind, Phase, RecorderHeartbeat},
+    store::{RecordReader, RunFilter, POSTGRES_SCHEMA_VERSION, SQLITE_SCHEMA_VERSION},
+    ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, JsonLinesStore,
+    PostgresStore, RunStatus, SqliteStore,
 };
 use tracing_subscriber::prelude::*;
 
@@ -481,7 +482,7 @@ fn a_postgres_history_of_0_1_reads_as_it_is_and_migrates_in_place() {
 #[test]
 fn a_spill_file_of_0_1_replays() {
     let mut store = InMemoryStore::new();
-    let written = tracing_etl::replay_spill(fixture("spill.jsonl"), &mut store).unwrap();
+    let written = tracing_etl::writer::replay_spill(fixture("spill.jsonl"), &mut store).unwrap();
     assert_eq!(written, 38);
     assert_eq!(store.records().len(), 38);
     let mut rows = rows(&mut store);

@@ -9,7 +9,10 @@ use assert_cmd::Command;
 use cli_support::{nightly, open_stuck, weekly};
 use pg_support::{url, TestSchema};
 use serde_json::Value;
-use tracing_etl::{ExecutionRecordsLayer, RecordReader, RunFilter, RunStatus};
+use tracing_etl::{
+    store::{RecordReader, RunFilter},
+    ExecutionRecordsLayer, RunStatus,
+};
 use tracing_subscriber::prelude::*;
 
 /// The binary reading `schema`, with a clean environment.

@@ -6,7 +6,8 @@ use crate::cli_support;
 use cli_support::{cli, nightly, open_stuck, record_stuck, History};
 use serde_json::Value;
 use tracing_etl::{
-    ExecutionRecord, ExecutionRecordsLayer, RecordReader, RunFilter, RunStatus, SqliteStore,
+    store::{RecordReader, RunFilter},
+    ExecutionRecord, ExecutionRecordsLayer, RunStatus, SqliteStore,
 };
 use tracing_subscriber::prelude::*;
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use cli_support::{cli, nightly, History};
 use serde_json::Value;
 use tracing_etl::{
-    ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, RecordReader, RunFilter,
-    RunStatus, StoreError,
+    store::{RecordReader, RunFilter},
+    ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, RunStatus, StoreError,
 };
 use tracing_subscriber::prelude::*;
 

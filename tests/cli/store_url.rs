@@ -13,7 +13,8 @@ use cli_support::{bare_cli, nightly, weekly};
 use pg_support::TestSchema;
 use serde_json::Value;
 use tracing_etl::{
-    ExecutionRecordsLayer, PostgresUrl, RecordReader, RunFilter, RunStatus, StoreUrl,
+    store::{PostgresUrl, RecordReader, RunFilter},
+    ExecutionRecordsLayer, RunStatus, StoreUrl,
 };
 use tracing_subscriber::prelude::*;
 

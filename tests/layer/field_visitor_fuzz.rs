@@ -16,7 +16,10 @@ use proptest::prelude::*;
 use support::scenarios::{run, Runs, Store};
 use tracing::field::Empty;
 use tracing::Value;
-use tracing_etl::{ExecutionRecord, RunStatus, MAX_FIELD_BYTES, TRUNCATED_MARKER};
+use tracing_etl::{
+    layer::{MAX_FIELD_BYTES, TRUNCATED_MARKER},
+    ExecutionRecord, RunStatus,
+};
 
 #[derive(Debug, Clone)]
 enum Val {

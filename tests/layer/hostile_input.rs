@@ -13,7 +13,10 @@ use std::sync::mpsc;
 use support::scenarios::{run, Runs, Store};
 use tracing::field::Empty;
 use tracing::Dispatch;
-use tracing_etl::{RunStatus, MAX_FIELD_BYTES, TRUNCATED_MARKER};
+use tracing_etl::{
+    layer::{MAX_FIELD_BYTES, TRUNCATED_MARKER},
+    RunStatus,
+};
 
 both_stores!(
     wrong_types_on_etl_fields_are_defaulted_with_a_warning,
@@ -603,7 +606,7 @@ fn a_run_id_reused_by_two_concurrent_pipelines_shares_one_row(store: Store) {
     let pipeline_records = runs
         .records
         .iter()
-        .filter(|r| r.kind() == tracing_etl::EntityKind::Pipeline)
+        .filter(|r| r.kind() == tracing_etl::record::EntityKind::Pipeline)
         .count();
     assert_eq!(pipeline_records, 4, "every record was written");
     assert_eq!(runs.step("load_a").outcome.status, RunStatus::Failed);

@@ -9,7 +9,10 @@ use std::time::Duration;
 use support::scenarios::{run, run_with, Store};
 use tracing::field::Empty;
 use tracing::{instrument, Span};
-use tracing_etl::{EntityKey, EventName, ExecutionRecord, RunStatus};
+use tracing_etl::{
+    record::{EntityKey, EventName},
+    ExecutionRecord, RunStatus,
+};
 
 both_stores!(
     a_step_in_a_step,

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use support::scenarios::{run, Runs, Store};
-use tracing_etl::{EntityKey, ExecutionRecord, RunStatus};
+use tracing_etl::{record::EntityKey, ExecutionRecord, RunStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {

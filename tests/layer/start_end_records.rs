@@ -6,8 +6,9 @@ use crate::support;
 use support::scenarios::{run, Store};
 use tracing::instrument;
 use tracing_etl::{
-    EntityKind, ExecutionRecord, ExecutionRecordStore, InMemoryStore, RecordReader, RunFilter,
-    RunStatus, SqliteStore,
+    record::EntityKind,
+    store::{RecordReader, RunFilter},
+    ExecutionRecord, ExecutionRecordStore, InMemoryStore, RunStatus, SqliteStore,
 };
 
 both_stores!(

@@ -3,7 +3,7 @@
 use crate::support;
 
 use tracing::instrument;
-use tracing_etl::{EventName, ExecutionRecord, RunStatus};
+use tracing_etl::{record::EventName, ExecutionRecord, RunStatus};
 
 #[instrument(skip_all, fields(etl.pipeline = "daily_sales", etl.run_id = %run_id, etl.correlation_id = "corr-7", etl.attempt = 2, etl.last_attempt = false))]
 fn run(run_id: &str) {

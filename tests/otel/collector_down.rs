@@ -5,7 +5,10 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use tracing::instrument;
-use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, OtlpConfig, OtlpProtocol, RunStatus};
+use tracing_etl::{
+    otel::{OtlpConfig, OtlpProtocol},
+    ExecutionRecordsLayer, InMemoryStore, RunStatus,
+};
 use tracing_subscriber::prelude::*;
 
 const STEPS: usize = 300;

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use otlp_receiver::{OtlpReceiver, ReceivedSpan};
 use tracing::instrument;
 use tracing_etl::{
-    otlp_from_env, ExecutionRecordsLayer, InMemoryStore, OtlpConfig, OtlpError, OtlpGuard,
-    OtlpProtocol, OtlpStats,
+    otel::{OtlpConfig, OtlpError, OtlpGuard, OtlpProtocol, OtlpStats},
+    otlp_from_env, ExecutionRecordsLayer, InMemoryStore,
 };
 use tracing_subscriber::prelude::*;
 

@@ -19,7 +19,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
-use tracing_etl::{OtlpConfig, OtlpProtocol};
+use tracing_etl::otel::{OtlpConfig, OtlpProtocol};
 
 /// One span as received, with the resource's `service.name`, the resource and the scope's
 /// name.

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use postgres::{Client, NoTls};
-use tracing_etl::{PostgresStore, PostgresStoreBuilder};
+use tracing_etl::{store::PostgresStoreBuilder, PostgresStore};
 
 /// The test server's connection string.
 pub fn url() -> String {

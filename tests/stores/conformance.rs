@@ -9,8 +9,9 @@ use crate::pg_support;
 use chrono::{DateTime, TimeZone, Utc};
 use tracing::instrument;
 use tracing_etl::{
-    EntityKind, EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer,
-    RecordReader, RecorderHeartbeat, RootCause, RunContext, RunFilter, RunStatus,
+    record::{EntityKind, EventName, RecorderHeartbeat, RootCause, RunContext},
+    store::{RecordReader, RunFilter},
+    ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, RunStatus,
 };
 use tracing_subscriber::prelude::*;
 

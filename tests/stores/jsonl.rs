@@ -8,8 +8,10 @@ use serde_json::Value;
 use tracing::field::Empty;
 use tracing::instrument;
 use tracing_etl::{
-    EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, JsonLinesStore,
-    RecordReader, RunFilter, RunStatus, StoreError,
+    record::EventName,
+    store::{RecordReader, RunFilter},
+    ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, JsonLinesStore, RunStatus,
+    StoreError,
 };
 use tracing_subscriber::prelude::*;
 

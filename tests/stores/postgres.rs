@@ -13,9 +13,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 use pg_support::{admin, quoted, unique_name, url, TestSchema};
 use tracing::instrument;
 use tracing_etl::{
-    EventName, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, Phase,
-    PostgresStore, RecordReader, RecorderHeartbeat, RunFilter, RunStatus, StoreError,
-    POSTGRES_SCHEMA_VERSION,
+    record::{EventName, Phase, RecorderHeartbeat},
+    store::{RecordReader, RunFilter, POSTGRES_SCHEMA_VERSION},
+    ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, PostgresStore,
+    RunStatus, StoreError,
 };
 use tracing_subscriber::prelude::*;
 

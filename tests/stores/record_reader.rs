@@ -5,8 +5,8 @@ use crate::pg_support;
 
 use tracing::instrument;
 use tracing_etl::{
-    ExecutionRecordsLayer, InMemoryStore, JsonLinesStore, RecordReader, RunFilter, RunStatus,
-    SqliteStore,
+    store::{RecordReader, RunFilter},
+    ExecutionRecordsLayer, InMemoryStore, JsonLinesStore, RunStatus, SqliteStore,
 };
 use tracing_subscriber::prelude::*;
 

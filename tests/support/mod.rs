@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests.
 
-use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, WriterStats};
+use tracing_etl::{writer::WriterStats, ExecutionRecordsLayer, InMemoryStore};
 use tracing_subscriber::prelude::*;
 
 /// Runs `f` under a registry with the layer writing to a fresh in-memory store, drops the guard

@@ -13,8 +13,10 @@
 use std::collections::BTreeMap;
 
 use tracing_etl::{
-    EntityKey, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore,
-    SqliteStore, StoreError, WriterHandle, WriterStats,
+    record::EntityKey,
+    writer::{WriterHandle, WriterStats},
+    ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, SqliteStore,
+    StoreError,
 };
 use tracing_subscriber::prelude::*;
 

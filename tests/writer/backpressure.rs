@@ -17,8 +17,10 @@ use std::time::Duration;
 
 use tracing::field::Empty;
 use tracing_etl::{
-    Backpressure, EntityKey, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer,
-    InMemoryStore, RecorderHeartbeat, RunStatus, SqliteStore, StoreError, WriterStats,
+    record::{EntityKey, RecorderHeartbeat},
+    writer::{Backpressure, WriterStats},
+    ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, RunStatus,
+    SqliteStore, StoreError,
 };
 use tracing_subscriber::prelude::*;
 

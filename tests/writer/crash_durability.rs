@@ -16,7 +16,7 @@ use cli_support::{cli, History};
 use serde_json::Value;
 use tracing::field::Empty;
 use tracing::Dispatch;
-use tracing_etl::{ExecutionRecordsLayer, RecordReader, RunStatus, SqliteStore};
+use tracing_etl::{store::RecordReader, ExecutionRecordsLayer, RunStatus, SqliteStore};
 use tracing_subscriber::prelude::*;
 
 /// Selects the child mode of [`child_records_until_killed`]: the database to record into.

@@ -12,7 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing::field::Empty;
-use tracing_etl::{ExecutionRecordsLayer, PostgresStore, RecordReader, RunFilter, RunStatus};
+use tracing_etl::{
+    store::{RecordReader, RunFilter},
+    ExecutionRecordsLayer, PostgresStore, RunStatus,
+};
 use tracing_subscriber::prelude::*;
 
 /// A TCP proxy to the test server that can be taken down (refusing and cutting connections) and

@@ -15,8 +15,8 @@ use std::time::Duration;
 use tracing::field::Empty;
 use tracing::{Dispatch, Event, Subscriber};
 use tracing_etl::{
-    Backpressure, EntityKey, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer,
-    InMemoryStore, RecordReader, RunStatus, SqliteStore, StoreError,
+    record::EntityKey, store::RecordReader, writer::Backpressure, ExecutionRecord,
+    ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, RunStatus, SqliteStore, StoreError,
 };
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::prelude::*;

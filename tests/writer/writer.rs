@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use tracing::field::Empty;
 use tracing_etl::{
-    replay_spill, Backpressure, EventName, ExecutionRecord, ExecutionRecordStore,
-    ExecutionRecordsLayer, InMemoryStore, RunStatus, StoreError, WriterError,
+    error::WriterError,
+    record::EventName,
+    writer::{replay_spill, Backpressure},
+    ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, RunStatus,
+    StoreError,
 };
 use tracing_subscriber::prelude::*;
 

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tracing_etl::{
-    EntityKind, ExecutionRecord, RecordReader, RecorderHeartbeat, RunFilter, RunStatus,
+    record::{EntityKind, RecorderHeartbeat},
+    store::{RecordReader, RunFilter},
+    ExecutionRecord, RunStatus,
 };
 
 use crate::error::CliError;

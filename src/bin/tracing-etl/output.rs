@@ -10,7 +10,7 @@ use comfy_table::{
     Width,
 };
 use serde_json::{Map, Value};
-use tracing_etl::{ErrorDetails, ExecutionRecord, RunStatus};
+use tracing_etl::{record::ErrorDetails, ExecutionRecord, RunStatus};
 
 use crate::args::{ColorChoice, OutputArgs};
 

@@ -18,7 +18,10 @@
 
 use std::ffi::OsString;
 
-use tracing_etl::{ExecutionRecordStore, PostgresUrl, RecordReader, StoreUrl};
+use tracing_etl::{
+    store::{PostgresUrl, RecordReader},
+    ExecutionRecordStore, StoreUrl,
+};
 
 use crate::args::StoreArgs;
 use crate::error::CliError;
@@ -247,8 +250,9 @@ mod jsonl {
     use std::path::Path;
 
     use tracing_etl::{
-        EntityKind, ExecutionRecord, ExecutionRecordStore, JsonLinesStore, RecordReader,
-        RecorderHeartbeat, RunFilter, StoreError,
+        record::{EntityKind, RecorderHeartbeat},
+        store::{RecordReader, RunFilter},
+        ExecutionRecord, ExecutionRecordStore, JsonLinesStore, StoreError,
     };
 
     use super::{Access, Store};

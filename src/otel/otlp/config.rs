@@ -130,7 +130,7 @@ pub(super) const PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
 ///
 /// ```
 /// use std::time::Duration;
-/// use tracing_etl::{OtlpConfig, OtlpProtocol};
+/// use tracing_etl::{otel::{OtlpConfig, OtlpProtocol}};
 ///
 /// // The transport from OTEL_EXPORTER_OTLP_PROTOCOL, the rest from the variables too, except
 /// // for what the code sets.
@@ -138,7 +138,7 @@ pub(super) const PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
 ///     .with_service_name("daily-sales")
 ///     .with_timeout(Duration::from_secs(3));
 /// assert_eq!(config.service_name(), Some("daily-sales"));
-/// # Ok::<(), tracing_etl::OtlpError>(())
+/// # Ok::<(), tracing_etl::otel::OtlpError>(())
 /// ```
 #[cfg_attr(docsrs, doc(cfg(any(feature = "otlp-grpc", feature = "otlp-http"))))]
 #[derive(Debug, Clone)]

@@ -84,7 +84,7 @@ pub const DEFAULT_APPLICATION_NAME: &str = "tracing-etl";
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use tracing_etl::{ExecutionRecordsLayer, PostgresStore, RecordReader, RunFilter};
+/// use tracing_etl::{ExecutionRecordsLayer, PostgresStore, store::{RecordReader, RunFilter}};
 /// use tracing_subscriber::prelude::*;
 ///
 /// let store = PostgresStore::builder("postgres://etl@db.internal/warehouse?sslmode=require")

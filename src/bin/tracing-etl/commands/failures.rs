@@ -1,7 +1,10 @@
 //! `tracing-etl failures`: failed pipeline runs and their root cause. Exit status 1 when there
 //! are any, so that cron and CI notice.
 
-use tracing_etl::{RecordReader, RunFilter, RunStatus};
+use tracing_etl::{
+    store::{RecordReader, RunFilter},
+    RunStatus,
+};
 
 use super::pipelines_json;
 use crate::args::FailuresArgs;

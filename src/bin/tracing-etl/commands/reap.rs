@@ -17,7 +17,9 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use tracing_etl::{
-    EntityKind, ErrorDetails, ExecutionRecord, Phase, RootCause, RunFilter, RunStatus,
+    record::{EntityKind, ErrorDetails, Phase, RootCause},
+    store::RunFilter,
+    ExecutionRecord, RunStatus,
 };
 
 use super::running::{entities_json, entities_table};

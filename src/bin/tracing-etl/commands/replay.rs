@@ -11,7 +11,7 @@ use crate::output::Ui;
 use crate::store::Store;
 
 pub(crate) fn run(store: &mut dyn Store, args: &ReplayArgs, ui: &mut Ui) -> Result<u8, CliError> {
-    let written = tracing_etl::replay_spill(&args.file, store)?;
+    let written = tracing_etl::writer::replay_spill(&args.file, store)?;
     if args.remove {
         std::fs::remove_file(&args.file).map_err(|e| {
             CliError::new(format!(

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use comfy_table::Color;
 use serde_json::Value;
-use tracing_etl::RecordReader;
+use tracing_etl::store::RecordReader;
 
 use crate::args::RunningArgs;
 use crate::error::CliError;

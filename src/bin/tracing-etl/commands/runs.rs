@@ -1,6 +1,6 @@
 //! `tracing-etl runs`: pipeline runs, newest first.
 
-use tracing_etl::{RecordReader, RunFilter};
+use tracing_etl::store::{RecordReader, RunFilter};
 
 use super::pipelines_json;
 use crate::args::RunsArgs;

@@ -6,7 +6,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use comfy_table::Color;
 use serde_json::Value;
-use tracing_etl::{ErrorDetails, ExecutionRecord, RecordReader, RunFilter, RunStatus};
+use tracing_etl::{
+    record::ErrorDetails,
+    store::{RecordReader, RunFilter},
+    ExecutionRecord, RunStatus,
+};
 
 use crate::args::ShowArgs;
 use crate::error::CliError;
