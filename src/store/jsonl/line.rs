@@ -8,9 +8,12 @@ use crate::record::columns::{self, Column, Value};
 use crate::record::rfc3339::{self, Fraction};
 use crate::record::{EntityKind, ExecutionRecord};
 
+/// A column and what comes before its value in a line.
+type Keyed = (Box<[u8]>, &'static Column);
+
 /// Per kind: its columns, each with what comes before its value (`{"key":` for the first,
 /// `,"key":` for the others; column names are plain identifiers, with nothing to escape).
-static KEYED: LazyLock<[Vec<(Box<[u8]>, &'static Column)>; 3]> = LazyLock::new(|| {
+static KEYED: LazyLock<[Vec<Keyed>; 3]> = LazyLock::new(|| {
     EntityKind::ALL.map(|kind| {
         columns::of(kind)
             .enumerate()
