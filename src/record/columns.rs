@@ -8,6 +8,8 @@
 //! in its order: adding a column is one entry here (with its field on the record) and, for the
 //! SQL stores, a [`SCHEMA_VERSION`] bump.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 
 use super::{EntityKind, EventName, ExecutionRecord, RootCause, RunContext};
@@ -220,8 +222,12 @@ impl Column {
 }
 
 /// The columns of `kind`'s table in the current schema, in table order.
-pub(crate) fn of(kind: EntityKind) -> impl Iterator<Item = &'static Column> + Clone {
-    COLUMNS.iter().filter(move |c| c.has(kind))
+pub(crate) fn of(kind: EntityKind) -> impl ExactSizeIterator<Item = &'static Column> + Clone {
+    /// Per kind, once: the writers go through them for every record.
+    static BY_KIND: LazyLock<[Vec<&'static Column>; 3]> = LazyLock::new(|| {
+        EntityKind::ALL.map(|kind| COLUMNS.iter().filter(|c| c.has(kind)).collect())
+    });
+    BY_KIND[kind.index()].iter().copied()
 }
 
 /// The columns of `kind`'s table in schema `version`, in table order.

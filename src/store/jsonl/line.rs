@@ -2,20 +2,34 @@
 //! `serde_json` writes for the records' `Serialize` (a property test holds the two equal),
 //! without the generic serializer's work per field (escaping each key, dispatching each value).
 
-use crate::record::columns::{self, Value};
+use std::sync::LazyLock;
+
+use crate::record::columns::{self, Column, Value};
 use crate::record::rfc3339::{self, Fraction};
-use crate::record::ExecutionRecord;
+use crate::record::{EntityKind, ExecutionRecord};
+
+/// A column and what comes before its value in a line.
+type Keyed = (Box<[u8]>, &'static Column);
+
+/// Per kind: its columns, each with what comes before its value (`{"key":` for the first,
+/// `,"key":` for the others; column names are plain identifiers, with nothing to escape).
+static KEYED: LazyLock<[Vec<Keyed>; 3]> = LazyLock::new(|| {
+    EntityKind::ALL.map(|kind| {
+        columns::of(kind)
+            .enumerate()
+            .map(|(i, c)| {
+                let open = if i == 0 { '{' } else { ',' };
+                (format!("{open}\"{}\":", c.name).into_bytes().into(), c)
+            })
+            .collect()
+    })
+});
 
 /// Appends `record` as one line of JSON (with its newline) to `out`: its table's columns, in
 /// table order.
 pub(super) fn write_line(record: &ExecutionRecord, out: &mut Vec<u8>) -> serde_json::Result<()> {
-    let mut open = b"{\"".as_slice();
-    for column in columns::of(record.kind) {
-        // Column names are plain identifiers: nothing to escape.
-        out.extend_from_slice(open);
-        out.extend_from_slice(column.name.as_bytes());
-        out.extend_from_slice(b"\":");
-        open = b",\"";
+    for (key, column) in &KEYED[record.kind.index()] {
+        out.extend_from_slice(key);
         match column.get(record) {
             Value::Text(text) => string(out, text)?,
             Value::Integer(n) => serde_json::to_writer(&mut *out, &n)?,

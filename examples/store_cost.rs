@@ -1,0 +1,98 @@
+//! The stores benchmark's batches written a fixed number of times, for instruction-count
+//! profiling with callgrind (load-independent, unlike wall-clock timings):
+//!
+//! ```text
+//! cargo build --profile bench --example store_cost
+//! valgrind --tool=callgrind --toggle-collect='store_cost::run' \
+//!     target/release/examples/store_cost jsonl 10
+//! ```
+//!
+//! Stores: `jsonl`, `sqlite` (in a temporary directory) and `postgres` (a schema of its own on
+//! `TRACING_ETL_BENCH_POSTGRES`, default `host=127.0.0.1 port=5432 user=postgres dbname=test`;
+//! the client's instructions only). One batch is what `benches/stores.rs` hands a store: the
+//! records of 2,048 step runs, both records of each for JSON Lines, the end records for the SQL
+//! stores (which keep one row per entity). The records are made before the counted part
+//! (`run`) and dropped after it. Instructions per row: run with two batch counts (5 and 10) and
+//! divide the difference of the totals by the difference of the rows written.
+
+use chrono::{SubsecRound, Utc};
+use tracing_etl::{
+    record::ErrorDetails, ExecutionRecord, ExecutionRecordStore, JsonLinesStore, PostgresStore,
+    RunStatus, SqliteStore,
+};
+
+/// Step runs per batch, as in the benchmark.
+const ENTITIES: usize = 2048;
+
+/// One batch: the records of [`ENTITIES`] step runs, one in 1,000 failed; both records of each
+/// step run, or only the end record.
+fn batch(both: bool) -> Vec<ExecutionRecord> {
+    let id = || uuid::Uuid::now_v7().hyphenated().to_string();
+    let (run_id, process_run_id, recorder_id) = (id(), id(), id());
+    let mut records = Vec::with_capacity(2 * ENTITIES);
+    for i in 0..ENTITIES {
+        let start = ExecutionRecord::step_start(&run_id, id(), "load", Utc::now().trunc_subsecs(6))
+            .with_process_run_id(&process_run_id)
+            .with_recorder_id(&recorder_id);
+        let failed = i % 1000 == 0;
+        let status = if failed {
+            RunStatus::Failed
+        } else {
+            RunStatus::Success
+        };
+        let mut end = start.clone().ended(status, 3);
+        if failed {
+            end = end.with_error(ErrorDetails::new("bad row").with_full("bad row"));
+        }
+        if both {
+            records.push(start);
+        }
+        records.push(end);
+    }
+    records
+}
+
+/// The counted part: every batch written, then flushed.
+#[inline(never)]
+fn run(store: &mut dyn ExecutionRecordStore, batches: &[Vec<ExecutionRecord>]) {
+    for batch in batches {
+        store.write_batch(batch).expect("write batch");
+    }
+    store.flush().expect("flush");
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let kind = args.next().unwrap_or_else(|| "jsonl".into());
+    let count: usize = args
+        .next()
+        .map_or(10, |n| n.parse().expect("a batch count"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = std::env::var("TRACING_ETL_BENCH_POSTGRES")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned());
+    let schema = format!("tracing_etl_store_cost_{}", std::process::id());
+    let mut store: Box<dyn ExecutionRecordStore> = match kind.as_str() {
+        "jsonl" => Box::new(JsonLinesStore::open(dir.path()).expect("open")),
+        "sqlite" => Box::new(SqliteStore::open(dir.path().join("runs.db")).expect("open")),
+        "postgres" => Box::new(
+            PostgresStore::builder(url.clone())
+                .schema(schema.clone())
+                .connect()
+                .expect("connect"),
+        ),
+        other => panic!("unknown store {other:?} (jsonl, sqlite, postgres)"),
+    };
+    let both = !store.keeps_one_row_per_entity();
+    let batches: Vec<Vec<ExecutionRecord>> = (0..count).map(|_| batch(both)).collect();
+    let rows: usize = batches.iter().map(Vec::len).sum();
+    run(&mut *store, &batches);
+    drop(batches);
+    drop(store);
+    if kind == "postgres" {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .expect("drop schema");
+    }
+    println!("{kind}: {rows} rows in {count} batches");
+}
