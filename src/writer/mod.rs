@@ -268,3 +268,64 @@ pub(crate) fn spawn<S: ExecutionRecordStore>(
     };
     (sender, guard)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The writer on its own, without a subscriber: entities made as the layer makes them,
+    //! queued as the layer queues them, records read back from the store.
+
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::entity::{Run, RunId};
+    use crate::record::{EntityKind, EventName, RunStatus};
+    use crate::store::InMemoryStore;
+
+    #[test]
+    fn queued_entities_become_start_and_end_records_in_order() {
+        let store = InMemoryStore::new();
+        let pool = Arc::new(EntityPool::default());
+        let (sender, guard) = spawn(
+            store.clone(),
+            WriterConfig::default(),
+            RegisteredDispatch::default(),
+            pool.clone(),
+        );
+        let run = Arc::new(Run {
+            run_id: RunId::given("run-1".to_owned()),
+            correlation_id: None,
+            attempt: 1,
+            last_attempt: true,
+        });
+        let pipeline = pool.open(EntityKind::Pipeline, Cow::Borrowed("p"), run.clone(), None);
+        sender.send(Queued::Start(pipeline.clone()));
+        let step = pool.open(
+            EntityKind::Step,
+            Cow::Borrowed("s"),
+            run,
+            Some(pipeline.clone()),
+        );
+        sender.send(Queued::Start(step.clone()));
+        step.close();
+        sender.send(Queued::End(step));
+        pipeline.close();
+        sender.send(Queued::End(pipeline));
+        let stats = guard.shutdown().expect("the writer shuts down");
+        assert_eq!(stats.written, 4);
+
+        let events: Vec<EventName> = store.records().iter().map(|r| r.event()).collect();
+        assert_eq!(
+            events,
+            [
+                EventName::PipelineStart,
+                EventName::StepStart,
+                EventName::StepEnd,
+                EventName::PipelineEnd
+            ]
+        );
+        let records = store.records();
+        assert!(records.iter().all(|r| r.run_id() == "run-1"));
+        assert_eq!(records[2].status(), RunStatus::Success);
+        assert_eq!(records[2].name, "s");
+    }
+}
