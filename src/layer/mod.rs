@@ -3,6 +3,7 @@
 
 mod builder;
 mod fields;
+mod filter;
 mod live;
 mod panic;
 mod report;
@@ -16,8 +17,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::{Dispatch, Event, Level, Subscriber};
-use tracing_subscriber::layer::Context;
+use tracing_core::subscriber::Interest;
+use tracing_core::{Dispatch, Event, Level, LevelFilter, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layered};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
@@ -260,6 +262,20 @@ where
 {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
         let _ = self.warnings.set(subscriber.downgrade());
+        if let Some(hint) = inward_level_hint::<S>(subscriber) {
+            filter::check_subscriber(hint);
+        }
+    }
+
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        // Once per callsite, not per span.
+        if metadata.is_span() && !filter::warned() && Markers::of(metadata).kind().is_some() {
+            let dispatch = self.warnings.get().and_then(|weak| weak.upgrade());
+            if let Some(hint) = dispatch.as_ref().and_then(inward_level_hint::<S>) {
+                filter::check_callsite(metadata, hint);
+            }
+        }
+        Interest::always()
     }
 
     // The callbacks every span goes through are inlined into the subscriber's and return
@@ -345,6 +361,25 @@ where
             self.close_entity(entity, &id);
         }
     }
+}
+
+/// The level hint of the subscriber from this layer inward (see the `filter` module): the
+/// `Layered` that holds this layer, found by its type, as `.with(layer)` makes it (the layer
+/// also boxed or in an `Option`). `None` when the layer sits elsewhere (in a `Filtered`, a
+/// `Vec`, a `reload::Layer`).
+fn inward_level_hint<S>(dispatch: &Dispatch) -> Option<Option<LevelFilter>>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if let Some(layered) = dispatch.downcast_ref::<Layered<ExecutionRecordsLayer, S>>() {
+        return Some(layered.max_level_hint());
+    }
+    if let Some(layered) = dispatch.downcast_ref::<Layered<Option<ExecutionRecordsLayer>, S>>() {
+        return Some(layered.max_level_hint());
+    }
+    dispatch
+        .downcast_ref::<Layered<Box<dyn Layer<S> + Send + Sync>, S>>()
+        .map(Subscriber::max_level_hint)
 }
 
 fn fail_with_panic(entity: &Arc<Entity>) {

@@ -20,6 +20,7 @@ mod concurrency_model;
 mod entity_reuse;
 mod failure_propagation;
 mod field_visitor_fuzz;
+mod global_filter;
 mod hostile_input;
 mod non_entity_spans;
 mod odd_shapes;
