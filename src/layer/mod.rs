@@ -382,15 +382,25 @@ where
         .map(Subscriber::max_level_hint)
 }
 
+/// Fails `entity` with the panic its thread is unwinding from: `error_message` the panic's
+/// message, `error` the full form, with where it happened.
 fn fail_with_panic(entity: &Arc<Entity>) {
     if entity.is_failed() {
         return;
     }
-    let message = panic::current_message().unwrap_or_else(|| {
-        "panicked (message not captured; see `capture_panic_messages`)".to_owned()
-    });
+    let (message, location) = match panic::current() {
+        Some(panic) => (panic.message, panic.location),
+        None => (
+            "panicked (message not captured; see `capture_panic_messages`)".to_owned(),
+            None,
+        ),
+    };
+    let error = match location {
+        Some(at) => format!("panic: {message} (at {at})"),
+        None => format!("panic: {message}"),
+    };
     entity.fail(ErrorInfo {
-        error: format!("panic: {message}"),
+        error,
         error_type: Some("panic".to_owned()),
         error_message: message,
     });

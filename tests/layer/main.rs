@@ -18,6 +18,7 @@ mod cli_support;
 mod attempt_validation;
 mod concurrency_model;
 mod entity_reuse;
+mod error_fields;
 mod failure_propagation;
 mod field_visitor_fuzz;
 mod global_filter;
