@@ -26,7 +26,7 @@ use tracing_subscriber::Layer;
 use self::fields::{ErrorFields, Markers, Raw, SpanFields};
 use self::live::LiveEntities;
 use crate::dispatch::RegisteredDispatch;
-use crate::entity::{self, Entity, EntityPool, ErrorInfo, Run, RunId};
+use crate::entity::{self, Entity, EntityPool, ErrorInfo, Opening, Run, RunId};
 use crate::error::WriterError;
 use crate::record::EntityKind;
 use crate::store::ExecutionRecordStore;
@@ -221,7 +221,7 @@ impl ExecutionRecordsLayer {
                 parent.run().clone()
             }
         };
-        let entity = self.pool.open(kind, name, run, parent);
+        let entity = self.pool.open(kind, name, run, parent, Opening::now());
         #[cfg(feature = "otel")]
         let start_now = self
             .otel
