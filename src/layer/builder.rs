@@ -284,6 +284,7 @@ impl ExecutionRecordsLayerBuilder {
             live: LiveEntities::default(),
             pool,
             warnings,
+            shares_ids: Default::default(),
             #[cfg(feature = "otel")]
             otel: self.otel,
         };

@@ -7,6 +7,7 @@ mod filter;
 mod live;
 mod panic;
 mod report;
+mod shared;
 
 pub use builder::ExecutionRecordsLayerBuilder;
 pub use fields::{MAX_FIELD_BYTES, TRUNCATED_MARKER};
@@ -14,6 +15,7 @@ pub use report::record_error;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tracing_core::span::{Attributes, Id, Record};
@@ -86,6 +88,9 @@ pub struct ExecutionRecordsLayer {
     /// Blank entities the writer gave back, for new entities.
     pool: Arc<EntityPool>,
     warnings: RegisteredDispatch,
+    /// Whether another records layer is in the same subscriber: then the entities' ids and start
+    /// times are shared through the span's extensions (see the `shared` module).
+    shares_ids: AtomicBool,
     #[cfg(feature = "otel")]
     otel: crate::otel::OtelExport,
 }
@@ -212,16 +217,36 @@ impl ExecutionRecordsLayer {
                 metadata.name()
             ));
         }
+        let sharing = self.shares_ids.load(Ordering::Relaxed);
+        let found = if sharing { shared::find(ctx, id) } else { None };
+        let first = sharing && found.is_none();
+        let (opening, mut generated_run_id) = match found {
+            Some(shared) => (shared.opening, shared.generated_run_id),
+            None => (Opening::now(), None),
+        };
         let run = match (kind, &parent) {
-            (EntityKind::Pipeline, _) | (_, None) => {
-                Arc::new(run_from_fields(metadata.name(), values, &mut warnings))
-            }
+            (EntityKind::Pipeline, _) | (_, None) => Arc::new(run_from_fields(
+                metadata.name(),
+                values,
+                &mut warnings,
+                &mut generated_run_id,
+            )),
             (_, Some(parent)) => {
                 warn_run_fields_ignored(kind, metadata.name(), &values, &mut warnings);
                 parent.run().clone()
             }
         };
-        let entity = self.pool.open(kind, name, run, parent, Opening::now());
+        if first {
+            shared::publish(
+                ctx,
+                id,
+                shared::SharedOpening {
+                    opening,
+                    generated_run_id,
+                },
+            );
+        }
+        let entity = self.pool.open(kind, name, run, parent, opening);
         #[cfg(feature = "otel")]
         let start_now = self
             .otel
@@ -262,6 +287,14 @@ where
 {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
         let _ = self.warnings.set(subscriber.downgrade());
+        // Every records layer of the subscriber hears of it here, before any span: the one found
+        // by type (the outermost) and each of the others mark both of them as sharing.
+        if let Some(other) = subscriber.downcast_ref::<ExecutionRecordsLayer>() {
+            if !std::ptr::eq(other, self) {
+                other.shares_ids.store(true, Ordering::Relaxed);
+                self.shares_ids.store(true, Ordering::Relaxed);
+            }
+        }
         if let Some(hint) = inward_level_hint::<S>(subscriber) {
             filter::check_subscriber(hint);
         }
@@ -428,9 +461,21 @@ fn entity_name(
 }
 
 /// The run a pipeline (or an entity outside any pipeline, which gets a run of its own) starts.
-fn run_from_fields(span_name: &str, values: SpanFields, warnings: &mut Vec<String>) -> Run {
+/// A run id to generate is the one in `generated` if there is one (another records layer's),
+/// else a new one, left in `generated`.
+fn run_from_fields(
+    span_name: &str,
+    values: SpanFields,
+    warnings: &mut Vec<String>,
+    generated: &mut Option<RunId>,
+) -> Run {
+    let mut generate = || {
+        generated
+            .get_or_insert_with(|| RunId::generated(entity::new_id(entity::now_micros())))
+            .clone()
+    };
     let run_id = match values.run_id {
-        None => RunId::generated(entity::new_id(entity::now_micros())),
+        None => generate(),
         Some(Raw::Text(text)) if !text.trim().is_empty() => RunId::given(text),
         Some(Raw::Int(n)) => RunId::given(n.to_string()),
         Some(Raw::Huge(n)) => RunId::given(n.to_string()),
@@ -439,7 +484,7 @@ fn run_from_fields(span_name: &str, values: SpanFields, warnings: &mut Vec<Strin
                 "etl.run_id = {other} on span `{span_name}` is not a usable id; \
                  using a generated one"
             ));
-            RunId::generated(entity::new_id(entity::now_micros()))
+            generate()
         }
     };
     let correlation_id = match values.correlation_id {

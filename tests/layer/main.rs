@@ -34,3 +34,4 @@ mod step_failure;
 mod success;
 mod threads;
 mod tokio_tasks;
+mod two_layers;
