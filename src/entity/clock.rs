@@ -6,15 +6,36 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 thread_local! {
     /// This thread's reading of both clocks at one moment: the monotonic instant and the wall
-    /// clock in microseconds since the epoch.
-    static CLOCK_ANCHOR: Cell<Option<(Instant, i64)>> = const { Cell::new(None) };
+    /// clock in nanoseconds since the epoch.
+    static CLOCK_ANCHOR: Cell<Option<Anchor>> = const { Cell::new(None) };
 }
 
 /// How long a thread derives wall-clock times from its anchor before it reads the wall clock
 /// again.
 const ANCHOR_LIFETIME: Duration = Duration::from_secs(1);
 
-/// Now on the monotonic clock, and in microseconds since the Unix epoch on the wall clock.
+/// Both clocks read at one moment: a monotonic instant and the wall-clock time then, in
+/// nanoseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Anchor {
+    pub(crate) at: Instant,
+    pub(crate) wall_ns: i64,
+}
+
+impl Anchor {
+    /// The wall-clock time of `now` (not before the anchor), derived from the anchor: the
+    /// anchor's wall time plus the monotonic time since, to the nanosecond. One mapping for
+    /// every instant derived from one anchor, so that derived times keep the monotonic order
+    /// and differences exactly.
+    pub(crate) fn wall_ns_at(self, now: Instant) -> i64 {
+        let since = now.saturating_duration_since(self.at);
+        // Below `ANCHOR_LIFETIME` in use; any duration up to 292 years fits.
+        let since = i64::try_from(since.as_nanos()).unwrap_or(i64::MAX);
+        self.wall_ns.saturating_add(since)
+    }
+}
+
+/// Now on the monotonic clock, and in nanoseconds since the Unix epoch on the wall clock.
 ///
 /// Reading a clock is a good part of what an entity costs on the span's thread (tens of
 /// nanoseconds each), so only the monotonic clock is read: the wall-clock time is the
@@ -25,26 +46,40 @@ pub(crate) fn now_on_both_clocks() -> (Instant, i64) {
     let now = Instant::now();
     let derived = CLOCK_ANCHOR
         .try_with(|anchor| {
-            if let Some((at, wall_us)) = anchor.get() {
-                let since = now.saturating_duration_since(at);
-                if since < ANCHOR_LIFETIME {
-                    // Below a second: the microseconds fit any integer type.
-                    return wall_us.saturating_add(since.as_micros() as i64);
+            if let Some(anchor) = anchor.get() {
+                if now.saturating_duration_since(anchor.at) < ANCHOR_LIFETIME {
+                    return anchor.wall_ns_at(now);
                 }
             }
-            let wall_us = now_micros();
-            anchor.set(Some((now, wall_us)));
-            wall_us
+            let wall_ns = now_nanos();
+            anchor.set(Some(Anchor { at: now, wall_ns }));
+            wall_ns
         })
         // Thread-locals already gone (thread teardown): read the wall clock.
-        .unwrap_or_else(|_| now_micros());
+        .unwrap_or_else(|_| now_nanos());
     (now, derived)
+}
+
+/// Nanoseconds since the Unix epoch, now (wall clock).
+pub(crate) fn now_nanos() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_nanos()).map_or(i64::MIN, |ns| -ns),
+    }
 }
 
 /// Microseconds since the Unix epoch, now (wall clock).
 pub(crate) fn now_micros() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_micros()).map_or(i64::MIN, |us| -us),
+    now_nanos().div_euclid(1000)
+}
+
+/// `ns` nanoseconds since the Unix epoch as a `SystemTime`.
+#[cfg(feature = "otel")]
+pub(crate) fn system_time(ns: i64) -> SystemTime {
+    let since = Duration::from_nanos(ns.unsigned_abs());
+    if ns >= 0 {
+        UNIX_EPOCH + since
+    } else {
+        UNIX_EPOCH - since
     }
 }

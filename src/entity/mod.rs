@@ -12,6 +12,8 @@ mod pool;
 #[cfg(feature = "otel")]
 mod span;
 
+#[cfg(feature = "otel")]
+pub(crate) use self::clock::system_time;
 pub(crate) use self::clock::{now_micros, now_on_both_clocks};
 pub(crate) use self::id::{new_id, uuid_text, RunId};
 pub(crate) use self::pool::EntityPool;
@@ -22,8 +24,6 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
-#[cfg(feature = "otel")]
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -71,6 +71,31 @@ pub(crate) struct EntityState {
     pub(crate) span_id: Option<u64>,
 }
 
+/// When and as what an entity opens: read once per entity on the span's thread (and shared by
+/// the layers of one subscriber that record the same span, so that they agree).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Opening {
+    /// The monotonic instant the span opened.
+    pub(crate) start: Instant,
+    /// The same moment on the wall clock, in nanoseconds since the Unix epoch (derived from
+    /// `start`, see [`now_on_both_clocks`]).
+    pub(crate) started_ns: i64,
+    /// The entity's id: `process_run_id` / `step_run_id` (unused for pipelines).
+    pub(crate) id: Uuid,
+}
+
+impl Opening {
+    /// An entity opening now, with a new id.
+    pub(crate) fn now() -> Self {
+        let (start, started_ns) = now_on_both_clocks();
+        Opening {
+            start,
+            started_ns,
+            id: new_id(started_ns.div_euclid(1000)),
+        }
+    }
+}
+
 /// One open (or just closed) entity.
 #[derive(Debug)]
 pub(crate) struct Entity {
@@ -83,14 +108,16 @@ pub(crate) struct Entity {
     process_run_id: Option<Uuid>,
     /// The nearest enclosing entity: failures travel up this chain.
     parent: Option<Arc<Entity>>,
-    /// When the span opened, in microseconds since the Unix epoch (what every store, PostgreSQL
-    /// included, keeps exactly); see [`started_at`](Self::started_at).
-    started_us: i64,
+    /// When the span opened, in nanoseconds since the Unix epoch, derived from `start`. Records
+    /// keep it to the microsecond (what every store, PostgreSQL included, keeps exactly; see
+    /// [`started_at`](Self::started_at)); the OpenTelemetry span to the nanosecond, so that its
+    /// start and its end (`start` plus the monotonic time the span was open) are derived alike.
+    started_ns: i64,
     start: Instant,
     state: Mutex<EntityState>,
-    /// How long the span was open, in milliseconds; [`OPEN`] until it closes. An atomic, so
+    /// How long the span was open, in nanoseconds; [`OPEN`] until it closes. An atomic, so
     /// that closing takes no lock.
-    duration_ms: AtomicU64,
+    elapsed_ns: AtomicU64,
     /// Set by the writer when it takes the end record into the batch it is building, so that a
     /// store keeping one row per entity is not also given the start record of that batch.
     end_in_batch: AtomicBool,
@@ -105,19 +132,20 @@ impl Entity {
         name: Cow<'static, str>,
         run: Arc<Run>,
         parent: Option<Arc<Entity>>,
+        opening: Opening,
     ) -> Self {
-        let (start, started_us, id, process_run_id) = opening(kind, parent.as_deref());
+        let process_run_id = process_run_id(kind, opening.id, parent.as_deref());
         Entity {
             kind,
             name,
-            id,
+            id: opening.id,
             run,
             process_run_id,
             parent,
-            started_us,
-            start,
+            started_ns: opening.started_ns,
+            start: opening.start,
             state: Mutex::new(EntityState::default()),
-            duration_ms: AtomicU64::new(OPEN),
+            elapsed_ns: AtomicU64::new(OPEN),
             end_in_batch: AtomicBool::new(false),
             #[cfg(feature = "otel")]
             otel: EntitySpan::default(),
@@ -132,16 +160,16 @@ impl Entity {
         name: Cow<'static, str>,
         run: Arc<Run>,
         parent: Option<Arc<Entity>>,
+        opening: Opening,
     ) {
-        let (start, started_us, id, process_run_id) = opening(kind, parent.as_deref());
+        self.process_run_id = process_run_id(kind, opening.id, parent.as_deref());
         self.kind = kind;
         self.name = name;
-        self.id = id;
+        self.id = opening.id;
         self.run = run;
-        self.process_run_id = process_run_id;
         self.parent = parent;
-        self.started_us = started_us;
-        self.start = start;
+        self.started_ns = opening.started_ns;
+        self.start = opening.start;
     }
 
     /// Lets go of everything the entity refers to (its parent, its run, its failure, its
@@ -152,7 +180,7 @@ impl Entity {
         self.run = blank_run.clone();
         self.name = Cow::Borrowed("");
         *self.state.get_mut().unwrap_or_else(|p| p.into_inner()) = EntityState::default();
-        *self.duration_ms.get_mut() = OPEN;
+        *self.elapsed_ns.get_mut() = OPEN;
         *self.end_in_batch.get_mut() = false;
         #[cfg(feature = "otel")]
         {
@@ -195,10 +223,14 @@ impl Entity {
         self.parent.as_ref()
     }
 
-    /// Time since the span opened, on the monotonic clock.
+    /// How long the span was open (once closed), else how long it has been open so far, on the
+    /// monotonic clock.
     #[cfg(feature = "otel")]
     pub(crate) fn elapsed(&self) -> std::time::Duration {
-        self.start.elapsed()
+        match self.elapsed_ns.load(Ordering::Acquire) {
+            OPEN => self.start.elapsed(),
+            ns => std::time::Duration::from_nanos(ns),
+        }
     }
 
     /// The entity's OpenTelemetry slot.
@@ -207,20 +239,25 @@ impl Entity {
         &self.otel
     }
 
-    /// When the span opened.
+    /// When the span opened, to the microsecond (for records).
     pub(crate) fn started_at(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp_micros(self.started_us).unwrap_or_default()
+        DateTime::from_timestamp_micros(self.started_ns.div_euclid(1000)).unwrap_or_default()
     }
 
-    /// [`started_at`](Self::started_at) as a `SystemTime`.
+    /// When the span opened, in nanoseconds since the Unix epoch.
     #[cfg(feature = "otel")]
-    pub(crate) fn started_at_system(&self) -> SystemTime {
-        let micros = std::time::Duration::from_micros(self.started_us.unsigned_abs());
-        if self.started_us >= 0 {
-            UNIX_EPOCH + micros
-        } else {
-            UNIX_EPOCH - micros
-        }
+    pub(crate) fn started_ns(&self) -> i64 {
+        self.started_ns
+    }
+
+    /// When the span ended (or, while it is open, now), in nanoseconds since the Unix epoch:
+    /// its start plus the monotonic time it was open — derived from the same reading of the
+    /// monotonic clock as its start, so that a child that opened after its parent and closed
+    /// before it lies within it when both started on one thread's clock anchor.
+    #[cfg(feature = "otel")]
+    pub(crate) fn ended_ns(&self) -> i64 {
+        let elapsed = i64::try_from(self.elapsed().as_nanos()).unwrap_or(i64::MAX);
+        self.started_ns.saturating_add(elapsed)
     }
 
     /// Marks the entity's end record as taken into the writer's current batch.
@@ -274,14 +311,16 @@ impl Entity {
 
     /// Marks the entity closed now.
     pub(crate) fn close(&self) {
-        let elapsed = self.start.elapsed().as_millis();
-        let ms = u64::try_from(elapsed).map_or(OPEN - 1, |ms| ms.min(OPEN - 1));
-        self.duration_ms.store(ms, Ordering::Release);
+        let elapsed = self.start.elapsed().as_nanos();
+        let ns = u64::try_from(elapsed).map_or(OPEN - 1, |ns| ns.min(OPEN - 1));
+        self.elapsed_ns.store(ns, Ordering::Release);
     }
 
-    /// How long the span was open, once it has closed.
+    /// How long the span was open, in whole milliseconds, once it has closed.
     pub(crate) fn duration_ms(&self) -> Option<u64> {
-        Some(self.duration_ms.load(Ordering::Acquire)).filter(|&ms| ms != OPEN)
+        Some(self.elapsed_ns.load(Ordering::Acquire))
+            .filter(|&ns| ns != OPEN)
+            .map(|ns| ns / 1_000_000)
     }
 
     /// The start record (status `running`).
@@ -341,20 +380,16 @@ impl Entity {
     }
 }
 
-/// What an entity of `kind` under `parent` gets when its span opens: the instant, the start
-/// time, its id and the id of its process.
-fn opening(kind: EntityKind, parent: Option<&Entity>) -> (Instant, i64, Uuid, Option<Uuid>) {
-    let (start, started_us) = now_on_both_clocks();
-    let id = new_id(started_us);
-    let process_run_id = match kind {
+/// The process an entity of `kind` with id `id` under `parent` belongs to.
+fn process_run_id(kind: EntityKind, id: Uuid, parent: Option<&Entity>) -> Option<Uuid> {
+    match kind {
         EntityKind::Pipeline => None,
         EntityKind::Process => Some(id),
         EntityKind::Step => parent.and_then(|p| p.process_run_id),
-    };
-    (start, started_us, id, process_run_id)
+    }
 }
 
-/// The value of `Entity::duration_ms` while the span is open (585 million years).
+/// The value of `Entity::elapsed_ns` while the span is open (584 years).
 const OPEN: u64 = u64::MAX;
 
 #[cfg(test)]
@@ -364,18 +399,50 @@ mod tests {
     #[test]
     fn wall_times_derived_from_the_monotonic_clock_follow_the_wall_clock() {
         for _ in 0..2_000 {
-            let before = now_micros();
+            let before = clock::now_nanos();
             let (_, derived) = now_on_both_clocks();
-            let after = now_micros();
-            // Two truncations to whole microseconds, hence the 2 µs of slack.
+            let after = clock::now_nanos();
+            // The anchor's two readings are a moment apart: 2 µs of slack.
             assert!(
-                before - 2 <= derived && derived <= after + 2,
+                before - 2_000 <= derived && derived <= after + 2_000,
                 "{before} <= {derived} <= {after}"
             );
         }
         let (first, _) = now_on_both_clocks();
         let (second, _) = now_on_both_clocks();
         assert!(second >= first);
+    }
+
+    /// Times derived from one anchor keep the monotonic clock's differences to the nanosecond,
+    /// whatever the anchor's sub-microsecond phase: a child that opens after its parent and
+    /// closes before it (its end being its start plus its monotonic duration) lies within it.
+    #[test]
+    fn derived_times_keep_monotonic_differences_exactly() {
+        let base = Instant::now();
+        for phase in [0, 1, 499, 500, 999, 1_000, 1_001, 123_456_789] {
+            let anchor = clock::Anchor {
+                at: base,
+                wall_ns: 1_764_000_000_000_000_000 + phase,
+            };
+            for (p, c, ce, pe) in [
+                (999, 1_001, 1_500, 1_600),
+                (1, 999, 1_000, 1_001),
+                (0, 0, 0, 0),
+                (250, 1_750, 2_999, 3_000),
+            ] {
+                let at = |ns: u64| base + std::time::Duration::from_nanos(ns);
+                let parent_start = anchor.wall_ns_at(at(p));
+                let child_start = anchor.wall_ns_at(at(c));
+                let child_end = child_start + (ce - c) as i64;
+                let parent_end = parent_start + (pe - p) as i64;
+                assert!(parent_start <= child_start);
+                assert!(
+                    child_end <= parent_end,
+                    "phase {phase}: {child_end} > {parent_end}"
+                );
+                assert_eq!(child_end, anchor.wall_ns_at(at(ce)));
+            }
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
-use super::{Entity, Run, RunId};
+use super::{Entity, Opening, Run, RunId};
 use crate::record::EntityKind;
 
 /// How many blank entities wait for reuse: a few hundred kilobytes at most, enough for the
@@ -52,16 +52,17 @@ impl EntityPool {
         name: Cow<'static, str>,
         run: Arc<Run>,
         parent: Option<Arc<Entity>>,
+        opening: Opening,
     ) -> Arc<Entity> {
         if let Some(mut entity) = self.blank.pop() {
             // Only the pool held it (it was unique when given back, and no one took a
             // reference since), so this always succeeds.
             if let Some(blank) = Arc::get_mut(&mut entity) {
-                blank.reopen(kind, name, run, parent);
+                blank.reopen(kind, name, run, parent, opening);
                 return entity;
             }
         }
-        Arc::new(Entity::new(kind, name, run, parent))
+        Arc::new(Entity::new(kind, name, run, parent, opening))
     }
 
     /// Gives back an entity whose records are built. It is kept, blank, when nothing else
@@ -96,12 +97,19 @@ mod tests {
 
     /// A pipeline and a step in it, from `pool`.
     fn pipeline_and_step(pool: &EntityPool) -> (Arc<Entity>, Arc<Entity>) {
-        let pipeline = pool.open(EntityKind::Pipeline, "p".into(), run("r1"), None);
+        let pipeline = pool.open(
+            EntityKind::Pipeline,
+            "p".into(),
+            run("r1"),
+            None,
+            Opening::now(),
+        );
         let step = pool.open(
             EntityKind::Step,
             "load".into(),
             pipeline.run.clone(),
             Some(pipeline.clone()),
+            Opening::now(),
         );
         (pipeline, step)
     }
@@ -121,7 +129,13 @@ mod tests {
         pool.give_back(step);
         assert_eq!(pool.len(), 1);
 
-        let reused = pool.open(EntityKind::Process, "extract".into(), run("r2"), None);
+        let reused = pool.open(
+            EntityKind::Process,
+            "extract".into(),
+            run("r2"),
+            None,
+            Opening::now(),
+        );
         assert_eq!(Arc::as_ptr(&reused), address, "the blank entity is reused");
         assert_eq!(pool.len(), 0);
         assert_eq!(reused.kind, EntityKind::Process);
@@ -160,7 +174,7 @@ mod tests {
     fn a_full_pool_drops_what_is_given_back() {
         let pool = EntityPool::default();
         let entities: Vec<_> = (0..CAPACITY + 10)
-            .map(|_| pool.open(EntityKind::Step, "s".into(), run("r"), None))
+            .map(|_| pool.open(EntityKind::Step, "s".into(), run("r"), None, Opening::now()))
             .collect();
         for entity in entities {
             pool.give_back(entity);

@@ -120,7 +120,9 @@ impl ExecutionRecordsLayerBuilder {
 
     /// Captures the message of a panic for the record of the step it fails, by installing a
     /// panic hook, once per process, chained in front of the hook already installed (a
-    /// process-wide change, hence opt-in).
+    /// process-wide change, hence opt-in). The record's `error_message` is then the panic's
+    /// message, and its `error` that message and where the panic happened
+    /// (`panic: row 7: amount missing (at src/load.rs:42:9)`).
     ///
     /// Without it, a span that closes while its thread panics is still recorded `failed` with
     /// `error_type = "panic"`; its `error_message` then says that the message was not
@@ -282,6 +284,7 @@ impl ExecutionRecordsLayerBuilder {
             live: LiveEntities::default(),
             pool,
             warnings,
+            shares_ids: Default::default(),
             #[cfg(feature = "otel")]
             otel: self.otel,
         };

@@ -227,7 +227,7 @@ impl ErrorFields {
         let error_message = self
             .error_message
             .or_else(|| display_error.clone())
-            .or_else(|| self.error.clone())
+            .or_else(|| self.error.as_deref().map(|e| first_paragraph(e).to_owned()))
             .or_else(|| self.message.clone())
             .unwrap_or_else(|| "error event without a message".to_owned());
         let error = debug_error
@@ -311,6 +311,52 @@ pub(crate) fn short_type_name(full: &str) -> &str {
     let generic_start = full.find('<').unwrap_or(full.len());
     let path_end = full[..generic_start].rfind("::").map_or(0, |i| i + 2);
     &full[path_end..]
+}
+
+/// The short name of the concrete type behind the type name `full` (from
+/// `std::any::type_name`): references and the smart pointers `Box`, `Rc` and `Arc` are looked
+/// through; a trait object (`dyn core::error::Error + Send + Sync`) has no concrete type, and
+/// gives `None` (its last word, `Sync`, is no type name).
+pub(crate) fn concrete_type_name(full: &str) -> Option<&str> {
+    let mut name = full.trim();
+    loop {
+        if let Some(rest) = name.strip_prefix('&') {
+            name = rest.trim_start();
+            name = name.strip_prefix("mut ").unwrap_or(name).trim_start();
+            continue;
+        }
+        let pointer = ["alloc::boxed::Box<", "alloc::rc::Rc<", "alloc::sync::Arc<"]
+            .iter()
+            .find_map(|p| name.strip_prefix(p));
+        match pointer.and_then(|inner| inner.strip_suffix('>')) {
+            Some(inner) => name = inner.trim(),
+            None => break,
+        }
+    }
+    if name.starts_with("dyn ") || name.starts_with('(') || name.is_empty() {
+        return None;
+    }
+    Some(short_type_name(name))
+}
+
+/// The first paragraph of `text`: what comes before its first blank line, trailing whitespace
+/// cut. `text` itself when it has no blank line (or nothing before it). Error reports such as
+/// `anyhow`'s and `eyre`'s `Debug` form put the message first and then, after a blank line, the
+/// causes and a backtrace.
+pub(crate) fn first_paragraph(text: &str) -> &str {
+    let mut offset = 0;
+    let mut seen_text = false;
+    for line in text.split_inclusive('\n') {
+        if line.trim().is_empty() {
+            if seen_text {
+                return text[..offset].trim_end();
+            }
+        } else {
+            seen_text = true;
+        }
+        offset += line.len();
+    }
+    text
 }
 
 /// What a value whose `Debug` or `Display` panicked is recorded as (after what it wrote).
@@ -400,6 +446,47 @@ mod tests {
         assert_eq!(type_from_debug("invalid digit found in string"), None);
         assert_eq!(type_from_debug("Invalid digit found"), None);
         assert_eq!(type_from_debug(""), None);
+    }
+
+    #[test]
+    fn concrete_type_names_look_through_pointers_and_not_into_trait_objects() {
+        fn name_of<E: ?Sized>() -> Option<&'static str> {
+            concrete_type_name(std::any::type_name::<E>())
+        }
+        type Dyn = dyn std::error::Error + Send + Sync;
+        assert_eq!(name_of::<std::num::ParseIntError>(), Some("ParseIntError"));
+        assert_eq!(name_of::<&std::num::ParseIntError>(), Some("ParseIntError"));
+        assert_eq!(
+            name_of::<Box<std::io::Error>>(),
+            Some("Error"),
+            "std::io::Error"
+        );
+        assert_eq!(name_of::<std::sync::Arc<std::fmt::Error>>(), Some("Error"));
+        assert_eq!(name_of::<Dyn>(), None);
+        assert_eq!(name_of::<&Dyn>(), None);
+        assert_eq!(name_of::<Box<Dyn>>(), None);
+        assert_eq!(name_of::<dyn std::error::Error>(), None);
+        assert_eq!(
+            concrete_type_name("my::Error<alloc::string::String>"),
+            Some("Error<alloc::string::String>")
+        );
+    }
+
+    #[test]
+    fn first_paragraphs_end_at_the_first_blank_line() {
+        assert_eq!(
+            first_paragraph("row 7 has no amount"),
+            "row 7 has no amount"
+        );
+        assert_eq!(
+            first_paragraph("loading orders\n\nCaused by:\n    row 7\n\nStack backtrace:\n   0: x"),
+            "loading orders"
+        );
+        assert_eq!(first_paragraph("two\nlines\n  \nthen more"), "two\nlines");
+        assert_eq!(first_paragraph("\n\nlate start"), "\n\nlate start");
+        assert_eq!(first_paragraph("ends with\n\n"), "ends with");
+        assert_eq!(first_paragraph("crlf\r\n\r\nrest"), "crlf");
+        assert_eq!(first_paragraph(""), "");
     }
 
     #[test]

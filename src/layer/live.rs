@@ -145,7 +145,13 @@ mod tests {
             attempt: 1,
             last_attempt: true,
         });
-        Arc::new(Entity::new(EntityKind::Step, name.into(), run, None))
+        Arc::new(Entity::new(
+            EntityKind::Step,
+            name.into(),
+            run,
+            None,
+            crate::entity::Opening::now(),
+        ))
     }
 
     #[test]

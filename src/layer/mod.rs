@@ -3,9 +3,11 @@
 
 mod builder;
 mod fields;
+mod filter;
 mod live;
 mod panic;
 mod report;
+mod shared;
 
 pub use builder::ExecutionRecordsLayerBuilder;
 pub use fields::{MAX_FIELD_BYTES, TRUNCATED_MARKER};
@@ -13,18 +15,20 @@ pub use report::record_error;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::{Dispatch, Event, Level, Subscriber};
-use tracing_subscriber::layer::Context;
+use tracing_core::subscriber::Interest;
+use tracing_core::{Dispatch, Event, Level, LevelFilter, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layered};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use self::fields::{ErrorFields, Markers, Raw, SpanFields};
 use self::live::LiveEntities;
 use crate::dispatch::RegisteredDispatch;
-use crate::entity::{self, Entity, EntityPool, ErrorInfo, Run, RunId};
+use crate::entity::{self, Entity, EntityPool, ErrorInfo, Opening, Run, RunId};
 use crate::error::WriterError;
 use crate::record::EntityKind;
 use crate::store::ExecutionRecordStore;
@@ -84,6 +88,9 @@ pub struct ExecutionRecordsLayer {
     /// Blank entities the writer gave back, for new entities.
     pool: Arc<EntityPool>,
     warnings: RegisteredDispatch,
+    /// Whether another records layer is in the same subscriber: then the entities' ids and start
+    /// times are shared through the span's extensions (see the `shared` module).
+    shares_ids: AtomicBool,
     #[cfg(feature = "otel")]
     otel: crate::otel::OtelExport,
 }
@@ -210,16 +217,36 @@ impl ExecutionRecordsLayer {
                 metadata.name()
             ));
         }
+        let sharing = self.shares_ids.load(Ordering::Relaxed);
+        let found = if sharing { shared::find(ctx, id) } else { None };
+        let first = sharing && found.is_none();
+        let (opening, mut generated_run_id) = match found {
+            Some(shared) => (shared.opening, shared.generated_run_id),
+            None => (Opening::now(), None),
+        };
         let run = match (kind, &parent) {
-            (EntityKind::Pipeline, _) | (_, None) => {
-                Arc::new(run_from_fields(metadata.name(), values, &mut warnings))
-            }
+            (EntityKind::Pipeline, _) | (_, None) => Arc::new(run_from_fields(
+                metadata.name(),
+                values,
+                &mut warnings,
+                &mut generated_run_id,
+            )),
             (_, Some(parent)) => {
                 warn_run_fields_ignored(kind, metadata.name(), &values, &mut warnings);
                 parent.run().clone()
             }
         };
-        let entity = self.pool.open(kind, name, run, parent);
+        if first {
+            shared::publish(
+                ctx,
+                id,
+                shared::SharedOpening {
+                    opening,
+                    generated_run_id,
+                },
+            );
+        }
+        let entity = self.pool.open(kind, name, run, parent, opening);
         #[cfg(feature = "otel")]
         let start_now = self
             .otel
@@ -260,6 +287,28 @@ where
 {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
         let _ = self.warnings.set(subscriber.downgrade());
+        // Every records layer of the subscriber hears of it here, before any span: the one found
+        // by type (the outermost) and each of the others mark both of them as sharing.
+        if let Some(other) = subscriber.downcast_ref::<ExecutionRecordsLayer>() {
+            if !std::ptr::eq(other, self) {
+                other.shares_ids.store(true, Ordering::Relaxed);
+                self.shares_ids.store(true, Ordering::Relaxed);
+            }
+        }
+        if let Some(hint) = inward_level_hint::<S>(subscriber) {
+            filter::check_subscriber(hint);
+        }
+    }
+
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        // Once per callsite, not per span.
+        if metadata.is_span() && !filter::warned() && Markers::of(metadata).kind().is_some() {
+            let dispatch = self.warnings.get().and_then(|weak| weak.upgrade());
+            if let Some(hint) = dispatch.as_ref().and_then(inward_level_hint::<S>) {
+                filter::check_callsite(metadata, hint);
+            }
+        }
+        Interest::always()
     }
 
     // The callbacks every span goes through are inlined into the subscriber's and return
@@ -347,15 +396,44 @@ where
     }
 }
 
+/// The level hint of the subscriber from this layer inward (see the `filter` module): the
+/// `Layered` that holds this layer, found by its type, as `.with(layer)` makes it (the layer
+/// also boxed or in an `Option`). `None` when the layer sits elsewhere (in a `Filtered`, a
+/// `Vec`, a `reload::Layer`).
+fn inward_level_hint<S>(dispatch: &Dispatch) -> Option<Option<LevelFilter>>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if let Some(layered) = dispatch.downcast_ref::<Layered<ExecutionRecordsLayer, S>>() {
+        return Some(layered.max_level_hint());
+    }
+    if let Some(layered) = dispatch.downcast_ref::<Layered<Option<ExecutionRecordsLayer>, S>>() {
+        return Some(layered.max_level_hint());
+    }
+    dispatch
+        .downcast_ref::<Layered<Box<dyn Layer<S> + Send + Sync>, S>>()
+        .map(Subscriber::max_level_hint)
+}
+
+/// Fails `entity` with the panic its thread is unwinding from: `error_message` the panic's
+/// message, `error` the full form, with where it happened.
 fn fail_with_panic(entity: &Arc<Entity>) {
     if entity.is_failed() {
         return;
     }
-    let message = panic::current_message().unwrap_or_else(|| {
-        "panicked (message not captured; see `capture_panic_messages`)".to_owned()
-    });
+    let (message, location) = match panic::current() {
+        Some(panic) => (panic.message, panic.location),
+        None => (
+            "panicked (message not captured; see `capture_panic_messages`)".to_owned(),
+            None,
+        ),
+    };
+    let error = match location {
+        Some(at) => format!("panic: {message} (at {at})"),
+        None => format!("panic: {message}"),
+    };
     entity.fail(ErrorInfo {
-        error: format!("panic: {message}"),
+        error,
         error_type: Some("panic".to_owned()),
         error_message: message,
     });
@@ -383,9 +461,21 @@ fn entity_name(
 }
 
 /// The run a pipeline (or an entity outside any pipeline, which gets a run of its own) starts.
-fn run_from_fields(span_name: &str, values: SpanFields, warnings: &mut Vec<String>) -> Run {
+/// A run id to generate is the one in `generated` if there is one (another records layer's),
+/// else a new one, left in `generated`.
+fn run_from_fields(
+    span_name: &str,
+    values: SpanFields,
+    warnings: &mut Vec<String>,
+    generated: &mut Option<RunId>,
+) -> Run {
+    let mut generate = || {
+        generated
+            .get_or_insert_with(|| RunId::generated(entity::new_id(entity::now_micros())))
+            .clone()
+    };
     let run_id = match values.run_id {
-        None => RunId::generated(entity::new_id(entity::now_micros())),
+        None => generate(),
         Some(Raw::Text(text)) if !text.trim().is_empty() => RunId::given(text),
         Some(Raw::Int(n)) => RunId::given(n.to_string()),
         Some(Raw::Huge(n)) => RunId::given(n.to_string()),
@@ -394,7 +484,7 @@ fn run_from_fields(span_name: &str, values: SpanFields, warnings: &mut Vec<Strin
                 "etl.run_id = {other} on span `{span_name}` is not a usable id; \
                  using a generated one"
             ));
-            RunId::generated(entity::new_id(entity::now_micros()))
+            generate()
         }
     };
     let correlation_id = match values.correlation_id {

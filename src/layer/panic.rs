@@ -1,8 +1,8 @@
 //! Capturing panic messages, so a step that panics records what the panic said.
 //!
 //! A panic hook (installed once per process, calling the hook that was there before) keeps the
-//! message of the current thread's latest panic in a thread-local; spans closed while that
-//! thread unwinds read it.
+//! message and location of the current thread's latest panic in a thread-local; spans closed
+//! while that thread unwinds read it.
 //!
 //! A panic re-raised with `std::panic::resume_unwind` (as rayon does with a worker's panic) runs
 //! no hook, so the thread-local may still hold the message of an earlier panic that was caught.
@@ -12,8 +12,17 @@
 use std::cell::{Cell, RefCell};
 use std::sync::Once;
 
+/// What the hook captured of a panic: its message, and where it happened.
+#[derive(Debug, Clone)]
+pub(crate) struct CapturedPanic {
+    /// The panic's message (its payload, when that is text).
+    pub(crate) message: String,
+    /// `file:line:column`, when the panic says.
+    pub(crate) location: Option<String>,
+}
+
 thread_local! {
-    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    static LAST_PANIC: RefCell<Option<CapturedPanic>> = const { RefCell::new(None) };
     /// Whether `LAST_PANIC` may hold a message: a flag without a destructor, so the check every
     /// entity makes costs a load, not the lazy registration of `LAST_PANIC`'s destructor.
     static CAPTURED: Cell<bool> = const { Cell::new(false) };
@@ -32,14 +41,13 @@ pub(crate) fn install_hook() {
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "panic with a non-string payload".to_owned());
-            let message = match info.location() {
-                Some(at) => format!("{message} (at {}:{})", at.file(), at.line()),
-                None => message,
-            };
+            let location = info
+                .location()
+                .map(|at| format!("{}:{}:{}", at.file(), at.line(), at.column()));
             // `try_with`: the thread-local may already be gone during thread teardown.
             let _ = LAST_PANIC.try_with(|slot| {
                 if let Ok(mut slot) = slot.try_borrow_mut() {
-                    *slot = Some(message);
+                    *slot = Some(CapturedPanic { message, location });
                     let _ = CAPTURED.try_with(|captured| captured.set(true));
                 }
             });
@@ -48,8 +56,8 @@ pub(crate) fn install_hook() {
     });
 }
 
-/// The message of the panic this thread is unwinding from, when the hook captured it.
-pub(crate) fn current_message() -> Option<String> {
+/// The panic this thread is unwinding from, when the hook captured it.
+pub(crate) fn current() -> Option<CapturedPanic> {
     LAST_PANIC
         .try_with(|slot| slot.try_borrow().ok().and_then(|m| m.clone()))
         .ok()

@@ -176,11 +176,3 @@ pub(crate) fn record_ids(entity: &Entity, span: &SpanContext) {
     state.trace_id = Some(trace_id);
     state.span_id = Some(span_id);
 }
-
-/// When the entity's span ended: its start time plus its monotonic duration.
-pub(crate) fn end_time(entity: &Entity) -> SystemTime {
-    entity
-        .started_at_system()
-        .checked_add(entity.elapsed())
-        .unwrap_or_else(SystemTime::now)
-}

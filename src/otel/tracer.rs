@@ -8,7 +8,7 @@ use opentelemetry::trace::{SpanBuilder, SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, InstrumentationScope};
 
 use super::attributes::{self, Given};
-use crate::entity::Entity;
+use crate::entity::{system_time, Entity};
 
 /// The object-safe part of [`Tracer`] the layer needs.
 pub(crate) trait DynTracer: Send + Sync {
@@ -47,28 +47,42 @@ pub(crate) fn scope() -> InstrumentationScope {
 }
 
 /// Starts the entity's span: a child of its nearest entity's span (or, for an entity outside
-/// any other, of the current OpenTelemetry context), with the entity's start time.
+/// any other, of the current OpenTelemetry context), with the entity's start time — to the
+/// nanosecond, and never before its parent's start (a child on another thread derives its time
+/// from that thread's clock anchor, which may be a few nanoseconds off this one's).
 pub(super) fn start(tracer: &dyn DynTracer, entity: &Entity) {
-    let parent = entity.parent().as_ref().and_then(|p| p.otel().context());
-    let parent = match parent {
+    let parent_entity = entity.parent().filter(|p| p.otel().context().is_some());
+    let parent = match parent_entity.and_then(|p| p.otel().context()) {
         Some(cx) => Cow::Borrowed(cx),
         None => Cow::Owned(Context::current()),
     };
+    let parent_start = parent_entity.and_then(|p| p.otel().start_ns());
+    let start_ns = entity.started_ns().max(parent_start.unwrap_or(i64::MIN));
     let builder = SpanBuilder::from_name(entity.name().clone())
         .with_kind(SpanKind::Internal)
-        .with_start_time(entity.started_at_system())
+        .with_start_time(system_time(start_ns))
         .with_attributes(attributes::start_attributes(entity, Given::NONE));
     let cx = tracer.start(builder, &parent);
     attributes::record_ids(entity, cx.span().span_context());
+    entity.otel().set_start_ns(start_ns);
     entity.otel().set_context(cx);
 }
 
-/// Ends the entity's span with its outcome.
+/// Ends the entity's span with its outcome, at its start plus the monotonic time it was open —
+/// never before its start nor before the end of a child's span, and noted in its parent for
+/// the parent's end.
 pub(super) fn end(entity: &Entity) {
     let Some(cx) = entity.otel().context() else {
         return;
     };
-    let at = attributes::end_time(entity);
+    let end_ns = entity
+        .ended_ns()
+        .max(entity.otel().start_ns().unwrap_or(i64::MIN))
+        .max(entity.otel().children_end_ns().unwrap_or(i64::MIN));
+    if let Some(parent) = entity.parent() {
+        parent.otel().note_child_end(end_ns);
+    }
+    let at = system_time(end_ns);
     let span = cx.span();
     attributes::apply_outcome(&span, attributes::outcome(entity), at);
     span.end_with_timestamp(at);

@@ -277,7 +277,7 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::entity::{Run, RunId};
+    use crate::entity::{Opening, Run, RunId};
     use crate::record::{EntityKind, EventName, RunStatus};
     use crate::store::InMemoryStore;
 
@@ -297,13 +297,20 @@ mod tests {
             attempt: 1,
             last_attempt: true,
         });
-        let pipeline = pool.open(EntityKind::Pipeline, Cow::Borrowed("p"), run.clone(), None);
+        let pipeline = pool.open(
+            EntityKind::Pipeline,
+            Cow::Borrowed("p"),
+            run.clone(),
+            None,
+            Opening::now(),
+        );
         sender.send(Queued::Start(pipeline.clone()));
         let step = pool.open(
             EntityKind::Step,
             Cow::Borrowed("s"),
             run,
             Some(pipeline.clone()),
+            Opening::now(),
         );
         sender.send(Queued::Start(step.clone()));
         step.close();

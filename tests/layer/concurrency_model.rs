@@ -599,7 +599,7 @@ fn end_fields(r: &ExecutionRecord) -> End<'_> {
     }
 }
 
-/// The failure an error message names: `boom-K` or `panic-K (at …)`.
+/// The failure an error message names: `boom-K` or `panic-K`.
 fn failure_named(message: &str) -> usize {
     let digits = message
         .strip_prefix("boom-")

@@ -316,6 +316,19 @@ fn error_text(v: &Val) -> Option<String> {
     }))
 }
 
+/// What comes before the first blank line of `text` (trailing whitespace cut), or `text` when
+/// it has none (or nothing before it): the message of a text `error` field.
+fn first_paragraph(text: &str) -> String {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    for (i, line) in lines.iter().enumerate() {
+        let before = &lines[..i];
+        if line.trim().is_empty() && before.iter().any(|l| !l.trim().is_empty()) {
+            return before.concat().trim_end().to_owned();
+        }
+    }
+    text.to_owned()
+}
+
 /// `(error, error_message, error_type given)` of the first error event.
 fn expected_error(e: &ErrorEvent) -> (String, String, Option<String>) {
     let message = clean(&e.message);
@@ -329,7 +342,7 @@ fn expected_error(e: &ErrorEvent) -> (String, String, Option<String>) {
     };
     let error_message = error_text(&e.message_field)
         .or(display)
-        .or(plain.clone())
+        .or(plain.as_deref().map(first_paragraph))
         .unwrap_or(message.clone());
     let error = debug.or(plain).unwrap_or(message);
     (error, error_message, error_text(&e.type_field))

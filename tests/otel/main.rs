@@ -23,3 +23,4 @@ mod odd_shapes;
 mod otlp_config;
 #[cfg(feature = "otlp")]
 mod otlp_export;
+mod span_times;

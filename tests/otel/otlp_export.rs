@@ -112,9 +112,10 @@ fn check(receiver: OtlpReceiver) {
             "{record:?}"
         );
         assert_eq!(span_id.as_deref(), Some(s.span_id().as_str()), "{record:?}");
+        // The span to the nanosecond, the record to the microsecond.
         assert_eq!(
-            i128::from(s.span.start_time_unix_nano),
-            started_at.timestamp_nanos_opt().unwrap() as i128,
+            i128::from(s.span.start_time_unix_nano / 1000),
+            i128::from(started_at.timestamp_micros()),
             "the span starts when the record says"
         );
         if let Some(ms) = duration_ms {

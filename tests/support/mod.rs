@@ -15,5 +15,6 @@ pub fn record<R>(f: impl FnOnce() -> R) -> (InMemoryStore, R) {
 }
 
 pub mod capture;
+pub mod child;
 #[macro_use]
 pub mod scenarios;
