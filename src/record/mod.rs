@@ -27,6 +27,7 @@ mod serde_impl;
 
 #[cfg(test)]
 pub(crate) use serde_impl::Columns;
+#[cfg(feature = "jsonl")]
 pub(crate) use serde_impl::RecordSeed;
 
 /// Status of a run of a pipeline, process or step.
@@ -381,9 +382,9 @@ impl RootCause {
 ///
 /// Keyed in stores by `(run_id, attempt)` for pipelines, `process_run_id` for processes and
 /// `step_run_id` for steps (see [`key`](Self::key)). Made by the layer, or by hand with
-/// [`pipeline`](Self::pipeline), [`process`](Self::process) or [`step`](Self::step) and the
-/// `with_*` methods: the type is `#[non_exhaustive]`, so that a field added later is not a
-/// breaking change.
+/// [`pipeline_start`](Self::pipeline_start), [`process_start`](Self::process_start) or
+/// [`step_start`](Self::step_start) and the `with_*` methods: the type is `#[non_exhaustive]`,
+/// so that a field added later is not a breaking change.
 ///
 /// Serialised (`serde`) as one flat object: `kind`, then the columns of the record's table
 /// under their seed names (`event`, `run_id`, `correlation_id`, `attempt`, …, `started_at` as
