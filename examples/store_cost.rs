@@ -13,7 +13,8 @@
 //! records of 2,048 step runs, both records of each for JSON Lines, the end records for the SQL
 //! stores (which keep one row per entity). The records are made before the counted part
 //! (`run`) and dropped after it. Instructions per row: run with two batch counts (5 and 10) and
-//! divide the difference of the totals by the difference of the rows written.
+//! divide the difference of the totals by the difference of the rows written. Outside
+//! valgrind, it prints the rows per second of the counted part.
 
 use chrono::{SubsecRound, Utc};
 use tracing_etl::{
@@ -85,7 +86,9 @@ fn main() {
     let both = !store.keeps_one_row_per_entity();
     let batches: Vec<Vec<ExecutionRecord>> = (0..count).map(|_| batch(both)).collect();
     let rows: usize = batches.iter().map(Vec::len).sum();
+    let start = std::time::Instant::now();
     run(&mut *store, &batches);
+    let seconds = start.elapsed().as_secs_f64();
     drop(batches);
     drop(store);
     if kind == "postgres" {
@@ -94,5 +97,8 @@ fn main() {
             .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
             .expect("drop schema");
     }
-    println!("{kind}: {rows} rows in {count} batches");
+    println!(
+        "{kind}: {rows} rows in {count} batches, {:.0} rows/s",
+        rows as f64 / seconds
+    );
 }
