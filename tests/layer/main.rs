@@ -28,6 +28,7 @@ mod odd_shapes;
 mod panic;
 mod parentage;
 mod run_fields;
+mod runtime_threads;
 mod span_trees;
 mod start_end_records;
 mod step_failure;
