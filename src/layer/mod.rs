@@ -47,6 +47,11 @@ use crate::writer::{Queued, RecordSender, WriterGuard, WriterHandle};
 /// waits until the records it queued are written. A global subscriber is never dropped: there,
 /// the [`WriterGuard`] flushes when the program drops it.
 ///
+/// A subscriber set with `with_default` or `set_default` is the default of one thread only:
+/// steps on the worker threads of a runtime are then lost, and their parents never close.
+/// Use a global subscriber, or set the default on every runtime thread (see
+/// [`guide::conventions`](crate::guide::conventions)).
+///
 /// ```
 /// use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, RunStatus};
 /// use tracing_subscriber::prelude::*;
