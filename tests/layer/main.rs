@@ -23,6 +23,7 @@ mod failure_propagation;
 mod field_visitor_fuzz;
 mod global_filter;
 mod hostile_input;
+mod late_fields;
 mod non_entity_spans;
 mod odd_shapes;
 mod panic;
