@@ -45,9 +45,83 @@ pub(crate) struct ErrorInfo {
 #[derive(Debug)]
 pub(crate) struct Run {
     pub(crate) run_id: RunId,
-    pub(crate) correlation_id: Option<String>,
     pub(crate) attempt: u32,
+    /// What the entity that starts the run may still record (`Span::record`) until another
+    /// entity inherits the run.
+    late: Mutex<LateRunFields>,
+    /// Whether an entity has inherited the run: its fields are final then.
+    inherited: AtomicBool,
+    /// Whether the correlation id was recorded after the run's first entity opened.
+    correlation_id_recorded: AtomicBool,
+}
+
+/// The run fields that are not part of a record's key.
+#[derive(Debug, Clone)]
+pub(crate) struct LateRunFields {
+    pub(crate) correlation_id: Option<String>,
     pub(crate) last_attempt: bool,
+}
+
+impl Run {
+    pub(crate) fn new(
+        run_id: RunId,
+        correlation_id: Option<String>,
+        attempt: u32,
+        last_attempt: bool,
+    ) -> Self {
+        Run {
+            run_id,
+            attempt,
+            late: Mutex::new(LateRunFields {
+                correlation_id,
+                last_attempt,
+            }),
+            inherited: AtomicBool::new(false),
+            correlation_id_recorded: AtomicBool::new(false),
+        }
+    }
+
+    fn late(&self) -> MutexGuard<'_, LateRunFields> {
+        // Every update is a single assignment: a poisoned lock holds consistent fields.
+        self.late.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The run's correlation id.
+    #[cfg(feature = "otel")]
+    pub(crate) fn correlation_id(&self) -> Option<String> {
+        self.late().correlation_id.clone()
+    }
+
+    /// The run, for an entity that inherits it: from now on its fields are final.
+    pub(crate) fn inherit(self: &Arc<Self>) -> Arc<Self> {
+        if !self.inherited.load(Ordering::Relaxed) {
+            self.inherited.store(true, Ordering::Release);
+        }
+        self.clone()
+    }
+
+    /// Changes the fields recorded after the run's first entity opened, unless an entity has
+    /// inherited the run already (then its records carry the fields as they were): returns
+    /// whether it did.
+    pub(crate) fn record_late(&self, update: impl FnOnce(&mut LateRunFields)) -> bool {
+        let mut late = self.late();
+        if self.inherited.load(Ordering::Acquire) {
+            return false;
+        }
+        let before = late.correlation_id.clone();
+        update(&mut late);
+        if late.correlation_id != before {
+            self.correlation_id_recorded.store(true, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Whether the correlation id was recorded after the run's first entity opened (its
+    /// OpenTelemetry span then gets it again at the end).
+    #[cfg(feature = "otel")]
+    pub(crate) fn correlation_id_recorded(&self) -> bool {
+        self.correlation_id_recorded.load(Ordering::Relaxed)
+    }
 }
 
 /// The step that failed first inside an entity.
@@ -64,6 +138,8 @@ pub(crate) struct EntityState {
     pub(crate) error: Option<Arc<ErrorInfo>>,
     /// The first failed step inside the entity, when the failure came from a step.
     pub(crate) failed_step: Option<FailedStep>,
+    /// The entity's name, when one was recorded after its span opened.
+    pub(crate) renamed: Option<Cow<'static, str>>,
     /// OpenTelemetry ids of the exported span, as lower-case hex.
     /// Kept as numbers: they are formatted on the writer thread, when a record is built.
     pub(crate) trace_id: Option<u128>,
@@ -189,15 +265,50 @@ impl Entity {
     }
 
     /// Pipeline, process or step.
-    #[cfg(feature = "otel")]
     pub(crate) fn kind(&self) -> EntityKind {
         self.kind
     }
 
-    /// The entity's name (the marker's value, else the span's name).
+    /// The entity's name when its span opened (the marker's value, else the span's name).
     #[cfg(feature = "otel")]
     pub(crate) fn name(&self) -> &Cow<'static, str> {
         &self.name
+    }
+
+    /// The entity's name now: the one recorded after the span opened, if any.
+    #[cfg(feature = "otel")]
+    pub(crate) fn current_name(&self) -> Cow<'static, str> {
+        self.state()
+            .renamed
+            .clone()
+            .unwrap_or_else(|| self.name.clone())
+    }
+
+    /// Whether the entity started its run (a pipeline, or an entity outside any pipeline).
+    pub(crate) fn starts_its_run(&self) -> bool {
+        self.parent
+            .as_ref()
+            .is_none_or(|parent| !Arc::ptr_eq(&parent.run, &self.run))
+    }
+
+    /// Names the entity `name` from now on, in its records and in the `failed_step` of the
+    /// entities its failure reached.
+    pub(crate) fn rename(&self, name: Cow<'static, str>) {
+        self.state().renamed = Some(name.clone());
+        if self.kind != EntityKind::Step {
+            return;
+        }
+        let mut current = self.parent.as_deref();
+        while let Some(entity) = current {
+            {
+                let mut state = entity.state();
+                match &mut state.failed_step {
+                    Some(failed) if failed.step_run_id == self.id => failed.step = name.clone(),
+                    _ => {}
+                }
+            }
+            current = entity.parent.as_deref();
+        }
     }
 
     /// `process_run_id` / `step_run_id`; unused for pipelines.
@@ -288,14 +399,14 @@ impl Entity {
         let mut failed_step: Option<FailedStep> = None;
         let mut current = Some(self);
         while let Some(entity) = current {
-            if entity.kind == EntityKind::Step && failed_step.is_none() {
-                failed_step = Some(FailedStep {
-                    step_run_id: entity.id,
-                    step: entity.name.clone(),
-                });
-            }
             {
                 let mut state = entity.state();
+                if entity.kind == EntityKind::Step && failed_step.is_none() {
+                    failed_step = Some(FailedStep {
+                        step_run_id: entity.id,
+                        step: state.renamed.clone().unwrap_or_else(|| entity.name.clone()),
+                    });
+                }
                 if state.error.is_some() {
                     // Failures always travel all the way up, so every ancestor already has one.
                     return;
@@ -354,16 +465,22 @@ impl Entity {
         } else {
             (Phase::Start, Outcome::running(), None)
         };
+        let late = self.run.late().clone();
         ExecutionRecord {
             kind: self.kind,
             phase,
             run: RunContext {
                 run_id: self.run.run_id.to_text(),
-                correlation_id: self.run.correlation_id.clone(),
+                correlation_id: late.correlation_id,
                 attempt: self.run.attempt,
-                last_attempt: self.run.last_attempt,
+                last_attempt: late.last_attempt,
             },
-            name: self.name.clone().into_owned(),
+            name: state
+                .renamed
+                .as_ref()
+                .unwrap_or(&self.name)
+                .clone()
+                .into_owned(),
             // A process's own id, a step's process.
             process_run_id: self.process_run_id.map(uuid_text),
             step_run_id: (self.kind == EntityKind::Step).then(|| uuid_text(self.id)),

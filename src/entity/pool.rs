@@ -33,12 +33,7 @@ impl Default for EntityPool {
     fn default() -> Self {
         EntityPool {
             blank: ArrayQueue::new(CAPACITY),
-            blank_run: Arc::new(Run {
-                run_id: RunId::given(String::new()),
-                correlation_id: None,
-                attempt: 1,
-                last_attempt: true,
-            }),
+            blank_run: Arc::new(Run::new(RunId::given(String::new()), None, 1, true)),
         }
     }
 }
@@ -87,12 +82,12 @@ mod tests {
     use super::*;
 
     fn run(id: &str) -> Arc<Run> {
-        Arc::new(Run {
-            run_id: RunId::given(id.to_owned()),
-            correlation_id: Some("corr".to_owned()),
-            attempt: 2,
-            last_attempt: false,
-        })
+        Arc::new(Run::new(
+            RunId::given(id.to_owned()),
+            Some("corr".to_owned()),
+            2,
+            false,
+        ))
     }
 
     /// A pipeline and a step in it, from `pool`.

@@ -111,7 +111,7 @@ impl LiveEntities {
     }
 
     /// Whether the open span `id` is an entity.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn contains(&self, id: &Id) -> bool {
         self.get(id).is_some()
     }
@@ -139,12 +139,7 @@ mod tests {
     use crate::record::EntityKind;
 
     fn entity(name: &'static str) -> Arc<Entity> {
-        let run = Arc::new(Run {
-            run_id: RunId::given("r".to_owned()),
-            correlation_id: None,
-            attempt: 1,
-            last_attempt: true,
-        });
+        let run = Arc::new(Run::new(RunId::given("r".to_owned()), None, 1, true));
         Arc::new(Entity::new(
             EntityKind::Step,
             name.into(),

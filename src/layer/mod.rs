@@ -47,6 +47,11 @@ use crate::writer::{Queued, RecordSender, WriterGuard, WriterHandle};
 /// waits until the records it queued are written. A global subscriber is never dropped: there,
 /// the [`WriterGuard`] flushes when the program drops it.
 ///
+/// A subscriber set with `with_default` or `set_default` is the default of one thread only:
+/// steps on the worker threads of a runtime are then lost, and their parents never close.
+/// Use a global subscriber, or set the default on every runtime thread (see
+/// [`guide::conventions`](crate::guide::conventions)).
+///
 /// ```
 /// use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, RunStatus};
 /// use tracing_subscriber::prelude::*;
@@ -233,7 +238,7 @@ impl ExecutionRecordsLayer {
             )),
             (_, Some(parent)) => {
                 warn_run_fields_ignored(kind, metadata.name(), &values, &mut warnings);
-                parent.run().clone()
+                parent.run().inherit()
             }
         };
         if first {
@@ -259,6 +264,113 @@ impl ExecutionRecordsLayer {
         }
         for warning in warnings {
             self.warn(warning);
+        }
+    }
+
+    /// Takes the `etl.*` values recorded with `Span::record` on the open entity span `id`:
+    /// its name, and the run fields that no record has been keyed by (`etl.correlation_id`,
+    /// `etl.last_attempt`) on the entity that starts the run, while no other entity has
+    /// inherited it. The rest is reported and ignored.
+    #[inline(never)]
+    fn record_entity<S>(
+        &self,
+        entity: &Arc<Entity>,
+        id: &Id,
+        values: &Record<'_>,
+        ctx: &Context<'_, S>,
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(metadata) = ctx.metadata(id) else {
+            return;
+        };
+        let span_name = metadata.name();
+        let mut recorded = SpanFields::new(span_name);
+        values.record(&mut recorded);
+        let kind = entity.kind();
+        let mut warnings = Vec::new();
+        match recorded.name_for(kind) {
+            None => {}
+            Some(Raw::Bool(_)) => entity.rename(Cow::Borrowed(span_name)),
+            Some(Raw::SpanName(name)) => entity.rename(Cow::Borrowed(name)),
+            Some(Raw::Text(text)) if !text.trim().is_empty() => entity.rename(Cow::Owned(text)),
+            Some(other) => warnings.push(format!(
+                "etl.{kind} = {other} recorded on span `{span_name}` is not a usable name; \
+                 the name is unchanged"
+            )),
+        }
+        if recorded.names.iter().any(Option::is_some) {
+            warnings.push(format!(
+                "etl.pipeline/etl.process/etl.step recorded on span `{span_name}` is ignored: \
+                 the span is a {kind}, which the fields it was created with decide"
+            ));
+        }
+        if recorded.run_id.is_some() || recorded.attempt.is_some() {
+            warnings.push(format!(
+                "etl.run_id/etl.attempt recorded on span `{span_name}` after it was created are \
+                 ignored: its start record is keyed by them; give them in the span's fields \
+                 (e.g. #[instrument(fields(etl.run_id = %id))])"
+            ));
+        }
+        if recorded.correlation_id.is_some() || recorded.last_attempt.is_some() {
+            self.record_run_fields(entity, span_name, &mut recorded, &mut warnings);
+        }
+        for unknown in recorded.unknown.drain(..) {
+            warnings.push(format!(
+                "unknown field `{unknown}` on span `{span_name}` is ignored (etl.* is reserved)"
+            ));
+        }
+        #[cfg(feature = "otel")]
+        self.otel.on_record(entity, values);
+        for warning in warnings {
+            self.warn(warning);
+        }
+    }
+
+    /// `etl.correlation_id` and `etl.last_attempt` recorded on the open entity span `entity`.
+    fn record_run_fields(
+        &self,
+        entity: &Entity,
+        span_name: &str,
+        recorded: &mut SpanFields,
+        warnings: &mut Vec<String>,
+    ) {
+        let kind = entity.kind();
+        if !entity.starts_its_run() {
+            warnings.push(format!(
+                "etl.correlation_id/etl.last_attempt recorded on {kind} span `{span_name}` are \
+                 ignored: a {kind} inherits them from its pipeline"
+            ));
+            return;
+        }
+        let correlation_id = recorded.correlation_id.take().map(correlation_id_text);
+        let last_attempt = match recorded.last_attempt.take() {
+            None => None,
+            Some(raw) => match parse_last_attempt(&raw) {
+                Some(b) => Some(b),
+                None => {
+                    warnings.push(format!(
+                        "etl.last_attempt = {raw} recorded on span `{span_name}` is not a bool; \
+                         the value is unchanged"
+                    ));
+                    None
+                }
+            },
+        };
+        let recorded_in_time = entity.run().record_late(|fields| {
+            if let Some(correlation_id) = correlation_id {
+                fields.correlation_id = Some(correlation_id);
+            }
+            if let Some(last_attempt) = last_attempt {
+                fields.last_attempt = last_attempt;
+            }
+        });
+        if !recorded_in_time {
+            warnings.push(format!(
+                "etl.correlation_id/etl.last_attempt recorded on span `{span_name}` after a \
+                 process or step opened in it are ignored: record them before the first one \
+                 opens, or give them in the span's fields"
+            ));
         }
     }
 
@@ -322,28 +434,11 @@ where
         }
     }
 
+    #[inline]
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if !self.live.contains(id) {
-            return;
-        }
-        let Some(span) = ctx.span(id) else {
-            return;
-        };
-        let mut recorded = SpanFields::new(span.name());
-        values.record(&mut recorded);
-        let names = [
-            recorded.names.iter().any(Option::is_some),
-            recorded.run_id.is_some(),
-            recorded.correlation_id.is_some(),
-            recorded.attempt.is_some(),
-            recorded.last_attempt.is_some(),
-        ];
-        if names.iter().any(|&n| n) {
-            self.warn(format!(
-                "etl.* fields recorded on span `{}` after it was created are ignored: \
-                 give them in the span's fields (e.g. #[instrument(fields(etl.run_id = %id))])",
-                span.name()
-            ));
+        // Most spans are not entities: for them, one load from the table and nothing else.
+        if let Some(entity) = self.live.get(id) {
+            self.record_entity(&entity, id, values, &ctx);
         }
     }
 
@@ -487,12 +582,7 @@ fn run_from_fields(
             generate()
         }
     };
-    let correlation_id = match values.correlation_id {
-        None => None,
-        Some(Raw::Text(text)) => Some(text),
-        Some(Raw::SpanName(name)) => Some(name.to_owned()),
-        Some(other) => Some(other.to_string()),
-    };
+    let correlation_id = values.correlation_id.map(correlation_id_text);
     let attempt = match values.attempt {
         None => 1,
         Some(raw) => match parse_attempt(&raw) {
@@ -509,20 +599,31 @@ fn run_from_fields(
     };
     let last_attempt = match values.last_attempt {
         None => true,
-        Some(Raw::Bool(b)) => b,
-        Some(Raw::Text(ref t)) if t == "true" || t == "false" => t == "true",
-        Some(other) => {
+        Some(raw) => parse_last_attempt(&raw).unwrap_or_else(|| {
             warnings.push(format!(
-                "etl.last_attempt = {other} on span `{span_name}` is not a bool; using true"
+                "etl.last_attempt = {raw} on span `{span_name}` is not a bool; using true"
             ));
             true
-        }
+        }),
     };
-    Run {
-        run_id,
-        correlation_id,
-        attempt,
-        last_attempt,
+    Run::new(run_id, correlation_id, attempt, last_attempt)
+}
+
+/// A correlation id: any value, as text.
+fn correlation_id_text(raw: Raw) -> String {
+    match raw {
+        Raw::Text(text) => text,
+        Raw::SpanName(name) => name.to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// `etl.last_attempt`: a bool, or the text `true` / `false`.
+fn parse_last_attempt(raw: &Raw) -> Option<bool> {
+    match raw {
+        Raw::Bool(b) => Some(*b),
+        Raw::Text(t) if t == "true" || t == "false" => Some(t == "true"),
+        _ => None,
     }
 }
 

@@ -50,7 +50,8 @@ impl Given {
     }
 }
 
-fn name_key(kind: EntityKind) -> &'static str {
+/// The attribute that names an entity of `kind`.
+pub(crate) fn name_key(kind: EntityKind) -> &'static str {
     match kind {
         EntityKind::Pipeline => "etl.pipeline",
         EntityKind::Process => "etl.process",
@@ -65,15 +66,15 @@ pub(crate) fn start_attributes(entity: &Entity, given: Given) -> Vec<KeyValue> {
     if !given.has(Given::NAME) {
         attributes.push(KeyValue::new(
             name_key(entity.kind()),
-            entity.name().clone(),
+            entity.current_name(),
         ));
     }
     if !given.has(Given::RUN_ID) {
         attributes.push(KeyValue::new("etl.run_id", entity.run().run_id.shared()));
     }
-    if let Some(correlation_id) = &entity.run().correlation_id {
+    if let Some(correlation_id) = entity.run().correlation_id() {
         if !given.has(Given::CORRELATION_ID) {
-            attributes.push(KeyValue::new("etl.correlation_id", correlation_id.clone()));
+            attributes.push(KeyValue::new("etl.correlation_id", correlation_id));
         }
     }
     if !given.has(Given::ATTEMPT) {

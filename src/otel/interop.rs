@@ -108,6 +108,17 @@ impl Interop {
         }
     }
 
+    /// Values recorded on the span later are exported by `tracing-opentelemetry` as recorded:
+    /// they are not added again.
+    pub(super) fn on_record(&self, entity: &Entity, values: &tracing_core::span::Record<'_>) {
+        let mut given = GivenVisitor(0);
+        values.record(&mut given);
+        if given.0 != 0 {
+            let otel = entity.otel();
+            otel.set_given_bits(otel.given_bits() | given.0);
+        }
+    }
+
     /// Returns whether the start record, held back until now, can be queued.
     pub(super) fn on_enter(&self, entity: &Entity, id: &Id, sink: &RegisteredDispatch) -> bool {
         if !entity.otel().take_start_pending() {
@@ -143,7 +154,7 @@ impl Interop {
         if !span.is_recording() {
             return start_pending;
         }
-        span.update_name(entity.name().clone());
+        span.update_name(entity.current_name());
         span.set_attributes(attributes::start_attributes(
             entity,
             Given::from_bits(entity.otel().given_bits()),

@@ -95,6 +95,17 @@ impl OtelExport {
         }
     }
 
+    /// Called when values are recorded on an open entity span (after the layer took what it
+    /// honours).
+    pub(crate) fn on_record(&self, entity: &Entity, values: &tracing_core::span::Record<'_>) {
+        let _ = (entity, values);
+        match self {
+            OtelExport::Off | OtelExport::Tracer(_) => {}
+            #[cfg(feature = "tracing-opentelemetry")]
+            OtelExport::TracingOpenTelemetry(interop) => interop.on_record(entity, values),
+        }
+    }
+
     /// Whether [`on_enter`](Self::on_enter) has anything to do.
     #[inline]
     pub(crate) fn watches_enter(&self) -> bool {

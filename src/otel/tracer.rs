@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use opentelemetry::trace::{SpanBuilder, SpanKind, TraceContextExt, Tracer};
-use opentelemetry::{Context, InstrumentationScope};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
 
 use super::attributes::{self, Given};
 use crate::entity::{system_time, Entity};
@@ -84,6 +84,20 @@ pub(super) fn end(entity: &Entity) {
     }
     let at = system_time(end_ns);
     let span = cx.span();
+    // Recorded after the span started: exported again, the later value last.
+    let name = entity.current_name();
+    if name != *entity.name() {
+        span.set_attribute(KeyValue::new(
+            attributes::name_key(entity.kind()),
+            name.clone(),
+        ));
+        span.update_name(name);
+    }
+    if entity.starts_its_run() && entity.run().correlation_id_recorded() {
+        if let Some(correlation_id) = entity.run().correlation_id() {
+            span.set_attribute(KeyValue::new("etl.correlation_id", correlation_id));
+        }
+    }
     attributes::apply_outcome(&span, attributes::outcome(entity), at);
     span.end_with_timestamp(at);
 }

@@ -291,12 +291,7 @@ mod tests {
             RegisteredDispatch::default(),
             pool.clone(),
         );
-        let run = Arc::new(Run {
-            run_id: RunId::given("run-1".to_owned()),
-            correlation_id: None,
-            attempt: 1,
-            last_attempt: true,
-        });
+        let run = Arc::new(Run::new(RunId::given("run-1".to_owned()), None, 1, true));
         let pipeline = pool.open(
             EntityKind::Pipeline,
             Cow::Borrowed("p"),

@@ -125,3 +125,32 @@ fn the_other_order_is_warned_about_once() {
         assert!(!has(span, "etl.status"), "the outcome comes too late");
     }
 }
+
+/// A name recorded after the span opened is the exported span's name, and its attribute is
+/// `tracing-opentelemetry`'s (the value recorded), not added a second time.
+#[test]
+fn a_name_recorded_later_names_the_span_once() {
+    let (provider, exporter) = provider();
+    let (records, guard) = ExecutionRecordsLayer::builder()
+        .with_tracing_opentelemetry()
+        .build(InMemoryStore::new());
+    let subscriber = tracing_subscriber::registry()
+        .with(records)
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    tracing::subscriber::with_default(subscriber, || {
+        let step = tracing::info_span!("copy", etl.step = Empty);
+        step.record("etl.step", "copy_orders");
+        step.in_scope(|| {});
+    });
+    guard.shutdown().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].name, "copy_orders");
+    let names: Vec<_> = spans[0]
+        .attributes
+        .iter()
+        .filter(|kv| kv.key.as_str() == "etl.step")
+        .map(|kv| kv.value.to_string())
+        .collect();
+    assert_eq!(names, ["copy_orders"]);
+}

@@ -127,3 +127,43 @@ fn spans_sampled_out_leave_records_without_ids() {
         .all(|r| r.trace_id.is_none() && r.span_id.is_none()));
     assert!(store.pipeline_runs().iter().all(|r| r.trace_id.is_none()));
 }
+
+#[test]
+fn names_and_correlation_ids_recorded_later_are_exported() {
+    let (_, spans) = export(Sampler::AlwaysOn, || {
+        let pipeline = tracing::info_span!(
+            "p",
+            etl.pipeline = tracing::field::Empty,
+            etl.correlation_id = tracing::field::Empty
+        );
+        pipeline.record("etl.pipeline", "daily_sales");
+        pipeline.record("etl.correlation_id", "batch-42");
+        let _p = pipeline.entered();
+        let step = tracing::info_span!("s", etl.step = tracing::field::Empty);
+        step.record("etl.step", "load_orders");
+        step.in_scope(|| {});
+    });
+    let last = |span: &SpanData, key: &str| {
+        span.attributes
+            .iter()
+            .rev()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
+    };
+    let pipeline = find(&spans, "daily_sales");
+    assert_eq!(
+        last(pipeline, "etl.pipeline").as_deref(),
+        Some("daily_sales")
+    );
+    assert_eq!(
+        last(pipeline, "etl.correlation_id").as_deref(),
+        Some("batch-42")
+    );
+    let step = find(&spans, "load_orders");
+    assert_eq!(last(step, "etl.step").as_deref(), Some("load_orders"));
+    assert_eq!(
+        last(step, "etl.correlation_id").as_deref(),
+        Some("batch-42"),
+        "inherited once recorded"
+    );
+}
