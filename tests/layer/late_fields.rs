@@ -1,7 +1,7 @@
 //! `etl.*` values recorded after the span opened (`Span::record` on a field declared `Empty`)
-//! are taken where they can be: an entity's name at any time, `etl.run.correlation_id` and
-//! `etl.run.last_attempt` on the entity that starts the run until a process or step opens in it.
-//! The keys (`etl.run.run_id`, `etl.run.attempt`) are not: the start record is keyed by them.
+//! are taken where they can be: an entity's name at any time, `etl.correlation_id` and
+//! `etl.last_attempt` on the entity that starts the run until a process or step opens in it.
+//! The keys (`etl.run_id`, `etl.attempt`) are not: the start record is keyed by them.
 
 use crate::support;
 
@@ -26,14 +26,14 @@ fn run_fields_recorded_before_the_first_child_are_the_runs(store: Store) {
     // only once the pipeline span is open.
     #[instrument(fields(
         etl.pipeline = "daily_sales",
-        etl.run.attempt = attempt,
-        etl.run.last_attempt = Empty,
-        etl.run.correlation_id = Empty,
+        etl.attempt = attempt,
+        etl.last_attempt = Empty,
+        etl.correlation_id = Empty,
     ))]
     fn daily_sales(attempt: u32, attempts: u32) {
         let span = Span::current();
-        span.record("etl.run.last_attempt", attempt == attempts);
-        span.record("etl.run.correlation_id", "batch-42");
+        span.record("etl.last_attempt", attempt == attempts);
+        span.record("etl.correlation_id", "batch-42");
         load();
     }
 
@@ -63,12 +63,12 @@ fn run_fields_recorded_before_the_first_child_are_the_runs(store: Store) {
 }
 
 fn run_fields_recorded_after_a_child_opened_are_ignored(store: Store) {
-    #[instrument(fields(etl.pipeline = "p", etl.run.last_attempt = Empty, etl.run.correlation_id = Empty))]
+    #[instrument(fields(etl.pipeline = "p", etl.last_attempt = Empty, etl.correlation_id = Empty))]
     fn pipeline() {
         load();
         let span = Span::current();
-        span.record("etl.run.last_attempt", false);
-        span.record("etl.run.correlation_id", "too-late");
+        span.record("etl.last_attempt", false);
+        span.record("etl.correlation_id", "too-late");
     }
 
     let (runs, ()) = run(store, pipeline);
@@ -131,8 +131,8 @@ fn a_step_renamed_after_it_failed_is_the_failed_step_by_its_new_name(store: Stor
 fn run_fields_recorded_on_a_step_in_a_pipeline_are_ignored(store: Store) {
     #[instrument(fields(etl.pipeline = "p"))]
     fn pipeline() {
-        let step = tracing::info_span!("load", etl.step = Empty, etl.run.correlation_id = Empty);
-        step.record("etl.run.correlation_id", "mine");
+        let step = tracing::info_span!("load", etl.step = Empty, etl.correlation_id = Empty);
+        step.record("etl.correlation_id", "mine");
     }
 
     let (runs, ()) = run(store, pipeline);
