@@ -2,7 +2,9 @@
 //!
 //! A panic hook (installed once per process, calling the hook that was there before) keeps the
 //! message of the current thread's latest panic in a thread-local; spans closed while that
-//! thread unwinds read it.
+//! thread unwinds read it. The message is cut at [`MAX_FIELD_BYTES`] like every other text the
+//! layer keeps, the panic's location kept after the cut; a panic of megabytes costs the hook
+//! one copy of 64 KiB.
 //!
 //! A panic re-raised with `std::panic::resume_unwind` (as rayon does with a worker's panic) runs
 //! no hook, so the thread-local may still hold the message of an earlier panic that was caught.
@@ -11,6 +13,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::sync::Once;
+
+use super::fields::{limit_to, MAX_FIELD_BYTES};
 
 thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -27,15 +31,17 @@ pub(crate) fn install_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let payload = info.payload();
-            let message = payload
+            let text = payload
                 .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic with a non-string payload".to_owned());
-            let message = match info.location() {
-                Some(at) => format!("{message} (at {}:{})", at.file(), at.line()),
-                None => message,
-            };
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("panic with a non-string payload");
+            let location = info
+                .location()
+                .map(|at| format!(" (at {}:{})", at.file(), at.line()))
+                .unwrap_or_default();
+            let mut message = cut(text, location.len());
+            message.push_str(&location);
             // `try_with`: the thread-local may already be gone during thread teardown.
             let _ = LAST_PANIC.try_with(|slot| {
                 if let Ok(mut slot) = slot.try_borrow_mut() {
@@ -46,6 +52,22 @@ pub(crate) fn install_hook() {
             previous(info);
         }));
     });
+}
+
+/// What the record's `error` field puts before the message (`"panic: …"`).
+const ERROR_PREFIX: &str = "panic: ";
+
+/// The panic's text, cut (with [`TRUNCATED_MARKER`](super::fields::TRUNCATED_MARKER)) so that
+/// with `suffix` more bytes after it, and the record's `error` field's prefix before it, it
+/// stays within [`MAX_FIELD_BYTES`] like every other text the layer keeps. Copies at most a
+/// little more than the limit, however long the message.
+fn cut(text: &str, suffix: usize) -> String {
+    let room = MAX_FIELD_BYTES.saturating_sub(suffix + ERROR_PREFIX.len());
+    let mut end = text.len().min(room + 4);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    limit_to(text[..end].to_owned(), room)
 }
 
 /// The message of the panic this thread is unwinding from, when the hook captured it.

@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use support::scenarios::{run, Store};
 use tracing::instrument;
-use tracing_etl::RunStatus;
+use tracing_etl::{RunStatus, MAX_FIELD_BYTES, TRUNCATED_MARKER};
 
 both_stores!(
     a_panicking_step_fails_everything_around_it,
@@ -17,6 +17,7 @@ both_stores!(
     a_panic_caught_inside_a_step_does_not_fail_it,
     a_resumed_panic_does_not_report_an_older_message,
     a_panic_caught_and_resumed_in_a_step_keeps_its_message,
+    a_huge_panic_message_is_cut_like_every_other_text,
 );
 
 #[instrument(fields(etl.step))]
@@ -204,4 +205,52 @@ fn a_panic_caught_and_resumed_in_a_step_keeps_its_message(store: Store) {
     let step = runs.step("load");
     assert_eq!(step.error_type.as_deref(), Some("panic"));
     assert_panic_message(step.error_message.as_deref(), "disk full");
+}
+
+fn a_huge_panic_message_is_cut_like_every_other_text(store: Store) {
+    // 1 MB of text, with multi-byte characters so that the cut must find a boundary.
+    #[instrument(fields(etl.pipeline = "p"))]
+    fn pipeline() {
+        load();
+    }
+
+    #[instrument(fields(etl.step))]
+    fn load() {
+        panic!("row 7: {}", "é".repeat(512 * 1024));
+    }
+
+    let (runs, result) = run(store, || catch_unwind(pipeline));
+    assert!(result.is_err());
+    let step = runs.step("load");
+    let p = runs.pipeline("p");
+    for (what, text) in [
+        ("step error_message", step.error_message.as_deref()),
+        ("step error", step.error.as_deref()),
+        ("pipeline error_message", p.error_message.as_deref()),
+        ("pipeline error", p.error.as_deref()),
+    ] {
+        let text = text.unwrap_or_else(|| panic!("{what} is missing"));
+        assert!(
+            text.len() <= MAX_FIELD_BYTES + TRUNCATED_MARKER.len(),
+            "{what} is {} bytes",
+            text.len()
+        );
+        assert!(text.contains(TRUNCATED_MARKER), "{what} says it was cut");
+        assert!(
+            text.len() > MAX_FIELD_BYTES / 2,
+            "{what} keeps most of the limit"
+        );
+    }
+    // What is kept: the start of the message, then where the panic happened.
+    assert_panic_message(step.error_message.as_deref(), "row 7: éé");
+    let message = step.error_message.as_deref().unwrap();
+    let tail: String = {
+        let mut end: Vec<char> = message.chars().rev().take(60).collect();
+        end.reverse();
+        end.into_iter().collect()
+    };
+    assert!(
+        tail.contains(concat!("é", "…[truncated] (at ", file!(), ":")) && tail.ends_with(')'),
+        "{tail}"
+    );
 }
