@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use crate::error::StoreError;
 use crate::record::ExecutionRecord;
-use crate::store::ExecutionRecordStore;
 
 /// Records waiting for the store, oldest first: up to `memory_limit` in memory, then in the
 /// spill file. Once anything is spilled, newer records go to the file too, so the order is kept.
@@ -247,50 +246,4 @@ impl SpillFile {
         drop(writer);
         let _ = std::fs::remove_file(path);
     }
-}
-
-/// Writes the records of a spill file into `store`, in order, and flushes it; returns how many
-/// it wrote.
-///
-/// When the store is still unavailable as the program ends, the writer leaves the records it
-/// could not write in its spill file (the path is reported on stderr and by
-/// [`WriterGuard::shutdown`](crate::WriterGuard::shutdown)'s error). Replay it once the store is
-/// back, then delete the file. Replaying twice is harmless: stores keep one row per entity, or
-/// fold duplicates when read.
-///
-/// ```no_run
-/// # fn main() -> Result<(), tracing_etl::StoreError> {
-/// let mut store = tracing_etl::SqliteStore::open("tracing-etl.db")?;
-/// let written = tracing_etl::replay_spill("/tmp/tracing-etl-spill/0193….jsonl", &mut store)?;
-/// println!("{written} records recovered");
-/// # Ok(()) }
-/// ```
-pub fn replay_spill<S: ExecutionRecordStore + ?Sized>(
-    path: impl AsRef<Path>,
-    store: &mut S,
-) -> Result<u64, StoreError> {
-    let path = path.as_ref();
-    let name = || path.display().to_string();
-    let reader = BufReader::new(File::open(path).map_err(|e| StoreError::io(name(), e))?);
-    let mut batch = Vec::with_capacity(4096);
-    let mut written = 0u64;
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| StoreError::io(name(), e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record: ExecutionRecord = serde_json::from_str(&line).map_err(|e| {
-            StoreError::invalid_data(format!("{}:{}", name(), i + 1), e.to_string())
-        })?;
-        batch.push(record);
-        if batch.len() == batch.capacity() {
-            store.write_batch(&batch)?;
-            written += batch.len() as u64;
-            batch.clear();
-        }
-    }
-    store.write_batch(&batch)?;
-    written += batch.len() as u64;
-    store.flush()?;
-    Ok(written)
 }

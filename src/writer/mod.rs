@@ -7,11 +7,12 @@
 mod backlog;
 mod config;
 mod guard;
+mod replay;
 mod worker;
 
-pub use backlog::replay_spill;
 pub use config::WriterConfig;
 pub use guard::WriterGuard;
+pub use replay::{replay_spill, replay_spill_report, SpillReplay};
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -19,4 +19,5 @@ mod crash_durability;
 #[cfg(feature = "postgres")]
 mod postgres_outage;
 mod shutdown;
+mod spill_files;
 mod writer;
