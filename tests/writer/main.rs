@@ -16,8 +16,12 @@ mod pg_support;
 mod backpressure;
 #[cfg(feature = "cli")]
 mod crash_durability;
+mod failing_flush;
+mod faults;
 #[cfg(feature = "postgres")]
 mod postgres_outage;
+mod recovery;
 mod shutdown;
+mod slow_store;
 mod spill_files;
 mod writer;
