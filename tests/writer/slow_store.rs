@@ -216,3 +216,43 @@ fn a_sqlite_history_locked_by_another_process_does_not_hold_up_the_job() {
         .unwrap();
     assert_eq!(steps as usize, STEPS + 100);
 }
+
+/// A store still stuck in a call when the shutdown timeout passes: shutdown returns on time,
+/// and every record — those of the batch the store holds included — is in the spill file.
+#[test]
+fn a_store_stuck_at_shutdown_leaves_every_record_in_the_spill_file() {
+    let spill = tempfile::tempdir().unwrap();
+    let memory = InMemoryStore::new();
+    let faults = Faults::default();
+    let reported = Arc::new(Mutex::new(Vec::new()));
+    let config = config(spill.path(), &reported).with_shutdown_timeout(Duration::from_millis(300));
+    let (layer, guard) = ExecutionRecordsLayer::builder()
+        .with_writer_config(config)
+        .build(FaultyStore::new(&memory, &faults));
+    let handle = guard.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        faults.stall_next_write(Duration::from_secs(10));
+        pipeline(200);
+    });
+    let started = Instant::now();
+    let result = guard.shutdown();
+    let took = started.elapsed();
+    assert!(result.is_err(), "{result:?}");
+    assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
+    let stats = handle.stats();
+    assert_eq!(
+        (stats.written, stats.dropped, stats.abandoned),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    let file = spill
+        .path()
+        .join(format!("spill-{}.jsonl", handle.recorder_id()));
+    let kept: Vec<tracing_etl::ExecutionRecord> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(kept.len(), 2 * 201);
+    assert_eq!(assert_in_order_once(&kept), 1);
+}

@@ -426,3 +426,44 @@ fn an_outage_longer_than_the_queue_spills_without_blocking_and_recovers_in_order
     // The spill file is gone once the store took everything.
     assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0);
 }
+
+/// A store that panics once.
+struct PanicsOnce {
+    memory: InMemoryStore,
+    panicked: bool,
+}
+
+impl ExecutionRecordStore for PanicsOnce {
+    fn write_batch(&mut self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
+        if !std::mem::replace(&mut self.panicked, true) {
+            panic!("store bug");
+        }
+        self.memory.write_batch(records)
+    }
+}
+
+#[test]
+fn a_store_that_panics_is_a_store_that_failed() {
+    let memory = InMemoryStore::new();
+    let reported = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (layer, guard) = ExecutionRecordsLayer::builder()
+        .retry_backoff(Duration::from_millis(1), Duration::from_millis(4))
+        .on_store_error({
+            let reported = reported.clone();
+            move |e| reported.lock().unwrap().push(e.to_string())
+        })
+        .build(PanicsOnce {
+            memory: memory.clone(),
+            panicked: false,
+        });
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        pipeline(3);
+    });
+    let stats = guard.shutdown().expect("retried after the panic");
+    assert_eq!((stats.written, stats.store_errors), (8, 1));
+    assert_eq!(
+        *reported.lock().unwrap(),
+        ["the store panicked in write_batch: store bug"]
+    );
+    assert_eq!(memory.records().len(), 8);
+}
