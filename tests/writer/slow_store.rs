@@ -237,6 +237,7 @@ fn a_store_stuck_at_shutdown_leaves_every_record_in_the_spill_file() {
     let started = Instant::now();
     let result = guard.shutdown();
     let took = started.elapsed();
+    eprintln!("shutdown with the store stuck took {took:?}");
     assert!(result.is_err(), "{result:?}");
     assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
     let stats = handle.stats();
