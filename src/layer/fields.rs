@@ -388,12 +388,19 @@ pub(crate) fn clean(text: &str) -> String {
 /// Replaces NUL characters with U+FFFD, which some stores (PostgreSQL) cannot hold, and cuts
 /// at [`MAX_FIELD_BYTES`] (adding [`TRUNCATED_MARKER`]) — in that order, so that the
 /// three-byte replacements cannot take the text past the limit.
-pub(crate) fn limit(mut text: String) -> String {
+pub(crate) fn limit(text: String) -> String {
+    limit_to(text, MAX_FIELD_BYTES)
+}
+
+/// [`limit`] to `max` bytes (at most [`MAX_FIELD_BYTES`]), for a text that gets more added
+/// after it.
+pub(crate) fn limit_to(mut text: String, max: usize) -> String {
+    let max = max.min(MAX_FIELD_BYTES);
     if text.contains('\0') {
         text = text.replace('\0', "\u{FFFD}");
     }
-    if text.len() > MAX_FIELD_BYTES {
-        let mut cut = MAX_FIELD_BYTES;
+    if text.len() > max {
+        let mut cut = max;
         while !text.is_char_boundary(cut) {
             cut -= 1;
         }

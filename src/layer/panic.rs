@@ -2,7 +2,9 @@
 //!
 //! A panic hook (installed once per process, calling the hook that was there before) keeps the
 //! message and location of the current thread's latest panic in a thread-local; spans closed
-//! while that thread unwinds read it.
+//! while that thread unwinds read it. The message is cut at [`MAX_FIELD_BYTES`] like every
+//! other text the layer keeps (with room for the `panic: ` prefix and the location that the
+//! record's `error` field adds); a panic of megabytes costs the hook one copy of 64 KiB.
 //!
 //! A panic re-raised with `std::panic::resume_unwind` (as rayon does with a worker's panic) runs
 //! no hook, so the thread-local may still hold the message of an earlier panic that was caught.
@@ -11,6 +13,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::sync::Once;
+
+use super::fields::{limit_to, MAX_FIELD_BYTES};
 
 /// What the hook captured of a panic: its message, and where it happened.
 #[derive(Debug, Clone)]
@@ -36,14 +40,17 @@ pub(crate) fn install_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let payload = info.payload();
-            let message = payload
+            let text = payload
                 .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic with a non-string payload".to_owned());
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("panic with a non-string payload");
             let location = info
                 .location()
                 .map(|at| format!("{}:{}:{}", at.file(), at.line(), at.column()));
+            // The record's `error` is `panic: MESSAGE (at LOCATION)`.
+            let around = ERROR_PREFIX.len() + location.as_ref().map_or(0, |at| at.len() + 6);
+            let message = cut(text, around);
             // `try_with`: the thread-local may already be gone during thread teardown.
             let _ = LAST_PANIC.try_with(|slot| {
                 if let Ok(mut slot) = slot.try_borrow_mut() {
@@ -54,6 +61,21 @@ pub(crate) fn install_hook() {
             previous(info);
         }));
     });
+}
+
+/// What the record's `error` field puts before the message (`"panic: …"`).
+const ERROR_PREFIX: &str = "panic: ";
+
+/// The panic's text, cut (with [`TRUNCATED_MARKER`](super::fields::TRUNCATED_MARKER)) so that
+/// with `around` more bytes around it it stays within [`MAX_FIELD_BYTES`] like every other text
+/// the layer keeps. Copies at most a little more than the limit, however long the message.
+fn cut(text: &str, around: usize) -> String {
+    let room = MAX_FIELD_BYTES.saturating_sub(around);
+    let mut end = text.len().min(room + 4);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    limit_to(text[..end].to_owned(), room)
 }
 
 /// The panic this thread is unwinding from, when the hook captured it.

@@ -34,6 +34,7 @@ pub struct WriterConfig {
     pub(crate) flush_interval: Duration,
     pub(crate) retry_initial: Duration,
     pub(crate) retry_max: Duration,
+    pub(crate) store_deadline: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) heartbeat_interval: Duration,
     /// Records kept in memory during a store outage before spilling.
@@ -52,6 +53,7 @@ impl Default for WriterConfig {
             flush_interval: Duration::from_millis(200),
             retry_initial: Duration::from_millis(50),
             retry_max: Duration::from_secs(5),
+            store_deadline: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(5),
             outage_buffer: 64 * 1024,
@@ -106,10 +108,28 @@ impl WriterConfig {
     }
 
     /// Back-off between retries of a failing store: starts at `initial`, doubles up to `max`
-    /// (defaults 50 ms and 5 s).
+    /// (defaults 50 ms and 5 s). Writes and flushes back off alike: a flush that fails is tried
+    /// again after the back-off, not at once.
     pub fn with_retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.retry_initial = initial;
         self.retry_max = max.max(initial);
+        self
+    }
+
+    /// How long one store call (a batch, a heartbeat, a flush) may take before the writer
+    /// treats the store as down (default 1 s, at least 1 ms).
+    ///
+    /// Store calls run on a thread of their own, so the writer keeps taking records from the
+    /// queue while one is slow: the program waits for a store only while the queue and the
+    /// next batch are full, and no longer than this deadline. Once it passes, the call is an
+    /// outage: the error callback is told (with a
+    /// [`StoreDeadlineExceeded`](super::StoreDeadlineExceeded)), and the records wait in the
+    /// outage buffer, then the spill file, as when the store fails. The call itself is not
+    /// abandoned (no store call can be interrupted): when it returns, its outcome counts, and
+    /// the writer carries on, oldest records first. It never makes a second call while one is in
+    /// flight, so no batch is written twice at once, nor out of order.
+    pub fn with_store_deadline(mut self, deadline: Duration) -> Self {
+        self.store_deadline = deadline.max(Duration::from_millis(1));
         self
     }
 
@@ -154,8 +174,16 @@ impl WriterConfig {
         self
     }
 
-    /// Called on the writer thread with every failed store operation (the default prints it to
-    /// stderr). The writer keeps the records and retries.
+    /// Called on the writer thread with the store's errors (the default prints them to stderr).
+    /// The writer keeps the records and retries.
+    ///
+    /// Each distinct error is passed at once; an error that repeats (the same text: a store
+    /// still down, a flush still failing) is not passed again but counted, and its repeats are
+    /// passed as one [`RepeatedStoreError`](super::RepeatedStoreError) (displayed as the error
+    /// followed by `(repeated 57 times in the last 10.0 s)`) at most every 10 s, and when the
+    /// error changes, the store recovers or the writer stops.
+    /// [`WriterStats::store_errors`](super::WriterStats::store_errors) counts every failed
+    /// operation.
     pub fn with_store_error_callback(
         mut self,
         callback: impl Fn(&StoreError) + Send + Sync + 'static,
@@ -174,6 +202,7 @@ impl fmt::Debug for WriterConfig {
             .field("flush_interval", &self.flush_interval)
             .field("retry_initial", &self.retry_initial)
             .field("retry_max", &self.retry_max)
+            .field("store_deadline", &self.store_deadline)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("outage_buffer", &self.outage_buffer)

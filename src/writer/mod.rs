@@ -1,17 +1,24 @@
 //! The background writer: records leave the span's thread through a bounded queue and are
 //! written in batches by a dedicated thread, in the manner of `tracing_appender::non_blocking`.
 //!
-//! The layer only ever pushes a record into the queue; all store I/O happens on the writer
-//! thread. Dropping the [`WriterGuard`] flushes every queued record.
+//! The layer only ever pushes a record into the queue. The writer thread takes the records
+//! from it, builds them and hands them in batches to the store's own thread, which makes every
+//! store call; so the writer keeps draining the queue while a call is slow, and a call past the
+//! store deadline is an outage (the records wait in memory, then in a spill file). Dropping the
+//! [`WriterGuard`] flushes every queued record.
 
 mod backlog;
 mod config;
 mod guard;
+mod replay;
+mod report;
+mod store_thread;
 mod worker;
 
-pub use backlog::replay_spill;
 pub use config::WriterConfig;
 pub use guard::WriterGuard;
+pub use replay::{replay_spill, replay_spill_report, SpillReplay};
+pub use report::{RepeatedStoreError, StoreDeadlineExceeded};
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,15 +55,18 @@ impl Queued {
 /// What the layer does when the queue to the writer is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backpressure {
-    /// Wait until the writer has made room (the default): no record is ever dropped, and a slow
-    /// or failing store slows the instrumented program down.
+    /// Wait until the writer has made room (the default): no record is ever dropped. A store
+    /// slower than the program slows it down; a store that stops answering holds it up for at
+    /// most the store deadline ([`WriterConfig::with_store_deadline`]), after which the records
+    /// wait in the outage buffer and the spill file.
     #[default]
     Block,
     /// Drop the record and count it ([`WriterStats::dropped`]): the program never waits.
     Drop,
 }
 
-/// A callback told about every failed store operation.
+/// A callback told about the store's errors: each distinct error at once, its repeats as one
+/// [`RepeatedStoreError`] (see [`WriterConfig::with_store_error_callback`]).
 pub type ErrorCallback = Arc<dyn Fn(&StoreError) + Send + Sync + 'static>;
 
 /// Counters of the writer, read with [`WriterHandle::stats`] or [`WriterGuard::stats`].
@@ -71,10 +81,13 @@ pub struct WriterStats {
     /// every record emitted is counted exactly once: `written + dropped + abandoned`, plus, when
     /// the store was still down at shutdown, the records left in the spill file.
     pub dropped: u64,
-    /// Failed store operations (each retry of a failing batch counts once).
+    /// Failed store operations (each retry of a failing batch counts once, and so does a call
+    /// that passed the store deadline), however many of them the error callback was told about
+    /// one by one.
     pub store_errors: u64,
     /// Records given up on: still unwritten when shutdown timed out and not kept in the spill
-    /// file either.
+    /// file either (a batch the store had not answered for by then may still reach it), or
+    /// lost from a spill file changed under the writer.
     pub abandoned: u64,
     /// Records written to the spill file during store outages (each counted once, whether or
     /// not the store took it later).
@@ -235,7 +248,7 @@ impl RecordSender {
     }
 }
 
-/// Starts the writer thread for `store`.
+/// Starts the writer thread and the store's thread for `store`.
 pub(crate) fn spawn<S: ExecutionRecordStore>(
     store: S,
     config: WriterConfig,
@@ -252,12 +265,15 @@ pub(crate) fn spawn<S: ExecutionRecordStore>(
     };
     let backpressure = config.backpressure;
     let shutdown_timeout = config.shutdown_timeout;
-    let worker = worker::Worker::new(
-        store, config, records_rx, control_rx, &handle, warnings, pool,
-    );
-    let thread = std::thread::Builder::new()
-        .name("tracing-etl-writer".into())
-        .spawn(move || worker.run());
+    let collapse = store.keeps_one_row_per_entity();
+    let thread = store_thread::spawn(store).and_then(|store| {
+        let worker = worker::Worker::new(
+            store, collapse, config, records_rx, control_rx, &handle, warnings, pool,
+        );
+        std::thread::Builder::new()
+            .name("tracing-etl-writer".into())
+            .spawn(move || worker.run())
+    });
     let writer_thread = thread.as_ref().ok().map(|t| t.thread().id());
     let guard = WriterGuard::new(handle.clone(), thread, shutdown_timeout);
     let sender = RecordSender {

@@ -122,7 +122,8 @@ fn a_missing_or_corrupt_spill_file_is_a_one_line_error() {
     assert!(err.contains("spill-nope.jsonl"), "{err}");
 
     let corrupt = dir.path().join("spill-corrupt.jsonl");
-    std::fs::write(&corrupt, "{\"kind\":\"step\",\"event\":\n").unwrap();
+    // Not a record, and not the last line (a last line cut short is skipped with a warning).
+    std::fs::write(&corrupt, "{\"kind\":\"step\",\"event\":1}\n{}\n").unwrap();
     let out = cli(&history.path)
         .arg("replay")
         .arg(&corrupt)

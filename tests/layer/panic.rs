@@ -7,7 +7,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use support::scenarios::{run, Store};
 use tracing::instrument;
-use tracing_etl::RunStatus;
+use tracing_etl::{
+    layer::{MAX_FIELD_BYTES, TRUNCATED_MARKER},
+    RunStatus,
+};
 
 both_stores!(
     a_panicking_step_fails_everything_around_it,
@@ -17,6 +20,7 @@ both_stores!(
     a_panic_caught_inside_a_step_does_not_fail_it,
     a_resumed_panic_does_not_report_an_older_message,
     a_panic_caught_and_resumed_in_a_step_keeps_its_message,
+    a_huge_panic_message_is_cut_like_every_other_text,
 );
 
 #[instrument(fields(etl.step))]
@@ -215,4 +219,55 @@ fn a_panic_caught_and_resumed_in_a_step_keeps_its_message(store: Store) {
     let step = runs.step("load");
     assert_eq!(step.outcome.error.type_name.as_deref(), Some("panic"));
     assert_panic_message(step.outcome.error.message.as_deref(), "disk full");
+}
+
+fn a_huge_panic_message_is_cut_like_every_other_text(store: Store) {
+    // 1 MB of text, with multi-byte characters so that the cut must find a boundary.
+    #[instrument(fields(etl.pipeline = "p"))]
+    fn pipeline() {
+        load();
+    }
+
+    #[instrument(fields(etl.step))]
+    fn load() {
+        panic!("row 7: {}", "é".repeat(512 * 1024));
+    }
+
+    let (runs, result) = run(store, || catch_unwind(pipeline));
+    assert!(result.is_err());
+    let step = runs.step("load");
+    let p = runs.pipeline("p");
+    for (what, text) in [
+        ("step error_message", step.outcome.error.message.as_deref()),
+        ("step error", step.outcome.error.full.as_deref()),
+        ("pipeline error_message", p.outcome.error.message.as_deref()),
+        ("pipeline error", p.outcome.error.full.as_deref()),
+    ] {
+        let text = text.unwrap_or_else(|| panic!("{what} is missing"));
+        assert!(
+            text.len() <= MAX_FIELD_BYTES + TRUNCATED_MARKER.len(),
+            "{what} is {} bytes",
+            text.len()
+        );
+        assert!(text.contains(TRUNCATED_MARKER), "{what} says it was cut");
+        assert!(
+            text.len() > MAX_FIELD_BYTES / 2,
+            "{what} keeps most of the limit"
+        );
+    }
+    // What is kept: the start of the message; the full form adds where the panic happened.
+    let message = step.outcome.error.message.as_deref().unwrap();
+    assert!(message.starts_with("row 7: éé"), "{}", &message[..20]);
+    assert!(message.ends_with(TRUNCATED_MARKER));
+    let error = step.outcome.error.full.as_deref().unwrap();
+    assert!(error.starts_with("panic: row 7: éé"));
+    let tail: String = {
+        let mut end: Vec<char> = error.chars().rev().take(60).collect();
+        end.reverse();
+        end.into_iter().collect()
+    };
+    assert!(
+        tail.contains(concat!("é", "…[truncated] (at ", file!(), ":")) && tail.ends_with(')'),
+        "{tail}"
+    );
 }

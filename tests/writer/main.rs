@@ -1,5 +1,6 @@
 //! The background writer: batching, back-pressure, shutdown, durability when the process is
-//! killed, and a store that goes away mid-run.
+//! killed, and a store that goes away mid-run, stalls, fails to flush, or recovers with a
+//! backlog; spill files that fail or are torn. `faults` is the store that fails on command.
 
 // Only `History` and `cli`, to look at a killed recorder's history with the binary.
 #[cfg(feature = "cli")]
@@ -16,7 +17,12 @@ mod pg_support;
 mod backpressure;
 #[cfg(feature = "cli")]
 mod crash_durability;
+mod failing_flush;
+mod faults;
 #[cfg(feature = "postgres")]
 mod postgres_outage;
+mod recovery;
 mod shutdown;
+mod slow_store;
+mod spill_files;
 mod writer;

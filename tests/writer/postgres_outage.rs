@@ -1,7 +1,8 @@
 //! A PostgreSQL outage longer than the writer's queue: the server becomes unreachable mid-run
 //! (a TCP proxy in front of the real server stops forwarding and cuts every connection), the job
 //! keeps running without blocking while the writer keeps the records in memory and then in its
-//! spill file, and once the server is reachable again every record arrives exactly once.
+//! spill file, and once the server is reachable again every record arrives exactly once. And a
+//! table locked by another session, which stalls the store's writes without failing them.
 
 use crate::pg_support;
 
@@ -184,4 +185,87 @@ fn a_server_down_for_longer_than_the_queue_loses_nothing_and_blocks_nothing() {
     let names: Vec<_> = runs.iter().map(|r| r.run.run_id.as_str()).collect();
     assert_eq!(names, ["before", "during", "after"]);
     assert!(runs.iter().all(|r| r.outcome.status == RunStatus::Success));
+}
+
+/// Another session holds `LOCK TABLE … IN ACCESS EXCLUSIVE MODE` on the step table for 3 s,
+/// well within the store's statement timeout (30 s): the store's writes wait for the lock, and
+/// the job does not wait for them beyond the store deadline. The outage is reported, and every
+/// record arrives once the lock is gone.
+#[test]
+fn a_table_locked_by_another_session_does_not_hold_up_the_job() {
+    const STEPS: usize = 3_000;
+    const HOLD: Duration = Duration::from_secs(3);
+    const DEADLINE: Duration = Duration::from_millis(200);
+    let mut schema = pg_support::TestSchema::new("locked");
+    let store = schema.store();
+    let spill = tempfile::tempdir().unwrap();
+    let deadlines = Arc::new(AtomicU64::new(0));
+    let config = tracing_etl::writer::WriterConfig::default()
+        .with_queue_capacity(64)
+        .with_max_batch(64)
+        .with_spill_dir(spill.path())
+        .with_store_deadline(DEADLINE)
+        .with_retry_backoff(Duration::from_millis(10), Duration::from_millis(50))
+        .with_store_error_callback({
+            let deadlines = deadlines.clone();
+            move |e| {
+                if tracing_etl::writer::StoreDeadlineExceeded::of(e).is_some() {
+                    deadlines.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+    let (layer, guard) = ExecutionRecordsLayer::builder()
+        .with_writer_config(config)
+        .build(store);
+    let table = schema.table("step_runs");
+    let longest =
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            pipeline("before", 50);
+            guard.flush().expect("the server is up");
+            let (locked_tx, locked) = std::sync::mpsc::channel();
+            let locker = std::thread::spawn(move || {
+                let mut other = pg_support::admin();
+                let mut tx = other.transaction().unwrap();
+                tx.batch_execute(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+                    .unwrap();
+                locked_tx.send(()).unwrap();
+                std::thread::sleep(HOLD);
+                tx.commit().unwrap();
+            });
+            locked.recv().unwrap();
+            let _p = tracing::info_span!("run", etl.pipeline = "locked", etl.run_id = "locked")
+                .entered();
+            let mut longest = Duration::ZERO;
+            for _ in 0..STEPS {
+                let started = Instant::now();
+                drop(tracing::info_span!("write", etl.step = Empty).entered());
+                longest = longest.max(started.elapsed());
+            }
+            locker.join().unwrap();
+            longest
+        });
+    eprintln!("the longest step took {longest:?} while the table was locked for {HOLD:?}");
+    assert!(
+        longest < DEADLINE + Duration::from_millis(600),
+        "a step waited {longest:?} for a table locked {HOLD:?}"
+    );
+    let started = Instant::now();
+    while guard.flush().is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the store never caught up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stats = guard.shutdown().unwrap();
+    assert_eq!((stats.dropped, stats.abandoned), (0, 0), "{stats:?}");
+    assert!(
+        deadlines.load(Ordering::SeqCst) >= 1,
+        "the outage was reported"
+    );
+    assert_eq!(
+        schema.count("step_runs", "WHERE status = 'success'") as usize,
+        50 + STEPS
+    );
+    assert_eq!(schema.count("pipeline_runs", "WHERE status = 'success'"), 2);
 }
