@@ -44,20 +44,48 @@ impl Anchor {
 /// only a step of the wall clock (someone setting the time) shows up to a second late.
 pub(crate) fn now_on_both_clocks() -> (Instant, i64) {
     let now = Instant::now();
-    let derived = CLOCK_ANCHOR
-        .try_with(|anchor| {
-            if let Some(anchor) = anchor.get() {
+    CLOCK_ANCHOR
+        .try_with(|slot| {
+            if let Some(anchor) = slot.get() {
                 if now.saturating_duration_since(anchor.at) < ANCHOR_LIFETIME {
-                    return anchor.wall_ns_at(now);
+                    return (now, anchor.wall_ns_at(now));
                 }
             }
-            let wall_ns = now_nanos();
-            anchor.set(Some(Anchor { at: now, wall_ns }));
-            wall_ns
+            let anchor = read_anchor();
+            slot.set(Some(anchor));
+            (anchor.at, anchor.wall_ns)
         })
         // Thread-locals already gone (thread teardown): read the wall clock.
-        .unwrap_or_else(|_| now_nanos());
-    (now, derived)
+        .unwrap_or_else(|_| (now, now_nanos()))
+}
+
+/// Both clocks at one moment: the wall clock read between two readings of the monotonic
+/// clock, taken at their midpoint, the best of a few tries (a thread preempted between the
+/// readings would otherwise put every time derived from the anchor ahead by the delay).
+fn read_anchor() -> Anchor {
+    let mut best: Option<(Duration, Anchor)> = None;
+    for _ in 0..4 {
+        let before = Instant::now();
+        let wall_ns = now_nanos();
+        let gap = before.elapsed();
+        let anchor = Anchor {
+            at: before + gap / 2,
+            wall_ns,
+        };
+        if best.is_none_or(|(smallest, _)| gap < smallest) {
+            best = Some((gap, anchor));
+        }
+        if gap < Duration::from_micros(1) {
+            break;
+        }
+    }
+    best.map_or_else(
+        || Anchor {
+            at: Instant::now(),
+            wall_ns: now_nanos(),
+        },
+        |(_, anchor)| anchor,
+    )
 }
 
 /// Nanoseconds since the Unix epoch, now (wall clock).
