@@ -195,6 +195,9 @@ fn request(
 #[derive(Clone)]
 pub(crate) struct RecordSender {
     records: Sender<Queued>,
+    /// Warnings travel beside the records, not among them: the queue counts records only (a
+    /// flush waits for the records queued before it), and a warning never waits for room.
+    warnings: Sender<String>,
     backpressure: Backpressure,
     handle: WriterHandle,
     /// The writer thread, which must never wait for itself.
@@ -214,6 +217,13 @@ impl RecordSender {
     /// Queues a record; never does I/O. Blocks only in [`Backpressure::Block`] mode while the
     /// queue is full. A warning that cannot be queued is not counted: only records are.
     pub(crate) fn send(&self, item: Queued) {
+        let item = match item {
+            Queued::Warning(warning) => {
+                let _ = self.warnings.send(warning);
+                return;
+            }
+            record => record,
+        };
         let is_record = item.is_record();
         let sent = match self.backpressure {
             Backpressure::Block => self.records.send(item).is_ok(),
@@ -257,6 +267,7 @@ pub(crate) fn spawn<S: ExecutionRecordStore>(
 ) -> (RecordSender, WriterGuard) {
     let (records_tx, records_rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
     let (control_tx, control_rx) = crossbeam_channel::unbounded();
+    let (warnings_tx, warnings_rx) = crossbeam_channel::unbounded();
     let handle = WriterHandle {
         recorder_id: uuid::Uuid::now_v7().hyphenated().to_string().into(),
         control: control_tx,
@@ -268,7 +279,15 @@ pub(crate) fn spawn<S: ExecutionRecordStore>(
     let collapse = store.keeps_one_row_per_entity();
     let thread = store_thread::spawn(store).and_then(|store| {
         let worker = worker::Worker::new(
-            store, collapse, config, records_rx, control_rx, &handle, warnings, pool,
+            store,
+            collapse,
+            config,
+            records_rx,
+            warnings_rx,
+            control_rx,
+            &handle,
+            warnings,
+            pool,
         );
         std::thread::Builder::new()
             .name("tracing-etl-writer".into())
@@ -278,6 +297,7 @@ pub(crate) fn spawn<S: ExecutionRecordStore>(
     let guard = WriterGuard::new(handle.clone(), thread, shutdown_timeout);
     let sender = RecordSender {
         records: records_tx,
+        warnings: warnings_tx,
         backpressure,
         handle,
         writer_thread,

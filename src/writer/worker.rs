@@ -30,6 +30,9 @@ const LAST_BEAT_WAIT: Duration = Duration::from_secs(1);
 pub(super) struct Worker {
     config: WriterConfig,
     records: Receiver<Queued>,
+    /// The layer's warnings, emitted as they come (see `RecordSender`).
+    layer_warnings: Receiver<String>,
+    layer_warnings_closed: bool,
     control: Receiver<Control>,
     counters: Arc<Counters>,
     warnings: RegisteredDispatch,
@@ -150,6 +153,7 @@ impl Worker {
         collapse: bool,
         config: WriterConfig,
         records: Receiver<Queued>,
+        layer_warnings: Receiver<String>,
         control: Receiver<Control>,
         handle: &WriterHandle,
         warnings: RegisteredDispatch,
@@ -179,6 +183,8 @@ impl Worker {
             flush_backoff: config.retry_initial,
             config,
             records,
+            layer_warnings,
+            layer_warnings_closed: false,
             control,
             counters,
             warnings,
@@ -213,6 +219,7 @@ impl Worker {
         let never_records = crossbeam_channel::never();
         let never_control = crossbeam_channel::never();
         let never_answers = crossbeam_channel::never();
+        let never_warnings = crossbeam_channel::never();
         let result = loop {
             let now = Instant::now();
             self.counters
@@ -232,6 +239,10 @@ impl Worker {
             let control = match self.control_closed {
                 false => &self.control,
                 true => &never_control,
+            };
+            let layer_warnings = match self.layer_warnings_closed {
+                false => &self.layer_warnings,
+                true => &never_warnings,
             };
             let answers = match (&self.store, self.store_gone) {
                 (Some(store), false) => &store.answers,
@@ -254,6 +265,10 @@ impl Worker {
                         self.control_closed = true;
                         self.begin_stopping(None);
                     }
+                },
+                recv(layer_warnings) -> warning => match warning {
+                    Ok(warning) => self.warn(&warning),
+                    Err(_) => self.layer_warnings_closed = true,
                 },
                 recv(answers) -> answer => match answer {
                     Ok(result) => self.answered(result),
@@ -982,6 +997,9 @@ impl Worker {
     }
 
     fn exit(&mut self, result: Result<(), WriterError>) {
+        while let Ok(warning) = self.layer_warnings.try_recv() {
+            self.warn(&warning);
+        }
         for waiter in self.flushes.drain(..) {
             let _ = waiter.reply.send(result.clone());
         }
