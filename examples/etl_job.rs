@@ -371,6 +371,7 @@ fn reader(
     Ok(match url {
         StoreUrl::Sqlite(path) => Box::new(SqliteStore::open_read_only(path)?),
         StoreUrl::JsonLines(dir) => Box::new(JsonLinesStore::open_read_only(dir)?),
+        #[cfg(feature = "postgres")]
         StoreUrl::Postgres(pg) => Box::new(pg.builder().connect_read_only()?),
         StoreUrl::Memory => Box::new(memory.unwrap_or_default()),
         other => {
