@@ -16,78 +16,32 @@
 //! by counting the rows written. Batches are made before the timing and dropped after it
 //! (freeing the records is the writer's work, not the store's).
 //!
+//! - Delta Lake (feature `delta`): [`DELTA_BATCHES`] batches, then a flush (one Delta commit),
+//!   against the same rows built as one Arrow record batch and written as one Parquet file with
+//!   `parquet`'s `ArrowWriter` directly (same compression, Snappy). It also prints the data files
+//!   10,000 step runs recorded through the layer leave, before and after `DeltaStore::compact`.
+//!
 //! A store's benchmark is one small function over [`store_row`]; see `sqlite_store`,
 //! `jsonl_store`, `postgres_store`.
 //!
-//! `cargo bench --features jsonl,postgres --bench stores`
+//! `cargo bench --features jsonl,postgres --bench stores` (add `delta` for the Delta Lake rows)
 
 use std::fs::File;
 use std::io::Write as _;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
 };
+#[path = "support/step_runs.rs"]
+mod step_runs;
+
+use step_runs::{handed, step_runs, ENTITIES};
 use tracing_etl::{
-    record::ErrorDetails, ExecutionRecord, ExecutionRecordStore, JsonLinesStore, PostgresStore,
-    RunStatus, SqliteStore,
+    ExecutionRecord, ExecutionRecordStore, JsonLinesStore, PostgresStore, SqliteStore,
 };
-
-/// Step runs per batch: the writer's default batch is 4,096 records, a start and an end record
-/// per entity.
-const ENTITIES: usize = 2048;
-
-/// A start and an end record of one step run.
-struct StepRun {
-    start: ExecutionRecord,
-    end: ExecutionRecord,
-}
-
-/// [`ENTITIES`] step runs of one pipeline run, with fresh ids, as the layer records them: one
-/// in 1,000 failed.
-fn step_runs() -> Vec<StepRun> {
-    let run_id = uuid::Uuid::now_v7().hyphenated().to_string();
-    let process_run_id = uuid::Uuid::now_v7().hyphenated().to_string();
-    let recorder_id = uuid::Uuid::now_v7().hyphenated().to_string();
-    (0..ENTITIES)
-        .map(|i| {
-            let start = ExecutionRecord::step_start(
-                &run_id,
-                uuid::Uuid::now_v7().hyphenated().to_string(),
-                "load",
-                Utc::now().trunc_subsecs(6),
-            )
-            .with_process_run_id(&process_run_id)
-            .with_recorder_id(&recorder_id);
-            let failed = i % 1000 == 0;
-            let status = if failed {
-                RunStatus::Failed
-            } else {
-                RunStatus::Success
-            };
-            let mut end = start.clone().ended(status, 3);
-            if failed {
-                end = end.with_error(ErrorDetails::new("bad row").with_full("bad row"));
-            }
-            StepRun { start, end }
-        })
-        .collect()
-}
-
-/// The batch the writer hands a store for `runs`: both records of each, or for a store that
-/// keeps one row per entity only the end record, which supersedes the start record.
-fn handed(one_row: bool, runs: Vec<StepRun>) -> Vec<ExecutionRecord> {
-    let mut records = Vec::with_capacity(2 * runs.len());
-    for run in runs {
-        if !one_row {
-            records.push(run.start);
-        }
-        records.push(run.end);
-    }
-    records
-}
 
 /// Benchmarks `store` writing batches of [`ENTITIES`] step runs; returns how many step runs it
 /// was given, for the caller to check against the rows the store holds.
@@ -403,7 +357,236 @@ fn stores(c: &mut Criterion) {
     jsonl_floor(&mut g);
     postgres_store(&mut g);
     postgres_floor(&mut g);
+    #[cfg(feature = "delta")]
+    {
+        delta::store(&mut g);
+        delta::floor(&mut g);
+        delta::files_per_10k_entities();
+    }
     g.finish();
+}
+
+/// Batches per Delta commit in the benchmark: a flush after this many writer batches.
+#[cfg(feature = "delta")]
+const DELTA_BATCHES: usize = 8;
+
+#[cfg(feature = "delta")]
+mod delta {
+    //! Row 6, Delta Lake: the store and its floor.
+
+    use std::sync::Arc;
+
+    use criterion::measurement::WallTime;
+    use criterion::{BatchSize, BenchmarkGroup, Throughput};
+    use deltalake::arrow::array::{
+        ArrayRef, BooleanBuilder, Date32Builder, Int32Builder, Int64Builder, RecordBatch,
+        StringBuilder, TimestampMicrosecondBuilder,
+    };
+    use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use deltalake::parquet::arrow::ArrowWriter;
+    use deltalake::parquet::basic::Compression;
+    use deltalake::parquet::file::properties::WriterProperties;
+    use tracing_etl::{
+        store::{RecordReader, RunFilter},
+        DeltaStore, ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer,
+    };
+    use tracing_subscriber::prelude::*;
+
+    use super::step_runs::{step_runs, ENTITIES};
+    use super::DELTA_BATCHES;
+
+    /// [`DELTA_BATCHES`] batches of both records of every step run (an append-only store
+    /// keeps both).
+    fn batches() -> Vec<Vec<ExecutionRecord>> {
+        (0..DELTA_BATCHES)
+            .map(|_| {
+                step_runs()
+                    .into_iter()
+                    .flat_map(|r| [r.start, r.end])
+                    .collect()
+            })
+            .collect()
+    }
+
+    const ROWS: u64 = (DELTA_BATCHES * ENTITIES * 2) as u64;
+
+    /// The store: the batches, then one flush (one commit of one Parquet file).
+    pub(super) fn store(g: &mut BenchmarkGroup<'_, WallTime>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = DeltaStore::open(dir.path()).expect("open");
+        g.throughput(Throughput::Elements(ROWS));
+        let mut rows = 0;
+        g.bench_function("delta_store", |b| {
+            b.iter_batched_ref(
+                batches,
+                |batches| {
+                    for batch in batches.iter() {
+                        store.write_batch(batch).expect("write batch");
+                    }
+                    store.flush().expect("flush");
+                    rows += ROWS;
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        let steps = store.read_steps(&RunFilter::default()).expect("read").len() as u64;
+        assert_eq!(2 * steps, rows);
+    }
+
+    /// The floor: the same rows as one Arrow batch, written as one Parquet file.
+    pub(super) fn floor(g: &mut BenchmarkGroup<'_, WallTime>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        g.throughput(Throughput::Elements(ROWS));
+        let mut files = 0u64;
+        g.bench_function("delta_floor_parquet", |b| {
+            b.iter_batched_ref(
+                batches,
+                |batches| {
+                    let records: Vec<&ExecutionRecord> = batches.iter().flatten().collect();
+                    let batch = step_batch(&records);
+                    let path = dir.path().join(format!("{files}.parquet"));
+                    let file = std::fs::File::create(&path).expect("create");
+                    let props = WriterProperties::builder()
+                        .set_compression(Compression::SNAPPY)
+                        .build();
+                    let mut writer =
+                        ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
+                    writer.write(&batch).expect("write");
+                    writer.close().expect("close");
+                    files += 1;
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("list").count() as u64,
+            files
+        );
+    }
+
+    /// The step rows as one Arrow batch, built field by field.
+    fn step_batch(records: &[&ExecutionRecord]) -> RecordBatch {
+        let n = records.len();
+        let text = |get: &dyn Fn(&ExecutionRecord) -> Option<&str>| -> ArrayRef {
+            let mut b = StringBuilder::with_capacity(n, n * 16);
+            records.iter().for_each(|r| b.append_option(get(r)));
+            Arc::new(b.finish())
+        };
+        let mut attempt = Int32Builder::with_capacity(n);
+        let mut last = BooleanBuilder::with_capacity(n);
+        let mut started = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+        let mut duration = Int64Builder::with_capacity(n);
+        let mut date = Date32Builder::with_capacity(n);
+        for r in records {
+            attempt.append_value(r.run.attempt as i32);
+            last.append_value(r.run.last_attempt);
+            started.append_value(r.started_at.timestamp_micros());
+            duration.append_option(r.outcome.duration_ms.map(|d| d as i64));
+            date.append_value((r.started_at.timestamp() / 86_400) as i32);
+        }
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("event", text(&|r| Some(r.event().as_str()))),
+            ("run_id", text(&|r| Some(&r.run.run_id))),
+            ("correlation_id", text(&|r| r.run.correlation_id.as_deref())),
+            ("attempt", Arc::new(attempt.finish())),
+            ("last_attempt", Arc::new(last.finish())),
+            ("step_run_id", text(&|r| r.step_run_id.as_deref())),
+            ("step", text(&|r| Some(&r.name))),
+            ("process_run_id", text(&|r| r.process_run_id.as_deref())),
+            ("started_at", Arc::new(started.finish())),
+            ("status", text(&|r| Some(r.outcome.status.as_str()))),
+            ("duration_ms", Arc::new(duration.finish())),
+            ("error", text(&|r| r.outcome.error.full.as_deref())),
+            (
+                "error_type",
+                text(&|r| r.outcome.error.type_name.as_deref()),
+            ),
+            (
+                "error_message",
+                text(&|r| r.outcome.error.message.as_deref()),
+            ),
+            ("trace_id", text(&|r| r.trace_id.as_deref())),
+            ("span_id", text(&|r| r.span_id.as_deref())),
+            ("recorder_id", text(&|r| r.recorder_id.as_deref())),
+            ("started_date", Arc::new(date.finish())),
+        ];
+        let fields: Vec<Field> = columns
+            .iter()
+            .map(|(name, array)| Field::new(*name, array.data_type().clone(), true))
+            .collect();
+        debug_assert!(fields
+            .iter()
+            .any(|f| f.data_type()
+                == &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))));
+        let arrays = columns.into_iter().map(|(_, a)| a).collect();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).expect("batch")
+    }
+
+    /// Prints the data files of the step table after 10,000 step runs recorded through the
+    /// layer, before and after `DeltaStore::compact`: back to back (a quarter of a millisecond
+    /// each, a few seconds in all) and paced (6 ms each, a minute in all), each with the flush
+    /// interval the store asks for (30 s) and with the writer's usual 200 ms.
+    pub(super) fn files_per_10k_entities() {
+        let quick = || spin(std::time::Duration::from_micros(250));
+        let paced = || std::thread::sleep(std::time::Duration::from_millis(6));
+        for (pace, step) in [
+            ("back to back", &quick as &dyn Fn()),
+            ("paced, 6 ms", &paced),
+        ] {
+            for interval in [None, Some(std::time::Duration::from_millis(200))] {
+                let started = std::time::Instant::now();
+                let (before, after) = files_after_10k(step, interval);
+                println!(
+                    "delta step_runs files per 10,000 step runs ({pace}, {:.1} s, flush \
+                     interval {}): {before} before compaction, {after} after",
+                    started.elapsed().as_secs_f64(),
+                    match interval {
+                        None => "the store's 30 s".to_owned(),
+                        Some(i) => format!("{} ms", i.as_millis()),
+                    }
+                );
+            }
+        }
+    }
+
+    fn spin(d: std::time::Duration) {
+        let until = std::time::Instant::now() + d;
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// The data files of `step_runs` after 10,000 steps of `step` each, before and after
+    /// compaction, with the writer's flush interval `interval` (`None`: the store's).
+    fn files_after_10k(step: &dyn Fn(), interval: Option<std::time::Duration>) -> (usize, usize) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut builder = ExecutionRecordsLayer::builder();
+        if let Some(interval) = interval {
+            builder = builder.flush_interval(interval);
+        }
+        let (layer, guard) = builder.build(DeltaStore::open(dir.path()).expect("open"));
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let _run = tracing::info_span!("nightly", etl.pipeline = "nightly").entered();
+            for _ in 0..10_000 {
+                let _step = tracing::info_span!("load", etl.step = "load").entered();
+                step();
+            }
+        });
+        guard.shutdown().expect("shutdown");
+        let mut store = DeltaStore::open(dir.path()).expect("reopen");
+        let before = store.data_files().expect("files")[2];
+        let report = store.compact().expect("compact");
+        let after = store.data_files().expect("files")[2];
+        assert_eq!(
+            store.read_steps(&Default::default()).expect("read").len(),
+            10_000
+        );
+        assert_eq!(
+            (report[2].files_before, report[2].files_after),
+            (before, after)
+        );
+        (before, after)
+    }
 }
 
 /// What collapsing a start and an end record in one batch into the end record is worth to

@@ -4,19 +4,32 @@
 //! cargo run --features cli,otlp --example etl_job                                   # examples/data/orders.csv
 //! cargo run --features cli,otlp --example etl_job -- --input examples/data/orders_bad.csv   # fails in `validate`
 //! cargo run --features cli,otlp --example etl_job -- --store jsonl:target/etl_job/history   # another store
+//! cargo run --features cli,otlp,delta --example etl_job -- --store delta:target/etl_job/lake  # Delta tables
 //! OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 cargo run --features cli,otlp --example etl_job  # + traces
 //! ```
 //!
 //! The job is one pipeline (`daily_sales`) of three processes (`extract`, `transform`, `load`)
-//! and five steps. Every run is recorded in the store named by `--store URL` or
+//! and five steps. Every entity records the rows it read and wrote and the datasets it read
+//! from and wrote to (`etl.rows_in`, `etl.rows_out`, `etl.inputs`, `etl.outputs`, through
+//! [`EtlSpanExt`]): the input and output files, and between the steps the in-memory stages
+//! (`memory://daily_sales/orders`, …). Every run is recorded in the store named by `--store URL` or
 //! `TRACING_ETL_STORE` (a [`StoreUrl`]: `sqlite:PATH`, `jsonl:DIR`,
-//! `postgres://USER@HOST/DBNAME?schema=NAME` or `memory:`; default `sqlite:tracing-etl.db`).
+//! `postgres://USER@HOST/DBNAME?schema=NAME`, `delta:DIR` or `memory:`; default
+//! `sqlite:tracing-etl.db`).
 //! `--db PATH` / `TRACING_ETL_DB`, the older way to name a SQLite file, still works; naming the
 //! store both ways is an error. The job prints a summary of the run read back from the store,
 //! and exits non-zero when the run failed. When `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, every pipeline, process and step is also sent
 //! as an OpenTelemetry span over OTLP (`OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf`, the
-//! default, or `grpc`), and the summary shows the run's trace id.
+//! default, or `grpc`), and the summary shows the run's trace id. Built with the
+//! `openlineage` feature, it also sends an OpenLineage run event for every pipeline, process
+//! and step when the OpenLineage variables are set (`OPENLINEAGE_URL=http://localhost:5000` for
+//! Marquez, or `OPENLINEAGE__TRANSPORT__TYPE=file` with
+//! `OPENLINEAGE__TRANSPORT__LOG_FILE_PATH=events.jsonl`; see the `lineage` guide):
+//!
+//! ```text
+//! OPENLINEAGE_URL=http://localhost:5000 cargo run --features cli,otlp,openlineage --example etl_job
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,11 +38,11 @@ use std::process::ExitCode;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use serde::Deserialize;
-use tracing::instrument;
+use tracing::{instrument, Span};
 use tracing_etl::{
     store::{RecordReader, RunFilter},
-    ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, JsonLinesStore, RunStatus,
-    SqliteStore, StoreError, StoreUrl,
+    EtlSpanExt, ExecutionRecordsLayer, InMemoryStore, JsonLinesStore, RunStatus, SqliteStore,
+    StoreError, StoreUrl,
 };
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
@@ -47,7 +60,8 @@ struct Args {
     #[arg(long)]
     run_id: Option<String>,
     /// The run history, as a store URL: sqlite:PATH, jsonl:DIR,
-    /// postgres://USER@HOST/DBNAME?schema=NAME or memory: [default: sqlite:tracing-etl.db]
+    /// postgres://USER@HOST/DBNAME?schema=NAME, delta:DIR (with the delta feature) or memory:
+    /// [default: sqlite:tracing-etl.db]
     #[arg(long, env = "TRACING_ETL_STORE", value_name = "URL")]
     store: Option<String>,
     /// Deprecated: a SQLite file of the run history, the same as --store sqlite:PATH.
@@ -141,22 +155,55 @@ enum EtlError {
     },
 }
 
+/// The in-memory stages between the steps, as datasets.
+const RAW_ORDERS: &str = "memory://daily_sales/raw_orders";
+const ORDERS: &str = "memory://daily_sales/orders";
+const SALES: &str = "memory://daily_sales/sales";
+const TOTALS: &str = "memory://daily_sales/totals";
+
+/// A file as a dataset name.
+fn dataset(path: &Path) -> String {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    format!("file://{}", path.display())
+}
+
+/// Rows and datasets of the current span's entity.
+fn record_volume(rows_in: usize, rows_out: usize, inputs: &[&str], outputs: &[&str]) {
+    let span = Span::current();
+    span.record_rows_in(rows_in as u64);
+    span.record_rows_out(rows_out as u64);
+    inputs.iter().for_each(|d| span.add_input(d));
+    outputs.iter().for_each(|d| span.add_output(d));
+}
+
 #[instrument(skip_all, fields(etl.pipeline = "daily_sales", etl.run_id = %run_id))]
 fn daily_sales(run_id: &str, input: &Path, output: &Path) -> Result<usize, EtlError> {
-    let orders = extract(input)?;
+    Span::current().add_input(dataset(input));
+    let (rows, orders) = extract(input)?;
     let totals = transform(orders);
     load(&totals, output)?;
+    let span = Span::current();
+    span.record_rows_in(rows as u64);
+    span.record_rows_out(totals.len() as u64);
+    span.add_output(dataset(output));
     Ok(totals.len())
 }
 
+/// The orders, and how many rows the file had.
 #[instrument(skip_all, fields(etl.process))]
-fn extract(input: &Path) -> Result<Vec<Order>, EtlError> {
+fn extract(input: &Path) -> Result<(usize, Vec<Order>), EtlError> {
+    Span::current().add_input(dataset(input));
     let rows = read_csv(input)?;
-    validate(rows)
+    let read = rows.len();
+    Span::current().record_rows_in(read as u64);
+    let orders = validate(rows)?;
+    record_volume(read, orders.len(), &[], &[ORDERS]);
+    Ok((read, orders))
 }
 
 #[instrument(skip_all, err, fields(etl.step, path = %input.display()))]
 fn read_csv(input: &Path) -> Result<Vec<RawOrder>, EtlError> {
+    Span::current().add_input(dataset(input));
     let read_err = |source| EtlError::Read {
         path: input.to_owned(),
         source,
@@ -167,11 +214,15 @@ fn read_csv(input: &Path) -> Result<Vec<RawOrder>, EtlError> {
         .collect::<Result<Vec<RawOrder>, _>>()
         .map_err(read_err)?;
     tracing::info!(rows = rows.len(), "read orders");
+    record_volume(rows.len(), rows.len(), &[], &[RAW_ORDERS]);
     Ok(rows)
 }
 
 #[instrument(skip_all, fields(etl.step, rows = rows.len()))]
 fn validate(rows: Vec<RawOrder>) -> Result<Vec<Order>, EtlError> {
+    let read = rows.len();
+    Span::current().record_rows_in(read as u64);
+    Span::current().add_input(RAW_ORDERS);
     let orders = rows
         .into_iter()
         .enumerate()
@@ -182,6 +233,7 @@ fn validate(rows: Vec<RawOrder>) -> Result<Vec<Order>, EtlError> {
         tracing_etl::record_error(&EtlError::Empty);
         return Err(EtlError::Empty);
     }
+    record_volume(read, orders.len(), &[], &[ORDERS]);
     Ok(orders)
 }
 
@@ -225,11 +277,15 @@ fn parse_cents(text: &str) -> Option<i64> {
 
 #[instrument(skip_all, fields(etl.process))]
 fn transform(orders: Vec<Order>) -> Totals {
-    aggregate(enrich(orders))
+    let read = orders.len();
+    let totals = aggregate(enrich(orders));
+    record_volume(read, totals.len(), &[ORDERS], &[TOTALS]);
+    totals
 }
 
 #[instrument(skip_all, fields(etl.step, orders = orders.len()))]
 fn enrich(orders: Vec<Order>) -> Vec<Sale> {
+    record_volume(orders.len(), orders.len(), &[ORDERS], &[SALES]);
     orders
         .into_iter()
         .map(|o| Sale {
@@ -244,6 +300,7 @@ fn enrich(orders: Vec<Order>) -> Vec<Sale> {
 
 #[instrument(skip_all, fields(etl.step, sales = sales.len()))]
 fn aggregate(sales: Vec<Sale>) -> Totals {
+    let read = sales.len();
     let mut totals = Totals::new();
     for sale in sales {
         let total = totals
@@ -253,12 +310,15 @@ fn aggregate(sales: Vec<Sale>) -> Totals {
         total.quantity += u64::from(sale.quantity);
         total.amount_cents += sale.amount_cents;
     }
+    record_volume(read, totals.len(), &[SALES], &[TOTALS]);
     totals
 }
 
 #[instrument(skip_all, fields(etl.process))]
 fn load(totals: &Totals, output: &Path) -> Result<(), EtlError> {
-    write_output(totals, output)
+    write_output(totals, output)?;
+    record_volume(totals.len(), totals.len(), &[TOTALS], &[&dataset(output)]);
+    Ok(())
 }
 
 #[instrument(skip_all, err, fields(etl.step, path = %output.display()))]
@@ -282,6 +342,7 @@ fn write_output(totals: &Totals, output: &Path) -> Result<(), EtlError> {
     }
     std::fs::write(output, text).map_err(write_err)?;
     tracing::info!(rows = totals.len(), "wrote daily totals");
+    record_volume(totals.len(), totals.len(), &[TOTALS], &[&dataset(output)]);
     Ok(())
 }
 
@@ -302,16 +363,6 @@ fn main() -> ExitCode {
     };
     // An in-memory store is kept here too, to read the run back from.
     let memory = matches!(url, StoreUrl::Memory).then(InMemoryStore::new);
-    let store: Box<dyn ExecutionRecordStore> = match &memory {
-        Some(memory) => Box::new(memory.clone()),
-        None => match url.open() {
-            Ok(store) => store,
-            Err(e) => {
-                eprintln!("etl_job: {e}");
-                return ExitCode::from(2);
-            }
-        },
-    };
     // With a collector configured, entity spans are exported over OTLP too (the standard
     // OTEL_* variables say where and how; see otel-collector.yaml). The run is recorded in
     // the store either way.
@@ -332,7 +383,25 @@ fn main() -> ExitCode {
     if let Some(otel) = &otel {
         builder = builder.with_tracer_provider(otel.tracer_provider());
     }
-    let (records, guard) = builder.build(store);
+    // With the OpenLineage variables set, a run event for every entity too.
+    #[cfg(feature = "openlineage")]
+    match tracing_etl::lineage::OpenLineageConfig::from_env() {
+        Ok(Some(lineage)) => builder = builder.with_lineage(lineage),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("etl_job: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    // The writer opens the store itself: a history that cannot be opened yet (a full disk, a
+    // server down) does not stop the job; its records wait in the spill file meanwhile.
+    let (records, guard) = match &memory {
+        Some(memory) => builder.build(memory.clone()),
+        None => {
+            let url = url.clone();
+            builder.build_with(move || url.open())
+        }
+    };
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -373,6 +442,8 @@ fn reader(
         StoreUrl::JsonLines(dir) => Box::new(JsonLinesStore::open_read_only(dir)?),
         #[cfg(feature = "postgres")]
         StoreUrl::Postgres(pg) => Box::new(pg.builder().connect_read_only()?),
+        #[cfg(feature = "delta")]
+        StoreUrl::Delta(dir) => Box::new(tracing_etl::DeltaStore::open_read_only(dir)?),
         StoreUrl::Memory => Box::new(memory.unwrap_or_default()),
         other => {
             return Err(StoreError::other(format!(

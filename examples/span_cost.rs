@@ -28,6 +28,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use tracing_etl::store::{RecordReader, RunFilter};
 use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, SqliteStore};
 use tracing_subscriber::prelude::*;
 
@@ -151,7 +152,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             drive(&dispatch, n, step_span, &|| guard.flush().expect("flush"));
             drop(dispatch);
             guard.shutdown()?;
-            let rows = SqliteStore::open_read_only(&path)?.step_runs()?.len() as u64;
+            let rows = SqliteStore::open_read_only(&path)?
+                .read_steps(&RunFilter::default())?
+                .len() as u64;
             assert_eq!(rows, n);
         }
         "otel" | "stacked" => {

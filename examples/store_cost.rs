@@ -2,7 +2,7 @@
 //! profiling with callgrind (load-independent, unlike wall-clock timings):
 //!
 //! ```text
-//! cargo build --profile bench --example store_cost
+//! cargo build --profile bench --features jsonl,postgres --example store_cost
 //! valgrind --tool=callgrind --toggle-collect='store_cost::run' \
 //!     target/release/examples/store_cost jsonl 10
 //! ```
@@ -16,41 +16,16 @@
 //! divide the difference of the totals by the difference of the rows written. Outside
 //! valgrind, it prints the rows per second of the counted part.
 
-use chrono::{SubsecRound, Utc};
+#[path = "../benches/support/step_runs.rs"]
+mod step_runs;
+
 use tracing_etl::{
-    record::ErrorDetails, ExecutionRecord, ExecutionRecordStore, JsonLinesStore, PostgresStore,
-    RunStatus, SqliteStore,
+    ExecutionRecord, ExecutionRecordStore, JsonLinesStore, PostgresStore, SqliteStore,
 };
 
-/// Step runs per batch, as in the benchmark.
-const ENTITIES: usize = 2048;
-
-/// One batch: the records of [`ENTITIES`] step runs, one in 1,000 failed; both records of each
-/// step run, or only the end record.
-fn batch(both: bool) -> Vec<ExecutionRecord> {
-    let id = || uuid::Uuid::now_v7().hyphenated().to_string();
-    let (run_id, process_run_id, recorder_id) = (id(), id(), id());
-    let mut records = Vec::with_capacity(2 * ENTITIES);
-    for i in 0..ENTITIES {
-        let start = ExecutionRecord::step_start(&run_id, id(), "load", Utc::now().trunc_subsecs(6))
-            .with_process_run_id(&process_run_id)
-            .with_recorder_id(&recorder_id);
-        let failed = i % 1000 == 0;
-        let status = if failed {
-            RunStatus::Failed
-        } else {
-            RunStatus::Success
-        };
-        let mut end = start.clone().ended(status, 3);
-        if failed {
-            end = end.with_error(ErrorDetails::new("bad row").with_full("bad row"));
-        }
-        if both {
-            records.push(start);
-        }
-        records.push(end);
-    }
-    records
+/// One batch as `benches/stores.rs` hands it to a store.
+fn batch(one_row: bool) -> Vec<ExecutionRecord> {
+    step_runs::handed(one_row, step_runs::step_runs())
 }
 
 /// The counted part: every batch written, then flushed.
@@ -83,8 +58,8 @@ fn main() {
         ),
         other => panic!("unknown store {other:?} (jsonl, sqlite, postgres)"),
     };
-    let both = !store.keeps_one_row_per_entity();
-    let batches: Vec<Vec<ExecutionRecord>> = (0..count).map(|_| batch(both)).collect();
+    let one_row = store.keeps_one_row_per_entity();
+    let batches: Vec<Vec<ExecutionRecord>> = (0..count).map(|_| batch(one_row)).collect();
     let rows: usize = batches.iter().map(Vec::len).sum();
     let start = std::time::Instant::now();
     run(&mut *store, &batches);

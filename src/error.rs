@@ -41,6 +41,17 @@ pub enum StoreError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// The Delta Lake store failed: the Delta log, a Parquet file, Arrow, or the file system
+    /// under them.
+    #[cfg(feature = "delta")]
+    #[error("{context}: {source}")]
+    Delta {
+        /// What the store was doing (and on which table).
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// A record could not be serialised or deserialised.
     #[error("{context}: {source}")]
     Json {

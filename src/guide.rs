@@ -4,15 +4,18 @@
 //! repository's `docs/` folder, rendered here as they are on GitHub, and their Rust examples are
 //! doctests.
 //!
-//! - [`conventions`]: the `etl.*` span fields, how runs are inherited, odd shapes, field values,
-//!   filters.
-//! - [`failures`]: what fails an entity, the root cause, the error fields, panics.
+//! - [`conventions`]: the `etl.*` span fields, how runs are inherited, futures that may be
+//!   dropped, odd shapes, field values, filters.
+//! - [`failures`]: what fails an entity, the root cause, cancelled entities, the error fields,
+//!   panics.
 //! - [`guarantees`]: the writer and its settings, back-pressure, store outages, spill files,
 //!   durability, crashes and abandoned runs, and what is promised.
 //! - [`stores`]: SQLite, JSON Lines, PostgreSQL, every record field, schema versions.
 //! - [`opentelemetry`]: what is exported, OTLP and its variables, `tracing-opentelemetry`, the
 //!   collector, Jaeger and Tempo.
 //! - [`cli`]: the `tracing-etl` command-line tool.
+//! - [`web`]: `tracing-etl serve`, the web pages and JSON API.
+//! - [`lineage`]: OpenLineage run events (feature `openlineage`), their transports, Marquez.
 
 // The guides link to each other as the files they are on GitHub (`failures.md#error-fields`),
 // with reference-style links whose definitions close each file. Rustdoc is given its own
@@ -25,17 +28,25 @@ macro_rules! guide_links {
          [cli.md#trace-links]: crate::guide::cli#trace-links\n\
          [conventions.md]: crate::guide::conventions\n\
          [conventions.md#field-values]: crate::guide::conventions#field-values\n\
+         [conventions.md#futures-that-may-be-dropped]: crate::guide::conventions#futures-that-may-be-dropped\n\
          [conventions.md#the-fields]: crate::guide::conventions#the-fields\n\
+         [conventions.md#rows-and-datasets]: crate::guide::conventions#rows-and-datasets\n\
          [failures.md]: crate::guide::failures\n\
+         [failures.md#cancelled-entities]: crate::guide::failures#cancelled-entities\n\
          [failures.md#error-fields]: crate::guide::failures#error-fields\n\
          [guarantees.md#crashes-and-abandoned-runs]: crate::guide::guarantees#crashes-and-abandoned-runs\n\
          [guarantees.md#durability]: crate::guide::guarantees#durability\n\
          [guarantees.md#spill-files]: crate::guide::guarantees#spill-files\n\
          [guarantees.md#store-outages]: crate::guide::guarantees#store-outages\n\
+         [lineage.md]: crate::guide::lineage\n\
          [opentelemetry.md]: crate::guide::opentelemetry\n\
          [opentelemetry.md#what-is-exported]: crate::guide::opentelemetry#what-is-exported\n\
+         [stores.md#delta-lake]: crate::guide::stores#delta-lake\n\
          [stores.md#postgresql]: crate::guide::stores#postgresql\n\
-         [stores.md#records]: crate::guide::stores#records\n"
+         [stores.md#records]: crate::guide::stores#records\n\
+         [web.md]: crate::guide::web\n\
+         [stores.md#a-store-that-is-down-when-the-job-starts]: \
+         crate::guide::stores#a-store-that-is-down-when-the-job-starts\n"
     };
 }
 
@@ -63,6 +74,14 @@ pub mod opentelemetry {}
 #[doc = include_str!("../docs/cli.md")]
 pub mod cli {}
 
+#[doc = guide_links!()]
+#[doc = include_str!("../docs/web.md")]
+pub mod web {}
+
+#[doc = guide_links!()]
+#[doc = include_str!("../docs/lineage.md")]
+pub mod lineage {}
+
 /// The README's examples, compiled (and run, unless marked `no_run`) as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
@@ -81,6 +100,8 @@ mod tests {
             ("stores.md", include_str!("../docs/stores.md")),
             ("opentelemetry.md", include_str!("../docs/opentelemetry.md")),
             ("cli.md", include_str!("../docs/cli.md")),
+            ("web.md", include_str!("../docs/web.md")),
+            ("lineage.md", include_str!("../docs/lineage.md")),
         ];
         let rustdoc: Vec<&str> = guide_links!().lines().collect();
         for (name, text) in guides {

@@ -45,7 +45,8 @@
 //!
 //! The guides, in the [`guide`] module, are the rest of the manual:
 //!
-//! - [`guide::conventions`]: the `etl.*` span fields, how runs are inherited, odd shapes;
+//! - [`guide::conventions`]: the `etl.*` span fields, how runs are inherited, futures that may
+//!   be dropped (cancelled steps), odd shapes;
 //! - [`guide::failures`]: what fails an entity, the root cause, the error fields;
 //! - [`guide::guarantees`]: the writer and its settings, store outages, durability, crashes;
 //! - [`guide::stores`]: the stores and every field of the records;
@@ -62,11 +63,15 @@
     unreachable_pub
 )]
 
+pub mod completion;
 mod dispatch;
 mod entity;
 pub mod error;
 pub mod guide;
 pub mod layer;
+#[cfg(feature = "openlineage")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openlineage")))]
+pub mod lineage;
 #[cfg(feature = "otel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub mod otel;
@@ -75,12 +80,16 @@ pub mod store;
 pub mod writer;
 
 // The types a program names; everything else is in its module.
+pub use completion::{completes, EtlInstrument};
 pub use error::StoreError;
-pub use layer::{record_error, ExecutionRecordsLayer, ExecutionRecordsLayerBuilder};
+pub use layer::{record_error, EtlSpanExt, ExecutionRecordsLayer, ExecutionRecordsLayerBuilder};
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "otlp-grpc", feature = "otlp-http"))))]
 pub use otel::otlp_from_env;
 pub use record::{ExecutionRecord, RunStatus};
+#[cfg(feature = "delta")]
+#[cfg_attr(docsrs, doc(cfg(feature = "delta")))]
+pub use store::DeltaStore;
 #[cfg(feature = "jsonl")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jsonl")))]
 pub use store::JsonLinesStore;

@@ -21,7 +21,7 @@ pub(crate) use self::pool::EntityPool;
 pub(crate) use self::span::EntitySpan;
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use crate::record::{
     EntityKind, ErrorDetails, ExecutionRecord, Outcome, Phase, RootCause, RunContext, RunStatus,
+    Volume,
 };
 
 /// What an ERROR event says went wrong: the error of an entity, and the root cause of the
@@ -138,6 +139,12 @@ pub(crate) struct EntityState {
     pub(crate) error: Option<Arc<ErrorInfo>>,
     /// The first failed step inside the entity, when the failure came from a step.
     pub(crate) failed_step: Option<FailedStep>,
+    /// Whether the entity was cancelled: its future was dropped before it completed (its
+    /// `error` then says so, and is its own: it does not travel up).
+    pub(crate) cancelled: bool,
+    /// The first step cancelled inside the entity while it had not failed: its root cause if
+    /// it fails later with no failed step inside it.
+    pub(crate) cancelled_step: Option<FailedStep>,
     /// The entity's name, when one was recorded after its span opened.
     pub(crate) renamed: Option<Cow<'static, str>>,
     /// OpenTelemetry ids of the exported span, as lower-case hex.
@@ -145,6 +152,8 @@ pub(crate) struct EntityState {
     pub(crate) trace_id: Option<u128>,
     /// See `trace_id`.
     pub(crate) span_id: Option<u64>,
+    /// Rows and datasets given so far (empty, without allocating, for entities that give none).
+    pub(crate) volume: Volume,
 }
 
 /// When and as what an entity opens: read once per entity on the span's thread (and shared by
@@ -197,6 +206,9 @@ pub(crate) struct Entity {
     /// Set by the writer when it takes the end record into the batch it is building, so that a
     /// store keeping one row per entity is not also given the start record of that batch.
     end_in_batch: AtomicBool,
+    /// Whether the entity's future tells when it completes, and whether it did: one of
+    /// [`UNTRACKED`], [`TRACKED`], [`COMPLETED`].
+    completion: AtomicU8,
     /// The entity's OpenTelemetry span, when the layer exports it.
     #[cfg(feature = "otel")]
     otel: EntitySpan,
@@ -223,6 +235,7 @@ impl Entity {
             state: Mutex::new(EntityState::default()),
             elapsed_ns: AtomicU64::new(OPEN),
             end_in_batch: AtomicBool::new(false),
+            completion: AtomicU8::new(UNTRACKED),
             #[cfg(feature = "otel")]
             otel: EntitySpan::default(),
         }
@@ -258,6 +271,7 @@ impl Entity {
         *self.state.get_mut().unwrap_or_else(|p| p.into_inner()) = EntityState::default();
         *self.elapsed_ns.get_mut() = OPEN;
         *self.end_in_batch.get_mut() = false;
+        *self.completion.get_mut() = UNTRACKED;
         #[cfg(feature = "otel")]
         {
             self.otel = EntitySpan::default();
@@ -388,6 +402,11 @@ impl Entity {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Changes the rows and datasets given for the entity.
+    pub(crate) fn update_volume(&self, update: impl FnOnce(&mut Volume)) {
+        update(&mut self.state().volume);
+    }
+
     pub(crate) fn is_failed(&self) -> bool {
         self.state().error.is_some()
     }
@@ -413,10 +432,79 @@ impl Entity {
                 }
                 state.error = Some(error.clone());
                 if entity.kind != EntityKind::Step {
+                    // No failed step below: a step cancelled in it before is the cause.
+                    if failed_step.is_none() {
+                        failed_step = state.cancelled_step.clone();
+                    }
                     state.failed_step = failed_step.clone();
                 }
             }
             current = entity.parent.as_ref();
+        }
+    }
+
+    /// Notes that the entity's future tells when it completes (a wrapper polls it).
+    pub(crate) fn track_completion(&self) {
+        let _ = self.completion.compare_exchange(
+            UNTRACKED,
+            TRACKED,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Notes that the entity's future completed.
+    pub(crate) fn mark_completed(&self) {
+        self.completion.store(COMPLETED, Ordering::Release);
+    }
+
+    /// Whether the entity tracks its completion and its future has not completed.
+    pub(crate) fn is_unfinished(&self) -> bool {
+        self.completion.load(Ordering::Acquire) == TRACKED
+    }
+
+    /// Records that the entity's future was dropped before it completed: its status
+    /// `cancelled`, with `error`, and, for a step, the pending root cause of every enclosing
+    /// entity that has not failed (see [`fail`](Self::fail)). Nothing for an entity that
+    /// failed: its error says more.
+    pub(crate) fn cancel(self: &Arc<Self>) {
+        let step = {
+            let mut state = self.state();
+            if state.error.is_some() {
+                return;
+            }
+            state.cancelled = true;
+            state.error = Some(Arc::new(cancelled_error(self.kind)));
+            (self.kind == EntityKind::Step).then(|| FailedStep {
+                step_run_id: self.id,
+                step: state.renamed.clone().unwrap_or_else(|| self.name.clone()),
+            })
+        };
+        let Some(step) = step else {
+            return;
+        };
+        let mut current = self.parent.as_ref();
+        while let Some(entity) = current {
+            {
+                let mut state = entity.state();
+                if state.error.is_none() && state.cancelled_step.is_none() {
+                    state.cancelled_step = Some(step.clone());
+                }
+            }
+            current = entity.parent.as_ref();
+        }
+    }
+
+    /// The entity's status now: `running` while it is open.
+    pub(crate) fn status(&self, state: &EntityState) -> RunStatus {
+        if self.duration_ms().is_none() {
+            RunStatus::Running
+        } else if state.cancelled {
+            RunStatus::Cancelled
+        } else if state.error.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Success
         }
     }
 
@@ -449,11 +537,7 @@ impl Entity {
         let (phase, outcome, failed) = if end {
             let error = state.error.as_deref();
             let outcome = Outcome {
-                status: if error.is_some() {
-                    RunStatus::Failed
-                } else {
-                    RunStatus::Success
-                },
+                status: self.status(&state),
                 duration_ms: self.duration_ms(),
                 error: error.map_or_else(ErrorDetails::default, |e| ErrorDetails {
                     message: Some(e.error_message.clone()),
@@ -493,6 +577,7 @@ impl Entity {
             trace_id: state.trace_id.map(|id| format!("{id:032x}")),
             span_id: state.span_id.map(|id| format!("{id:016x}")),
             recorder_id: Some(recorder_id.to_owned()),
+            volume: state.volume.clone(),
         }
     }
 }
@@ -505,6 +590,26 @@ fn process_run_id(kind: EntityKind, id: Uuid, parent: Option<&Entity>) -> Option
         EntityKind::Step => parent.and_then(|p| p.process_run_id),
     }
 }
+
+/// The error of a cancelled entity of `kind`.
+fn cancelled_error(kind: EntityKind) -> ErrorInfo {
+    let message = format!("the {kind}'s future was dropped before it completed");
+    ErrorInfo {
+        error: format!("cancelled: {message}"),
+        error_type: Some(CANCELLED_ERROR_TYPE.to_owned()),
+        error_message: message,
+    }
+}
+
+/// The `error_type` of a cancelled entity.
+pub(crate) const CANCELLED_ERROR_TYPE: &str = "cancelled";
+
+/// `Entity::completion`: the entity's future does not say when it completes.
+const UNTRACKED: u8 = 0;
+/// `Entity::completion`: the entity's future says when it completes, and has not yet.
+const TRACKED: u8 = 1;
+/// `Entity::completion`: the entity's future completed.
+const COMPLETED: u8 = 2;
 
 /// The value of `Entity::elapsed_ns` while the span is open (584 years).
 const OPEN: u64 = u64::MAX;

@@ -14,8 +14,20 @@ use crate::entity::EntityPool;
 use crate::error::StoreError;
 #[cfg(feature = "otel")]
 use crate::otel::OtelExport;
-use crate::store::ExecutionRecordStore;
+use crate::store::{ExecutionRecordStore, OpenLater};
 use crate::writer::{self, Backpressure, WriterConfig, WriterGuard};
+
+/// A builder method for each named [`WriterConfig`] method, applying it to the builder's
+/// writer settings.
+macro_rules! writer_shorthands {
+    ($($name:ident => $with:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        #[doc = concat!("[`WriterConfig::", stringify!($with), "`] on this builder's writer settings.")]
+        pub fn $name(mut self, $($arg: $ty),*) -> Self {
+            self.writer = self.writer.$with($($arg),*);
+            self
+        }
+    )*};
+}
 
 /// Settings of an [`ExecutionRecordsLayer`], its writer and its OpenTelemetry export.
 ///
@@ -40,6 +52,8 @@ pub struct ExecutionRecordsLayerBuilder {
     capture_panic_messages: bool,
     #[cfg(feature = "otel")]
     otel: OtelExport,
+    #[cfg(feature = "openlineage")]
+    lineage: Option<crate::lineage::OpenLineageConfig>,
 }
 
 impl ExecutionRecordsLayerBuilder {
@@ -49,63 +63,22 @@ impl ExecutionRecordsLayerBuilder {
         self
     }
 
-    /// [`WriterConfig::with_queue_capacity`] on this builder's writer settings.
-    pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.writer = self.writer.with_queue_capacity(capacity);
-        self
-    }
-
-    /// [`WriterConfig::with_max_batch`] on this builder's writer settings.
-    pub fn max_batch(mut self, records: usize) -> Self {
-        self.writer = self.writer.with_max_batch(records);
-        self
-    }
-
-    /// [`WriterConfig::with_backpressure`] on this builder's writer settings.
-    pub fn backpressure(mut self, backpressure: Backpressure) -> Self {
-        self.writer = self.writer.with_backpressure(backpressure);
-        self
-    }
-
-    /// [`WriterConfig::with_flush_interval`] on this builder's writer settings.
-    pub fn flush_interval(mut self, interval: Duration) -> Self {
-        self.writer = self.writer.with_flush_interval(interval);
-        self
-    }
-
-    /// [`WriterConfig::with_retry_backoff`] on this builder's writer settings.
-    pub fn retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.writer = self.writer.with_retry_backoff(initial, max);
-        self
-    }
-
-    /// [`WriterConfig::with_shutdown_timeout`] on this builder's writer settings.
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.writer = self.writer.with_shutdown_timeout(timeout);
-        self
-    }
-
-    /// [`WriterConfig::with_heartbeat_interval`] on this builder's writer settings.
-    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
-        self.writer = self.writer.with_heartbeat_interval(interval);
-        self
-    }
-
-    /// [`WriterConfig::with_outage_buffer`] on this builder's writer settings.
-    pub fn outage_buffer(mut self, records: usize) -> Self {
-        self.writer = self.writer.with_outage_buffer(records);
-        self
+    writer_shorthands! {
+        queue_capacity => with_queue_capacity(capacity: usize);
+        max_batch => with_max_batch(records: usize);
+        backpressure => with_backpressure(backpressure: Backpressure);
+        flush_interval => with_flush_interval(interval: Duration);
+        retry_backoff => with_retry_backoff(initial: Duration, max: Duration);
+        store_deadline => with_store_deadline(deadline: Duration);
+        shutdown_timeout => with_shutdown_timeout(timeout: Duration);
+        heartbeat_interval => with_heartbeat_interval(interval: Duration);
+        outage_buffer => with_outage_buffer(records: usize);
+        without_spill => without_spill();
     }
 
     /// [`WriterConfig::with_spill_dir`] on this builder's writer settings.
     pub fn spill_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.writer = self.writer.with_spill_dir(dir);
-        self
-    }
-
-    /// [`WriterConfig::without_spill`] on this builder's writer settings.
-    pub fn without_spill(mut self) -> Self {
-        self.writer = self.writer.without_spill();
         self
     }
 
@@ -271,6 +244,88 @@ impl ExecutionRecordsLayerBuilder {
         self
     }
 
+    #[cfg(feature = "openlineage")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "openlineage")))]
+    /// Also sends an OpenLineage run event for every record, as `config` says (feature
+    /// `openlineage`): `START` when an entity opens, `COMPLETE`, `FAIL` or `ABORT` when it
+    /// closes (see [`guide::lineage`](crate::guide::lineage)).
+    ///
+    /// The events are built and sent by a second writer with its own queue, outage buffer and
+    /// spill file (`config`'s writer settings), so that a lineage endpoint that is down never
+    /// holds up the run history, nor the history store the events. The layer queues each
+    /// record to both writers; the guard stops both (see [`WriterGuard::lineage`]).
+    ///
+    /// ```
+    /// use tracing_etl::lineage::OpenLineageConfig;
+    /// use tracing_etl::{ExecutionRecordsLayer, InMemoryStore};
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let events = dir.path().join("events.jsonl");
+    /// let (layer, guard) = ExecutionRecordsLayer::builder()
+    ///     .with_lineage(OpenLineageConfig::file(&events).with_namespace("warehouse"))
+    ///     .build(InMemoryStore::new());
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     let _run = tracing::info_span!("run", etl.pipeline = "daily_sales").entered();
+    ///     let _load = tracing::info_span!("load", etl.step = tracing::field::Empty).entered();
+    /// });
+    /// guard.shutdown()?;
+    ///
+    /// let text = std::fs::read_to_string(&events)?;
+    /// let types: Vec<serde_json::Value> = text
+    ///     .lines()
+    ///     .map(|line| serde_json::from_str::<serde_json::Value>(line).map(|e| e["eventType"].clone()))
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(types, ["START", "START", "COMPLETE", "COMPLETE"]);
+    /// assert!(text.contains(r#""name":"daily_sales.load""#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_lineage(mut self, config: crate::lineage::OpenLineageConfig) -> Self {
+        self.lineage = Some(config);
+        self
+    }
+
+    /// Starts the writer thread and returns the layer and the writer's guard, with the store
+    /// opened by the writer: `open` is called on the store's thread by the first store call,
+    /// and again by each later call until it succeeds. Until then the store is down, as in any
+    /// outage: the program records from its first span on without waiting, the records wait in
+    /// the outage buffer and the spill history, each distinct error goes to `on_store_error`, and
+    /// the open is retried with the writer's back-off (`retry_backoff`); once it opens, the
+    /// backlog is written oldest first and the spill history removed. An open that takes longer
+    /// than the store deadline (a PostgreSQL server that does not answer) holds up nobody.
+    ///
+    /// This is the way to start a job that must run whatever the history's health — a disk
+    /// full or a directory not there yet, a database server down or unreachable — where
+    /// [`build`](Self::build) needs the store opened first, and a store that cannot be opened
+    /// then means no recording at all, as with an exporter that must connect before it is
+    /// installed. Errors that opening can tell at once and that retrying cannot fix (a malformed
+    /// connection string, a schema written by a newer release) are reported the same way, so
+    /// parse the [`StoreUrl`](crate::StoreUrl) before and watch `on_store_error`. The writer
+    /// cannot ask a store that is not open whether it keeps one row per entity
+    /// ([`ExecutionRecordStore::keeps_one_row_per_entity`]), so it writes every record, start
+    /// records superseded in the same batch included (same result, a little more work).
+    ///
+    /// ```
+    /// use tracing_etl::{ExecutionRecordsLayer, StoreUrl};
+    ///
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("history.db");
+    /// let url: StoreUrl = format!("sqlite:{}", path.display()).parse()?;
+    /// let (layer, guard) = ExecutionRecordsLayer::builder()
+    ///     .on_store_error(|e| eprintln!("run history not saved yet: {e}"))
+    ///     .build_with(move || url.open());
+    /// # drop(layer);
+    /// # guard.shutdown()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build_with<S, F>(self, open: F) -> (ExecutionRecordsLayer, WriterGuard)
+    where
+        S: ExecutionRecordStore,
+        F: FnMut() -> Result<S, StoreError> + Send + 'static,
+    {
+        self.build(OpenLater::new(open))
+    }
+
     /// Starts the writer thread for `store` and returns the layer and the writer's guard.
     pub fn build<S: ExecutionRecordStore>(self, store: S) -> (ExecutionRecordsLayer, WriterGuard) {
         if self.capture_panic_messages {
@@ -279,9 +334,22 @@ impl ExecutionRecordsLayerBuilder {
         let warnings = RegisteredDispatch::default();
         let pool = Arc::new(EntityPool::default());
         let (sender, guard) = writer::spawn(store, self.writer, warnings.clone(), pool.clone());
+        #[cfg(feature = "openlineage")]
+        let (lineage, guard) = match self.lineage {
+            Some(config) => {
+                let transport = crate::lineage::OpenLineageTransport::new(&config);
+                let (lineage, lineage_guard) =
+                    writer::spawn(transport, config.writer, warnings.clone(), pool.clone());
+                (Some(lineage), guard.with_lineage(lineage_guard))
+            }
+            None => (None, guard),
+        };
         let layer = ExecutionRecordsLayer {
             sender,
-            live: LiveEntities::default(),
+            #[cfg(feature = "openlineage")]
+            lineage,
+            live: Arc::new(LiveEntities::default()),
+            others: Default::default(),
             pool,
             warnings,
             shares_ids: Default::default(),

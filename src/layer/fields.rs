@@ -24,6 +24,10 @@ pub(crate) const RUN_ID: &str = "etl.run_id";
 pub(crate) const CORRELATION_ID: &str = "etl.correlation_id";
 pub(crate) const ATTEMPT: &str = "etl.attempt";
 pub(crate) const LAST_ATTEMPT: &str = "etl.last_attempt";
+pub(crate) const ROWS_IN: &str = "etl.rows_in";
+pub(crate) const ROWS_OUT: &str = "etl.rows_out";
+pub(crate) const INPUTS: &str = "etl.inputs";
+pub(crate) const OUTPUTS: &str = "etl.outputs";
 
 /// The entity markers (`etl.pipeline`, `etl.process`, `etl.step`) among a span's field names:
 /// the hot-path test every new span goes through. Looks only at field names (no values, no
@@ -112,6 +116,11 @@ pub(crate) struct SpanFields {
     pub(crate) correlation_id: Option<Raw>,
     pub(crate) attempt: Option<Raw>,
     pub(crate) last_attempt: Option<Raw>,
+    pub(crate) rows_in: Option<Raw>,
+    pub(crate) rows_out: Option<Raw>,
+    /// Every value given for `etl.inputs` and for `etl.outputs`, in order (each adds).
+    pub(crate) inputs: Vec<Raw>,
+    pub(crate) outputs: Vec<Raw>,
     /// `etl.*` fields recorded that this crate does not know.
     pub(crate) unknown: Vec<&'static str>,
     /// Fields given more than one value (the last one is kept).
@@ -136,6 +145,8 @@ impl SpanFields {
             CORRELATION_ID => &mut self.correlation_id,
             ATTEMPT => &mut self.attempt,
             LAST_ATTEMPT => &mut self.last_attempt,
+            ROWS_IN => &mut self.rows_in,
+            ROWS_OUT => &mut self.rows_out,
             other => {
                 if other.starts_with("etl.") {
                     self.unknown.push(other);
@@ -147,6 +158,12 @@ impl SpanFields {
 
     fn set(&mut self, field: &Field, value: impl FnOnce() -> Raw) {
         let name = field.name();
+        // Datasets add up: every value given is one more.
+        match name {
+            INPUTS => return self.inputs.push(value()),
+            OUTPUTS => return self.outputs.push(value()),
+            _ => {}
+        }
         if let Some(slot) = self.slot(name) {
             let repeated = slot.replace(value()).is_some();
             if repeated && !self.repeated.contains(&name) {

@@ -8,15 +8,18 @@ mod live;
 mod panic;
 mod report;
 mod shared;
+mod span_ext;
+mod volume;
 
 pub use builder::ExecutionRecordsLayerBuilder;
 pub use fields::{MAX_FIELD_BYTES, TRUNCATED_MARKER};
 pub use report::record_error;
+pub use span_ext::EtlSpanExt;
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::subscriber::Interest;
@@ -89,7 +92,13 @@ use crate::writer::{Queued, RecordSender, WriterGuard, WriterHandle};
 /// ```
 pub struct ExecutionRecordsLayer {
     sender: RecordSender,
-    live: LiveEntities,
+    /// The lineage writer's end of its queue, when the layer sends OpenLineage events.
+    #[cfg(feature = "openlineage")]
+    lineage: Option<RecordSender>,
+    live: Arc<LiveEntities>,
+    /// The entity tables of the other records layers of the subscriber, when this one is the
+    /// outermost (the one a `downcast_ref` finds): a completion mark reaches them through it.
+    others: RwLock<Vec<Arc<LiveEntities>>>,
     /// Blank entities the writer gave back, for new entities.
     pool: Arc<EntityPool>,
     warnings: RegisteredDispatch,
@@ -135,6 +144,58 @@ impl ExecutionRecordsLayer {
     fn warn(&self, message: String) {
         self.sender.send(Queued::Warning(message));
     }
+
+    /// Queues the start record of `entity` to the writer (and to the lineage writer, if any).
+    #[inline]
+    fn queue_start(&self, entity: Arc<Entity>) {
+        #[cfg(feature = "openlineage")]
+        if let Some(lineage) = &self.lineage {
+            lineage.send(Queued::Start(entity.clone()));
+        }
+        self.sender.send(Queued::Start(entity));
+    }
+
+    /// Queues the end record of `entity` to the writer (and to the lineage writer, if any).
+    #[inline]
+    fn queue_end(&self, entity: Arc<Entity>) {
+        #[cfg(feature = "openlineage")]
+        if let Some(lineage) = &self.lineage {
+            lineage.send(Queued::End(entity.clone()));
+        }
+        self.sender.send(Queued::End(entity));
+    }
+
+    /// Adds `given` to the volume of the entity of span `id`, in this layer and in the other
+    /// records layers of the subscriber (counts replace, datasets add). Nothing for a span that
+    /// is not an entity.
+    pub(crate) fn add_volume(&self, id: &Id, given: crate::record::Volume) {
+        let others = self.others.read().unwrap_or_else(PoisonError::into_inner);
+        for live in std::iter::once(&self.live).chain(others.iter()) {
+            if let Some(entity) = live.get(id) {
+                entity.update_volume(|v| volume::merge(v, given.clone()));
+            }
+        }
+    }
+
+    /// Notes on the entity of span `id`, in this layer and in the other records layers of the
+    /// subscriber, that its future tracks its completion (`completed` false) or completed.
+    /// Nothing for a span that is not an entity.
+    pub(crate) fn mark_completion(&self, id: &Id, completed: bool) {
+        let mark = |live: &LiveEntities| {
+            if let Some(entity) = live.get(id) {
+                if completed {
+                    entity.mark_completed();
+                } else {
+                    entity.track_completion();
+                }
+            }
+        };
+        mark(&self.live);
+        let others = self.others.read().unwrap_or_else(PoisonError::into_inner);
+        for live in others.iter() {
+            mark(live);
+        }
+    }
 }
 
 /// Dropping the layer — with its subscriber, at the end of a `with_default` or `set_default`
@@ -145,6 +206,10 @@ impl ExecutionRecordsLayer {
 impl Drop for ExecutionRecordsLayer {
     fn drop(&mut self) {
         self.sender.flush_quietly();
+        #[cfg(feature = "openlineage")]
+        if let Some(lineage) = &self.lineage {
+            lineage.flush_quietly();
+        }
     }
 }
 
@@ -210,6 +275,7 @@ impl ExecutionRecordsLayer {
 
         let parent = self.parent_entity(attrs, id, ctx);
         let name = entity_name(kind, metadata.name(), &mut values, &mut warnings);
+        let given = volume::take(&mut values, metadata.name(), &mut warnings);
         for unknown in values.unknown.drain(..) {
             warnings.push(format!(
                 "unknown field `{unknown}` on span `{}` is ignored (etl.* is reserved)",
@@ -252,6 +318,9 @@ impl ExecutionRecordsLayer {
             );
         }
         let entity = self.pool.open(kind, name, run, parent, opening);
+        if let Some(given) = given {
+            entity.update_volume(|v| *v = given);
+        }
         #[cfg(feature = "otel")]
         let start_now = self
             .otel
@@ -260,7 +329,7 @@ impl ExecutionRecordsLayer {
         let start_now = true;
         self.live.insert(id, entity.clone());
         if start_now {
-            self.sender.send(Queued::Start(entity));
+            self.queue_start(entity);
         }
         for warning in warnings {
             self.warn(warning);
@@ -314,6 +383,9 @@ impl ExecutionRecordsLayer {
         }
         if recorded.correlation_id.is_some() || recorded.last_attempt.is_some() {
             self.record_run_fields(entity, span_name, &mut recorded, &mut warnings);
+        }
+        if let Some(given) = volume::take(&mut recorded, span_name, &mut warnings) {
+            entity.update_volume(|v| volume::merge(v, given));
         }
         for unknown in recorded.unknown.drain(..) {
             warnings.push(format!(
@@ -381,15 +453,20 @@ impl ExecutionRecordsLayer {
             fail_with_panic(&entity);
         } else {
             panic::forget_message();
+            // A future that tracks its completion and closes without having completed (and
+            // not while unwinding) was dropped: a timeout, `select!`, an aborted task.
+            if entity.is_unfinished() {
+                entity.cancel();
+            }
         }
         entity.close();
         #[cfg(feature = "otel")]
         if self.otel.on_close(&entity, id, &self.warnings) {
-            self.sender.send(Queued::Start(entity.clone()));
+            self.queue_start(entity.clone());
         }
         #[cfg(not(feature = "otel"))]
         let _ = id;
-        self.sender.send(Queued::End(entity));
+        self.queue_end(entity);
     }
 }
 
@@ -405,6 +482,10 @@ where
             if !std::ptr::eq(other, self) {
                 other.shares_ids.store(true, Ordering::Relaxed);
                 self.shares_ids.store(true, Ordering::Relaxed);
+                let mut others = other.others.write().unwrap_or_else(PoisonError::into_inner);
+                if !others.iter().any(|live| Arc::ptr_eq(live, &self.live)) {
+                    others.push(self.live.clone());
+                }
             }
         }
         if let Some(hint) = inward_level_hint::<S>(subscriber) {
@@ -466,7 +547,7 @@ where
         }
         if let Some(entity) = self.live.get(id) {
             if self.otel.on_enter(&entity, id, &self.warnings) {
-                self.sender.send(Queued::Start(entity));
+                self.queue_start(entity);
             }
         }
     }

@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use opentelemetry::trace::{SpanContext, Status};
-use opentelemetry::{KeyValue, Value};
+use opentelemetry::{Array, KeyValue, StringValue, Value};
 
 use crate::entity::{uuid_text, Entity};
 use crate::record::EntityKind;
@@ -22,6 +22,10 @@ impl Given {
     const RUN_ID: u8 = 1 << 1;
     const CORRELATION_ID: u8 = 1 << 2;
     const ATTEMPT: u8 = 1 << 3;
+    const ROWS_IN: u8 = 1 << 4;
+    const ROWS_OUT: u8 = 1 << 5;
+    const INPUTS: u8 = 1 << 6;
+    const OUTPUTS: u8 = 1 << 7;
 
     #[cfg(feature = "tracing-opentelemetry")]
     /// The bit of an `etl.*` field name, if it is one of ours.
@@ -31,6 +35,10 @@ impl Given {
             "etl.run_id" => Self::RUN_ID,
             "etl.correlation_id" => Self::CORRELATION_ID,
             "etl.attempt" => Self::ATTEMPT,
+            "etl.rows_in" => Self::ROWS_IN,
+            "etl.rows_out" => Self::ROWS_OUT,
+            "etl.inputs" => Self::INPUTS,
+            "etl.outputs" => Self::OUTPUTS,
             _ => 0,
         }
     }
@@ -107,15 +115,35 @@ pub(crate) struct Failure {
     pub(crate) exception: Vec<KeyValue>,
 }
 
-/// The outcome of a closed entity, from its state.
-pub(crate) fn outcome(entity: &Entity) -> Outcome {
+/// The outcome of a closed entity, from its state: with its volume (`etl.rows_in`,
+/// `etl.rows_out` integers, `etl.inputs`, `etl.outputs` arrays of strings) as far as given, but
+/// for the fields `given` on the span already.
+pub(crate) fn outcome(entity: &Entity, given: Given) -> Outcome {
     let state = entity.state();
     let failed = state.error.is_some();
     let mut attributes = Vec::with_capacity(if failed { 5 } else { 2 });
-    attributes.push(KeyValue::new(
-        "etl.status",
-        if failed { "failed" } else { "success" },
-    ));
+    let volume = &state.volume;
+    let rows = [
+        ("etl.rows_in", Given::ROWS_IN, volume.rows_in),
+        ("etl.rows_out", Given::ROWS_OUT, volume.rows_out),
+    ];
+    for (key, bit, rows) in rows {
+        if let Some(rows) = rows.filter(|_| !given.has(bit)) {
+            attributes.push(KeyValue::new(key, i64::try_from(rows).unwrap_or(i64::MAX)));
+        }
+    }
+    let datasets = [
+        ("etl.inputs", Given::INPUTS, &volume.inputs),
+        ("etl.outputs", Given::OUTPUTS, &volume.outputs),
+    ];
+    for (key, bit, list) in datasets {
+        if !list.is_empty() && !given.has(bit) {
+            let list = list.iter().cloned().map(StringValue::from).collect();
+            attributes.push(KeyValue::new(key, Value::Array(Array::String(list))));
+        }
+    }
+    // `cancelled` is an error too: its status description and `error.type` say which.
+    attributes.push(KeyValue::new("etl.status", entity.status(&state).as_str()));
     let duration_ms = entity
         .duration_ms()
         .map_or_else(|| entity.elapsed().as_millis(), u128::from);

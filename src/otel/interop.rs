@@ -160,7 +160,8 @@ impl Interop {
             Given::from_bits(entity.otel().given_bits()),
         ));
         let at = std::time::SystemTime::now();
-        attributes::apply_outcome(&span, attributes::outcome(entity), at);
+        let given = Given::from_bits(entity.otel().given_bits());
+        attributes::apply_outcome(&span, attributes::outcome(entity, given), at);
         start_pending
     }
 }

@@ -18,7 +18,9 @@ mod otlp;
 mod tracer;
 
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
-pub use otlp::{otlp_from_env, OtlpConfig, OtlpError, OtlpGuard, OtlpProtocol, OtlpStats};
+pub use otlp::{
+    otlp_from_env, OtlpCompression, OtlpConfig, OtlpError, OtlpGuard, OtlpProtocol, OtlpStats,
+};
 
 use std::fmt;
 use std::sync::Arc;

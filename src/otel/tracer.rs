@@ -98,6 +98,6 @@ pub(super) fn end(entity: &Entity) {
             span.set_attribute(KeyValue::new("etl.correlation_id", correlation_id));
         }
     }
-    attributes::apply_outcome(&span, attributes::outcome(entity), at);
+    attributes::apply_outcome(&span, attributes::outcome(entity, Given::NONE), at);
     span.end_with_timestamp(at);
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     EntityKind, ErrorDetails, ExecutionRecord, Outcome, Phase, RootCause, RunContext, RunStatus,
+    Volume,
 };
 
 impl ExecutionRecord {
@@ -32,6 +33,7 @@ impl ExecutionRecord {
             trace_id: None,
             span_id: None,
             recorder_id: None,
+            volume: Volume::default(),
         }
     }
 
@@ -149,6 +151,25 @@ impl ExecutionRecord {
     #[must_use]
     pub fn with_recorder_id(mut self, recorder_id: impl Into<String>) -> Self {
         self.recorder_id = Some(recorder_id.into());
+        self
+    }
+
+    /// This record with `volume` as the rows and datasets it read and wrote.
+    ///
+    /// ```
+    /// use chrono::Utc;
+    /// use tracing_etl::{ExecutionRecord, RunStatus, record::Volume};
+    ///
+    /// let load = ExecutionRecord::step_start("2026-11-29", "0193…", "load", Utc::now())
+    ///     .with_volume(Volume::new().with_rows_out(1_204).with_output("postgres://dw/sales.orders"))
+    ///     .ended(RunStatus::Success, 300);
+    /// assert_eq!(load.rows_out(), Some(1_204));
+    /// assert_eq!(load.outputs(), ["postgres://dw/sales.orders"]);
+    /// assert_eq!(load.rows_in(), None);
+    /// ```
+    #[must_use]
+    pub fn with_volume(mut self, volume: Volume) -> Self {
+        self.volume = volume;
         self
     }
 

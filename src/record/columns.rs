@@ -21,11 +21,28 @@ use chrono::{DateTime, Utc};
 use super::{EntityKind, EventName, ExecutionRecord, RootCause, RunContext};
 
 /// The schema version of the SQL stores that this table describes: the highest `since` of any
-/// column. Both SQL stores write it (`SQLITE_SCHEMA_VERSION`, `POSTGRES_SCHEMA_VERSION`).
+/// column, or of a change to the values a column may hold. Both SQL stores write it
+/// (`SQLITE_SCHEMA_VERSION`, `POSTGRES_SCHEMA_VERSION`).
 ///
 /// - 1: the first release.
 /// - 2: `last_attempt` on `process_runs` and `step_runs` (every record carries its run's).
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+/// - 3: `status` may be `cancelled` ([`CANCELLED_SINCE`]): PostgreSQL's `CHECK` constraint on
+///   it is widened, and a release that does not know the status refuses the newer schema
+///   rather than failing on its first cancelled row.
+/// - 4: the indexes reads need ([`INDEXES_SINCE`]): pipelines by start time, by name and by
+///   status then start time; processes and steps by run, attempt and start time.
+/// - 5: the volume columns ([`VOLUME_SINCE`]) `rows_in`, `rows_out`, `inputs` and `outputs` on
+///   every table, NULL in rows written before.
+pub(crate) const SCHEMA_VERSION: u32 = 5;
+
+/// The schema version from which every table has the volume columns.
+pub(crate) const VOLUME_SINCE: u32 = 5;
+
+/// The schema version from which the tables have the indexes of schema version 4.
+pub(crate) const INDEXES_SINCE: u32 = 4;
+
+/// The schema version from which `status` may be `cancelled`.
+pub(crate) const CANCELLED_SINCE: u32 = 3;
 
 /// What a column holds; each store maps it to a type of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +59,9 @@ pub(crate) enum ColumnType {
     Bool,
     /// A point in time (UTC).
     Time,
+    /// A list of texts (dataset names): an array in JSON, a JSON array as text in the SQL and
+    /// Delta stores. Never empty: an empty list is NULL.
+    List,
 }
 
 /// A column's value in a record, as a store writes it.
@@ -52,9 +72,21 @@ pub(crate) enum Value<'a> {
     Integer(u64),
     Bool(bool),
     Time(DateTime<Utc>),
+    /// Not empty (an empty list is `Null`).
+    List(&'a [String]),
 }
 
 impl<'a> Value<'a> {
+    /// The text, or a list as the text of a JSON array (how the stores that keep text keep
+    /// it); `None` for NULL (or another type).
+    pub(crate) fn text_or_json(self) -> Option<std::borrow::Cow<'a, str>> {
+        match self {
+            Value::Text(text) => Some(std::borrow::Cow::Borrowed(text)),
+            Value::List(list) => Some(std::borrow::Cow::Owned(list_json(list))),
+            _ => None,
+        }
+    }
+
     /// The text, unless NULL (or not text).
     pub(crate) fn text(self) -> Option<&'a str> {
         match self {
@@ -97,6 +129,13 @@ pub(crate) enum Cell {
     Integer(i128),
     Bool(bool),
     Time(DateTime<Utc>),
+    List(Vec<String>),
+}
+
+/// `list` as the text of a JSON array of strings.
+pub(crate) fn list_json(list: &[String]) -> String {
+    // A list of strings always serialises.
+    serde_json::to_string(list).unwrap_or_default()
 }
 
 /// One column of the record tables.
@@ -113,6 +152,10 @@ pub(crate) struct Column {
     /// What rows written before the column existed hold (`ADD COLUMN … DEFAULT`), and what a
     /// record read from them gets; `None`: NULL.
     pub(crate) default: Option<Value<'static>>,
+    /// Whether the JSON forms (JSON Lines lines, the records' `serde` form) leave the column
+    /// out while it is NULL, so that records that do not use it keep the form of earlier
+    /// releases.
+    pub(crate) sparse: bool,
     /// Where the value is in a record.
     field: Field,
 }
@@ -174,8 +217,15 @@ impl Column {
             since,
             required,
             default: None,
+            sparse: false,
             field,
         }
+    }
+
+    /// This column, left out of the JSON forms while NULL.
+    const fn sparse(mut self) -> Self {
+        self.sparse = true;
+        self
     }
 
     /// This column, with what rows written before it existed hold.
@@ -268,6 +318,7 @@ pub(crate) fn cell(value: Value<'_>) -> Cell {
         Value::Integer(n) => Cell::Integer(n.into()),
         Value::Bool(b) => Cell::Bool(b),
         Value::Time(t) => Cell::Time(t),
+        Value::List(list) => Cell::List(list.to_vec()),
     }
 }
 
@@ -286,6 +337,8 @@ const ALL: [u32; 3] = [1, 1, 1];
 const PIPELINES: [u32; 3] = [1, 0, 0];
 const PROCESSES: [u32; 3] = [0, 1, 0];
 const STEPS: [u32; 3] = [0, 0, 1];
+/// Every table, since the volume columns.
+const ALL_SINCE_VOLUME: [u32; 3] = [VOLUME_SINCE; 3];
 /// Pipelines and processes (the root cause).
 const NOT_STEPS: [u32; 3] = [1, 1, 0];
 const ALWAYS: [bool; 3] = [true; 3];
@@ -294,7 +347,7 @@ const NULLABLE: [bool; 3] = [false; 3];
 /// Every column of the three tables, in the order of the JSON Lines lines (and of the SQL
 /// tables, after their key columns).
 #[rustfmt::skip]
-pub(crate) static COLUMNS: [Column; 21] = [
+pub(crate) static COLUMNS: [Column; 25] = [
     Column::new("event", ColumnType::Event, ALL, ALWAYS, Field::Other(
         |r| Value::Text(r.event().as_str()),
         |r, cell| {
@@ -369,7 +422,59 @@ pub(crate) static COLUMNS: [Column; 21] = [
     Column::optional("trace_id", ALL, NULLABLE, |r| &r.trace_id, |r| &mut r.trace_id),
     Column::optional("span_id", ALL, NULLABLE, |r| &r.span_id, |r| &mut r.span_id),
     Column::optional("recorder_id", ALL, NULLABLE, |r| &r.recorder_id, |r| &mut r.recorder_id),
+    Column::new("rows_in", ColumnType::Integer, ALL_SINCE_VOLUME, NULLABLE, Field::Other(
+        |r| r.volume.rows_in.map_or(Value::Null, Value::Integer),
+        |r, cell| set_rows(&mut r.volume.rows_in, cell),
+    ))
+    .sparse(),
+    Column::new("rows_out", ColumnType::Integer, ALL_SINCE_VOLUME, NULLABLE, Field::Other(
+        |r| r.volume.rows_out.map_or(Value::Null, Value::Integer),
+        |r, cell| set_rows(&mut r.volume.rows_out, cell),
+    ))
+    .sparse(),
+    Column::new("inputs", ColumnType::List, ALL_SINCE_VOLUME, NULLABLE, Field::Other(
+        |r| list_value(&r.volume.inputs),
+        |r, cell| set_list(&mut r.volume.inputs, cell),
+    ))
+    .sparse(),
+    Column::new("outputs", ColumnType::List, ALL_SINCE_VOLUME, NULLABLE, Field::Other(
+        |r| list_value(&r.volume.outputs),
+        |r, cell| set_list(&mut r.volume.outputs, cell),
+    ))
+    .sparse(),
 ];
+
+/// A row count read from a store: NULL is none; a negative count (not one this crate
+/// writes) is an error.
+fn set_rows(rows: &mut Option<u64>, cell: Cell) -> Result<(), String> {
+    *rows = match integer(cell)? {
+        None => None,
+        Some(n) => Some(u64::try_from(n).map_err(|_| format!("{n} is not a row count"))?),
+    };
+    Ok(())
+}
+
+/// A list as a column value: NULL when empty.
+fn list_value(list: &[String]) -> Value<'_> {
+    if list.is_empty() {
+        Value::Null
+    } else {
+        Value::List(list)
+    }
+}
+
+/// A list read from a store: NULL is empty; a store that keeps text gives the text of a JSON
+/// array of strings.
+fn set_list(list: &mut Vec<String>, cell: Cell) -> Result<(), String> {
+    *list = match cell {
+        Cell::Null => Vec::new(),
+        Cell::List(items) => items,
+        Cell::Text(text) => serde_json::from_str(&text)
+            .map_err(|e| format!("{text:?} is not a JSON array of strings: {e}"))?,
+        other => return Err(mismatch("a list of texts", &other)),
+    };
+    Ok(())
+}
 
 fn root_cause(r: &ExecutionRecord, part: fn(&RootCause) -> &String) -> Value<'_> {
     r.root_cause
@@ -400,6 +505,7 @@ fn mismatch(expected: &str, found: &Cell) -> String {
         Cell::Integer(_) => "an integer",
         Cell::Bool(_) => "a bool",
         Cell::Time(_) => "a time",
+        Cell::List(_) => "a list",
     };
     format!("expected {expected}, found {found}")
 }
@@ -448,7 +554,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{ErrorDetails, Phase, RunContext, RunStatus};
+    use crate::record::{ErrorDetails, Phase, RunContext, RunStatus, Volume};
 
     #[test]
     fn names_are_unique_and_every_table_has_its_key_and_name() {
@@ -473,9 +579,12 @@ mod tests {
                 assert!(c.in_schema(kind, 1) && c.required(kind), "{kind} {name}");
             }
         }
-        assert!(COLUMNS.iter().any(|c| EntityKind::ALL
-            .iter()
-            .any(|&k| c.since(k) == SCHEMA_VERSION)));
+        assert!(
+            [CANCELLED_SINCE, INDEXES_SINCE, VOLUME_SINCE].contains(&SCHEMA_VERSION)
+                || COLUMNS.iter().any(|c| EntityKind::ALL
+                    .iter()
+                    .any(|&k| c.since(k) == SCHEMA_VERSION))
+        );
     }
 
     #[test]
@@ -503,8 +612,17 @@ mod tests {
                 .with_root_cause(RootCause::new("s1", "load"))
                 .with_trace("t", "s")
                 .with_recorder_id("w")
+                .with_volume(
+                    Volume::new()
+                        .with_rows_in(7)
+                        .with_rows_out(0)
+                        .with_input("s3://in/a \"b\"")
+                        .with_input("file:///c")
+                        .with_output("postgres://dw/t"),
+                )
                 .ended(RunStatus::Failed, 12),
-            ExecutionRecord::process_start("r", "p1", "extract", now),
+            ExecutionRecord::process_start("r", "p1", "extract", now)
+                .with_volume(Volume::new().with_rows_out(u64::MAX)),
             ExecutionRecord::step_start("r", "s1", "load", now)
                 .with_process_run_id("p1")
                 .with_run(RunContext::new("r").with_attempt(2, false))
@@ -538,5 +656,12 @@ mod tests {
         assert!(set("event", &mut r, Cell::Integer(1)).is_err());
         set("duration_ms", &mut r, Cell::Integer(-5)).unwrap();
         assert_eq!(r.outcome.duration_ms, Some(0));
+        assert!(set("rows_out", &mut r, Cell::Integer(-1)).is_err());
+        assert!(set("inputs", &mut r, Cell::Text("a,b".into())).is_err());
+        assert!(set("inputs", &mut r, Cell::Text("[1]".into())).is_err());
+        set("inputs", &mut r, Cell::Text(r#"["a","b"]"#.into())).unwrap();
+        assert_eq!(r.inputs(), ["a", "b"]);
+        set("inputs", &mut r, Cell::Null).unwrap();
+        assert!(r.inputs().is_empty());
     }
 }

@@ -27,14 +27,15 @@ mod serde_impl;
 
 #[cfg(test)]
 pub(crate) use serde_impl::Columns;
-#[cfg(feature = "jsonl")]
 pub(crate) use serde_impl::RecordSeed;
 
 /// Status of a run of a pipeline, process or step.
 ///
-/// Serialised lower-case: `"running"`, `"success"`, `"failed"`.
+/// Serialised lower-case: `"running"`, `"success"`, `"failed"`, `"cancelled"`. New statuses
+/// may be added: a `match` needs a catch-all arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum RunStatus {
     /// The entity has started and not ended (or its process died before it ended).
     Running,
@@ -42,11 +43,20 @@ pub enum RunStatus {
     Success,
     /// The entity, or an entity inside it, recorded an error or panicked.
     Failed,
+    /// The entity's future was dropped before it completed (a timeout, `select!`, an aborted
+    /// task): only for entities that track their completion (see
+    /// [`guide::conventions`](crate::guide::conventions)), and only when nothing failed them.
+    Cancelled,
 }
 
 impl RunStatus {
     /// Every status.
-    pub const ALL: [RunStatus; 3] = [RunStatus::Running, RunStatus::Success, RunStatus::Failed];
+    pub const ALL: [RunStatus; 4] = [
+        RunStatus::Running,
+        RunStatus::Success,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+    ];
 
     /// The lower-case name used in stores and on the command line.
     pub const fn as_str(self) -> &'static str {
@@ -54,6 +64,7 @@ impl RunStatus {
             RunStatus::Running => "running",
             RunStatus::Success => "success",
             RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
         }
     }
 }
@@ -357,6 +368,77 @@ impl ErrorDetails {
     }
 }
 
+/// How much data an entity read and wrote, and which datasets: the columns `rows_in`,
+/// `rows_out`, `inputs` and `outputs` (`etl.rows_in`, `etl.rows_out`, `etl.inputs`,
+/// `etl.outputs` on its span, see [`guide::conventions`](crate::guide::conventions)).
+///
+/// Everything is optional: rows not given are `None` (NULL in the stores, absent from JSON),
+/// datasets not given are empty lists. Dataset names are free text, typically a URI
+/// (`postgres://warehouse/sales.orders`, `s3://bucket/key`) or a path, kept in the order they
+/// were given, without duplicates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Volume {
+    /// Rows the entity read (column `rows_in`).
+    pub rows_in: Option<u64>,
+    /// Rows the entity wrote (column `rows_out`).
+    pub rows_out: Option<u64>,
+    /// Datasets the entity read from (column `inputs`).
+    pub inputs: Vec<String>,
+    /// Datasets the entity wrote to (column `outputs`).
+    pub outputs: Vec<String>,
+}
+
+impl Volume {
+    /// Nothing known: no rows, no datasets.
+    pub fn new() -> Self {
+        Volume::default()
+    }
+
+    /// Whether nothing is known: no rows and no datasets.
+    pub fn is_empty(&self) -> bool {
+        self.rows_in.is_none()
+            && self.rows_out.is_none()
+            && self.inputs.is_empty()
+            && self.outputs.is_empty()
+    }
+
+    /// This volume with `rows` read.
+    #[must_use]
+    pub fn with_rows_in(mut self, rows: u64) -> Self {
+        self.rows_in = Some(rows);
+        self
+    }
+
+    /// This volume with `rows` written.
+    #[must_use]
+    pub fn with_rows_out(mut self, rows: u64) -> Self {
+        self.rows_out = Some(rows);
+        self
+    }
+
+    /// This volume with `dataset` among its inputs (once).
+    #[must_use]
+    pub fn with_input(mut self, dataset: impl Into<String>) -> Self {
+        push_dataset(&mut self.inputs, dataset.into());
+        self
+    }
+
+    /// This volume with `dataset` among its outputs (once).
+    #[must_use]
+    pub fn with_output(mut self, dataset: impl Into<String>) -> Self {
+        push_dataset(&mut self.outputs, dataset.into());
+        self
+    }
+}
+
+/// Adds `dataset` to `list` unless it is there already.
+pub(crate) fn push_dataset(list: &mut Vec<String>, dataset: String) {
+    if !list.contains(&dataset) {
+        list.push(dataset);
+    }
+}
+
 /// The first step that failed inside a pipeline or process: columns `failed_step_run_id` and
 /// `failed_step`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -389,7 +471,9 @@ impl RootCause {
 /// Serialised (`serde`) as one flat object: `kind`, then the columns of the record's table
 /// under their seed names (`event`, `run_id`, `correlation_id`, `attempt`, …, `started_at` as
 /// RFC 3339, `status`, `duration_ms`, `error`, `error_type`, `error_message`, …), as the JSON
-/// Lines store writes them (without `kind`, which is the file).
+/// Lines store writes them (without `kind`, which is the file). The [`Volume`] columns
+/// (`rows_in`, `rows_out` integers, `inputs`, `outputs` arrays of strings) are left out while
+/// not given, so that a record without them has the form earlier releases wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExecutionRecord {
@@ -421,6 +505,8 @@ pub struct ExecutionRecord {
     /// Id of the writer that recorded the entity (see [`RecorderHeartbeat`]), which tells a
     /// live run from one whose process died.
     pub recorder_id: Option<String>,
+    /// Rows read and written, and the datasets read and written, as far as given.
+    pub volume: Volume,
 }
 
 /// The key that identifies an entity in its table.
@@ -483,6 +569,26 @@ impl ExecutionRecord {
     /// `failed_step_run_id` of the record: the id of its [`root_cause`](Self::root_cause).
     pub fn failed_step_run_id(&self) -> Option<&str> {
         self.root_cause.as_ref().map(|c| c.step_run_id.as_str())
+    }
+
+    /// `rows_in` of the record: the rows the entity read, if given.
+    pub fn rows_in(&self) -> Option<u64> {
+        self.volume.rows_in
+    }
+
+    /// `rows_out` of the record: the rows the entity wrote, if given.
+    pub fn rows_out(&self) -> Option<u64> {
+        self.volume.rows_out
+    }
+
+    /// `inputs` of the record: the datasets the entity read from (empty if none given).
+    pub fn inputs(&self) -> &[String] {
+        &self.volume.inputs
+    }
+
+    /// `outputs` of the record: the datasets the entity wrote to (empty if none given).
+    pub fn outputs(&self) -> &[String] {
+        &self.volume.outputs
     }
 
     /// Whether this record replaces `existing` (a record of the same entity) in a store that

@@ -25,6 +25,7 @@ impl Serialize for Value<'_> {
             Value::Integer(n) => s.serialize_u64(n),
             Value::Bool(b) => s.serialize_bool(b),
             Value::Time(t) => rfc3339::serialize(&t, s),
+            Value::List(list) => list.serialize(s),
         }
     }
 }
@@ -37,9 +38,7 @@ impl Serialize for ExecutionRecord {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut object = s.serialize_struct(NAME, 1 + columns::of(self.kind).count())?;
         object.serialize_field("kind", self.kind.as_str())?;
-        for column in columns::of(self.kind) {
-            object.serialize_field(column.name, &column.get(self))?;
-        }
+        fields(&mut object, self)?;
         object.end()
     }
 }
@@ -53,11 +52,22 @@ impl Serialize for Columns<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let record = self.0;
         let mut object = s.serialize_struct(NAME, columns::of(record.kind).count())?;
-        for column in columns::of(record.kind) {
-            object.serialize_field(column.name, &column.get(record))?;
-        }
+        fields(&mut object, record)?;
         object.end()
     }
+}
+
+/// The columns of `record`'s table into `object`, but for sparse columns that are NULL.
+fn fields<S: SerializeStruct>(object: &mut S, record: &ExecutionRecord) -> Result<(), S::Error> {
+    for column in columns::of(record.kind) {
+        let value = column.get(record);
+        if column.sparse && value == Value::Null {
+            object.skip_field(column.name)?;
+        } else {
+            object.serialize_field(column.name, &value)?;
+        }
+    }
+    Ok(())
 }
 
 impl<'de> Deserialize<'de> for ExecutionRecord {
@@ -195,6 +205,9 @@ impl<'de> DeserializeSeed<'de> for CellSeed {
                 Option::<u64>::deserialize(d)?.map_or(Cell::Null, |n| Cell::Integer(n.into()))
             }
             ColumnType::Bool => Option::<bool>::deserialize(d)?.map_or(Cell::Null, Cell::Bool),
+            ColumnType::List => {
+                Option::<Vec<String>>::deserialize(d)?.map_or(Cell::Null, Cell::List)
+            }
             ColumnType::Time => {
                 // As chrono reads it (RFC 3339, any offset).
                 match Option::<std::borrow::Cow<'de, str>>::deserialize(d)? {

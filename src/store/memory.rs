@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::StoreError;
 use crate::record::{EntityKey, EntityKind, ExecutionRecord, RecorderHeartbeat};
+use std::ops::ControlFlow;
+
 use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
 
 /// A store that keeps records in memory.
@@ -123,15 +125,21 @@ impl InMemoryStore {
 }
 
 impl RecordReader for InMemoryStore {
-    fn read_records(
+    fn for_each_record(
         &mut self,
         kind: EntityKind,
         filter: &RunFilter,
-    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
         let mut rows = self.latest(kind);
         rows.retain(|r| filter.matches_record(r));
-        filter.order_and_limit(&mut rows, |r| r.started_at);
-        Ok(rows)
+        filter.order_and_limit(&mut rows, |r| (r.started_at, &r.run.run_id, r.run.attempt));
+        for row in rows {
+            if visit(row).is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {

@@ -5,16 +5,24 @@
 //! | `SqliteStore` | `sqlite` (default) | the embedded default: one file, WAL, batched transactions |
 //! | `JsonLinesStore` | `jsonl` | append-only files per table, easy to ship to a lake |
 //! | `PostgresStore` | `postgres` | a shared store for a team, on a PostgreSQL server: one transaction per batch, TLS, reconnects after an outage |
+//! | `DeltaStore` | `delta` | three Delta Lake tables for a lakehouse (Spark, Databricks, Polars, DuckDB): append-only, one commit per flush |
 //! | [`InMemoryStore`] | always | tests and embedding |
 //!
-//! A store is named by a [`StoreUrl`] (`sqlite:PATH`, `jsonl:DIR`, `postgres://…`, `memory:`);
+//! A store is named by a [`StoreUrl`] (`sqlite:PATH`, `jsonl:DIR`, `postgres://…`, `delta:DIR`,
+//! `memory:`);
 //! every store is read back through [`RecordReader`].
 
-#[cfg(feature = "jsonl")]
-mod jsonl;
+#[cfg(feature = "delta")]
+mod delta;
+// Always built: the writer's spill history is a JSON Lines history. Public with `jsonl`.
+#[cfg_attr(not(feature = "jsonl"), allow(dead_code, unreachable_pub))]
+pub(crate) mod jsonl;
 mod memory;
+mod open_later;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "postgres", feature = "delta"))]
+mod runtime;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql_filter;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -23,9 +31,15 @@ mod sql_schema;
 mod sqlite;
 mod url;
 
+#[cfg(feature = "delta")]
+pub use delta::{
+    Compaction, DeltaStore, TableCompaction, DEFAULT_COMMIT_INTERVAL, DEFAULT_MAX_PENDING_ROWS,
+    TARGET_FILE_SIZE,
+};
 #[cfg(feature = "jsonl")]
-pub use jsonl::JsonLinesStore;
+pub use jsonl::{JsonLinesStore, ReadWarning};
 pub use memory::InMemoryStore;
+pub(crate) use open_later::OpenLater;
 #[cfg(feature = "postgres")]
 pub use postgres::{
     PostgresStore, PostgresStoreBuilder, DEFAULT_APPLICATION_NAME, POSTGRES_SCHEMA_VERSION,
@@ -33,6 +47,8 @@ pub use postgres::{
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteStore, SQLITE_SCHEMA_VERSION};
 pub use url::{PostgresUrl, RedactedStoreUrl, StoreUrl, StoreUrlError};
+
+use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
 
@@ -93,7 +109,11 @@ pub trait ExecutionRecordStore: Send + 'static {
     /// Writes a batch of records, in order: the one method a store must implement. Stores that
     /// can should do it in one transaction: the writer hands over everything it has queued in
     /// one call. When it returns `Ok`, the records are the store's: the writer counts them as
-    /// written and keeps no copy.
+    /// written and keeps no copy. So a store returns `Ok` only for records it has written
+    /// (committed, or in its files, durable at the next [`flush`](Self::flush)), never for
+    /// records it merely buffered, which a later failure could lose with no one left to retry
+    /// them; a batch it could not write in full is an error, with nothing of it left behind
+    /// that a retry would duplicate.
     fn write_batch(&mut self, records: &[ExecutionRecord]) -> Result<(), StoreError>;
 
     /// Writes one record: a batch of one.
@@ -128,6 +148,14 @@ pub trait ExecutionRecordStore: Send + 'static {
     fn flush(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// The interval between flushes this store asks of a writer whose
+    /// [`flush_interval`](crate::writer::WriterConfig::with_flush_interval) was not set: a store
+    /// whose every flush leaves a file behind (Delta Lake) asks for a long one. An explicit
+    /// setting wins. The default, `None`, leaves the writer's (200 ms).
+    fn preferred_flush_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 impl<S: ExecutionRecordStore + ?Sized> ExecutionRecordStore for Box<S> {
@@ -150,6 +178,10 @@ impl<S: ExecutionRecordStore + ?Sized> ExecutionRecordStore for Box<S> {
     fn flush(&mut self) -> Result<(), StoreError> {
         (**self).flush()
     }
+
+    fn preferred_flush_interval(&self) -> Option<std::time::Duration> {
+        (**self).preferred_flush_interval()
+    }
 }
 
 /// Which rows a [`RecordReader`] returns. The default matches every row, oldest first.
@@ -170,6 +202,10 @@ pub struct RunFilter {
     pub run_id: Option<String>,
     /// Only rows whose run id starts with this text.
     pub run_id_prefix: Option<String>,
+    /// Only rows of one of these run ids (none for an empty list): one read for the rows of
+    /// several runs, such as the later attempts of each run on a page. The SQL stores bind one
+    /// value per id, so keep the list to a page's worth (hundreds, not hundreds of thousands).
+    pub run_ids: Option<Vec<String>>,
     /// Only rows of this attempt.
     pub attempt: Option<u32>,
     /// Only rows with this status.
@@ -182,6 +218,56 @@ pub struct RunFilter {
     pub newest_first: bool,
     /// At most this many rows.
     pub limit: Option<usize>,
+    /// Only rows strictly before this position in start order: a keyset bound, with which a
+    /// list read newest first goes on from its last row without reading the rows before it.
+    pub before: Option<RunPosition>,
+}
+
+/// Where a row stands in start order: by `started_at`, then (for rows that started at the
+/// same time) by run id and attempt. Pipeline runs are read in this order in every store, so
+/// that [`RunFilter::before`] pages through them; processes and steps of one run attempt
+/// share its run id and attempt, and are ordered among equal start times as each store keeps
+/// them.
+///
+/// ```
+/// use tracing_etl::store::{RunFilter, RunPosition};
+///
+/// let last_of_page = RunPosition::new(chrono::Utc::now(), "run-17", 1);
+/// let next_page = RunFilter::default().newest_first().before(last_of_page).limit(50);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RunPosition {
+    /// When the row started.
+    pub started_at: DateTime<Utc>,
+    /// Its run id.
+    pub run_id: String,
+    /// Its attempt.
+    pub attempt: u32,
+}
+
+impl RunPosition {
+    /// The position of a row that started at `started_at` in attempt `attempt` of `run_id`.
+    pub fn new(started_at: DateTime<Utc>, run_id: impl Into<String>, attempt: u32) -> Self {
+        Self {
+            started_at,
+            run_id: run_id.into(),
+            attempt,
+        }
+    }
+
+    /// The position of `record`.
+    pub fn of(record: &ExecutionRecord) -> Self {
+        Self::new(
+            record.started_at,
+            record.run.run_id.clone(),
+            record.run.attempt,
+        )
+    }
+
+    /// Whether a row at these values comes strictly before this position.
+    pub fn is_after(&self, started_at: DateTime<Utc>, run_id: &str, attempt: u32) -> bool {
+        (started_at, run_id, attempt) < (self.started_at, self.run_id.as_str(), self.attempt)
+    }
 }
 
 impl RunFilter {
@@ -194,6 +280,16 @@ impl RunFilter {
     /// Only rows whose run id starts with `prefix`.
     pub fn run_id_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.run_id_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Only rows of one of `run_ids` (see [`RunFilter::run_ids`](Self#structfield.run_ids)).
+    pub fn run_ids<I, S>(mut self, run_ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.run_ids = Some(run_ids.into_iter().map(Into::into).collect());
         self
     }
 
@@ -233,6 +329,12 @@ impl RunFilter {
         self
     }
 
+    /// Only rows strictly before `position` in start order (see [`RunPosition`]).
+    pub fn before(mut self, position: RunPosition) -> Self {
+        self.before = Some(position);
+        self
+    }
+
     /// Whether a row with these values passes the filter (for stores that filter in memory).
     pub fn matches(
         &self,
@@ -243,6 +345,7 @@ impl RunFilter {
         started_at: DateTime<Utc>,
     ) -> bool {
         self.matches_run(run_id, attempt)
+            && self.matches_position(started_at, run_id, attempt)
             && self.status.is_none_or(|s| s == status)
             && self.name.as_deref().is_none_or(|n| n == name)
             && self.since.is_none_or(|s| started_at >= s)
@@ -259,11 +362,15 @@ impl RunFilter {
         )
     }
 
-    /// Whether a row of this run and attempt passes the run id, prefix and attempt parts of the
-    /// filter: the fields fixed when an entity opens, which a store that folds records can check
-    /// before folding.
+    /// Whether a row of this run and attempt passes the run id, run ids, prefix and attempt
+    /// parts of the filter: the fields fixed when an entity opens, which a store that folds
+    /// records can check before folding.
     pub fn matches_run(&self, run_id: &str, attempt: u32) -> bool {
         self.run_id.as_deref().is_none_or(|r| r == run_id)
+            && self
+                .run_ids
+                .as_deref()
+                .is_none_or(|ids| ids.iter().any(|r| r == run_id))
             && self
                 .run_id_prefix
                 .as_deref()
@@ -271,10 +378,23 @@ impl RunFilter {
             && self.attempt.is_none_or(|a| a == attempt)
     }
 
-    /// Sorts rows by `started_at` in the filter's order and applies its limit (for stores that
-    /// filter in memory).
-    pub fn order_and_limit<T>(&self, rows: &mut Vec<T>, started_at: impl Fn(&T) -> DateTime<Utc>) {
-        rows.sort_by_key(|r| started_at(r));
+    /// Whether a row that started at `started_at`, of `run_id`'s attempt `attempt`, passes the
+    /// [`before`](Self::before) bound: the fields a store that folds records has on the first
+    /// line of an entity.
+    pub fn matches_position(&self, started_at: DateTime<Utc>, run_id: &str, attempt: u32) -> bool {
+        self.before
+            .as_ref()
+            .is_none_or(|b| b.is_after(started_at, run_id, attempt))
+    }
+
+    /// Sorts rows in start order ([`RunPosition`]: `position` gives a row's start time, run id
+    /// and attempt; rows equal in all three keep their order), in the filter's direction, and
+    /// applies its limit (for stores that filter in memory).
+    pub fn order_and_limit<T, F>(&self, rows: &mut Vec<T>, position: F)
+    where
+        F: for<'a> Fn(&'a T) -> (DateTime<Utc>, &'a str, u32),
+    {
+        rows.sort_by(|a, b| position(a).cmp(&position(b)));
         if self.newest_first {
             rows.reverse();
         }
@@ -288,15 +408,57 @@ impl RunFilter {
 ///
 /// Each method returns the current row of every entity that passes the filter (for append-only
 /// stores: the latest record per entity, an end record winning over a start record). A store
-/// implements [`read_records`](Self::read_records) and [`read_recorders`](Self::read_recorders);
-/// the others read one kind each.
+/// implements [`for_each_record`](Self::for_each_record) and
+/// [`read_recorders`](Self::read_recorders); the methods that return a `Vec` are built on the
+/// first.
+///
+/// [`for_each_record`](Self::for_each_record) streams: a store hands over one record at a time
+/// and holds no more than a batch of rows (SQL stores) or a small index entry per entity of the
+/// filter's runs (JSON Lines), so that a run of a million steps can be read, counted or printed
+/// without holding it all.
+///
+/// ```
+/// use std::ops::ControlFlow;
+/// use tracing_etl::{record::EntityKind, store::{RecordReader, RunFilter}, InMemoryStore};
+///
+/// fn failed_steps(reader: &mut dyn RecordReader, run_id: &str) -> usize {
+///     let mut failed = 0;
+///     let filter = RunFilter::default().run_id(run_id);
+///     reader
+///         .for_each_record(EntityKind::Step, &filter, &mut |step| {
+///             failed += usize::from(step.outcome.status == tracing_etl::RunStatus::Failed);
+///             ControlFlow::Continue(())
+///         })
+///         .unwrap();
+///     failed
+/// }
+/// assert_eq!(failed_steps(&mut InMemoryStore::new(), "r1"), 0);
+/// ```
 pub trait RecordReader {
-    /// Records of `kind` (`filter`'s `name` is the pipeline, process or step name).
+    /// Calls `visit` with every record of `kind` that passes `filter`, in the filter's order,
+    /// until `visit` returns [`ControlFlow::Break`] (`filter`'s `name` is the pipeline, process
+    /// or step name).
+    fn for_each_record(
+        &mut self,
+        kind: EntityKind,
+        filter: &RunFilter,
+        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
+    ) -> Result<(), StoreError>;
+
+    /// Records of `kind` (`filter`'s `name` is the pipeline, process or step name), collected
+    /// from [`for_each_record`](Self::for_each_record).
     fn read_records(
         &mut self,
         kind: EntityKind,
         filter: &RunFilter,
-    ) -> Result<Vec<ExecutionRecord>, StoreError>;
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let mut rows = Vec::new();
+        self.for_each_record(kind, filter, &mut |record| {
+            rows.push(record);
+            ControlFlow::Continue(())
+        })?;
+        Ok(rows)
+    }
 
     /// Pipeline runs.
     fn read_pipelines(&mut self, filter: &RunFilter) -> Result<Vec<ExecutionRecord>, StoreError> {

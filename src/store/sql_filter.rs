@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::sql_schema::order_ties;
 use super::RunFilter;
 use crate::record::EntityKind;
 
@@ -27,7 +28,7 @@ pub(crate) trait Dialect {
 
 /// The clauses that follow `SELECT … FROM <table of kind>`, and the values they bind. Rows
 /// come oldest first (newest first with [`RunFilter::newest_first`]), by `started_at` then by
-/// `tie_breakers`.
+/// `tie_breakers` (for pipelines: by run id and attempt, see [`order_ties`]).
 pub(crate) fn clauses<'a, D: Dialect>(
     kind: EntityKind,
     filter: &'a RunFilter,
@@ -42,6 +43,14 @@ pub(crate) fn clauses<'a, D: Dialect>(
     if let Some(run_id) = &filter.run_id {
         let p = bind(Bound::Text(run_id));
         sql.push_str(&format!(" AND run_id = {p}"));
+    }
+    if let Some(run_ids) = &filter.run_ids {
+        if run_ids.is_empty() {
+            sql.push_str(" AND false");
+        } else {
+            let list: Vec<String> = run_ids.iter().map(|r| bind(Bound::Text(r))).collect();
+            sql.push_str(&format!(" AND run_id IN ({})", list.join(", ")));
+        }
     }
     if let Some(prefix) = &filter.run_id_prefix {
         let p = bind(Bound::Text(prefix));
@@ -64,9 +73,17 @@ pub(crate) fn clauses<'a, D: Dialect>(
         let p = bind(Bound::Time(since));
         sql.push_str(&format!(" AND started_at >= {p}"));
     }
+    if let Some(before) = &filter.before {
+        let t = bind(Bound::Time(before.started_at));
+        let r = bind(Bound::Text(&before.run_id));
+        let a = bind(Bound::Integer(before.attempt.into()));
+        sql.push_str(&format!(
+            " AND (started_at, run_id, attempt) < ({t}, {r}, {a})"
+        ));
+    }
     let order = if filter.newest_first { "DESC" } else { "ASC" };
     sql.push_str(&format!(" ORDER BY started_at {order}"));
-    for column in tie_breakers {
+    for column in order_ties(kind, tie_breakers) {
         sql.push_str(&format!(", {column} {order}"));
     }
     if let Some(limit) = filter.limit {
@@ -94,6 +111,16 @@ mod tests {
     }
 
     #[test]
+    fn pipeline_runs_that_started_together_come_by_key() {
+        let filter = RunFilter::default().newest_first();
+        let (sql, _) = clauses::<Numbered>(EntityKind::Pipeline, &filter, &["rowid"]);
+        assert_eq!(
+            sql,
+            " WHERE true ORDER BY started_at DESC, run_id DESC, attempt DESC"
+        );
+    }
+
+    #[test]
     fn no_filter_orders_only() {
         let filter = RunFilter::default();
         let (sql, values) = clauses::<Numbered>(EntityKind::Step, &filter, &["step_run_id"]);
@@ -107,31 +134,47 @@ mod tests {
         let filter = RunFilter {
             run_id: Some("r'1".into()),
             run_id_prefix: Some("r%".into()),
+            run_ids: Some(vec!["r1".into(), "r2".into()]),
             attempt: Some(2),
             status: Some(RunStatus::Failed),
             name: Some("load".into()),
             since: Some(since),
             newest_first: true,
             limit: Some(5),
+            before: Some(super::super::RunPosition::new(since, "r9", 3)),
         };
         let (sql, values) = clauses::<Numbered>(EntityKind::Process, &filter, &["a", "b"]);
         assert_eq!(
             sql,
-            " WHERE true AND run_id = $1 AND starts_with(run_id, $2) AND attempt = $3 \
-             AND status = $4 AND process = $5 AND started_at >= $6 \
-             ORDER BY started_at DESC, a DESC, b DESC LIMIT $7"
+            " WHERE true AND run_id = $1 AND run_id IN ($2, $3) AND starts_with(run_id, $4) \
+             AND attempt = $5 AND status = $6 AND process = $7 AND started_at >= $8 \
+             AND (started_at, run_id, attempt) < ($9, $10, $11) \
+             ORDER BY started_at DESC, a DESC, b DESC LIMIT $12"
         );
         assert_eq!(
             values,
             [
                 Bound::Text("r'1"),
+                Bound::Text("r1"),
+                Bound::Text("r2"),
                 Bound::Text("r%"),
                 Bound::Integer(2),
                 Bound::Text("failed"),
                 Bound::Text("load"),
                 Bound::Time(since),
+                Bound::Time(since),
+                Bound::Text("r9"),
+                Bound::Integer(3),
                 Bound::Integer(5),
             ]
         );
+    }
+
+    #[test]
+    fn an_empty_list_of_run_ids_matches_no_row() {
+        let filter = RunFilter::default().run_ids(Vec::<String>::new());
+        let (sql, values) = clauses::<Numbered>(EntityKind::Pipeline, &filter, &[]);
+        assert!(sql.starts_with(" WHERE true AND false ORDER BY"), "{sql}");
+        assert!(values.is_empty());
     }
 }

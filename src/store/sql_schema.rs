@@ -142,7 +142,8 @@ pub(crate) trait SqlRow {
 /// The value at index `i` of `row`, read as type `ty`.
 fn cell<R: SqlRow>(row: &R, i: usize, ty: ColumnType) -> Result<Cell, R::Error> {
     Ok(match ty {
-        ColumnType::Text | ColumnType::Event | ColumnType::Status => {
+        // A list is the text of a JSON array, which the column reads.
+        ColumnType::Text | ColumnType::Event | ColumnType::Status | ColumnType::List => {
             row.text(i)?.map_or(Cell::Null, Cell::Text)
         }
         ColumnType::Integer => row
@@ -188,25 +189,87 @@ pub(crate) fn record_from_row<R: SqlRow>(
     Ok(record)
 }
 
-/// `CREATE INDEX` statements of `kind`'s table `table` (named `name` in index names): by start
-/// time for pipelines, by run for the others, and by status (only where `status_filter` holds,
-/// when given).
+/// The columns that order rows of `kind` whose `started_at` is the same: a pipeline run's
+/// key (the order a keyset bound of [`RunFilter::before`](super::RunFilter::before) follows),
+/// and for processes and steps the store's own tie-breakers (`tie_breakers`, the key or
+/// SQLite's `rowid`).
+pub(crate) fn order_ties<'a>(kind: EntityKind, tie_breakers: &'a [&'a str]) -> &'a [&'a str] {
+    match kind {
+        EntityKind::Pipeline => columns::key(kind),
+        _ => tie_breakers,
+    }
+}
+
+/// The indexes of `kind`'s table, as `(name suffix, columns)`, whose last columns are the
+/// order of [`order_ties`]: pipelines by start time and by name then start time (the runs
+/// pages and `tracing-etl runs`), processes and steps by run, attempt and start time (`show`).
+fn indexes(kind: EntityKind, ties: &[&str]) -> Vec<(&'static str, String)> {
+    // Every SQLite index ends with the rowid already.
+    let ties: Vec<&str> = ties.iter().copied().filter(|c| *c != "rowid").collect();
+    let ordered = |prefix: &str| {
+        let mut columns = vec![prefix, "started_at"];
+        columns.retain(|c| !c.is_empty());
+        columns.extend(&ties);
+        columns.join(", ")
+    };
+    match kind {
+        EntityKind::Pipeline => vec![("by_start", ordered("")), ("by_name", ordered("pipeline"))],
+        _ => vec![("by_run", ordered("run_id, attempt"))],
+    }
+}
+
+/// `CREATE INDEX IF NOT EXISTS` statements of `kind`'s table `table` (named `name` in index
+/// names), for rows read in the order of `tie_breakers` ([`order_ties`]): those of
+/// [`indexes`], and one by status (only where `status_filter` holds, when given), which for
+/// pipelines goes on by start time so that a status filter reads its page off the index.
 pub(crate) fn create_indexes(
     kind: EntityKind,
     name: &str,
     table: &str,
+    tie_breakers: &[&str],
     status_index: &str,
     status_filter: Option<&str>,
 ) -> String {
-    let (index, columns) = match kind {
-        EntityKind::Pipeline => ("started_at", "started_at"),
-        _ => ("run", "run_id, attempt"),
-    };
+    let ties = order_ties(kind, tie_breakers);
     let filter = status_filter.map_or(String::new(), |f| format!(" WHERE {f}"));
-    format!(
-        "CREATE INDEX IF NOT EXISTS {name}_{index} ON {table} ({columns});\n\
-         CREATE INDEX IF NOT EXISTS {name}_{status_index} ON {table} (status){filter};\n"
-    )
+    let mut sql = String::new();
+    for (suffix, columns) in indexes(kind, ties) {
+        sql.push_str(&format!(
+            "CREATE INDEX IF NOT EXISTS {name}_{suffix} ON {table} ({columns});\n"
+        ));
+    }
+    let (suffix, columns) = match kind {
+        EntityKind::Pipeline => ("by_start", format!("status, {}", indexes(kind, ties)[0].1)),
+        _ => ("", "status".to_owned()),
+    };
+    let suffix = if suffix.is_empty() {
+        String::new()
+    } else {
+        format!("_{suffix}")
+    };
+    sql.push_str(&format!(
+        "CREATE INDEX IF NOT EXISTS {name}_{status_index}{suffix} ON {table} ({columns}){filter};\n"
+    ));
+    sql
+}
+
+/// The indexes of schema versions before [`INDEXES_SINCE`](columns::INDEXES_SINCE) that its indexes replace: `DROP
+/// INDEX` of each, the index name `name` being `table`'s name in index names and `qualify` the
+/// prefix of an index name in a `DROP` (the schema, for PostgreSQL).
+pub(crate) fn drop_replaced_indexes(
+    kind: EntityKind,
+    name: &str,
+    qualify: &str,
+    status_index: &str,
+) -> String {
+    let replaced: &[&str] = match kind {
+        EntityKind::Pipeline => &["started_at", status_index],
+        _ => &["run"],
+    };
+    replaced
+        .iter()
+        .map(|suffix| format!("DROP INDEX IF EXISTS {qualify}{name}_{suffix};\n"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! [`SqliteStore`]: the embedded default store, one SQLite file in WAL mode.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,7 +24,13 @@ use crate::store::{clamp_i64, newer_schema, ExecutionRecordStore, RecordReader, 
 /// - 1: the first release.
 /// - 2: `process_runs` and `step_runs` have `last_attempt` (set from their pipeline run by
 ///   the migration).
+/// - 3: `status` may be `cancelled`.
+/// - 4: the indexes reads need (created by the migration, which drops those they replace).
 pub const SQLITE_SCHEMA_VERSION: i64 = columns::SCHEMA_VERSION as i64;
+
+/// The page cache of a read-only connection, as SQLite's `cache_size` takes it: negative, in
+/// KiB (64 MiB).
+const READ_CACHE_KIB: i64 = -64 * 1024;
 
 /// WAL pages (4 KiB) after which a commit checkpoints the WAL into the database file.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
@@ -47,27 +54,42 @@ fn schema() -> String {
         let table = kind.table();
         sql.push_str(&sql_schema::create_table::<Sqlite>(kind, table));
         sql.push_str(";\n");
-        sql.push_str(&sql_schema::create_indexes(
-            kind, table, table, "status", None,
-        ));
+        sql.push_str(&indexes(kind));
     }
     sql.push_str(RECORDERS);
     sql
 }
 
+/// The rows of a table that started at the same time come in the order they were inserted
+/// (pipeline runs: by run id and attempt, [`sql_schema::order_ties`]).
+const TIE_BREAKERS: &[&str] = &["rowid"];
+
+/// The `CREATE INDEX IF NOT EXISTS` statements of `kind`'s table.
+fn indexes(kind: EntityKind) -> String {
+    let table = kind.table();
+    sql_schema::create_indexes(kind, table, table, TIE_BREAKERS, "status", None)
+}
+
 /// What a migration to `version` does besides adding the columns it adds.
-fn migration_extras(version: u32) -> &'static [&'static str] {
+fn migration_extras(version: u32) -> Vec<String> {
     match version {
         // Processes and steps of a run that was not the last attempt say so.
-        2 => &[
-            "UPDATE process_runs SET last_attempt = 0 WHERE EXISTS (SELECT 1 FROM pipeline_runs p
-                 WHERE p.run_id = process_runs.run_id AND p.attempt = process_runs.attempt
-                 AND NOT p.last_attempt)",
-            "UPDATE step_runs SET last_attempt = 0 WHERE EXISTS (SELECT 1 FROM pipeline_runs p
-                 WHERE p.run_id = step_runs.run_id AND p.attempt = step_runs.attempt
-                 AND NOT p.last_attempt)",
-        ],
-        _ => &[],
+        2 => ["process_runs", "step_runs"]
+            .map(|table| {
+                format!(
+                    "UPDATE {table} SET last_attempt = 0 WHERE EXISTS (SELECT 1 FROM pipeline_runs p
+                         WHERE p.run_id = {table}.run_id AND p.attempt = {table}.attempt
+                         AND NOT p.last_attempt)"
+                )
+            })
+            .to_vec(),
+        // The indexes that reads need replace those they make redundant.
+        columns::INDEXES_SINCE => EntityKind::ALL
+            .map(|kind| {
+                sql_schema::drop_replaced_indexes(kind, kind.table(), "", "status") + &indexes(kind)
+            })
+            .to_vec(),
+        _ => Vec::new(),
     }
 }
 
@@ -115,6 +137,7 @@ fn upsert(kind: EntityKind) -> String {
 /// [`flush`]: ExecutionRecordStore::flush
 ///
 /// ```
+/// use tracing_etl::store::{RecordReader, RunFilter};
 /// use tracing_etl::{ExecutionRecordsLayer, SqliteStore};
 /// use tracing_subscriber::prelude::*;
 ///
@@ -127,7 +150,7 @@ fn upsert(kind: EntityKind) -> String {
 /// });
 /// drop(guard);
 ///
-/// let runs = SqliteStore::open(&path)?.pipeline_runs()?;
+/// let runs = SqliteStore::open(&path)?.read_pipelines(&RunFilter::default())?;
 /// assert_eq!(runs[0].name, "nightly");
 /// # Ok::<(), tracing_etl::StoreError>(())
 /// ```
@@ -155,24 +178,62 @@ impl SqliteStore {
     /// Opens an existing database for reading only: a missing file is an error, not a new
     /// empty database, and nothing is written (the command-line tool reads this way). A file of
     /// an earlier schema version is read as it is.
+    ///
+    /// A file without any table yet — empty, or being created by a writer that has not
+    /// committed its schema — reads as an empty history. A database with tables but no
+    /// tracing-etl schema, or a file that is no database, is an error.
+    ///
+    /// A history in a directory this process cannot write (another user's, a read-only mount)
+    /// is read too: when SQLite cannot create the WAL index (`-shm`) beside it and no writer
+    /// has the file open (there is no `-wal` file), the file is read as immutable.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
+        let store = match Self::open_read_only_as(&path, &path) {
+            Err(StoreError::Sqlite { source, .. }) if needs_immutable(&path, &source) => {
+                Self::open_read_only_as(&path, &immutable_uri(&path)?)?
+            }
+            other => other?,
+        };
+        Ok(store)
+    }
+
+    /// [`open_read_only`](Self::open_read_only) of `path`, opened as `name` (the path or a
+    /// `file:` URI).
+    fn open_read_only_as(path: &Path, name: &Path) -> Result<Self, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&path, flags)
-            .map_err(|e| sqlite_err(&path, "open read-only", e))?;
+        let conn = Connection::open_with_flags(name, flags)
+            .map_err(|e| sqlite_err(path, "open read-only", e))?;
         conn.busy_timeout(Duration::from_secs(5))
-            .map_err(|e| sqlite_err(&path, "set busy timeout", e))?;
-        let mut store = SqliteStore::new(conn, path);
-        let version = store.schema_version()?;
-        if version == 0 {
-            return Err(StoreError::invalid_data(
-                store.path.display().to_string(),
-                "not a tracing-etl database (no schema)",
-            ));
-        }
-        store.version = check_version(&store.path, version)?;
+            .map_err(|e| sqlite_err(path, "set busy timeout", e))?;
+        // A read of a file from before schema version 4 (which a read-only open leaves without
+        // the indexes in start order) sorts by start time: a bigger page cache lets the sorter
+        // keep more of a big run in memory instead of temporary files (see BENCHMARKS.md). It
+        // grows only as used.
+        conn.pragma_update(None, "cache_size", READ_CACHE_KIB)
+            .map_err(|e| sqlite_err(path, "set cache size", e))?;
+        // Both in one statement, so from one snapshot of a file being created.
+        let (version, tables): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version), \
+                        (SELECT count(*) FROM sqlite_master)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(|e| sqlite_err(path, "read schema version", e))?;
+        let mut store = SqliteStore::new(conn, path.to_path_buf());
+        store.version = match (version, tables) {
+            // Nothing created yet: an empty history.
+            (0, 0) => 0,
+            (0, _) => {
+                return Err(StoreError::invalid_data(
+                    path.display().to_string(),
+                    "not a tracing-etl database (tables, but no tracing-etl schema)",
+                ))
+            }
+            (version, _) => check_version(path, version)?,
+        };
         Ok(store)
     }
 
@@ -218,7 +279,8 @@ impl SqliteStore {
     }
 
     /// Creates the schema in a new file, or migrates an older one in place: in one transaction,
-    /// the columns each later version added (with their defaults) and what else it changed.
+    /// the columns each later version added (with their defaults) and what else it changed;
+    /// and creates any index of the current schema that is missing.
     fn migrate(&mut self) -> Result<(), StoreError> {
         let path = self.path.clone();
         let tx = self
@@ -237,12 +299,18 @@ impl SqliteStore {
                 let added = EntityKind::ALL
                     .iter()
                     .flat_map(|&k| sql_schema::added_columns::<Sqlite>(k, k.table(), to));
-                for sql in added.chain(migration_extras(to).iter().map(|s| s.to_string())) {
+                for sql in added.chain(migration_extras(to)) {
                     tx.execute_batch(&sql).map_err(|e| {
                         sqlite_err(&path, &format!("migrate to schema version {to}"), e)
                     })?;
                 }
             }
+        }
+        // The indexes, whatever became of them since (`IF NOT EXISTS`: nothing to do when
+        // they are there).
+        for kind in EntityKind::ALL {
+            tx.execute_batch(&indexes(kind))
+                .map_err(|e| sqlite_err(&path, "create indexes", e))?;
         }
         tx.pragma_update(None, "user_version", SQLITE_SCHEMA_VERSION)
             .map_err(|e| sqlite_err(&path, "write schema version", e))?;
@@ -252,36 +320,53 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Every pipeline run, oldest first.
-    pub fn pipeline_runs(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
-        self.select(EntityKind::Pipeline, &RunFilter::default())
-    }
-
-    /// Every process run, oldest first.
-    pub fn process_runs(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
-        self.select(EntityKind::Process, &RunFilter::default())
-    }
-
-    /// Every step run, oldest first.
-    pub fn step_runs(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
-        self.select(EntityKind::Step, &RunFilter::default())
-    }
-
-    /// The rows of `kind`'s table that pass `filter`, every value bound as a parameter.
-    fn select(
+    /// Calls `visit` with each row of `kind`'s table that passes `filter`, as the cursor reads
+    /// it, every value bound as a parameter.
+    fn visit(
         &self,
         kind: EntityKind,
         filter: &RunFilter,
-    ) -> Result<Vec<ExecutionRecord>, StoreError> {
-        let (clauses, values) = sql_filter::clauses::<Sqlite>(kind, filter, &["rowid"]);
+        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        if self.version == 0 {
+            // A history with no schema yet (read-only): nothing recorded.
+            return Ok(());
+        }
+        let (sql, params) = self.query(kind, filter);
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(|e| sqlite_err(path, "prepare query", e))?;
+        let version = self.version;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.iter()))
+            .map_err(|e| sqlite_err(path, "query", e))?;
+        while let Some(row) = rows.next().map_err(|e| sqlite_err(path, "read row", e))? {
+            let record =
+                record_from_row(kind, version, row).map_err(|e| sqlite_err(path, "read row", e))?;
+            if visit(record).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `SELECT` of the rows of `kind`'s table that pass `filter`, and its parameters.
+    fn query<'a>(
+        &self,
+        kind: EntityKind,
+        filter: &'a RunFilter,
+    ) -> (String, Vec<Box<dyn ToSql + 'a>>) {
+        let (clauses, values) = sql_filter::clauses::<Sqlite>(kind, filter, TIE_BREAKERS);
         let sql = format!(
             "SELECT {} FROM {}{clauses}",
             sql_schema::column_list(kind, self.version),
             kind.table()
         );
-        let params: Vec<Box<dyn ToSql + '_>> = values
+        let params = values
             .into_iter()
-            .map(|value| -> Box<dyn ToSql + '_> {
+            .map(|value| -> Box<dyn ToSql + 'a> {
                 match value {
                     Bound::Text(text) => Box::new(text),
                     Bound::Integer(n) => Box::new(n),
@@ -290,19 +375,7 @@ impl SqliteStore {
                 }
             })
             .collect();
-        let path = &self.path;
-        let mut stmt = self
-            .conn
-            .prepare_cached(&sql)
-            .map_err(|e| sqlite_err(path, "prepare query", e))?;
-        let version = self.version;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(params.iter()), |row| {
-                record_from_row(kind, version, row)
-            })
-            .map_err(|e| sqlite_err(path, "query", e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| sqlite_err(path, "read row", e))
+        (sql, params)
     }
 
     /// The underlying connection, for queries this API does not offer.
@@ -312,15 +385,19 @@ impl SqliteStore {
 }
 
 impl RecordReader for SqliteStore {
-    fn read_records(
+    fn for_each_record(
         &mut self,
         kind: EntityKind,
         filter: &RunFilter,
-    ) -> Result<Vec<ExecutionRecord>, StoreError> {
-        self.select(kind, filter)
+        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.visit(kind, filter, visit)
     }
 
     fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
+        if self.version == 0 {
+            return Ok(Vec::new());
+        }
         let path = &self.path;
         let mut stmt = self
             .conn
@@ -433,6 +510,7 @@ fn bind(
             timestamp_into(&t, time);
             stmt.raw_bind_parameter(n, time.as_str())
         }
+        Value::List(list) => stmt.raw_bind_parameter(n, columns::list_json(list)),
     }
 }
 
@@ -549,7 +627,12 @@ impl Dialect for Sqlite {
 impl SqlDialect for Sqlite {
     fn column_type(ty: ColumnType) -> &'static str {
         match ty {
-            ColumnType::Text | ColumnType::Event | ColumnType::Status | ColumnType::Time => "TEXT",
+            // Lists as the text of a JSON array (SQLite's `json_each` reads them).
+            ColumnType::Text
+            | ColumnType::Event
+            | ColumnType::Status
+            | ColumnType::Time
+            | ColumnType::List => "TEXT",
             ColumnType::Integer | ColumnType::Bool => "INTEGER",
         }
     }
@@ -561,6 +644,7 @@ impl SqlDialect for Sqlite {
             Value::Integer(n) => clamp_i64(n).to_string(),
             Value::Bool(b) => u8::from(b).to_string(),
             Value::Time(t) => format!("'{}'", timestamp(&t)),
+            Value::List(list) => format!("'{}'", columns::list_json(list).replace('\'', "''")),
         }
     }
 }
@@ -581,9 +665,106 @@ fn check_version(path: &Path, version: i64) -> Result<u32, StoreError> {
     }
 }
 
+/// Whether a read-only open of `path` failed only because the WAL index cannot be created in
+/// its directory, with no writer around (no `-wal` file): then the file can be read immutable.
+fn needs_immutable(path: &Path, error: &rusqlite::Error) -> bool {
+    let readonly = matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+    );
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    readonly && !Path::new(&wal).exists()
+}
+
+/// `file:PATH?immutable=1`, the path percent-encoded where a URI needs it.
+fn immutable_uri(path: &Path) -> Result<PathBuf, StoreError> {
+    let text = path.to_str().ok_or_else(|| {
+        StoreError::invalid_data(
+            path.display().to_string(),
+            "cannot read a history in a read-only directory from a path that is not UTF-8",
+        )
+    })?;
+    let mut uri = String::from("file:");
+    for c in text.chars() {
+        match c {
+            '%' | '?' | '#' => uri.push_str(&format!("%{:02X}", u32::from(c))),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    Ok(PathBuf::from(uri))
+}
+
 fn sqlite_err(path: &Path, what: &str, source: rusqlite::Error) -> StoreError {
     StoreError::Sqlite {
         context: format!("sqlite store {}: {what}", path.display()),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RunStatus;
+
+    /// SQLite's plan of the query of `kind` with `filter`, one line per step.
+    fn plan(store: &SqliteStore, kind: EntityKind, filter: &RunFilter) -> String {
+        let (sql, params) = store.query(kind, filter);
+        let mut stmt = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn reads_go_through_an_index_in_their_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("h.db")).unwrap();
+        let at = Utc::now();
+        let page = RunFilter::default().newest_first().limit(50);
+        let before = crate::store::RunPosition::new(at, "r", 1);
+        let cases = [
+            (EntityKind::Pipeline, page.clone(), "pipeline_runs_by_start"),
+            (
+                EntityKind::Pipeline,
+                page.clone().before(before.clone()),
+                "pipeline_runs_by_start",
+            ),
+            (
+                EntityKind::Pipeline,
+                page.clone().name("load").before(before.clone()),
+                "pipeline_runs_by_name",
+            ),
+            (
+                EntityKind::Pipeline,
+                page.clone().status(RunStatus::Failed).before(before),
+                "pipeline_runs_status_by_start",
+            ),
+            (
+                EntityKind::Process,
+                RunFilter::default().run_id("r").attempt(1),
+                "process_runs_by_run",
+            ),
+            (
+                EntityKind::Step,
+                RunFilter::default().run_id("r").attempt(1),
+                "step_runs_by_run",
+            ),
+        ];
+        for (kind, filter, index) in cases {
+            let plan = plan(&store, kind, &filter);
+            assert!(
+                plan.contains(&format!("USING INDEX {index}")),
+                "{filter:?}: {plan}"
+            );
+            assert!(!plan.contains("TEMP B-TREE"), "{filter:?}: {plan}");
+        }
     }
 }

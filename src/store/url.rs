@@ -42,6 +42,13 @@ const SCHEMES: &[Scheme] = &[
         form: "postgresql://USER@HOST:PORT/DBNAME?schema=NAME",
     },
     Scheme {
+        name: "delta",
+        feature: Some("delta"),
+        enabled: cfg!(feature = "delta"),
+        store: "Delta Lake",
+        form: "delta:DIR",
+    },
+    Scheme {
         name: "memory",
         feature: None,
         enabled: true,
@@ -49,6 +56,15 @@ const SCHEMES: &[Scheme] = &[
         form: "memory:",
     },
 ];
+
+/// `delta:s3://…`: not a scheme of its own, but a store of its own feature.
+const DELTA_S3: Scheme = Scheme {
+    name: "delta",
+    feature: Some("delta-s3"),
+    enabled: cfg!(feature = "delta-s3"),
+    store: "Delta Lake on S3",
+    form: "delta:s3://BUCKET/PREFIX",
+};
 
 #[derive(Debug)]
 struct Scheme {
@@ -73,16 +89,21 @@ fn scheme(name: &str) -> &'static Scheme {
 /// | `sqlite:PATH` | [`SqliteStore`](crate::SqliteStore) at `PATH` | `sqlite` |
 /// | `jsonl:DIR` | [`JsonLinesStore`](crate::JsonLinesStore) in `DIR` | `jsonl` |
 /// | `postgres://USER@HOST:PORT/DBNAME?schema=NAME` (also `postgresql://`) | `PostgresStore` | `postgres` |
+/// | `delta:DIR` | `DeltaStore`: three Delta Lake tables under `DIR` | `delta` |
+/// | `delta:s3://BUCKET/PREFIX` (also `s3a://`) | `DeltaStore` on S3, configured by the `AWS_*` environment | `delta-s3` |
 /// | `memory:` | a new [`InMemoryStore`] | — |
 ///
 /// # Rules
 ///
 /// - The scheme is case-insensitive (`SQLite:` is `sqlite:`) and written back lower-case.
-/// - `sqlite:PATH`, `jsonl:DIR`: the path is everything after the colon, byte for byte — no
+/// - `sqlite:PATH`, `jsonl:DIR`, `delta:DIR`: the path is everything after the colon, byte for byte — no
 ///   percent-decoding, no query string, no trimming: `sqlite:runs/etl.db` is relative to the
 ///   working directory, `sqlite:/var/lib/etl/runs.db` absolute. The `//` form
 ///   (`sqlite:///abs.db`) is refused: other tools read three slashes as a relative path or as
 ///   an absolute one, and a store URL should mean one thing.
+/// - `delta:s3://BUCKET/PREFIX`: an S3 root (a `delta:` path starting with `s3://` or `s3a://`,
+///   any case, is never a local directory); the bucket is required, a query or fragment is
+///   refused, and the rest is checked when the store opens.
 /// - `postgres://…`: libpq's connection URL, percent-encoded as libpq wants, with one parameter
 ///   of this crate: `schema=NAME`, the schema holding the tables (default `public`), which is
 ///   taken out before the URL goes to the client. The rest (hosts, ports, `sslmode`, …) is
@@ -166,6 +187,11 @@ pub enum StoreUrl {
     JsonLines(PathBuf),
     /// `postgres://…` or `postgresql://…`: a PostgreSQL server, database and schema.
     Postgres(PostgresUrl),
+    /// `delta:DIR`: the Delta Lake tables under the directory.
+    Delta(PathBuf),
+    /// `delta:s3://BUCKET/PREFIX`: the Delta Lake tables under an S3 prefix (the URL after
+    /// `delta:`, scheme lower-case).
+    DeltaS3(String),
     /// `memory:`: a new, empty [`InMemoryStore`] (for tests: what it holds cannot be read back
     /// through the URL).
     Memory,
@@ -178,16 +204,19 @@ impl StoreUrl {
         match self {
             StoreUrl::Sqlite(_) => "sqlite",
             StoreUrl::JsonLines(_) => "jsonl",
+            StoreUrl::Delta(_) | StoreUrl::DeltaS3(_) => "delta",
             StoreUrl::Postgres(pg) if pg.base.starts_with("postgresql:") => "postgresql",
             StoreUrl::Postgres(_) => "postgres",
             StoreUrl::Memory => "memory",
         }
     }
 
-    /// The file or directory of a SQLite or JSON Lines store.
+    /// The file or directory of a SQLite, JSON Lines or Delta Lake store.
     pub fn path(&self) -> Option<&std::path::Path> {
         match self {
-            StoreUrl::Sqlite(path) | StoreUrl::JsonLines(path) => Some(path),
+            StoreUrl::Sqlite(path) | StoreUrl::JsonLines(path) | StoreUrl::Delta(path) => {
+                Some(path)
+            }
             _ => None,
         }
     }
@@ -214,6 +243,9 @@ impl StoreUrl {
     /// - `postgres://…`: `PostgresStoreBuilder::connect` with the URL's schema (see
     ///   [`PostgresUrl::builder`] for other settings): connects, creates the schema and tables if
     ///   needed;
+    /// - `delta:DIR`: `DeltaStore::open`: creates the directory and its three tables if needed;
+    /// - `delta:s3://…`: `DeltaStore::open_s3` with the `AWS_*` environment: creates the three
+    ///   tables if needed;
     /// - `memory:`: a new [`InMemoryStore`].
     ///
     /// A store whose feature this build lacks (only possible for a value built by hand: parsing
@@ -226,8 +258,25 @@ impl StoreUrl {
             StoreUrl::JsonLines(dir) => Ok(Box::new(crate::JsonLinesStore::open(dir)?)),
             #[cfg(feature = "postgres")]
             StoreUrl::Postgres(pg) => Ok(Box::new(pg.builder().connect()?)),
+            #[cfg(feature = "delta")]
+            StoreUrl::Delta(dir) => Ok(Box::new(crate::DeltaStore::open(dir)?)),
+            #[cfg(feature = "delta-s3")]
+            StoreUrl::DeltaS3(url) => Ok(Box::new(crate::DeltaStore::open_s3(
+                url,
+                &std::collections::HashMap::new(),
+            )?)),
             StoreUrl::Memory => Ok(Box::new(InMemoryStore::new())),
-            #[cfg(not(all(feature = "sqlite", feature = "jsonl", feature = "postgres")))]
+            #[cfg(not(feature = "delta-s3"))]
+            StoreUrl::DeltaS3(_) => Err(StoreError::other(feature_disabled(
+                self.redacted().to_string(),
+                &DELTA_S3,
+            ))),
+            #[cfg(not(all(
+                feature = "sqlite",
+                feature = "jsonl",
+                feature = "postgres",
+                feature = "delta"
+            )))]
             other => Err(StoreError::other(feature_disabled(
                 other.redacted().to_string(),
                 scheme(other.scheme()),
@@ -267,7 +316,7 @@ fn parse(text: &str, enabled: fn(&Scheme) -> bool) -> Result<StoreUrl, StoreUrlE
         reason: reason.to_owned(),
     };
     match known.name {
-        "sqlite" | "jsonl" => {
+        "sqlite" | "jsonl" | "delta" => {
             let what = if known.name == "sqlite" {
                 "a file path"
             } else {
@@ -275,6 +324,16 @@ fn parse(text: &str, enabled: fn(&Scheme) -> bool) -> Result<StoreUrl, StoreUrlE
             };
             if rest.is_empty() {
                 return Err(invalid(&format!("{what} is missing after the colon")));
+            }
+            if known.name == "delta" {
+                if let Some(url) = delta_s3(rest) {
+                    if !enabled(&DELTA_S3) {
+                        return Err(feature_disabled(text.to_owned(), &DELTA_S3));
+                    }
+                    return url
+                        .map(StoreUrl::DeltaS3)
+                        .map_err(|reason| invalid(&reason));
+                }
             }
             if rest.starts_with("//") {
                 return Err(invalid(&format!(
@@ -284,10 +343,10 @@ fn parse(text: &str, enabled: fn(&Scheme) -> bool) -> Result<StoreUrl, StoreUrlE
                 )));
             }
             let path = PathBuf::from(rest);
-            Ok(if known.name == "sqlite" {
-                StoreUrl::Sqlite(path)
-            } else {
-                StoreUrl::JsonLines(path)
+            Ok(match known.name {
+                "sqlite" => StoreUrl::Sqlite(path),
+                "jsonl" => StoreUrl::JsonLines(path),
+                _ => StoreUrl::Delta(path),
             })
         }
         "postgres" | "postgresql" => {
@@ -320,7 +379,7 @@ impl TryFrom<&str> for StoreUrl {
 impl fmt::Display for StoreUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StoreUrl::Sqlite(path) | StoreUrl::JsonLines(path) => {
+            StoreUrl::Sqlite(path) | StoreUrl::JsonLines(path) | StoreUrl::Delta(path) => {
                 f.write_str(self.scheme())?;
                 f.write_str(":")?;
                 let text = path.to_string_lossy();
@@ -332,6 +391,7 @@ impl fmt::Display for StoreUrl {
                     f.write_str(&text)
                 }
             }
+            StoreUrl::DeltaS3(url) => write!(f, "delta:{url}"),
             StoreUrl::Postgres(pg) => fmt::Display::fmt(pg, f),
             StoreUrl::Memory => f.write_str("memory:"),
         }
@@ -414,12 +474,17 @@ impl PostgresUrl {
             scheme: postgres.name,
             reason,
         };
-        if text.contains("://") {
-            return Err(invalid(
-                "a connection URL starts with postgres:// or postgresql://".into(),
-            ));
-        }
-        let pairs = key_value_pairs(text).map_err(invalid)?;
+        // `://` says "a URL of another scheme" only when the text is no key=value list: a
+        // quoted value may hold it.
+        let pairs = match key_value_pairs(text) {
+            Ok(pairs) => pairs,
+            Err(_) if text.contains("://") => {
+                return Err(invalid(
+                    "a connection URL starts with postgres:// or postgresql://".into(),
+                ))
+            }
+            Err(reason) => return Err(invalid(reason)),
+        };
         let mut url = String::from("postgres://");
         let mut first = true;
         for (key, value) in pairs {
@@ -634,6 +699,26 @@ fn missing_scheme(text: &str) -> String {
 }
 
 /// `sqlite:PATH, jsonl:DIR, …`: the forms this build accepts.
+/// The S3 root of a `delta:` text (what follows `delta:`), if it names one: `None` for a local
+/// path; the URL with its scheme lower-case, or why it is not an S3 root.
+fn delta_s3(rest: &str) -> Option<Result<String, String>> {
+    let (scheme, after) = rest.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "s3" && scheme != "s3a" {
+        return None;
+    }
+    let bucket = after.split('/').next().unwrap_or_default();
+    Some(if bucket.is_empty() {
+        Err(format!(
+            "the bucket is missing: delta:{scheme}://BUCKET/PREFIX"
+        ))
+    } else if after.contains(['?', '#']) {
+        Err("an S3 root has no ?query or #fragment: options come from the AWS_* environment".into())
+    } else {
+        Ok(format!("{scheme}://{after}"))
+    })
+}
+
 fn accepted_forms() -> String {
     SCHEMES
         .iter()
@@ -683,7 +768,7 @@ fn encode(text: &str, keep: &str) -> String {
 
 /// Percent-decodes `text` as `tokio-postgres` does (a `%` not followed by two hex digits stays
 /// as it is); `None` when the result is not UTF-8.
-fn decode(text: &str) -> Option<String> {
+pub(crate) fn decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -808,7 +893,7 @@ fn redact_connection_string(text: &str) -> String {
 /// libpq's `key=value` connection string as pairs, read as `tokio-postgres` reads it: keys
 /// and values separated by `=` (spaces around it allowed), pairs by white space, values quoted
 /// with `'` when they hold spaces, `\` escaping the next character.
-fn key_value_pairs(text: &str) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn key_value_pairs(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut pairs = Vec::new();
     let mut chars = text.char_indices().peekable();
     let skip_ws = |chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>| {
@@ -900,6 +985,8 @@ mod tests {
             StoreUrl::JsonLines("history".into())
         );
         assert_eq!(parse("JSONL:/tmp/h/").unwrap().to_string(), "jsonl:/tmp/h/");
+        assert_eq!(parse("delta:lake").unwrap(), StoreUrl::Delta("lake".into()));
+        assert_eq!(parse("Delta:/tmp/l/").unwrap().to_string(), "delta:/tmp/l/");
         assert_eq!(parse("memory:").unwrap(), StoreUrl::Memory);
         assert_eq!(parse("Memory:").unwrap().to_string(), "memory:");
     }
@@ -1051,6 +1138,9 @@ mod tests {
             let err = PostgresUrl::from_connection_string(text).unwrap_err();
             assert!(err.to_string().contains(reason), "{text}: {err}");
         }
+        // A quoted value may hold `://`: the text is still a key=value list.
+        let pg = PostgresUrl::from_connection_string("host=h user='://' password=a").unwrap();
+        assert!(pg.connection_string().starts_with("postgres://"), "{pg:?}");
     }
 
     #[cfg(feature = "postgres")]
@@ -1086,6 +1176,7 @@ mod tests {
         match feature {
             "postgres" => |s| s.feature != Some("postgres"),
             "sqlite" => |s| s.feature != Some("sqlite"),
+            "delta" => |s| s.feature != Some("delta"),
             _ => |s| s.feature != Some("jsonl"),
         }
     }
@@ -1097,6 +1188,7 @@ mod tests {
             ("PostgreSQL://db/x", "postgres", "PostgreSQL"),
             ("sqlite:x.db", "sqlite", "SQLite"),
             ("jsonl:dir", "jsonl", "JSON Lines"),
+            ("delta:lake", "delta", "Delta Lake"),
         ] {
             let err = parse_with(text, without(feature)).unwrap_err();
             assert!(
@@ -1129,11 +1221,60 @@ mod tests {
     }
 
     #[test]
+    fn delta_s3_roots_parse_or_name_their_feature() {
+        for (text, url) in [
+            ("delta:s3://bucket/prefix", "s3://bucket/prefix"),
+            ("Delta:S3://bucket/a/b/", "s3://bucket/a/b/"),
+            ("delta:s3a://bucket", "s3a://bucket"),
+        ] {
+            let parsed = parse_with(text, |_| true);
+            assert_eq!(parsed.unwrap(), StoreUrl::DeltaS3(url.into()), "{text}");
+            let shown = StoreUrl::DeltaS3(url.into()).to_string();
+            assert_eq!(shown, format!("delta:{url}"));
+            assert_eq!(StoreUrl::DeltaS3(url.into()).path(), None);
+        }
+        // Without the feature, the error names it (whether the rest is right or not).
+        for text in ["delta:s3://bucket/prefix", "delta:s3://"] {
+            let err = parse_with(text, |s| s.feature != Some("delta-s3")).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    StoreUrlError::FeatureDisabled {
+                        feature: "delta-s3",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("`delta-s3` feature"), "{err}");
+        }
+        for (text, reason) in [
+            ("delta:s3://", "bucket is missing"),
+            ("delta:s3:///prefix", "bucket is missing"),
+            ("delta:s3://b/p?region=x", "no ?query"),
+        ] {
+            let err = parse_with(text, |_| true).unwrap_err().to_string();
+            assert!(err.contains(reason), "{text}: {err}");
+        }
+        // Other schemes after `delta:` stay local paths.
+        assert_eq!(
+            parse_with("delta:gs-like/s4://x", |_| true).unwrap(),
+            StoreUrl::Delta("gs-like/s4://x".into())
+        );
+        assert_eq!(
+            parse("delta:s3://b/p").is_ok(),
+            cfg!(feature = "delta-s3"),
+            "the build's own answer follows its features"
+        );
+    }
+
+    #[test]
     fn accepted_schemes_follow_the_features() {
         let accepted: Vec<_> = StoreUrl::accepted_schemes().collect();
         assert_eq!(accepted.contains(&"sqlite"), cfg!(feature = "sqlite"));
         assert_eq!(accepted.contains(&"jsonl"), cfg!(feature = "jsonl"));
         assert_eq!(accepted.contains(&"postgres"), cfg!(feature = "postgres"));
+        assert_eq!(accepted.contains(&"delta"), cfg!(feature = "delta"));
         assert!(accepted.contains(&"memory"));
     }
 

@@ -32,6 +32,8 @@ pub struct WriterConfig {
     pub(crate) max_batch: usize,
     pub(crate) backpressure: Backpressure,
     pub(crate) flush_interval: Duration,
+    /// Whether `flush_interval` was set (else the store's preference, if any, replaces it).
+    pub(crate) flush_interval_set: bool,
     pub(crate) retry_initial: Duration,
     pub(crate) retry_max: Duration,
     pub(crate) store_deadline: Duration,
@@ -51,6 +53,7 @@ impl Default for WriterConfig {
             max_batch: 4 * 1024,
             backpressure: Backpressure::Block,
             flush_interval: Duration::from_millis(200),
+            flush_interval_set: false,
             retry_initial: Duration::from_millis(50),
             retry_max: Duration::from_secs(5),
             store_deadline: Duration::from_secs(1),
@@ -102,8 +105,13 @@ impl WriterConfig {
     ///   after it was written: at most `flush_interval` after the commit.
     ///
     /// [`WriterHandle::flush`](super::WriterHandle::flush) (or the guard's) does both at once, on demand.
+    ///
+    /// Unset, a store may ask for another interval
+    /// ([`ExecutionRecordStore::preferred_flush_interval`](crate::ExecutionRecordStore::preferred_flush_interval)):
+    /// `DeltaStore` asks for 30 s, since each of its flushes is a commit that adds files.
     pub fn with_flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval = interval;
+        self.flush_interval_set = true;
         self
     }
 
@@ -124,7 +132,7 @@ impl WriterConfig {
     /// next batch are full, and no longer than this deadline. Once it passes, the call is an
     /// outage: the error callback is told (with a
     /// [`StoreDeadlineExceeded`](super::StoreDeadlineExceeded)), and the records wait in the
-    /// outage buffer, then the spill file, as when the store fails. The call itself is not
+    /// outage buffer, then the spill history, as when the store fails. The call itself is not
     /// abandoned (no store call can be interrupted): when it returns, its outcome counts, and
     /// the writer carries on, oldest records first. It never makes a second call while one is in
     /// flight, so no batch is written twice at once, nor out of order.
@@ -148,7 +156,7 @@ impl WriterConfig {
     }
 
     /// How many records the writer keeps in memory while the store fails (default 65536),
-    /// before it spills the newer ones to its spill file (see [`spill_dir`](Self::with_spill_dir)).
+    /// before it spills the newer ones to its spill history (see [`spill_dir`](Self::with_spill_dir)).
     /// The writer keeps draining the queue meanwhile, so the program is not blocked by an
     /// outage; on recovery everything is written in order, oldest first.
     pub fn with_outage_buffer(mut self, records: usize) -> Self {
@@ -156,11 +164,11 @@ impl WriterConfig {
         self
     }
 
-    /// The directory of the spill file, a JSON Lines file of the records a failing store has not
-    /// taken yet (default: `tracing-etl-spill` in the system's temporary directory). The file,
-    /// `spill-<recorder_id>.jsonl`, is removed once the store has taken everything; if the
-    /// store is still failing at shutdown it is kept and its path reported, for
-    /// [`replay_spill`](crate::writer::replay_spill).
+    /// The directory of the spill history, a JSON Lines history of the records a failing store
+    /// has not taken yet (default: `tracing-etl-spill` in the system's temporary directory). The
+    /// history, the directory `spill-<recorder_id>`, is removed once the store has taken
+    /// everything; if the store is still failing at shutdown it is kept and its path reported,
+    /// for [`replay_spill`](crate::writer::replay_spill).
     pub fn with_spill_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.spill_dir = Some(dir.into());
         self

@@ -42,6 +42,8 @@ pub struct WriterGuard {
     handle: WriterHandle,
     thread: Option<JoinHandle<()>>,
     shutdown_timeout: Duration,
+    /// The guard of the writer of the OpenLineage events, when the layer sends them.
+    lineage: Option<Box<WriterGuard>>,
 }
 
 impl fmt::Debug for WriterGuard {
@@ -49,6 +51,7 @@ impl fmt::Debug for WriterGuard {
         f.debug_struct("WriterGuard")
             .field("handle", &self.handle)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("lineage", &self.lineage)
             .finish_non_exhaustive()
     }
 }
@@ -73,7 +76,29 @@ impl WriterGuard {
             handle,
             thread,
             shutdown_timeout,
+            lineage: None,
         }
+    }
+
+    /// This guard, which also stops the lineage writer `lineage`.
+    #[cfg(feature = "openlineage")]
+    pub(crate) fn with_lineage(mut self, lineage: WriterGuard) -> Self {
+        self.lineage = Some(Box::new(lineage));
+        self
+    }
+
+    /// The guard of the writer of the OpenLineage events, when the layer sends them (see
+    /// `ExecutionRecordsLayerBuilder::with_lineage`, feature `openlineage`): its counters
+    /// count the records whose events were sent (`written`), spilled, dropped or abandoned.
+    pub fn lineage(&self) -> Option<&WriterGuard> {
+        self.lineage.as_deref()
+    }
+
+    /// Stops the lineage writer now (sending every event queued, within its own shutdown
+    /// timeout) and returns its final counters; `None` when the layer sends no events, or they
+    /// were stopped already. The history's writer keeps running.
+    pub fn shutdown_lineage(&mut self) -> Option<Result<WriterStats, WriterError>> {
+        self.lineage.take().map(|lineage| lineage.shutdown())
     }
 
     /// A handle to flush the writer and read its counters from elsewhere.
@@ -86,15 +111,22 @@ impl WriterGuard {
         self.handle.stats()
     }
 
-    /// Waits until every record queued so far is written and the store flushed.
+    /// Waits until every record queued so far is written and the store flushed, and then the
+    /// same for the lineage writer, if any (the first error is returned).
     pub fn flush(&self) -> Result<(), WriterError> {
-        self.handle.flush()
+        let history = self.handle.flush();
+        let lineage = self.lineage.as_ref().map_or(Ok(()), |l| l.flush());
+        history.and(lineage)
     }
 
     /// Writes everything queued, flushes and stops the writer, returning its final counters, or
-    /// the error that kept records from being written.
+    /// the error that kept records from being written; then the same for the lineage writer,
+    /// if any, whose error is returned when the history's writer had none (its counters are
+    /// [`shutdown_lineage`](Self::shutdown_lineage)'s).
     pub fn shutdown(mut self) -> Result<WriterStats, WriterError> {
-        self.stop().map(|()| self.handle.stats())
+        let history = self.stop().map(|()| self.handle.stats());
+        let lineage = self.shutdown_lineage().unwrap_or(Ok(Default::default()));
+        history.and_then(|stats| lineage.map(|_| stats))
     }
 
     fn stop(&mut self) -> Result<(), WriterError> {
@@ -123,5 +155,6 @@ impl Drop for WriterGuard {
         if let Err(e) = self.stop() {
             eprintln!("tracing-etl: record writer shutdown: {e}");
         }
+        // The lineage writer's guard, dropped with this one, stops it in turn.
     }
 }

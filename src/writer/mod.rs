@@ -4,7 +4,7 @@
 //! The layer only ever pushes a record into the queue. The writer thread takes the records
 //! from it, builds them and hands them in batches to the store's own thread, which makes every
 //! store call; so the writer keeps draining the queue while a call is slow, and a call past the
-//! store deadline is an outage (the records wait in memory, then in a spill file). Dropping the
+//! store deadline is an outage (the records wait in memory, then in a spill history). Dropping the
 //! [`WriterGuard`] flushes every queued record.
 
 mod backlog;
@@ -12,12 +12,15 @@ mod config;
 mod guard;
 mod replay;
 mod report;
+mod spill;
 mod store_thread;
 mod worker;
 
+#[cfg(feature = "openlineage")]
+pub(crate) use config::default_spill_dir;
 pub use config::WriterConfig;
 pub use guard::WriterGuard;
-pub use replay::{replay_spill, replay_spill_report, SpillReplay};
+pub use replay::{remove_spill, replay_spill, replay_spill_report, SpillReplay};
 pub use report::{RepeatedStoreError, StoreDeadlineExceeded};
 
 use std::fmt;
@@ -58,7 +61,7 @@ pub enum Backpressure {
     /// Wait until the writer has made room (the default): no record is ever dropped. A store
     /// slower than the program slows it down; a store that stops answering holds it up for at
     /// most the store deadline ([`WriterConfig::with_store_deadline`]), after which the records
-    /// wait in the outage buffer and the spill file.
+    /// wait in the outage buffer and the spill history.
     #[default]
     Block,
     /// Drop the record and count it ([`WriterStats::dropped`]): the program never waits.
@@ -79,7 +82,7 @@ pub struct WriterStats {
     /// emitted after the writer shut down (including records that reached the queue while the
     /// writer was stopping, after its last look at it). Once the program has stopped emitting,
     /// every record emitted is counted exactly once: `written + dropped + abandoned`, plus, when
-    /// the store was still down at shutdown, the records left in the spill file.
+    /// the store was still down at shutdown, the records left in the spill history.
     pub dropped: u64,
     /// Failed store operations (each retry of a failing batch counts once, and so does a call
     /// that passed the store deadline), however many of them the error callback was told about
@@ -87,9 +90,9 @@ pub struct WriterStats {
     pub store_errors: u64,
     /// Records given up on: still unwritten when shutdown timed out and not kept in the spill
     /// file either (a batch the store had not answered for by then may still reach it), or
-    /// lost from a spill file changed under the writer.
+    /// lost from a spill history changed under the writer.
     pub abandoned: u64,
-    /// Records written to the spill file during store outages (each counted once, whether or
+    /// Records written to the spill history during store outages (each counted once, whether or
     /// not the store took it later).
     pub spilled: u64,
 }
@@ -277,6 +280,12 @@ pub(crate) fn spawn<S: ExecutionRecordStore>(
     let backpressure = config.backpressure;
     let shutdown_timeout = config.shutdown_timeout;
     let collapse = store.keeps_one_row_per_entity();
+    let mut config = config;
+    if !config.flush_interval_set {
+        if let Some(interval) = store.preferred_flush_interval() {
+            config.flush_interval = interval;
+        }
+    }
     let thread = store_thread::spawn(store).and_then(|store| {
         let worker = worker::Worker::new(
             store,

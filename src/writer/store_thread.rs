@@ -15,7 +15,7 @@ use crate::store::ExecutionRecordStore;
 /// A call the writer asks of the store.
 pub(super) enum Call {
     /// `write_batch`. The writer keeps its own reference to the batch: should the store never
-    /// answer, the writer can still keep the records in its spill file at shutdown.
+    /// answer, the writer can still keep the records in its spill history at shutdown.
     Write(Arc<Vec<ExecutionRecord>>),
     /// `write_heartbeat`.
     Heartbeat(RecorderHeartbeat),

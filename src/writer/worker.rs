@@ -3,7 +3,7 @@
 //!
 //! The writer never waits for the store. While a call is in flight it keeps taking records from
 //! the queue, up to the next batch; a call past the store deadline, or one that fails, is an
-//! outage: the records the store has not taken wait in a [`Backlog`] (memory, then a spill file)
+//! outage: the records the store has not taken wait in a [`Backlog`] (memory, then a spill history)
 //! while the writer keeps draining the queue and retries with back-off. On recovery the backlog
 //! is written oldest first, a batch at a time, and between its batches the writer takes new
 //! records from the queue (half as many as it writes, so the backlog shrinks), so the program
@@ -101,7 +101,7 @@ struct InFlight {
     batch: Option<Arc<Vec<ExecutionRecord>>>,
     /// Start records left out of the batch because their end record supersedes them, with the
     /// position in the batch they belong before. Built after all should the batch fail, so that
-    /// a batch kept for later (or in the spill file) has every record.
+    /// a batch kept for later (or in the spill history) has every record.
     superseded: Vec<(usize, Arc<Entity>)>,
     deadline: Instant,
     /// The deadline has passed (and the outage begun).
@@ -176,7 +176,7 @@ impl Worker {
         let spill_path = config
             .spill_dir
             .as_ref()
-            .map(|dir| dir.join(format!("spill-{recorder_id}.jsonl")));
+            .map(|dir| dir.join(format!("spill-{recorder_id}")));
         Worker {
             backlog: Backlog::new(config.outage_buffer, spill_path),
             reporter: Reporter::new(config.on_error.clone(), counters.clone()),
@@ -636,7 +636,7 @@ impl Worker {
         records
     }
 
-    /// The records of the call in flight, for the spill file at shutdown, without taking them
+    /// The records of the call in flight, for the spill history at shutdown, without taking them
     /// from the store's thread (which may still write them).
     fn in_flight_records(&self) -> Vec<ExecutionRecord> {
         let Some(call) = &self.in_flight else {
@@ -873,12 +873,19 @@ impl Worker {
         });
     }
 
-    /// Answers the flushes whose records are written and flushed.
+    /// Answers the flushes whose records are written and flushed. The layer's warnings queued
+    /// so far are emitted first: a warning sent before the flush was asked for (they travel
+    /// beside the records, not among them) has reached the subscriber when the flush returns.
     fn answer_flushes(&mut self) {
         if !self.dirty {
             self.durable = self.settled;
         }
         let durable = self.durable;
+        if self.flushes.iter().any(|waiter| waiter.target <= durable) {
+            while let Ok(warning) = self.layer_warnings.try_recv() {
+                self.warn(&warning);
+            }
+        }
         self.flushes.retain(|waiter| {
             if waiter.target <= durable {
                 let _ = waiter.reply.send(Ok(()));
@@ -889,7 +896,7 @@ impl Worker {
         });
     }
 
-    /// Answers with `error` the flushes for which `failed` holds. What waits in the spill file
+    /// Answers with `error` the flushes for which `failed` holds. What waits in the spill history
     /// is made durable first, whatever the store does.
     fn fail_flushes(&mut self, error: &Arc<StoreError>, failed: impl Fn(&Waiter) -> bool) {
         if !self.flushes.iter().any(&failed) {
@@ -926,7 +933,7 @@ impl Worker {
         Some(self.give_up())
     }
 
-    /// The shutdown deadline has passed with records unwritten: they go to the spill file.
+    /// The shutdown deadline has passed with records unwritten: they go to the spill history.
     fn give_up(&mut self) -> Result<(), WriterError> {
         let timeout = Err(WriterError::Timeout(self.config.shutdown_timeout));
         let target = self.stopping.as_ref().map_or(self.taken, |s| s.target);

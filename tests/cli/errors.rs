@@ -61,9 +61,13 @@ fn a_corrupt_or_foreign_database_is_an_error() {
         );
     }
 
-    let empty = dir.path().join("empty.db");
-    std::fs::write(&empty, "").unwrap();
-    let err = fails(cli(&empty).arg("runs"), 2);
+    // A SQLite database of someone else's.
+    let foreign = dir.path().join("foreign.db");
+    let conn = rusqlite::Connection::open(&foreign).unwrap();
+    conn.execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    drop(conn);
+    let err = fails(cli(&foreign).arg("runs"), 2);
     assert!(err.contains("not a tracing-etl database"), "{err}");
 
     // A real history whose pages were overwritten after the header.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use cli_support::{bare_cli, nightly, open_stuck, weekly};
 use serde_json::Value;
+use tracing_etl::store::{RecordReader, RunFilter};
 use tracing_etl::{ExecutionRecordsLayer, JsonLinesStore, RunStatus};
 use tracing_subscriber::prelude::*;
 
@@ -125,14 +126,35 @@ fn show_is_a_tree_with_the_root_cause() {
 
     let run = json(history.cli().args(["show", "run-1"]), 0);
     assert_eq!(run["status"], "success");
-    let steps: Vec<&str> = run["processes"][0]["steps"]
+    let steps: Vec<&str> = run["steps"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s["step"].as_str().unwrap())
         .collect();
-    assert_eq!(steps, ["read", "parse"]);
-    assert_eq!(run["steps"][0]["step"], "publish");
+    assert_eq!(steps, ["read", "parse", "publish"]);
+    assert_eq!(
+        run["steps"][0]["process_run_id"],
+        run["processes"][0]["process_run_id"]
+    );
+    assert_eq!(run["steps"][2]["process_run_id"], Value::Null);
+}
+
+#[test]
+fn a_failure_outside_any_pipeline_is_listed_and_shown() {
+    let history = History::new();
+    history.record(|| {
+        cli_support::orphan().unwrap_err();
+    });
+    let failures = json(history.cli().arg("failures"), 1);
+    assert_eq!(failures.as_array().unwrap().len(), 1, "{failures}");
+    assert_eq!(failures[0]["kind"], "step");
+    assert_eq!(failures[0]["step"], "orphan");
+    let run_id = failures[0]["run_id"].as_str().unwrap().to_owned();
+    let run = json(history.cli().args(["show", &run_id]), 0);
+    assert_eq!(run["run_id"], run_id.as_str());
+    assert_eq!(run["steps"][0]["step"], "orphan");
+    assert_eq!(run["steps"][0]["error_type"], "BadAmount");
 }
 
 #[test]
@@ -206,7 +228,7 @@ fn running_then_reap_appends_end_records() {
     assert_eq!(running, Value::Array(vec![]));
     let mut store = JsonLinesStore::open_read_only(&history.dir).unwrap();
     let stuck = store
-        .pipeline_runs()
+        .read_pipelines(&RunFilter::default())
         .unwrap()
         .into_iter()
         .find(|p| p.run.run_id == "stuck-1")

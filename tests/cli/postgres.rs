@@ -129,20 +129,33 @@ fn runs_show_and_failures_read_the_postgres_history() {
     assert_eq!(run["status"], "failed");
     let process = &run["processes"][0];
     assert_eq!(process["process"], "extract");
-    let steps: Vec<&str> = process["steps"]
+    let steps: Vec<&str> = run["steps"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s["step"].as_str().unwrap())
         .collect();
     assert_eq!(steps, ["read", "parse"]);
-    let parse = &process["steps"][1];
+    let parse = &run["steps"][1];
+    assert_eq!(parse["process_run_id"], process["process_run_id"]);
     assert_eq!(parse["status"], "failed");
     assert_eq!(parse["error_type"], "BadAmount");
     assert_eq!(run["failed_step_run_id"], parse["step_run_id"]);
 
-    // Failures: exit status 1, root causes.
+    // Failures: exit status 1, root causes; alpha-0001 recovered in attempt 2, and is listed
+    // only with every attempt.
     let failures = json(cli(&schema.name).args(["failures", "--json"]), 1);
+    let ids: Vec<&str> = failures
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["gamma-0001"]);
+    let failures = json(
+        cli(&schema.name).args(["failures", "--json", "--all-attempts"]),
+        1,
+    );
     let failures = failures.as_array().unwrap();
     let ids: Vec<&str> = failures
         .iter()

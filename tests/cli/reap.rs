@@ -260,3 +260,62 @@ fn live_entities_are_left_alone() {
         "spared by --older-than"
     );
 }
+
+#[cfg(feature = "openlineage")]
+#[test]
+fn with_the_openlineage_variables_reap_sends_an_abort_event_for_each_entity_it_marks() {
+    let history = History::new();
+    record_stuck(&history, "stuck-1");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let out = cli(&history.path)
+        .arg("reap")
+        .env("OPENLINEAGE__TRANSPORT__TYPE", "file")
+        .env("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", &path)
+        .env("OPENLINEAGE_NAMESPACE", "nightly")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.starts_with("sent 3 OpenLineage ABORT events\n"),
+        "{out}"
+    );
+
+    let events: Vec<Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let mut names: Vec<&str> = events
+        .iter()
+        .map(|e| e["job"]["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["stuck", "stuck.load", "stuck.load.write"]);
+    assert!(events.iter().all(|e| e["eventType"] == "ABORT"));
+    assert!(events.iter().all(|e| e["job"]["namespace"] == "nightly"));
+    let by_name = |name: &str| events.iter().find(|e| e["job"]["name"] == name).unwrap();
+    assert_eq!(
+        by_name("stuck.load.write")["run"]["facets"]["parent"]["run"]["runId"],
+        by_name("stuck.load")["run"]["runId"]
+    );
+    let message = by_name("stuck")["run"]["facets"]["errorMessage"]["message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        message.contains("marked failed by tracing-etl reap"),
+        "{message}"
+    );
+
+    // Nothing left to reap, nothing sent.
+    cli(&history.path)
+        .arg("reap")
+        .env("OPENLINEAGE__TRANSPORT__TYPE", "file")
+        .env("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", &path)
+        .assert()
+        .success();
+    assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
+}

@@ -22,7 +22,7 @@ impl ExecutionRecordStore for Down {
     }
 }
 
-/// Records a failed run while the store is down; returns the spill file left behind.
+/// Records a failed run while the store is down; returns the spill history left behind.
 fn spill_a_run(dir: &std::path::Path) -> std::path::PathBuf {
     let (layer, guard) = ExecutionRecordsLayer::builder()
         .spill_dir(dir)
@@ -35,9 +35,9 @@ fn spill_a_run(dir: &std::path::Path) -> std::path::PathBuf {
         let _ = nightly("spilled-run", 1, true);
     });
     assert!(guard.shutdown().is_err(), "the store never came back");
-    let file = dir.join(format!("spill-{recorder_id}.jsonl"));
-    assert!(file.exists());
-    file
+    let history = dir.join(format!("spill-{recorder_id}"));
+    assert!(history.is_dir());
+    history
 }
 
 #[test]
@@ -72,6 +72,28 @@ fn replay_writes_a_spill_file_into_the_store_and_removes_it() {
     assert_eq!(runs[0].outcome.status, RunStatus::Failed);
     assert_eq!(runs[0].failed_step(), Some("parse"));
     assert_eq!(store.read_steps(&RunFilter::default()).unwrap().len(), 2);
+}
+
+#[test]
+fn a_spill_history_reads_as_a_json_lines_history() {
+    let spill = tempfile::tempdir().unwrap();
+    let history = spill_a_run(spill.path());
+    let mut store = cli_support::bare_cli();
+    store
+        .arg("--store")
+        .arg(format!("jsonl:{}", history.display()));
+    let out = store
+        .args(["--json", "runs"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let json: Value = serde_json::from_slice(&out).unwrap();
+    let runs = json.as_array().expect("a list of runs");
+    assert_eq!(runs.len(), 1, "{json}");
+    assert_eq!(runs[0]["run_id"], "spilled-run", "{json}");
+    assert_eq!(runs[0]["status"], "failed", "{json}");
 }
 
 #[test]

@@ -4,6 +4,7 @@ use crate::cli_support;
 
 use cli_support::{cli, nightly, weekly, History};
 use serde_json::Value;
+use tracing_etl::EtlInstrument;
 
 fn history() -> History {
     let history = History::new();
@@ -159,4 +160,28 @@ fn db_comes_from_the_environment_when_not_given() {
         .stdout
         .clone();
     assert_eq!(serde_json::from_slice::<Vec<Value>>(&out).unwrap().len(), 3);
+}
+
+#[test]
+fn filters_cancelled_runs_and_prints_their_status() {
+    let history = History::new();
+    history.record(|| {
+        nightly("run-1", 1, false).unwrap();
+        // A pipeline whose future was dropped before it completed.
+        let span = tracing::info_span!("nightly", etl.pipeline = true, etl.run_id = "run-2");
+        drop(std::future::pending::<()>().instrument_tracked(span));
+    });
+    let out = stdout(
+        cli(&history.path)
+            .args(["runs", "--json", "--status", "cancelled"])
+            .env("NO_COLOR", "1"),
+    );
+    let runs: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(runs.len(), 1, "{out}");
+    assert_eq!(runs[0]["run_id"], "run-2");
+    assert_eq!(runs[0]["status"], "cancelled");
+    assert_eq!(runs[0]["error_type"], "cancelled");
+    let table = stdout(cli(&history.path).arg("runs").env("NO_COLOR", "1"));
+    let line = table.lines().find(|l| l.contains("run-2")).unwrap();
+    assert!(line.contains("cancelled"), "{table}");
 }

@@ -151,7 +151,9 @@ fn attempts_default_to_the_last_one() {
 
     let out = stdout(cli(&history.path).args(["show", "alpha-0001", "--attempt", "1"]));
     assert!(
-        out.starts_with("run alpha-0001  pipeline nightly  attempt 1\n"),
+        out.starts_with(
+            "run alpha-0001  pipeline nightly  attempt 1 (not the last: attempt 2 recorded later)\n"
+        ),
         "{out}"
     );
     assert!(row(&out, "parse").contains("← root cause"), "{out}");
@@ -169,7 +171,7 @@ fn attempts_default_to_the_last_one() {
 }
 
 #[test]
-fn json_nests_processes_and_steps() {
+fn json_lists_processes_and_every_step_with_its_process() {
     let history = history();
     let out = stdout(cli(&history.path).args(["show", "alpha-0002", "--json"]));
     let run: Value = serde_json::from_str(&out).unwrap();
@@ -179,24 +181,18 @@ fn json_nests_processes_and_steps() {
     let processes = run["processes"].as_array().unwrap();
     assert_eq!(processes.len(), 1);
     assert_eq!(processes[0]["process"], "extract");
-    let steps: Vec<&str> = processes[0]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_str().unwrap())
-        .collect();
-    assert_eq!(steps, ["read", "parse"]);
-    for s in processes[0]["steps"].as_array().unwrap() {
+    assert!(processes[0].get("steps").is_none(), "{out}");
+    let steps = run["steps"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(names, ["read", "parse", "publish"], "in start order");
+    for s in &steps[..2] {
         assert_eq!(s["process_run_id"], processes[0]["process_run_id"]);
     }
-    let direct = run["steps"].as_array().unwrap();
-    assert_eq!(direct.len(), 1);
-    assert_eq!(direct[0]["step"], "publish");
-    assert_eq!(direct[0]["process_run_id"], Value::Null);
+    assert_eq!(steps[2]["process_run_id"], Value::Null);
 
     let out = stdout(cli(&history.path).args(["show", "gamma", "--json"]));
     let run: Value = serde_json::from_str(&out).unwrap();
-    let parse = &run["processes"][0]["steps"][1];
+    let parse = &run["steps"][1];
     assert_eq!(parse["step"], "parse");
     assert_eq!(run["failed_step_run_id"], parse["step_run_id"]);
     assert_eq!(parse["error_type"], "BadAmount");

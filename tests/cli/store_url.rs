@@ -130,9 +130,13 @@ fn store_urls_name_sqlite_and_json_lines_histories() {
         (Some("alpha-0001"), Some(2))
     );
     let failures = json(
-        bare_cli()
-            .current_dir(dir.path())
-            .args(["--store", "jsonl:history", "failures", "--json"]),
+        bare_cli().current_dir(dir.path()).args([
+            "--store",
+            "jsonl:history",
+            "failures",
+            "--json",
+            "--all-attempts",
+        ]),
         1,
     );
     assert_eq!(failures[0]["failed_step"], "parse");
@@ -419,8 +423,8 @@ fn the_example_writes_to_the_store_its_url_names() {
     // The older option, and its variable.
     job_succeeds(etl_job(path).args(["--db", "old.db"]), "run-db");
     job_succeeds(etl_job(path).env("TRACING_ETL_DB", "old.db"), "run-db-env");
-    let old = tracing_etl::SqliteStore::open_read_only(path.join("old.db")).unwrap();
-    assert_eq!(old.pipeline_runs().unwrap().len(), 2);
+    let mut old = tracing_etl::SqliteStore::open_read_only(path.join("old.db")).unwrap();
+    assert_eq!(old.read_pipelines(&RunFilter::default()).unwrap().len(), 2);
     // An option given on the command line wins over the other's variable.
     job_succeeds(
         etl_job(path)

@@ -137,3 +137,60 @@ pub fn open_stuck(run_id: &str, with_failure: bool) -> Vec<tracing::Span> {
     let step = process.in_scope(|| tracing::info_span!("write", etl.step = "write"));
     vec![pipeline, process, step]
 }
+
+/// Steps of [`huge`] that fail: every `HUGE_FAIL_EVERY`th.
+pub const HUGE_FAIL_EVERY: usize = 500;
+
+/// `huge` (run `run_id`): a process `load` with `steps` steps `chunk`, every
+/// [`HUGE_FAIL_EVERY`]th failing (`BadChunk: chunk N: checksum mismatch`), then a step `slow`
+/// (200 ms, the slowest by far) directly in the pipeline.
+#[instrument(skip_all, fields(etl.pipeline = "huge", etl.run_id = %run_id))]
+pub fn huge(run_id: &str, steps: usize) {
+    load(steps);
+    slow();
+}
+
+#[instrument(skip_all, fields(etl.process))]
+fn load(steps: usize) {
+    for i in 1..=steps {
+        let _chunk = tracing::info_span!("chunk", etl.step = "chunk", rows = i).entered();
+        if i % HUGE_FAIL_EVERY == 0 {
+            tracing::error!(error.type = "BadChunk", "chunk {i}: checksum mismatch");
+        }
+    }
+}
+
+#[instrument(skip_all, fields(etl.step))]
+fn slow() {
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+/// A step that fails with a message of `len` bytes over several lines, in pipeline `long`
+/// (run `run_id`).
+#[instrument(skip_all, fields(etl.pipeline = "long", etl.run_id = %run_id))]
+pub fn long_error(run_id: &str, len: usize) {
+    verbose(len);
+}
+
+#[instrument(skip_all, fields(etl.step))]
+fn verbose(len: usize) {
+    let line = "y".repeat(99) + "\n";
+    let message: String = line.repeat(len / 100 + 1)[..len].to_owned();
+    tracing::error!(error.type = "Verbose", error.message = %message, "failed");
+}
+
+/// A step `orphan` that fails outside any pipeline span: it gets a run id of its own.
+#[instrument(skip_all, fields(etl.step))]
+pub fn orphan() -> Result<(), BadAmount> {
+    parse(true)
+}
+
+/// `retried` (run `run_id`): `extract` as in [`nightly`], failing when `fail`; every attempt
+/// opens with `etl.last_attempt = false`, as a retry loop that cannot know it will succeed.
+#[instrument(skip_all, fields(
+    etl.pipeline = "retried", etl.run_id = %run_id, etl.attempt = attempt,
+    etl.last_attempt = false
+))]
+pub fn retried(run_id: &str, attempt: u32, fail: bool) -> Result<(), BadAmount> {
+    extract(fail)
+}

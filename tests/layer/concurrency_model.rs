@@ -521,27 +521,10 @@ impl Runner<'_> {
     }
 }
 
-thread_local! {
-    static WORKER_DEFAULT: std::cell::RefCell<Option<tracing::dispatcher::DefaultGuard>> =
-        const { std::cell::RefCell::new(None) };
-}
-
 /// Runs the case under the layer; the late clones are dropped last, in a shuffled order.
 fn execute(case: &Case, plan: &Plan) {
     let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
-    let runtime = plan.has_tasks.then(|| {
-        let dispatch = dispatch.clone();
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_time()
-            .on_thread_start(move || {
-                let guard = tracing::dispatcher::set_default(&dispatch);
-                WORKER_DEFAULT.with(|slot| *slot.borrow_mut() = Some(guard));
-            })
-            .on_thread_stop(|| WORKER_DEFAULT.with(|slot| drop(slot.borrow_mut().take())))
-            .build()
-            .unwrap()
-    });
+    let runtime = plan.has_tasks.then(support::runtime::multi_thread);
     let runner = Runner {
         plan,
         dispatch,

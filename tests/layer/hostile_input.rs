@@ -494,7 +494,11 @@ fn sql_through_the_command_line_tool() {
     );
     let shown = json(&["show", EVIL_RUN]);
     assert_eq!(shown["pipeline"], EVIL_PIPELINE);
-    assert_eq!(shown["processes"][0]["steps"][0]["step"], EVIL_STEP);
+    assert_eq!(shown["steps"][0]["step"], EVIL_STEP);
+    assert_eq!(
+        shown["steps"][0]["process_run_id"],
+        shown["processes"][0]["process_run_id"]
+    );
     assert_eq!(json(&["failures"])[0]["error_message"], EVIL_ERROR);
 
     let tables: i64 = history

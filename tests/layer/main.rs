@@ -16,6 +16,7 @@ mod support;
 mod cli_support;
 
 mod attempt_validation;
+mod cancellation;
 mod concurrency_model;
 mod entity_reuse;
 mod error_fields;
@@ -37,3 +38,4 @@ mod success;
 mod threads;
 mod tokio_tasks;
 mod two_layers;
+mod volume_fields;

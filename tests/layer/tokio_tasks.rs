@@ -1,18 +1,15 @@
 //! Steps run as tasks on a multi-thread tokio runtime belong to the run and process of their
 //! span parents.
 //!
-//! The subscriber is the worker threads' default (as it is in a program that calls
-//! `set_global_default`): the registry closes a span's parents through the thread's default
-//! dispatcher, so a task span dropped on a thread without it would leave its parents open.
+//! The subscriber is the worker threads' default (see `support::runtime`), as it is in a program
+//! that calls `set_global_default`.
 
 use crate::support;
 
-use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 
 use support::scenarios::{run, Store};
-use tracing::dispatcher::DefaultGuard;
 use tracing::{instrument, Instrument};
 use tracing_etl::RunStatus;
 
@@ -58,28 +55,10 @@ async fn load(i: u32, threads: Threads) -> Result<(), String> {
     Ok(())
 }
 
-thread_local! {
-    static WORKER_DEFAULT: RefCell<Option<DefaultGuard>> = const { RefCell::new(None) };
-}
-
-/// A multi-thread runtime whose worker threads have the current dispatcher as their default.
-fn runtime() -> tokio::runtime::Runtime {
-    let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .on_thread_start(move || {
-            let guard = tracing::dispatcher::set_default(&dispatch);
-            WORKER_DEFAULT.with(|slot| *slot.borrow_mut() = Some(guard));
-        })
-        .on_thread_stop(|| WORKER_DEFAULT.with(|slot| drop(slot.borrow_mut().take())))
-        .build()
-        .unwrap()
-}
-
 fn tasks_on_worker_threads_join_the_process(store: Store) {
     let threads = Threads::default();
     let (runs, ()) = run(store, || {
-        let rt = runtime();
+        let rt = support::runtime::multi_thread();
         rt.block_on(pipeline(threads.clone()));
     });
     let here = std::thread::current().id();

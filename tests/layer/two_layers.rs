@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use tracing::instrument;
+use tracing_etl::store::{RecordReader, RunFilter};
 use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, SqliteStore};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
@@ -107,9 +108,9 @@ fn sqlite_and_in_memory_layers_give_the_same_ids() {
         guard.shutdown().unwrap();
     }
 
-    let db = SqliteStore::open_read_only(&path).unwrap();
+    let mut db = SqliteStore::open_read_only(&path).unwrap();
     let from_sqlite = ids(
-        db.step_runs()
+        db.read_steps(&RunFilter::default())
             .unwrap()
             .into_iter()
             .map(|s| {
@@ -121,12 +122,12 @@ fn sqlite_and_in_memory_layers_give_the_same_ids() {
                 )
             })
             .collect(),
-        db.pipeline_runs()
+        db.read_pipelines(&RunFilter::default())
             .unwrap()
             .into_iter()
             .map(|p| p.run.run_id)
             .collect(),
-        db.process_runs()
+        db.read_processes(&RunFilter::default())
             .unwrap()
             .into_iter()
             .map(|p| (p.run.run_id, p.process_run_id.unwrap_or_default()))

@@ -1,13 +1,15 @@
 //! A failed run exported over OTLP: the failed step, its process and the pipeline carry
 //! `error.type`, the `Error` status with the message and an `exception` event; processes and
-//! the pipeline name the failed step. An error of unknown type is `error.type = "_OTHER"`.
+//! the pipeline name the failed step. An error of unknown type is `error.type = "_OTHER"`. A
+//! cancelled step is `etl.status = "cancelled"`, with `error.type = "cancelled"` and the
+//! `Error` status saying it was dropped.
 
 use crate::otlp_receiver;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use otlp_receiver::{attr, OtlpReceiver, ReceivedSpan};
 use tracing::instrument;
-use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, RunStatus};
+use tracing_etl::{EtlInstrument, ExecutionRecordsLayer, InMemoryStore, RunStatus};
 use tracing_subscriber::prelude::*;
 
 const STATUS_ERROR: i32 = 2;
@@ -155,4 +157,34 @@ fn an_error_of_unknown_type_is_other() {
         );
         assert_eq!(s.span.status.as_ref().unwrap().code, STATUS_ERROR);
     }
+}
+
+#[test]
+fn a_cancelled_step_is_an_error_span_and_its_pipeline_succeeds() {
+    let receiver = OtlpReceiver::http();
+    let (store, spans) = received(&receiver, || {
+        let _run = tracing::info_span!("p", etl.pipeline = true, etl.run_id = "r1").entered();
+        let step = tracing::info_span!("load", etl.step = true);
+        drop(std::future::pending::<()>().instrument_tracked(step));
+    });
+    assert_eq!(store.step_runs()[0].outcome.status, RunStatus::Cancelled);
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    let span = |name: &str| spans.iter().find(|s| s.name() == name).unwrap();
+    let step = span("load");
+    assert_eq!(step.str_attr("etl.status").as_deref(), Some("cancelled"));
+    assert_eq!(step.str_attr("error.type").as_deref(), Some("cancelled"));
+    let status = step.span.status.as_ref().expect("a status");
+    assert_eq!(status.code, STATUS_ERROR);
+    let message = "the step's future was dropped before it completed";
+    assert_eq!(status.message, message);
+    assert_eq!(
+        exception(step),
+        (
+            Some(Value::StringValue("cancelled".into())),
+            Some(Value::StringValue(message.into()))
+        )
+    );
+    let pipeline = span("p");
+    assert_eq!(pipeline.str_attr("etl.status").as_deref(), Some("success"));
+    assert_eq!(pipeline.span.status.as_ref().map_or(0, |s| s.code), 0);
 }

@@ -4,7 +4,8 @@
 //! a protocol this crate cannot use is an error that names the variable.
 //!
 //! Every test sets the process's environment, so each holds [`ENV`] while it runs (the test
-//! harness runs them on several threads).
+//! harness runs them on several threads); so do the tests of the other modules that set it,
+//! through [`with_env`].
 
 use crate::otlp_receiver;
 
@@ -26,7 +27,7 @@ static ENV: Mutex<()> = Mutex::new(());
 
 /// Runs `f` with exactly `vars` among the `OTEL_*` variables (every other one removed), and
 /// puts the environment back afterwards, even if `f` panics.
-fn with_env<T>(vars: &[(&str, &str)], f: impl FnOnce() -> T) -> T {
+pub(crate) fn with_env<T>(vars: &[(&str, &str)], f: impl FnOnce() -> T) -> T {
     struct Restore(Vec<(OsString, OsString)>);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -65,7 +66,7 @@ fn run() {
 fn step() {}
 
 /// Runs the two-span pipeline through `otel` and shuts export down: the final counters.
-fn run_through(otel: OtlpGuard) -> OtlpStats {
+pub(crate) fn run_through(otel: OtlpGuard) -> OtlpStats {
     let (layer, guard) = ExecutionRecordsLayer::builder()
         .with_tracer_provider(otel.tracer_provider())
         .build(InMemoryStore::new());

@@ -2,10 +2,11 @@
 //! `opentelemetry-proto` (tonic), or an HTTP/1.1 endpoint that decodes protobuf
 //! `ExportTraceServiceRequest` bodies (at `/v1/traces`, or a path of the test's choosing). It
 //! keeps every span it receives, with its resource, and the headers (gRPC metadata) of every
-//! request.
+//! request. Either speaks TLS with a certificate of a [`TestCa`] if asked, and takes
+//! gzip-compressed requests (HTTP `Content-Encoding: gzip`, gRPC `grpc-encoding: gzip`).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,8 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use tracing_etl::otel::{OtlpConfig, OtlpProtocol};
+
+use crate::test_ca::TestCa;
 
 /// One span as received, with the resource's `service.name`, the resource and the scope's
 /// name.
@@ -123,6 +126,7 @@ pub struct OtlpReceiver {
     protocol: OtlpProtocol,
     addr: SocketAddr,
     path: String,
+    tls: bool,
     received: Arc<Received>,
     runtime: Option<tokio::runtime::Runtime>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -131,6 +135,15 @@ pub struct OtlpReceiver {
 impl OtlpReceiver {
     /// A gRPC receiver (the generated tonic `TraceServiceServer`) on an ephemeral port.
     pub fn grpc() -> Self {
+        Self::grpc_with(None)
+    }
+
+    /// A gRPC receiver over TLS, with the server certificate of `ca`.
+    pub fn grpc_tls(ca: &TestCa) -> Self {
+        Self::grpc_with(Some(ca))
+    }
+
+    fn grpc_with(ca: Option<&TestCa>) -> Self {
         let received = Arc::new(Received::default());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -142,9 +155,20 @@ impl OtlpReceiver {
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let service = TraceServiceServer::new(Collector(received.clone()));
+        let service = TraceServiceServer::new(Collector(received.clone()))
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+        let mut server = tonic::transport::Server::builder();
+        if let Some(ca) = ca {
+            // tonic's server takes the process's rustls provider; with every feature on, two
+            // are compiled in (ring, and aws-lc-rs through the AWS SDK), so name one.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let identity = tonic::transport::Identity::from_pem(&ca.server_cert, &ca.server_key);
+            server = server
+                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                .unwrap();
+        }
         runtime.spawn(async move {
-            tonic::transport::Server::builder()
+            server
                 .add_service(service)
                 .serve_with_incoming_shutdown(
                     tonic::transport::server::TcpIncoming::from(listener),
@@ -159,6 +183,7 @@ impl OtlpReceiver {
             protocol: OtlpProtocol::Grpc,
             addr,
             path: String::new(),
+            tls: ca.is_some(),
             received,
             runtime: Some(runtime),
             stop: Some(stop),
@@ -172,6 +197,16 @@ impl OtlpReceiver {
 
     /// An HTTP/protobuf receiver that takes `POST path` only (anything else is a 404).
     pub fn http_at(path: &str) -> Self {
+        Self::http_with(path, None)
+    }
+
+    /// An HTTPS/protobuf receiver (`POST /v1/traces`), with the server certificate of `ca`.
+    pub fn http_tls(ca: &TestCa) -> Self {
+        Self::http_with("/v1/traces", Some(ca))
+    }
+
+    fn http_with(path: &str, ca: Option<&TestCa>) -> Self {
+        let tls = ca.map(server_tls_config);
         let received = Arc::new(Received::default());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -182,13 +217,27 @@ impl OtlpReceiver {
                 let Ok(stream) = stream else { return };
                 let sink = sink.clone();
                 let accepted = accepted.clone();
-                std::thread::spawn(move || serve_http(stream, &accepted, &sink));
+                let tls = tls.clone();
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                    match tls {
+                        None => serve_http(stream, &accepted, &sink),
+                        Some(config) => {
+                            let Ok(connection) = rustls::ServerConnection::new(config) else {
+                                return;
+                            };
+                            let stream = rustls::StreamOwned::new(connection, stream);
+                            serve_http(stream, &accepted, &sink)
+                        }
+                    }
+                });
             }
         });
         OtlpReceiver {
             protocol: OtlpProtocol::HttpProtobuf,
             addr,
             path: path.to_owned(),
+            tls: ca.is_some(),
             received,
             runtime: None,
             stop: None,
@@ -204,9 +253,10 @@ impl OtlpReceiver {
         format!("{}{}", self.base_endpoint(), self.path)
     }
 
-    /// `http://127.0.0.1:<port>`, without a path.
+    /// `http://127.0.0.1:<port>` (`https://` over TLS), without a path.
     pub fn base_endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// An exporter configuration for this receiver (no variable read).
@@ -312,10 +362,27 @@ impl TraceService for Collector {
     }
 }
 
-/// Serves one HTTP/1.1 connection (keep-alive): `POST <path>` with a protobuf body.
-fn serve_http(stream: TcpStream, path: &str, received: &Received) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut writer = stream.try_clone().unwrap();
+/// The rustls configuration of an HTTPS receiver: the server certificate of `ca`.
+fn server_tls_config(ca: &TestCa) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(ca.server_cert.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(ca.server_key.as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    Arc::new(config)
+}
+
+/// Serves one HTTP/1.1 connection (keep-alive): `POST <path>` with a protobuf body, gzipped
+/// if `Content-Encoding: gzip` says so.
+fn serve_http(stream: impl Read + Write, path: &str, received: &Received) {
     let mut reader = BufReader::new(stream);
     loop {
         let mut request_line = String::new();
@@ -325,6 +392,7 @@ fn serve_http(stream: TcpStream, path: &str, received: &Received) {
         }
         let mut content_length = 0usize;
         let mut content_type = String::new();
+        let mut gzip = false;
         let mut headers = Headers::new();
         loop {
             let mut line = String::new();
@@ -340,6 +408,7 @@ fn serve_http(stream: TcpStream, path: &str, received: &Received) {
                 match name.as_str() {
                     "content-length" => content_length = value.trim().parse().unwrap_or(0),
                     "content-type" => content_type = value.trim().to_owned(),
+                    "content-encoding" => gzip = value.trim().eq_ignore_ascii_case("gzip"),
                     _ => {}
                 }
                 headers.push((name, value.trim().to_owned()));
@@ -349,36 +418,48 @@ fn serve_http(stream: TcpStream, path: &str, received: &Received) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        if !request_line.starts_with(&format!("POST {path} ")) {
-            let response = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
-            if writer.write_all(response).is_err() {
-                return;
-            }
-            continue;
-        }
-        let ok = content_type == "application/x-protobuf";
-        let response = match ok
-            .then(|| ExportTraceServiceRequest::decode(body.as_slice()).ok())
-            .flatten()
-        {
-            Some(request) => {
-                received.push(request, headers);
-                let body = ExportTraceServiceResponse {
-                    partial_success: None,
+        let response = if !request_line.starts_with(&format!("POST {path} ")) {
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec()
+        } else {
+            let body = if gzip { gunzip(&body) } else { Some(body) };
+            let ok = content_type == "application/x-protobuf";
+            match body
+                .filter(|_| ok)
+                .and_then(|body| ExportTraceServiceRequest::decode(body.as_slice()).ok())
+            {
+                Some(request) => {
+                    received.push(request, headers);
+                    let body = ExportTraceServiceResponse {
+                        partial_success: None,
+                    }
+                    .encode_to_vec();
+                    let mut response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
+                    response.extend_from_slice(&body);
+                    response
                 }
-                .encode_to_vec();
-                let mut response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
-                    body.len()
-                )
-                .into_bytes();
-                response.extend_from_slice(&body);
-                response
+                None => b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n".to_vec(),
             }
-            None => b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n".to_vec(),
         };
-        if writer.write_all(&response).is_err() {
+        let writer = reader.get_mut();
+        if writer
+            .write_all(&response)
+            .and_then(|()| writer.flush())
+            .is_err()
+        {
             return;
         }
     }
+}
+
+/// The gunzipped `body`, if it is gzip.
+fn gunzip(body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(out)
 }

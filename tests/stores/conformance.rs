@@ -4,13 +4,16 @@
 //! A [`Harness`] opens a store at one fixed location (a file, a directory, a schema, shared
 //! rows): opening it again after dropping the first store is a reopen.
 
+use crate::fs_support::Tmpfs;
 use crate::pg_support;
+
+use std::path::Path;
 
 use chrono::{DateTime, TimeZone, Utc};
 use tracing::instrument;
 use tracing_etl::{
-    record::{EntityKind, EventName, RecorderHeartbeat, RootCause, RunContext},
-    store::{RecordReader, RunFilter},
+    record::{EntityKind, EventName, RecorderHeartbeat, RootCause, RunContext, Volume},
+    store::{RecordReader, RunFilter, RunPosition},
     ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, RunStatus,
 };
 use tracing_subscriber::prelude::*;
@@ -78,6 +81,13 @@ fn full_records(run_id: &str, text: &str) -> Vec<ExecutionRecord> {
     p.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned());
     p.span_id = Some("00f067aa0ba902b7".to_owned());
     p.recorder_id = some("recorder");
+    // The largest count every store keeps exactly, and 0 (not NULL).
+    p.volume = Volume::new()
+        .with_rows_in(0)
+        .with_rows_out(i64::MAX as u64)
+        .with_input(format!("inputs:{text}"))
+        .with_input(format!("s3://bucket/a,b [c]/{text}"))
+        .with_output(format!("outputs:{text}"));
 
     let mut pr = process(
         run_id,
@@ -112,6 +122,9 @@ fn full_records(run_id: &str, text: &str) -> Vec<ExecutionRecord> {
     s.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned());
     s.span_id = Some("53995c3f42cd8ad8".to_owned());
     s.recorder_id = some("recorder");
+    s.volume = Volume::new()
+        .with_rows_out(1_204)
+        .with_output(format!("outputs:{text}"));
 
     vec![p, pr, s]
 }
@@ -169,6 +182,61 @@ fn round_trip_of_every_field<H: Harness>(h: &H) {
     ] {
         assert_eq!(read_run(&mut store, run_id), expected, "run {run_id}");
     }
+}
+
+/// Random volumes (counts from 0 to `i64::MAX`, lists of any text, empty lists and no counts)
+/// read back as written, on steps, processes and pipelines.
+fn volume_round_trips<H: Harness>(h: &H) {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let text = prop_oneof![
+        "[a-z:/.,]{1,12}",
+        any::<String>(),
+        "[\"\\\\\u{0}-\u{1f}é日]{1,6}"
+    ];
+    let volume = (
+        proptest::option::of(0..=i64::MAX as u64),
+        proptest::option::of(0..=i64::MAX as u64),
+        proptest::collection::vec(text.clone(), 0..4),
+        proptest::collection::vec(text, 0..4),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    // The runner takes a `Fn`: the store and the run count live in cells.
+    let store = std::cell::RefCell::new(h.open());
+    let n = std::cell::Cell::new(0);
+    runner
+        .run(&proptest::collection::vec(volume, 3), |volumes| {
+            n.set(n.get() + 1);
+            let run_id = format!("volume-{}", n.get());
+            let mut records = vec![
+                pipeline(&run_id, 1, Some(RunStatus::Success)),
+                process(&run_id, &format!("{run_id}/p"), Some(RunStatus::Success)),
+                step(&run_id, &format!("{run_id}/s"), Some(RunStatus::Success)),
+            ];
+            for (r, (rows_in, rows_out, inputs, outputs)) in records.iter_mut().zip(volumes) {
+                let mut v = Volume::new();
+                v.rows_in = rows_in;
+                v.rows_out = rows_out;
+                // As the layer keeps them: in order, once each.
+                for name in inputs {
+                    v = v.with_input(name);
+                }
+                for name in outputs {
+                    v = v.with_output(name);
+                }
+                r.volume = v;
+            }
+            let mut store = store.borrow_mut();
+            write(&mut *store, &records);
+            prop_assert_eq!(read_run(&mut *store, &run_id), records);
+            Ok(())
+        })
+        .unwrap();
 }
 
 fn a_start_then_an_end_leave_the_end<H: Harness>(h: &H) {
@@ -418,12 +486,241 @@ fn filters_select_order_and_limit<H: Harness>(h: &H) {
     );
 }
 
+/// [`RunFilter::run_ids`] reads the rows of several runs at once, every attempt of each,
+/// together with the other conditions; an empty list reads none.
+fn a_list_of_run_ids_reads_those_runs<H: Harness>(h: &H) {
+    let mut store = h.open();
+    let mut rows = Vec::new();
+    for (i, run_id) in ["ids-a", "ids-b", "ids-c", "ids-d"].into_iter().enumerate() {
+        for attempt in 1..=2 {
+            let status = if attempt == 1 {
+                RunStatus::Failed
+            } else {
+                RunStatus::Success
+            };
+            let mut p = pipeline(run_id, attempt, Some(status));
+            p.started_at = at(3_000 + 10 * i as i64 + i64::from(attempt), 0);
+            rows.push(p);
+        }
+        let mut s = step(run_id, &format!("{run_id}-step"), Some(RunStatus::Success));
+        s.started_at = at(3_000 + 10 * i as i64, 0);
+        rows.push(s);
+    }
+    write(&mut store, &rows);
+
+    let key = |p: &ExecutionRecord| format!("{}/{}", p.run.run_id, p.run.attempt);
+    let read = |store: &mut H::Store, filter: RunFilter| -> Vec<String> {
+        store
+            .read_pipelines(&filter)
+            .unwrap()
+            .iter()
+            .map(key)
+            .collect()
+    };
+    let some = RunFilter::default().run_ids(["ids-d", "ids-b", "ids-none"]);
+    assert_eq!(
+        read(&mut store, some.clone()),
+        ["ids-b/1", "ids-b/2", "ids-d/1", "ids-d/2"]
+    );
+    assert_eq!(
+        read(
+            &mut store,
+            some.clone().status(RunStatus::Success).newest_first()
+        ),
+        ["ids-d/2", "ids-b/2"]
+    );
+    assert_eq!(
+        read(&mut store, some.clone().run_id("ids-b").attempt(1)),
+        ["ids-b/1"]
+    );
+    assert_eq!(
+        read(
+            &mut store,
+            RunFilter::default().run_ids(Vec::<String>::new())
+        ),
+        Vec::<String>::new()
+    );
+    let steps: Vec<String> = store
+        .read_steps(&some)
+        .unwrap()
+        .into_iter()
+        .filter_map(|s| s.step_run_id)
+        .collect();
+    assert_eq!(steps, ["ids-b-step", "ids-d-step"]);
+}
+
+/// A keyset bound ([`RunFilter::before`]) pages newest first through pipeline runs, ties in
+/// start time included (ordered by run id and attempt in every store): each page goes on
+/// from the last row of the one before, and the pages together are the whole list.
+fn keyset_pages_go_on_from_the_last_row<H: Harness>(h: &H) {
+    let mut store = h.open();
+    // (run id, attempt, start second, name): written out of order, several starting together.
+    let runs = [
+        ("page-c", 1, 5, "nightly"),
+        ("page-a", 1, 5, "nightly"),
+        ("page-b", 2, 5, "other"),
+        ("page-b", 1, 5, "nightly"),
+        ("page-d", 1, 9, "nightly"),
+        ("page-e", 1, 1, "other"),
+        ("page-f", 1, 7, "nightly"),
+    ];
+    let rows: Vec<ExecutionRecord> = runs
+        .iter()
+        .map(|&(run_id, attempt, second, name)| {
+            let mut p = pipeline(run_id, attempt, Some(RunStatus::Success));
+            p.started_at = at(2_000 + second, 0);
+            p.name = name.to_owned();
+            p
+        })
+        .collect();
+    write(&mut store, &rows);
+
+    let key = |p: &ExecutionRecord| format!("{}/{}", p.run.run_id, p.run.attempt);
+    let newest_first = [
+        "page-d/1", "page-f/1", "page-c/1", "page-b/2", "page-b/1", "page-a/1", "page-e/1",
+    ];
+    let all = RunFilter::default().run_id_prefix("page-").newest_first();
+    let whole: Vec<String> = store
+        .read_pipelines(&all)
+        .unwrap()
+        .iter()
+        .map(key)
+        .collect();
+    assert_eq!(whole, newest_first);
+
+    for (filter, expected) in [
+        (all.clone(), newest_first.to_vec()),
+        (
+            all.clone().name("nightly"),
+            vec!["page-d/1", "page-f/1", "page-c/1", "page-b/1", "page-a/1"],
+        ),
+    ] {
+        let mut pages = Vec::new();
+        let mut bound = None;
+        loop {
+            let mut page_filter = filter.clone().limit(2);
+            if let Some(position) = bound.take() {
+                page_filter = page_filter.before(position);
+            }
+            let page = store.read_pipelines(&page_filter).unwrap();
+            let Some(last) = page.last() else { break };
+            bound = Some(RunPosition::of(last));
+            pages.extend(page.iter().map(key));
+            assert!(pages.len() <= expected.len(), "{pages:?}");
+        }
+        assert_eq!(pages, expected, "{filter:?}");
+    }
+
+    // Oldest first, the bound keeps the rows strictly before it.
+    let older = RunFilter::default()
+        .run_id_prefix("page-")
+        .before(RunPosition::new(at(2_005, 0), "page-b", 2));
+    let rows: Vec<String> = store
+        .read_pipelines(&older)
+        .unwrap()
+        .iter()
+        .map(key)
+        .collect();
+    assert_eq!(rows, ["page-e/1", "page-a/1", "page-b/1"]);
+}
+
+/// `for_each_record` hands over the latest record of each entity in the filter's order, across
+/// more rows than a read fetches at a time, and stops when the visitor breaks.
+fn streaming_reads_in_order_and_stop_on_break<H: Harness>(h: &H) {
+    use std::ops::ControlFlow;
+
+    let mut store = h.open();
+    const STEPS: usize = 12_345;
+    let mut records = Vec::new();
+    for i in 0..STEPS {
+        let mut s = step("stream-1", &format!("stream-step-{i:05}"), None);
+        s.started_at = at(2_000 + i as i64, 0);
+        records.push(s.clone());
+        // Every other step ends: its end line must win over its start line.
+        if i % 2 == 0 {
+            let status = if i % 1_000 == 0 {
+                RunStatus::Failed
+            } else {
+                RunStatus::Success
+            };
+            records.push(s.ended(status, 5));
+        }
+    }
+    // Another run's steps, which the filter leaves out.
+    records.push(step("stream-2", "stream-other", Some(RunStatus::Failed)));
+    write(&mut store, &records);
+
+    let filter = RunFilter::default().run_id("stream-1");
+    let mut seen = Vec::new();
+    store
+        .for_each_record(EntityKind::Step, &filter, &mut |r| {
+            seen.push(r);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(seen.len(), STEPS);
+    for (i, r) in seen.iter().enumerate() {
+        assert_eq!(
+            r.step_run_id.as_deref(),
+            Some(format!("stream-step-{i:05}").as_str())
+        );
+        let expected = match i {
+            i if i % 2 == 1 => RunStatus::Running,
+            i if i % 1_000 == 0 => RunStatus::Failed,
+            _ => RunStatus::Success,
+        };
+        assert_eq!(r.outcome.status, expected, "step {i}");
+    }
+
+    // Newest first, the status filter applied before the limit.
+    let mut failed = Vec::new();
+    store
+        .for_each_record(
+            EntityKind::Step,
+            &filter
+                .clone()
+                .status(RunStatus::Failed)
+                .newest_first()
+                .limit(3),
+            &mut |r| {
+                failed.push(r.step_run_id.unwrap());
+                ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        failed,
+        [
+            "stream-step-12000",
+            "stream-step-11000",
+            "stream-step-10000"
+        ]
+    );
+
+    // A visitor that breaks gets nothing more.
+    let mut calls = 0;
+    store
+        .for_each_record(EntityKind::Step, &filter, &mut |_| {
+            calls += 1;
+            if calls == 7 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+    assert_eq!(calls, 7);
+    // The store is still usable after a read that stopped early.
+    assert_eq!(store.read_steps(&filter.limit(2)).unwrap().len(), 2);
+}
+
 /// Instantiates every conformance test for one store: `$store::$test` runs `$test` against a
 /// fresh harness.
 macro_rules! conformance {
     ($($store:ident => $harness:expr;)*) => {$(
         conformance!(@store $store, $harness,
             round_trip_of_every_field,
+            volume_round_trips,
             a_start_then_an_end_leave_the_end,
             an_end_written_before_its_start_stays,
             writing_a_batch_twice_leaves_the_same_rows,
@@ -432,6 +729,9 @@ macro_rules! conformance {
             reopen_after_close_keeps_and_appends,
             heartbeats_keep_the_latest_beat,
             filters_select_order_and_limit,
+            a_list_of_run_ids_reads_those_runs,
+            keyset_pages_go_on_from_the_last_row,
+            streaming_reads_in_order_and_stop_on_break,
         );
     )*};
     (@store $store:ident, $harness:expr, $($test:ident,)*) => {
@@ -511,9 +811,139 @@ fn postgres() -> Postgres {
     )))
 }
 
+/// Delta Lake: one root of three tables, removed when the harness is dropped.
+#[cfg(feature = "delta")]
+struct Delta(tempfile::TempDir);
+
+#[cfg(feature = "delta")]
+impl Harness for Delta {
+    type Store = tracing_etl::DeltaStore;
+    fn open(&self) -> Self::Store {
+        tracing_etl::DeltaStore::open(self.0.path().join("lake")).expect("open Delta store")
+    }
+}
+
+#[cfg(feature = "delta")]
+fn delta() -> Delta {
+    Delta(tempfile::tempdir().unwrap())
+}
+
+#[cfg(feature = "delta")]
+conformance! {
+    delta => delta();
+}
+
 conformance! {
     memory => memory();
     sqlite => sqlite();
     jsonl => jsonl();
     postgres => postgres();
+}
+
+// ---------------------------------------------------------------------------------------------
+// A full disk (the stores that write files)
+
+/// A store on a tmpfs filled to its last byte: a batch is readable exactly when the store
+/// accepted it; a batch the disk cannot take fails, leaves nothing of itself readable, and the
+/// store stays usable; once the disk has room, the retry of the same batch lands once.
+fn a_full_disk_fails_the_batch_and_its_retry_lands_once<S>(open: impl Fn(&Path) -> S)
+where
+    S: ExecutionRecordStore + RecordReader,
+{
+    let Some(disk) = Tmpfs::mount("8m") else {
+        return;
+    };
+    let mut store = open(disk.path());
+    let first: Vec<_> = std::iter::once(pipeline("disk", 1, None))
+        .chain((0..10).map(|i| step("disk", &format!("first-{i}"), Some(RunStatus::Success))))
+        .collect();
+    store.write_batch(&first).unwrap();
+    store.flush().unwrap();
+    disk.fill();
+
+    // A batch of 20 steps, 40 KB: more than the room left in the files' last pages, less than
+    // a store might buffer. Read back exactly when the store accepted it (a store that buffered
+    // it and said Ok would lose it).
+    let small: Vec<_> = (0..20)
+        .map(|i| {
+            let mut s = step("disk", &format!("small-{i}"), Some(RunStatus::Success));
+            s.outcome.error.message = Some("y".repeat(2_000));
+            s
+        })
+        .collect();
+    let accepted = store.write_batch(&small).is_ok();
+    let steps = store.read_steps(&RunFilter::default()).unwrap();
+    let small_read = steps
+        .iter()
+        .filter(|s| {
+            s.step_run_id
+                .as_deref()
+                .is_some_and(|id| id.starts_with("small-"))
+        })
+        .count();
+    assert_eq!(
+        small_read,
+        if accepted { 20 } else { 0 },
+        "accepted: {accepted}"
+    );
+
+    // About 2 MB of lines: more than the full disk takes, less than the free one.
+    let mut batch: Vec<_> = (0..2_000)
+        .map(|i| {
+            let mut s = step("disk", &format!("second-{i}"), Some(RunStatus::Failed));
+            s.outcome.error.message = Some(format!("{i}: {}", "x".repeat(1_000)));
+            s
+        })
+        .collect();
+    batch.push(pipeline("disk", 1, Some(RunStatus::Failed)));
+    for _ in 0..3 {
+        let error = store.write_batch(&batch).unwrap_err();
+        assert!(
+            error.to_string().contains("full") || error.to_string().contains("space"),
+            "{error}"
+        );
+    }
+    let steps = store.read_steps(&RunFilter::default()).unwrap();
+    assert_eq!(
+        steps.len(),
+        10 + if accepted { 20 } else { 0 },
+        "nothing of the failed batch is read back"
+    );
+    let pipelines = store.read_pipelines(&RunFilter::default()).unwrap();
+    assert_eq!(pipelines[0].outcome.status, RunStatus::Running);
+
+    disk.free();
+    store.write_batch(&small).unwrap();
+    store.write_batch(&batch).unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let mut store = open(disk.path());
+    let steps = store.read_steps(&RunFilter::default()).unwrap();
+    assert_eq!(steps.len(), 2_030);
+    let failed = steps
+        .iter()
+        .filter(|s| s.outcome.status == RunStatus::Failed)
+        .count();
+    assert_eq!(failed, 2_000);
+    let pipelines = store.read_pipelines(&RunFilter::default()).unwrap();
+    assert_eq!(pipelines.len(), 1);
+    assert_eq!(pipelines[0].outcome.status, RunStatus::Failed);
+}
+
+mod full_disk {
+    use super::*;
+
+    #[test]
+    fn sqlite() {
+        a_full_disk_fails_the_batch_and_its_retry_lands_once(|dir| {
+            tracing_etl::SqliteStore::open(dir.join("runs.db")).expect("open SQLite store")
+        });
+    }
+
+    #[test]
+    fn jsonl() {
+        a_full_disk_fails_the_batch_and_its_retry_lands_once(|dir| {
+            tracing_etl::JsonLinesStore::open(dir.join("runs")).expect("open JSONL store")
+        });
+    }
 }

@@ -3,17 +3,36 @@
 //! corrupt lines; read-only opening.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tracing::field::Empty;
 use tracing::instrument;
 use tracing_etl::{
     record::EventName,
-    store::{RecordReader, RunFilter},
+    store::{ReadWarning, RecordReader, RunFilter},
     ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, JsonLinesStore, RunStatus,
     StoreError,
 };
 use tracing_subscriber::prelude::*;
+
+/// The warnings a store's reads give its callback, as they would be printed.
+pub type Warnings = Arc<Mutex<Vec<String>>>;
+
+/// `store`, with its read warnings collected.
+pub fn collecting(store: JsonLinesStore) -> (JsonLinesStore, Warnings) {
+    let warnings = Warnings::default();
+    let seen = warnings.clone();
+    let store = store.with_read_warning_callback(move |w: &ReadWarning| {
+        seen.lock().unwrap().push(w.to_string());
+    });
+    (store, warnings)
+}
+
+/// What `warnings` holds.
+fn taken(warnings: &Warnings) -> Vec<String> {
+    warnings.lock().unwrap().clone()
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("disk full while loading {table}")]
@@ -76,12 +95,12 @@ fn real_runs_read_back_field_by_field() {
     let dir = tmp.path().join("history");
     let recorder_id = record(&dir, &["r1"]).remove(0);
 
-    let mut store = JsonLinesStore::open_read_only(&dir).unwrap();
-    let pipelines = store.pipeline_runs().unwrap();
-    let processes = store.process_runs().unwrap();
-    let steps = store.step_runs().unwrap();
+    let (mut store, warnings) = collecting(JsonLinesStore::open_read_only(&dir).unwrap());
+    let pipelines = store.read_pipelines(&RunFilter::default()).unwrap();
+    let processes = store.read_processes(&RunFilter::default()).unwrap();
+    let steps = store.read_steps(&RunFilter::default()).unwrap();
     assert_eq!((pipelines.len(), processes.len(), steps.len()), (1, 1, 2));
-    assert!(store.read_warnings().is_empty());
+    assert!(taken(&warnings).is_empty());
 
     let p = &pipelines[0];
     assert_eq!(p.event(), EventName::PipelineEnd);
@@ -223,13 +242,13 @@ fn reopening_appends_and_never_truncates() {
 
     let mut store = JsonLinesStore::open_read_only(dir).unwrap();
     let ids: Vec<String> = store
-        .pipeline_runs()
+        .read_pipelines(&RunFilter::default())
         .unwrap()
         .into_iter()
         .map(|p| p.run.run_id)
         .collect();
     assert_eq!(ids, ["r1", "r2", "r3"]);
-    assert_eq!(store.step_runs().unwrap().len(), 6);
+    assert_eq!(store.read_steps(&RunFilter::default()).unwrap().len(), 6);
     assert_eq!(store.read_recorders().unwrap().len(), 3);
 
     let run_2 = store
@@ -253,7 +272,7 @@ fn a_run_in_progress_reads_as_running_then_as_its_end() {
         guard.flush().unwrap();
         // Another reader, while the program is still recording.
         let mut reader = JsonLinesStore::open_read_only(dir).unwrap();
-        let rows = reader.pipeline_runs().unwrap();
+        let rows = reader.read_pipelines(&RunFilter::default()).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].outcome.status, RunStatus::Running);
         assert_eq!(rows[0].event(), EventName::PipelineStart);
@@ -262,7 +281,7 @@ fn a_run_in_progress_reads_as_running_then_as_its_end() {
 
         drop(p);
         guard.flush().unwrap();
-        let rows = reader.pipeline_runs().unwrap();
+        let rows = reader.read_pipelines(&RunFilter::default()).unwrap();
         assert_eq!(rows.len(), 1, "the end record wins over the start record");
         assert_eq!(rows[0].outcome.status, RunStatus::Success);
         assert_eq!(
@@ -294,12 +313,15 @@ fn a_batch_written_twice_or_out_of_order_reads_back_the_same() {
     let mut twice = JsonLinesStore::open(tmp.path().join("twice")).unwrap();
     twice.write_batch(&batch).unwrap();
     twice.write_batch(&batch).unwrap();
-    assert_eq!(once.step_runs().unwrap(), twice.step_runs().unwrap());
-    assert_eq!(twice.step_runs().unwrap().len(), 2);
+    assert_eq!(
+        once.read_steps(&RunFilter::default()).unwrap(),
+        twice.read_steps(&RunFilter::default()).unwrap()
+    );
+    assert_eq!(twice.read_steps(&RunFilter::default()).unwrap().len(), 2);
 
     // An end record that overtook its start record is not undone by it.
     twice.write_batch(&[end_b.clone(), start_b]).unwrap();
-    let rows = twice.step_runs().unwrap();
+    let rows = twice.read_steps(&RunFilter::default()).unwrap();
     assert_eq!(rows[1].outcome.status, RunStatus::Success);
     assert_eq!(rows[1], end_b);
 }
@@ -330,7 +352,7 @@ fn flush_fsyncs_and_records_survive_reopening() {
     assert_eq!(text.lines().count(), 10_000);
     assert!(text.ends_with('\n'));
     let mut reader = JsonLinesStore::open_read_only(&dir).unwrap();
-    let steps = reader.step_runs().unwrap();
+    let steps = reader.read_steps(&RunFilter::default()).unwrap();
     assert_eq!(steps.len(), 5000);
     assert!(steps.iter().all(|s| s.outcome.status == RunStatus::Success));
 }
@@ -343,7 +365,7 @@ fn dropping_the_store_writes_what_it_buffered() {
     store.write_batch(&[start, end]).unwrap();
     drop(store);
     let mut reader = JsonLinesStore::open_read_only(tmp.path()).unwrap();
-    assert_eq!(reader.step_runs().unwrap().len(), 1);
+    assert_eq!(reader.read_steps(&RunFilter::default()).unwrap().len(), 1);
 }
 
 /// Appends half of a real line, without its newline: what a crash in the middle of a write
@@ -363,22 +385,20 @@ fn an_incomplete_last_line_is_a_warning_and_the_next_writer_starts_a_new_line() 
     let steps_path = dir.join("step_runs.jsonl");
     tear(&steps_path);
 
-    let mut reader = JsonLinesStore::open_read_only(dir).unwrap();
-    let steps = reader.step_runs().unwrap();
+    let (mut reader, collected) = collecting(JsonLinesStore::open_read_only(dir).unwrap());
+    let steps = reader.read_steps(&RunFilter::default()).unwrap();
     assert_eq!(steps.len(), 2);
     assert!(steps.iter().all(|s| s.event() == EventName::StepEnd));
-    let warnings = reader.read_warnings().to_vec();
+    let warnings = taken(&collected);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0].contains("step_runs.jsonl line 5"),
         "{warnings:?}"
     );
     // Reading again does not repeat the warning; other tables have none.
-    reader.step_runs().unwrap();
-    reader.pipeline_runs().unwrap();
-    assert_eq!(reader.read_warnings(), warnings);
-    reader.clear_read_warnings();
-    assert!(reader.read_warnings().is_empty());
+    reader.read_steps(&RunFilter::default()).unwrap();
+    reader.read_pipelines(&RunFilter::default()).unwrap();
+    assert_eq!(taken(&collected), warnings);
 
     // The next program run appends on a fresh line.
     let torn_len = std::fs::metadata(&steps_path).unwrap().len();
@@ -393,11 +413,14 @@ fn an_incomplete_last_line_is_a_warning_and_the_next_writer_starts_a_new_line() 
     }
 
     // The incomplete line, now followed by others, is still skipped with a warning.
-    let mut reader = JsonLinesStore::open_read_only(dir).unwrap();
-    let steps = reader.step_runs().unwrap();
+    let (mut reader, collected) = collecting(JsonLinesStore::open_read_only(dir).unwrap());
+    let steps = reader.read_steps(&RunFilter::default()).unwrap();
     assert_eq!(steps.len(), 4);
-    assert_eq!(reader.pipeline_runs().unwrap().len(), 2);
-    let warnings = reader.read_warnings();
+    assert_eq!(
+        reader.read_pipelines(&RunFilter::default()).unwrap().len(),
+        2
+    );
+    let warnings = taken(&collected);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0].contains("step_runs.jsonl line 5") && warnings[0].contains("interrupted write"),
@@ -429,12 +452,13 @@ fn a_line_cut_at_any_byte_then_sealed_by_a_later_write_is_skipped() {
             .unwrap();
         std::io::Write::write_all(&mut file, format!("{next}\n").as_bytes()).unwrap();
 
-        let mut reader = JsonLinesStore::open_read_only(tmp.path()).unwrap();
+        let (mut reader, warnings) =
+            collecting(JsonLinesStore::open_read_only(tmp.path()).unwrap());
         let steps = reader
-            .step_runs()
+            .read_steps(&RunFilter::default())
             .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
         assert_eq!(steps.len(), 2, "cut at {cut}");
-        assert_eq!(reader.read_warnings().len(), 1, "cut at {cut}");
+        assert_eq!(taken(&warnings).len(), 1, "cut at {cut}");
     }
 }
 
@@ -455,18 +479,34 @@ fn an_unreadable_last_line_is_a_warning_emitted_as_a_tracing_event() {
             .with_ansi(false),
     );
     let mut reader = JsonLinesStore::open_read_only(tmp.path()).unwrap();
-    let runs = tracing::subscriber::with_default(subscriber, || reader.pipeline_runs()).unwrap();
+    let runs = tracing::subscriber::with_default(subscriber, || {
+        reader.read_pipelines(&RunFilter::default())
+    })
+    .unwrap();
     assert_eq!(runs.len(), 1);
-    let warnings = reader.read_warnings();
-    assert_eq!(warnings.len(), 1);
-    assert!(
-        warnings[0].contains("pipeline_runs.jsonl line 3"),
-        "{warnings:?}"
-    );
-    assert!(warnings[0].contains("missing field"), "{warnings:?}");
     let logged = events.lock().unwrap().concat();
     assert!(logged.contains("WARN tracing_etl"), "{logged}");
     assert!(logged.contains("pipeline_runs.jsonl line 3"), "{logged}");
+    assert!(logged.contains("missing field"), "{logged}");
+
+    // With a callback, the warning goes to it instead.
+    events.lock().unwrap().clear();
+    let sink = events.clone();
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(move || Capture(sink.clone()))
+            .with_ansi(false),
+    );
+    let (mut reader, warnings) = collecting(JsonLinesStore::open_read_only(tmp.path()).unwrap());
+    tracing::subscriber::with_default(subscriber, || reader.read_pipelines(&RunFilter::default()))
+        .unwrap();
+    let warnings = taken(&warnings);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("pipeline_runs.jsonl line 3") && warnings[0].contains("missing field"),
+        "{warnings:?}"
+    );
+    assert!(events.lock().unwrap().is_empty(), "no tracing event");
 }
 
 struct Capture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
@@ -502,7 +542,7 @@ fn a_corrupt_line_in_the_middle_is_an_error_naming_file_and_line() {
         std::fs::write(&path, lines.join("\n") + "\n").unwrap();
 
         let mut reader = JsonLinesStore::open_read_only(tmp.path()).unwrap();
-        let err = reader.step_runs().unwrap_err();
+        let err = reader.read_steps(&RunFilter::default()).unwrap_err();
         assert!(matches!(err, StoreError::InvalidData { .. }), "{err:?}");
         let text = err.to_string();
         assert!(text.contains("step_runs.jsonl line 3"), "{text}");
@@ -511,7 +551,10 @@ fn a_corrupt_line_in_the_middle_is_an_error_naming_file_and_line() {
         assert!(reader
             .read_steps(&RunFilter::default().run_id("elsewhere"))
             .is_err());
-        assert_eq!(reader.pipeline_runs().unwrap().len(), 1);
+        assert_eq!(
+            reader.read_pipelines(&RunFilter::default()).unwrap().len(),
+            1
+        );
     }
 }
 
@@ -532,7 +575,10 @@ fn read_only_opening_creates_nothing_and_writes_nothing() {
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let mut store = JsonLinesStore::open_read_only(&empty).unwrap();
-    assert!(store.pipeline_runs().unwrap().is_empty());
+    assert!(store
+        .read_pipelines(&RunFilter::default())
+        .unwrap()
+        .is_empty());
     assert!(store.read_recorders().unwrap().is_empty());
     let (start, _) = start_and_end("a");
     let err = store.write_batch(&[start]).unwrap_err();

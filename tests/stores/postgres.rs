@@ -1043,3 +1043,25 @@ fn throughput() {
         2 * entities
     );
 }
+
+/// libpq's `sslrootcert` names the CA file to trust: the store reads it when it opens, so a
+/// missing file is an error naming it, in either form of connection string. (The local test
+/// server has no certificate: the handshake against a private CA is not tested here.)
+#[test]
+fn sslrootcert_names_the_ca_file_to_trust() {
+    for conn in [
+        "postgres://postgres@127.0.0.1:5432/test?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+        "host=127.0.0.1 user=postgres dbname=test sslmode=verify-full sslrootcert=/nonexistent/ca.pem",
+    ] {
+        let err = PostgresStore::builder(conn).connect().unwrap_err().to_string();
+        assert!(err.contains("sslrootcert /nonexistent/ca.pem"), "{conn}: {err}");
+        assert!(err.contains("No such file"), "{conn}: {err}");
+    }
+    // `sslmode=disable` never reads it.
+    let schema = TestSchema::new("rootcert");
+    let conn = format!("{} sslmode=disable sslrootcert=/nonexistent/ca.pem", url());
+    PostgresStore::builder(conn)
+        .schema(&schema.name)
+        .connect()
+        .unwrap();
+}

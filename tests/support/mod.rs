@@ -16,5 +16,6 @@ pub fn record<R>(f: impl FnOnce() -> R) -> (InMemoryStore, R) {
 
 pub mod capture;
 pub mod child;
+pub mod runtime;
 #[macro_use]
 pub mod scenarios;

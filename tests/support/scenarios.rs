@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 
+use tracing_etl::store::{RecordReader, RunFilter};
 use tracing_etl::{
     record::EntityKey,
     writer::{WriterHandle, WriterStats},
@@ -167,10 +168,16 @@ pub fn run_with<R>(store: Store, f: impl FnOnce(&Probe) -> R) -> (Runs, R) {
         stats,
     };
     if store == Store::Sqlite {
-        let db = SqliteStore::open_read_only(&path).expect("reopen the database read-only");
-        let pipelines = db.pipeline_runs().expect("read pipeline_runs");
-        let processes = db.process_runs().expect("read process_runs");
-        let steps = db.step_runs().expect("read step_runs");
+        let mut db = SqliteStore::open_read_only(&path).expect("reopen the database read-only");
+        let pipelines = db
+            .read_pipelines(&RunFilter::default())
+            .expect("read pipeline_runs");
+        let processes = db
+            .read_processes(&RunFilter::default())
+            .expect("read process_runs");
+        let steps = db
+            .read_steps(&RunFilter::default())
+            .expect("read step_runs");
         assert_eq!(
             by_key(&pipelines),
             by_key(&runs.pipelines),

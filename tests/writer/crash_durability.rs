@@ -16,7 +16,10 @@ use cli_support::{cli, History};
 use serde_json::Value;
 use tracing::field::Empty;
 use tracing::Dispatch;
-use tracing_etl::{store::RecordReader, ExecutionRecordsLayer, RunStatus, SqliteStore};
+use tracing_etl::{
+    store::{RecordReader, RunFilter},
+    ExecutionRecordsLayer, RunStatus, SqliteStore,
+};
 use tracing_subscriber::prelude::*;
 
 /// Selects the child mode of [`child_records_until_killed`]: the database to record into.
@@ -109,19 +112,19 @@ fn integrity(db: &Path) -> String {
 }
 
 fn status_by_name(db: &Path, run_id: &str) -> Vec<(String, RunStatus)> {
-    let store = SqliteStore::open_read_only(db).unwrap();
+    let mut store = SqliteStore::open_read_only(db).unwrap();
     let mut rows = Vec::new();
-    for p in store.pipeline_runs().unwrap() {
+    for p in store.read_pipelines(&RunFilter::default()).unwrap() {
         if p.run.run_id == run_id {
             rows.push((p.name, p.outcome.status));
         }
     }
-    for p in store.process_runs().unwrap() {
+    for p in store.read_processes(&RunFilter::default()).unwrap() {
         if p.run.run_id == run_id {
             rows.push((p.name, p.outcome.status));
         }
     }
-    for s in store.step_runs().unwrap() {
+    for s in store.read_steps(&RunFilter::default()).unwrap() {
         if s.run.run_id == run_id {
             rows.push((s.name, s.outcome.status));
         }
@@ -143,7 +146,7 @@ fn a_killed_recorder_leaves_an_intact_history() {
     eventually("the child's records are in the file", || {
         SqliteStore::open_read_only(db)
             .unwrap()
-            .step_runs()
+            .read_steps(&RunFilter::default())
             .unwrap()
             .iter()
             .any(|s| s.name == "stuck")
@@ -165,13 +168,13 @@ fn a_killed_recorder_leaves_an_intact_history() {
     assert_eq!(status_by_name(db, "killed"), expected);
     let mut store = SqliteStore::open_read_only(db).unwrap();
     let check = store
-        .step_runs()
+        .read_steps(&RunFilter::default())
         .unwrap()
         .into_iter()
         .find(|s| s.name == "check")
         .unwrap();
     assert_eq!(check.outcome.error.type_name.as_deref(), Some("CheckError"));
-    let pipeline = &store.pipeline_runs().unwrap()[0];
+    let pipeline = &store.read_pipelines(&RunFilter::default()).unwrap()[0];
     assert_eq!(pipeline.outcome.duration_ms, None, "a start record");
     assert_eq!(pipeline.outcome.error.full, None);
     let recorders = store.read_recorders().unwrap();
@@ -211,7 +214,8 @@ fn a_killed_recorder_leaves_an_intact_history() {
     for e in &entities {
         assert_eq!(e["run_id"], "killed");
         let reason = e["reason"].as_str().unwrap();
-        assert!(reason.contains("stopped beating"), "{reason}");
+        // Killed on this host: its process is gone, which decides at once.
+        assert!(reason.contains("is gone from this host"), "{reason}");
     }
 
     // A later run appends to the same file as usual.
@@ -235,7 +239,7 @@ fn pipelines_in_the_file_alone(db: &Path) -> Vec<String> {
     std::fs::copy(db, &copy).unwrap();
     SqliteStore::open(&copy)
         .unwrap()
-        .pipeline_runs()
+        .read_pipelines(&RunFilter::default())
         .unwrap()
         .into_iter()
         .map(|p| p.run.run_id)
@@ -259,7 +263,7 @@ fn a_flush_moves_committed_records_into_the_database_file() {
     eventually("the start record is committed", || {
         !SqliteStore::open_read_only(db)
             .unwrap()
-            .pipeline_runs()
+            .read_pipelines(&RunFilter::default())
             .unwrap()
             .is_empty()
     });

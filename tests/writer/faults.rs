@@ -28,6 +28,9 @@ struct State {
     first_heartbeat_gate: Mutex<Option<Receiver<()>>>,
     flushes: AtomicU64,
     failed_flushes: AtomicU64,
+    /// Stalls begun and stalls over (a stall is over once its `write_batch` returns).
+    stalls_begun: AtomicU64,
+    stalls_over: AtomicU64,
 }
 
 impl Faults {
@@ -66,6 +69,12 @@ impl Faults {
         *self.0.first_heartbeat_gate.lock().unwrap() = Some(gate);
     }
 
+    /// Whether a stalled `write_batch` has begun and not yet returned.
+    pub fn stalled_now(&self) -> bool {
+        let begun = self.0.stalls_begun.load(Ordering::SeqCst);
+        begun > 0 && begun > self.0.stalls_over.load(Ordering::SeqCst)
+    }
+
     /// `flush` calls so far, and how many of them failed.
     pub fn flushes(&self) -> (u64, u64) {
         (
@@ -102,7 +111,9 @@ impl ExecutionRecordStore for FaultyStore {
         }
         let stall = state.stall_next_write_ms.swap(0, Ordering::SeqCst);
         if stall > 0 {
+            state.stalls_begun.fetch_add(1, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(stall));
+            state.stalls_over.fetch_add(1, Ordering::SeqCst);
             if state.stall_then_fail.swap(false, Ordering::SeqCst) {
                 return Err(StoreError::other("statement timeout"));
             }
@@ -177,4 +188,18 @@ pub fn assert_in_order_once(records: &[ExecutionRecord]) -> usize {
         pipelines += 1;
     }
     pipelines
+}
+
+/// The spill history a writer leaves in `dir`: a JSON Lines history.
+pub fn spill_history(dir: &std::path::Path, recorder_id: &str) -> std::path::PathBuf {
+    dir.join(format!("spill-{recorder_id}"))
+}
+
+/// The records of a spill history, in the order the writer spilled them (its order file's),
+/// each line whole.
+pub fn records_in(history: &std::path::Path) -> Vec<ExecutionRecord> {
+    let mut store = tracing_etl::InMemoryStore::new();
+    let report = tracing_etl::writer::replay_spill_report(history, &mut store).unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    store.records()
 }

@@ -15,8 +15,11 @@ use std::time::Duration;
 use tracing::field::Empty;
 use tracing::{Dispatch, Event, Subscriber};
 use tracing_etl::{
-    record::EntityKey, store::RecordReader, writer::Backpressure, ExecutionRecord,
-    ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, RunStatus, SqliteStore, StoreError,
+    record::EntityKey,
+    store::{RecordReader, RunFilter},
+    writer::Backpressure,
+    ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, InMemoryStore, RunStatus,
+    SqliteStore, StoreError,
 };
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::prelude::*;
@@ -326,9 +329,9 @@ fn exit_without_dropping_the_guard_after_a_flush_keeps_every_record() {
     let db = dir.path().join("runs.db");
     exit_child("flush", &db);
     let mut store = SqliteStore::open_read_only(&db).unwrap();
-    let pipeline = &store.pipeline_runs().unwrap()[0];
+    let pipeline = &store.read_pipelines(&RunFilter::default()).unwrap()[0];
     assert_eq!(pipeline.outcome.status, RunStatus::Success);
-    let steps = store.step_runs().unwrap();
+    let steps = store.read_steps(&RunFilter::default()).unwrap();
     assert_eq!(steps.len(), 3);
     assert!(steps.iter().all(|s| s.outcome.status == RunStatus::Success));
     let recorders = store.read_recorders().unwrap();
@@ -342,17 +345,17 @@ fn exit_without_dropping_the_guard_loses_only_what_was_queued() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("runs.db");
     exit_child("exit", &db);
-    let store = SqliteStore::open_read_only(&db).unwrap();
+    let mut store = SqliteStore::open_read_only(&db).unwrap();
     let check: String = store
         .connection()
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
     // Whatever made it is a consistent prefix: the rows that exist are those of this run.
-    let pipelines = store.pipeline_runs().unwrap();
+    let pipelines = store.read_pipelines(&RunFilter::default()).unwrap();
     assert!(pipelines.len() <= 1);
     assert!(pipelines.iter().all(|p| p.run.run_id == "r"));
-    let steps = store.step_runs().unwrap();
+    let steps = store.read_steps(&RunFilter::default()).unwrap();
     assert!(steps.len() <= 3);
     assert!(steps
         .iter()

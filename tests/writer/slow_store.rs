@@ -2,9 +2,17 @@
 //! store, a SQLite history locked by another process — does not hold up the job: the writer
 //! keeps draining the queue into its outage buffer and spill file, reports the outage, and once
 //! the store answers, writes everything exactly once, in order.
+//!
+//! "Does not hold up the job" is checked by counting, not by the clock: the job's steps that
+//! begin while the store is stalled or locked. With blocking back-pressure and a queue of 64
+//! records (two a step), a job that waited for the store would begin at most about 32 steps
+//! before the store answered again. The longest step is printed for the record.
 
-use crate::faults::{assert_in_order_once, pipeline, Faults, FaultyStore};
+use crate::faults::{
+    assert_in_order_once, pipeline, records_in, spill_history, Faults, FaultyStore,
+};
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,8 +24,8 @@ use tracing_etl::{
 use tracing_subscriber::prelude::*;
 
 const DEADLINE: Duration = Duration::from_millis(200);
-/// What the job may wait beyond the deadline: the writer's own work on a loaded machine.
-const MARGIN: Duration = Duration::from_millis(600);
+/// More steps than a job held up by the store could begin while it is stalled (about 32).
+const NOT_HELD_UP: usize = 4 * 32;
 
 /// A small queue and batch, blocking back-pressure: without the deadline, a stalled store
 /// stops the job within 128 records.
@@ -75,21 +83,24 @@ fn a_write_stalled_past_the_deadline_does_not_hold_up_the_job() {
         .with_writer_config(config(spill.path(), &reported))
         .build(FaultyStore::new(&memory, &faults));
     let started = Instant::now();
+    let mut during_the_stall = 0;
     let longest =
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
             timed_pipeline(STEPS, |i| {
                 if i == 1_000 {
                     faults.stall_next_write(STALL);
                 }
+                during_the_stall += usize::from(faults.stalled_now());
             })
         });
     let took = started.elapsed();
     eprintln!(
-        "{STEPS} steps in {took:?} with a {STALL:?} stall; the longest step took {longest:?}"
+        "{STEPS} steps in {took:?} with a {STALL:?} stall, {during_the_stall} of them during \
+         it; the longest step took {longest:?}"
     );
     assert!(
-        longest < DEADLINE + MARGIN,
-        "a step waited {longest:?} for a store stalled {STALL:?} (deadline {DEADLINE:?})"
+        during_the_stall > NOT_HELD_UP,
+        "only {during_the_stall} steps began during a {STALL:?} stall (deadline {DEADLINE:?})"
     );
     let during = guard.stats();
 
@@ -126,15 +137,21 @@ fn a_write_that_fails_after_its_deadline_is_written_again_in_order() {
     let (layer, guard) = ExecutionRecordsLayer::builder()
         .with_writer_config(config(spill.path(), &reported))
         .build(FaultyStore::new(&memory, &faults));
+    let mut during_the_stall = 0;
     let longest =
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
             timed_pipeline(STEPS, |i| {
                 if i == 100 {
                     faults.stall_next_write_then_fail(Duration::from_secs(1));
                 }
+                during_the_stall += usize::from(faults.stalled_now());
             })
         });
-    assert!(longest < DEADLINE + MARGIN, "a step waited {longest:?}");
+    eprintln!("{during_the_stall} steps began during the stall; the longest took {longest:?}");
+    assert!(
+        during_the_stall > NOT_HELD_UP,
+        "only {during_the_stall} steps began during the stall"
+    );
     flush_until_written(&guard, Duration::from_secs(30));
     let stats = guard.shutdown().unwrap();
     let total = 2 * (STEPS as u64 + 1);
@@ -171,28 +188,36 @@ fn a_sqlite_history_locked_by_another_process_does_not_hold_up_the_job() {
         .build(SqliteStore::open(&path).unwrap());
     let subscriber = tracing_subscriber::registry().with(layer);
     let (locked_tx, locked) = mpsc::channel();
-    let longest = tracing::subscriber::with_default(subscriber, || {
+    let released = Arc::new(AtomicBool::new(false));
+    let (longest, while_locked) = tracing::subscriber::with_default(subscriber, || {
         pipeline(100);
         guard.flush().unwrap();
         let locker = {
-            let path = path.clone();
+            let (path, released) = (path.clone(), released.clone());
             std::thread::spawn(move || {
                 let other = SqliteStore::open(&path).unwrap();
                 other.connection().execute_batch("BEGIN IMMEDIATE").unwrap();
                 locked_tx.send(()).unwrap();
                 std::thread::sleep(HOLD);
+                released.store(true, Ordering::SeqCst);
                 other.connection().execute_batch("COMMIT").unwrap();
             })
         };
         locked.recv().unwrap();
-        let longest = timed_pipeline(STEPS, |_| {});
+        let mut while_locked = 0;
+        let longest = timed_pipeline(STEPS, |_| {
+            while_locked += usize::from(!released.load(Ordering::SeqCst));
+        });
         locker.join().unwrap();
-        longest
+        (longest, while_locked)
     });
-    eprintln!("the longest step took {longest:?} while the history was locked for {HOLD:?}");
+    eprintln!(
+        "{while_locked} steps began while the history was locked for {HOLD:?}; the longest \
+         took {longest:?}"
+    );
     assert!(
-        longest < DEADLINE + MARGIN,
-        "a step waited {longest:?} for a history locked {HOLD:?}"
+        while_locked > NOT_HELD_UP,
+        "only {while_locked} steps began while the history was locked"
     );
     flush_until_written(&guard, Duration::from_secs(30));
     let stats = guard.shutdown().unwrap();
@@ -241,21 +266,14 @@ fn a_store_stuck_at_shutdown_leaves_every_record_in_the_spill_file() {
     let took = started.elapsed();
     eprintln!("shutdown with the store stuck took {took:?}");
     assert!(result.is_err(), "{result:?}");
-    assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
     let stats = handle.stats();
     assert_eq!(
         (stats.written, stats.dropped, stats.abandoned),
         (0, 0, 0),
         "{stats:?}"
     );
-    let file = spill
-        .path()
-        .join(format!("spill-{}.jsonl", handle.recorder_id()));
-    let kept: Vec<tracing_etl::ExecutionRecord> = std::fs::read_to_string(&file)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let kept = records_in(&spill_history(spill.path(), handle.recorder_id()));
     assert_eq!(kept.len(), 2 * 201);
     assert_eq!(assert_in_order_once(&kept), 1);
 }

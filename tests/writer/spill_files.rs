@@ -1,8 +1,12 @@
-//! Spill files under faults: one torn by a writer killed mid-line still replays every complete
-//! record; a spill file that fails itself (its disk full) keeps the order of the records; a
-//! backlog left in the spill file at shutdown is counted in full.
+//! Spill histories under faults: one torn by a writer killed mid-line still replays every
+//! complete record; a spill history that fails itself (its disk full) keeps the order of the
+//! records; a backlog left in the spill history at shutdown is counted in full.
 
-use crate::faults::{assert_in_order_once, pipeline, Faults, FaultyStore};
+use crate::faults::{
+    assert_in_order_once, pipeline, records_in, spill_history, Faults, FaultyStore,
+};
+#[cfg(unix)]
+use crate::fs_support::Tmpfs;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +29,8 @@ impl ExecutionRecordStore for Down {
     }
 }
 
-/// Records a pipeline of 3 steps while the store is down; returns the spill file left behind.
+/// Records a pipeline of 3 steps while the store is down; returns the spill history left
+/// behind.
 fn spill_a_run(dir: &Path) -> PathBuf {
     let (layer, guard) = ExecutionRecordsLayer::builder()
         .spill_dir(dir)
@@ -36,13 +41,22 @@ fn spill_a_run(dir: &Path) -> PathBuf {
     let recorder_id = guard.handle().recorder_id().to_owned();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || pipeline(3));
     assert!(guard.shutdown().is_err(), "the store never came back");
-    let file = dir.join(format!("spill-{recorder_id}.jsonl"));
-    assert_eq!(lines(&file), 8);
-    file
+    let history = spill_history(dir, &recorder_id);
+    assert_eq!(lines(&history), 8);
+    history
 }
 
-fn lines(file: &Path) -> usize {
-    std::fs::read_to_string(file).unwrap().lines().count()
+/// The lines of a spill history's three tables.
+fn lines(history: &Path) -> usize {
+    ["pipeline_runs", "process_runs", "step_runs"]
+        .iter()
+        .map(|table| {
+            std::fs::read_to_string(history.join(format!("{table}.jsonl")))
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum()
 }
 
 /// Cuts the file `bytes` before its end, as a writer killed while writing its last line
@@ -60,7 +74,9 @@ fn tear(file: &Path, bytes: u64) {
 #[test]
 fn a_spill_file_torn_by_a_kill_replays_every_complete_record() {
     let dir = tempfile::tempdir().unwrap();
-    let file = spill_a_run(dir.path());
+    let history = spill_a_run(dir.path());
+    // The last record written, the pipeline's end.
+    let file = history.join("pipeline_runs.jsonl");
     // Into the last record, and into a multi-byte character of it: the torn line is not UTF-8.
     let text = std::fs::read_to_string(&file).unwrap();
     let (before, last) = text.trim_end().rsplit_once('\n').unwrap();
@@ -70,17 +86,17 @@ fn a_spill_file_torn_by_a_kill_replays_every_complete_record() {
     std::fs::write(&file, torn).unwrap();
 
     let mut store = InMemoryStore::new();
-    assert_eq!(replay_spill(&file, &mut store).unwrap(), 7);
+    assert_eq!(replay_spill(&history, &mut store).unwrap(), 7);
     let records = store.records();
     assert_eq!(records.len(), 7);
     assert_eq!(records[0].event(), EventName::PipelineStart);
     assert_eq!(records[6].event(), EventName::StepEnd);
 
-    let report = replay_spill_report(&file, &mut InMemoryStore::new()).unwrap();
+    let report = replay_spill_report(&history, &mut InMemoryStore::new()).unwrap();
     assert_eq!(report.records, 7);
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
     assert!(
-        report.warnings[0].contains(&format!("{}:8:", file.display())),
+        report.warnings[0].contains(&format!("{} line 2:", file.display())),
         "{:?}",
         report.warnings
     );
@@ -89,38 +105,35 @@ fn a_spill_file_torn_by_a_kill_replays_every_complete_record() {
 #[test]
 fn a_spill_file_cut_inside_its_last_line_replays_the_lines_before() {
     let dir = tempfile::tempdir().unwrap();
-    let file = spill_a_run(dir.path());
-    tear(&file, 20);
+    let history = spill_a_run(dir.path());
+    tear(&history.join("pipeline_runs.jsonl"), 20);
     let mut store = InMemoryStore::new();
-    assert_eq!(replay_spill(&file, &mut store).unwrap(), 7);
+    assert_eq!(replay_spill(&history, &mut store).unwrap(), 7);
     // The newline alone missing is no loss: the last record is whole.
-    let file = spill_a_run(dir.path());
-    tear(&file, 1);
-    assert_eq!(replay_spill(&file, &mut InMemoryStore::new()).unwrap(), 8);
+    let history = spill_a_run(dir.path());
+    tear(&history.join("pipeline_runs.jsonl"), 1);
+    assert_eq!(
+        replay_spill(&history, &mut InMemoryStore::new()).unwrap(),
+        8
+    );
 }
 
 #[test]
 fn a_corrupt_line_inside_a_spill_file_is_still_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let file = spill_a_run(dir.path());
+    let history = spill_a_run(dir.path());
+    let file = history.join("step_runs.jsonl");
     let text = std::fs::read_to_string(&file).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
-    lines[3] = r#"{"kind":"step","not":"a record"}"#;
+    lines[1] = r#"{"not":"a record"}"#;
     std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    let error = replay_spill(&file, &mut InMemoryStore::new()).unwrap_err();
+    let error = replay_spill(&history, &mut InMemoryStore::new()).unwrap_err();
     assert!(
-        error.to_string().contains(&format!("{}:4", file.display())),
+        error
+            .to_string()
+            .contains(&format!("{} line 2", file.display())),
         "{error}"
     );
-}
-
-/// Lines of a spill file, as records.
-fn records_in(file: &Path) -> Vec<ExecutionRecord> {
-    std::fs::read_to_string(file)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
 }
 
 /// A store that keeps one row per entity (so the writer leaves superseded start records out
@@ -149,14 +162,12 @@ fn a_backlog_left_in_the_spill_file_is_counted_in_full() {
     drop(release);
     assert!(guard.shutdown().is_err(), "the store never came back");
     let stats = handle.stats();
-    let file = dir
-        .path()
-        .join(format!("spill-{}.jsonl", handle.recorder_id()));
-    let kept = records_in(&file);
+    let history = spill_history(dir.path(), handle.recorder_id());
+    let kept = records_in(&history);
     assert_eq!(
         stats.written + stats.dropped + stats.abandoned + kept.len() as u64,
         8,
-        "every record counted once: {stats:?}, {} in the spill file",
+        "every record counted once: {stats:?}, {} in the spill history",
         kept.len()
     );
     assert_eq!(
@@ -167,12 +178,20 @@ fn a_backlog_left_in_the_spill_file_is_counted_in_full() {
     assert_eq!(assert_in_order_once(&kept), 1);
 }
 
-/// Points the writer's spill file at `/dev/full`, where every write fails with "no space
-/// left on device": a spill file on a full disk.
+/// Points the files of the writer's spill history at `/dev/full`, where every write fails with
+/// "no space left on device": a spill history on a full disk.
 #[cfg(unix)]
 fn spill_to_a_full_disk(dir: &Path, recorder_id: &str) {
-    std::os::unix::fs::symlink("/dev/full", dir.join(format!("spill-{recorder_id}.jsonl")))
-        .unwrap();
+    let history = spill_history(dir, recorder_id);
+    std::fs::create_dir(&history).unwrap();
+    for file in [
+        "pipeline_runs.jsonl",
+        "process_runs.jsonl",
+        "step_runs.jsonl",
+        "order",
+    ] {
+        std::os::unix::fs::symlink("/dev/full", history.join(file)).unwrap();
+    }
 }
 
 /// The spill file fails while the store is down: the records it could not take wait in
@@ -255,11 +274,12 @@ fn a_spill_file_that_fails_is_replaced_at_shutdown_in_order() {
     });
     assert!(guard.shutdown().is_err(), "the store never came back");
     let stats = handle.stats();
-    let file = dir
-        .path()
-        .join(format!("spill-{}.jsonl", handle.recorder_id()));
-    assert!(!file.is_symlink(), "a new file in the spill directory");
-    let kept = records_in(&file);
+    let history = spill_history(dir.path(), handle.recorder_id());
+    assert!(
+        !history.join("step_runs.jsonl").is_symlink(),
+        "a new history in the spill directory"
+    );
+    let kept = records_in(&history);
     let total = 2 * (STEPS as u64 + 1);
     assert_eq!(
         (stats.written, stats.dropped, stats.abandoned),
@@ -286,18 +306,10 @@ const TMPFS_TEST: &str =
 fn on_a_full_tmpfs_the_spill_file_keeps_the_order() {
     let _ = TMPFS_TEST;
     for recover in [false, true] {
-        let mount = tempfile::tempdir().unwrap();
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-            .arg(mount.path())
-            .status()
-            .unwrap();
-        assert!(status.success(), "mount a tmpfs (as root): {TMPFS_TEST}");
-        let unmount = Unmount(mount.path().to_path_buf());
+        let mount = Tmpfs::mount("1m").expect(TMPFS_TEST);
         // Room for a fraction of the spill file (about 400 KB): the rest fails. Once the
         // ballast is gone there is room for a new spill file next to the old one.
-        let ballast = mount.path().join("ballast");
-        std::fs::write(&ballast, vec![0u8; 768 * 1024]).unwrap();
+        mount.fill_with(768 * 1024);
 
         const STEPS: usize = 500;
         let memory = InMemoryStore::new();
@@ -338,7 +350,7 @@ fn on_a_full_tmpfs_the_spill_file_keeps_the_order() {
             handle.stats().spilled > 0,
             "the spill file took records before it failed"
         );
-        std::fs::remove_file(&ballast).unwrap();
+        mount.free();
         let total = 2 * (STEPS as u64 + 1);
         if recover {
             faults.fail_writes(false);
@@ -352,25 +364,11 @@ fn on_a_full_tmpfs_the_spill_file_keeps_the_order() {
         } else {
             assert!(guard.shutdown().is_err());
             let stats = handle.stats();
-            let file = mount
-                .path()
-                .join(format!("spill-{}.jsonl", handle.recorder_id()));
-            let kept = records_in(&file);
+            let history = spill_history(mount.path(), handle.recorder_id());
+            let kept = records_in(&history);
             assert_eq!((stats.written, stats.dropped, stats.abandoned), (0, 0, 0));
             assert_eq!(kept.len() as u64, total);
             assert_eq!(assert_in_order_once(&kept), 1);
         }
-        drop(unmount);
-    }
-}
-
-/// Unmounts the tmpfs when dropped.
-#[cfg(unix)]
-struct Unmount(PathBuf);
-
-#[cfg(unix)]
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
     }
 }

@@ -99,9 +99,50 @@ pub(crate) enum Command {
     Running(RunningArgs),
     /// Mark entities abandoned by a dead process as failed (error type "abandoned")
     Reap(ReapArgs),
-    /// Write the records of a spill file (left by a writer whose store was down when it
+    /// Write the records of a spill history (left by a writer whose store was down when it
     /// stopped) into the store
     Replay(ReplayArgs),
+    /// Serve the run history as read-only web pages and a JSON API
+    #[cfg(feature = "web")]
+    Serve(ServeArgs),
+    /// Write one run's page as a self-contained HTML file (inline styles and timeline, no
+    /// script), to attach to a ticket or keep as a CI artifact
+    #[cfg(feature = "web")]
+    Report(ReportArgs),
+    /// Rewrite each day's small Parquet files of a Delta Lake store (delta:DIR) as one; run it
+    /// daily or weekly
+    #[cfg(feature = "delta")]
+    Compact,
+}
+
+#[cfg(feature = "web")]
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// Run id, a unique prefix of one, or `latest` (the newest run)
+    #[arg(value_name = "RUN_ID")]
+    pub(crate) run: String,
+    /// Which attempt [default: the last one recorded]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) attempt: Option<u32>,
+    /// Write the page to this file [default: stdout]
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[cfg(feature = "web")]
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on; anything but loopback without --token is warned about
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    pub(crate) addr: std::net::SocketAddr,
+    /// Require `Authorization: Bearer TOKEN` on every request
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TRACING_ETL_SERVE_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +160,10 @@ pub(crate) struct RunsArgs {
     /// At most this many runs
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) limit: u32,
+    /// With --pipeline: how many earlier runs of the pipeline the median rows out beside each
+    /// run is taken over
+    #[arg(long, value_name = "N", default_value_t = crate::commands::volume::DEFAULT_WINDOW, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) volume_window: u32,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +174,14 @@ pub(crate) struct ShowArgs {
     /// Which attempt [default: the last one recorded]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) attempt: Option<u32>,
+    /// List every step, one line each as it is read, even in a run too big for a tree (more
+    /// than 1000 steps, which are otherwise summed up)
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Print the root cause's error whole, however long (otherwise cut at 40 lines and 4000
+    /// characters per part)
+    #[arg(long)]
+    pub(crate) full: bool,
 }
 
 #[derive(Debug, Args)]
@@ -137,12 +190,24 @@ pub(crate) struct FailuresArgs {
     /// (2026-11-01, 2026-11-01T03:00:00Z)
     #[arg(long, value_name = "WHEN", value_parser = parse_since)]
     pub(crate) since: Option<DateTime<Utc>>,
-    /// Only runs of this pipeline
+    /// Only runs of this pipeline (leaves out runs without a pipeline record)
     #[arg(long, value_name = "NAME")]
     pub(crate) pipeline: Option<String>,
     /// At most this many runs
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) limit: u32,
+    /// List every failed attempt, also of runs that a later attempt recovered (by default a
+    /// run's outcome is its latest attempt's)
+    #[arg(long)]
+    pub(crate) all_attempts: bool,
+    /// Also list successful runs whose rows out fell PCT percent or more below the median of
+    /// the earlier runs of their pipeline (0 < PCT ≤ 100; 100: runs with 0 rows out where the
+    /// earlier runs wrote some)
+    #[arg(long, value_name = "PCT", value_parser = crate::commands::volume::parse_pct)]
+    pub(crate) volume_drop: Option<f64>,
+    /// How many earlier runs of a pipeline the median of --volume-drop is taken over
+    #[arg(long, value_name = "N", default_value_t = crate::commands::volume::DEFAULT_WINDOW, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) volume_window: u32,
 }
 
 /// How `running` and `reap` judge liveness.
@@ -165,10 +230,11 @@ pub(crate) struct RunningArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ReplayArgs {
-    /// The spill file (spill-<recorder_id>.jsonl)
-    #[arg(value_name = "FILE")]
+    /// The spill history (the directory spill-<recorder_id>), or the spill file of an earlier
+    /// release (spill-<recorder_id>.jsonl)
+    #[arg(value_name = "SPILL")]
     pub(crate) file: PathBuf,
-    /// Delete the file once its records are in the store
+    /// Delete it once its records are in the store
     #[arg(long)]
     pub(crate) remove: bool,
 }
@@ -188,6 +254,7 @@ pub(crate) enum StatusArg {
     Running,
     Success,
     Failed,
+    Cancelled,
 }
 
 impl From<StatusArg> for RunStatus {
@@ -196,6 +263,7 @@ impl From<StatusArg> for RunStatus {
             StatusArg::Running => RunStatus::Running,
             StatusArg::Success => RunStatus::Success,
             StatusArg::Failed => RunStatus::Failed,
+            StatusArg::Cancelled => RunStatus::Cancelled,
         }
     }
 }

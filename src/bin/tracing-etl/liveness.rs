@@ -1,11 +1,18 @@
-//! Live or abandoned: the rule `running` and `reap` share.
+//! Live or abandoned: the rule `running`, `show` and `reap` share.
 //!
-//! An entity still `running` is **live** while the writer that recorded it (its `recorder_id`)
-//! keeps beating into the store's `recorders` table: not stopped, and a beat within three of its
-//! intervals (at least `--grace`). It is **abandoned** when that writer shut down with the entity
-//! still open (the program exited without closing the span), stopped beating (the process was
-//! killed or crashed), or never left a heartbeat at all (a record without a `recorder_id`, or a
-//! store that keeps no heartbeats).
+//! An entity still `running` is **abandoned** when the writer that recorded it (its
+//! `recorder_id`) shut down with the entity still open (the program exited without closing the
+//! span), or never left a heartbeat at all (a record without a `recorder_id`, or a store that
+//! keeps no heartbeats). Otherwise its writer's heartbeat in the store's `recorders` table names
+//! a host and a pid:
+//!
+//! - on this host (the same host name), the process decides: alive (running, stopped or stuck,
+//!   whatever its heartbeat — a stalled store delays beats, not the job) means **live**; gone
+//!   (no such process, a zombie, or the pid now held by a process started after the writer)
+//!   means **abandoned** at once, with no grace;
+//! - on another host (or where this system cannot tell), the heartbeat decides: **live** with a
+//!   beat within three of its intervals (at least `--grace`), else **abandoned** (the process was
+//!   killed, crashed, or its host is down).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -19,6 +26,7 @@ use tracing_etl::{
 
 use crate::error::CliError;
 use crate::output::{elapsed, time};
+use crate::process::{self, ProcessState};
 
 /// What became of an entity's recorder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +63,8 @@ pub(crate) struct Recorders {
     by_id: HashMap<String, RecorderHeartbeat>,
     now: DateTime<Utc>,
     grace: Duration,
+    /// This host's name, as writers record it.
+    host: String,
 }
 
 impl Recorders {
@@ -68,7 +78,13 @@ impl Recorders {
             .into_iter()
             .map(|r| (r.recorder_id.clone(), r))
             .collect();
-        Ok(Recorders { by_id, now, grace })
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        Ok(Recorders {
+            by_id,
+            now,
+            grace,
+            host,
+        })
     }
 
     /// The verdict on an entity recorded by `recorder_id`.
@@ -106,15 +122,39 @@ impl Recorders {
             );
         }
         let ago = elapsed(beat.last_beat_at, self.now);
+        let last = time(beat.last_beat_at);
+        if beat.host == self.host {
+            match process::state(beat.pid, beat.started_at) {
+                ProcessState::Alive => {
+                    return (
+                        Liveness::Live,
+                        format!("{who} runs on this host; beat {ago} ago"),
+                    )
+                }
+                ProcessState::Gone => {
+                    return (
+                        Liveness::Abandoned,
+                        format!("{who} is gone from this host: last beat at {last} UTC"),
+                    )
+                }
+                ProcessState::Reused => {
+                    return (
+                        Liveness::Abandoned,
+                        format!(
+                            "{who} is gone from this host (its pid is another process's now): \
+                             last beat at {last} UTC"
+                        ),
+                    )
+                }
+                ProcessState::Unknown => {}
+            }
+        }
         if beat.is_alive(self.now, self.grace) {
             (Liveness::Live, format!("{who} beat {ago} ago"))
         } else {
             (
                 Liveness::Abandoned,
-                format!(
-                    "{who} stopped beating: last beat at {} UTC",
-                    time(beat.last_beat_at)
-                ),
+                format!("{who} stopped beating: last beat at {last} UTC"),
             )
         }
     }

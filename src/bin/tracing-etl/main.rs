@@ -8,6 +8,8 @@
 //! tracing-etl running [--older-than 1h]
 //! tracing-etl reap [--dry-run]
 //! tracing-etl replay SPILL_FILE [--remove]
+//! tracing-etl serve [--addr 127.0.0.1:8080] [--token T]   # with the `web` feature
+//! tracing-etl report RUN_ID|latest [--attempt N] [-o FILE] # with the `web` feature
 //! ```
 //!
 //! Global options: `--store URL` (`sqlite:PATH`, `jsonl:DIR`, `postgres://…?schema=NAME`) or
@@ -15,12 +17,20 @@
 //! `--color WHEN`, `--trace-url TEMPLATE`. Exit status 2 on usage errors and on a store that
 //! cannot be read.
 
+// Everything printed goes through `output`, which escapes text from the history.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod args;
 mod commands;
 mod error;
+mod escape;
 mod liveness;
 mod output;
+mod process;
+#[cfg(feature = "web")]
+mod serve;
 mod store;
+mod table;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -39,23 +49,32 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            // Help and version go to stdout with status 0; usage errors to stderr with 2.
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_ERROR } else { 0 });
+            // Help and version go to stdout with status 0; usage errors to stderr with 2. A usage
+            // error may quote an argument: its lines are escaped like any output.
+            if !e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let message = e.render().to_string();
+            let mut stderr = std::io::stderr().lock();
+            for line in message.lines() {
+                let _ = writeln!(stderr, "{}", escape::Escaped(line));
+            }
+            return ExitCode::from(EXIT_ERROR);
         }
     };
     let mut ui = Ui::new(&cli.output);
     let code = match run(&cli, &mut ui) {
         Ok(code) => code,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "tracing-etl: {e}");
+            output::stderr_line(format_args!("tracing-etl: {e}"));
             return ExitCode::from(EXIT_ERROR);
         }
     };
     match ui.finish() {
         Ok(()) => ExitCode::from(code),
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "tracing-etl: cannot write output: {e}");
+            output::stderr_line(format_args!("tracing-etl: cannot write output: {e}"));
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -63,19 +82,33 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli, ui: &mut Ui) -> Result<u8, CliError> {
     let url = store::from_args(&cli.store)?;
-    let access = match cli.command {
-        Command::Reap(ref args) if !args.dry_run => Access::Write,
-        Command::Replay(_) => Access::Write,
-        _ => Access::Read,
-    };
-    let mut store = store::open(&url, access)?;
-    let store = &mut *store;
+    let open = |access| store::open(&url, access);
     match &cli.command {
-        Command::Runs(args) => commands::runs::run(store, args, ui),
-        Command::Show(args) => commands::show::run(store, args, ui),
-        Command::Failures(args) => commands::failures::run(store, args, ui),
-        Command::Running(args) => commands::running::run(store, args, ui),
-        Command::Reap(args) => commands::reap::run(store, args, ui),
-        Command::Replay(args) => commands::replay::run(store, args, ui),
+        Command::Runs(args) => commands::runs::run(&mut *open(Access::Read)?, args, ui),
+        Command::Show(args) => commands::show::run(&mut *open(Access::Read)?, args, ui),
+        Command::Failures(args) => commands::failures::run(&mut *open(Access::Read)?, args, ui),
+        Command::Running(args) => commands::running::run(&mut *open(Access::Read)?, args, ui),
+        Command::Reap(args) => {
+            let access = if args.dry_run {
+                Access::Read
+            } else {
+                Access::Write
+            };
+            commands::reap::run(&mut *open(access)?, args, ui)
+        }
+        Command::Replay(args) => commands::replay::run(&mut *open(Access::Write)?, args, ui),
+        // The server keeps its store for as long as it serves.
+        #[cfg(feature = "web")]
+        Command::Serve(args) => serve::run(open(Access::Read)?, args, cli.output.trace_url.clone()),
+        #[cfg(feature = "web")]
+        Command::Report(args) => serve::report::run(
+            &mut *open(Access::Read)?,
+            args,
+            cli.output.trace_url.as_ref(),
+            ui,
+        ),
+        // Compacting opens the tables itself.
+        #[cfg(feature = "delta")]
+        Command::Compact => commands::compact::run(&url, ui),
     }
 }

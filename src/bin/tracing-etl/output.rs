@@ -5,14 +5,14 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 
 use chrono::{DateTime, Utc};
-use comfy_table::{
-    presets, Attribute, Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Table,
-    Width,
-};
+use comfy_table::{presets, Color, ColumnConstraint, ContentArrangement, Width};
+use serde::Serialize as _;
 use serde_json::{Map, Value};
 use tracing_etl::{record::ErrorDetails, ExecutionRecord, RunStatus};
 
 use crate::args::{ColorChoice, OutputArgs};
+use crate::escape::{Escaped, JsonFormatter};
+pub(crate) use crate::table::{Cell, Table};
 
 /// Narrower terminals get unwrapped lines.
 const MIN_WRAP_WIDTH: u16 = 60;
@@ -58,7 +58,12 @@ pub(crate) struct Ui {
     colour: bool,
     trace_url: Option<TraceUrl>,
     out: String,
+    /// stdout was closed (`| head`): what is still printed is dropped.
+    closed: bool,
 }
+
+/// Output collected beyond this many bytes is written out by [`Ui::write_out`].
+const OUT_CHUNK: usize = 64 * 1024;
 
 impl Ui {
     pub(crate) fn new(args: &OutputArgs) -> Self {
@@ -75,6 +80,7 @@ impl Ui {
             colour,
             trace_url: args.trace_url.clone(),
             out: String::new(),
+            closed: false,
         }
     }
 
@@ -102,24 +108,20 @@ impl Ui {
     /// A table with this tool's look: no borders, a header, columns two spaces apart, wrapped to
     /// the terminal's width when there is one.
     pub(crate) fn table(&self, header: &[&str]) -> Table {
-        let mut table = Table::new();
-        table.load_preset(presets::NOTHING);
+        let mut inner = comfy_table::Table::new();
+        inner.load_preset(presets::NOTHING);
         // Wrap to the terminal, unless it reports no usable width (a pty without a size): a
         // table squeezed into nothing is worse than long lines.
-        if table.width().is_some_and(|w| w >= MIN_WRAP_WIDTH) {
-            table.set_content_arrangement(ContentArrangement::Dynamic);
+        if inner.width().is_some_and(|w| w >= MIN_WRAP_WIDTH) {
+            inner.set_content_arrangement(ContentArrangement::Dynamic);
         }
         if self.colour {
-            table.enforce_styling();
+            inner.enforce_styling();
         }
-        table.set_header(
-            header
-                .iter()
-                .map(|h| self.paint(Cell::new(h), None, true))
-                .collect::<Vec<_>>(),
-        );
+        let cells = header.iter().map(|h| Cell::new(*h).bold()).collect();
+        let mut table = Table::new(inner, cells, self.colour);
         let columns = header.len();
-        for (i, (column, name)) in table.column_iter_mut().zip(header).enumerate() {
+        for (i, (column, name)) in table.columns_mut().zip(header).enumerate() {
             column.set_padding((0, if i + 1 == columns { 0 } else { 2 }));
             // Ids, names, times and links stay whole (for copying); only prose wraps.
             // Prose wraps, but not into a sliver: rather long lines than one word per line.
@@ -134,81 +136,177 @@ impl Ui {
 
     /// A right-aligned cell (numbers, durations).
     pub(crate) fn right(&self, text: impl ToString) -> Cell {
-        Cell::new(text).set_alignment(CellAlignment::Right)
+        Cell::new(text.to_string()).right()
     }
 
     /// A status, coloured.
     pub(crate) fn status(&self, status: RunStatus) -> Cell {
-        let colour = match status {
-            RunStatus::Running => Color::Yellow,
-            RunStatus::Success => Color::Green,
-            RunStatus::Failed => Color::Red,
-        };
-        self.paint(Cell::new(status), Some(colour), false)
+        Cell::new(status.to_string()).colour(status_colour(status))
     }
 
     /// A cell in `colour` (and bold), when colouring.
     pub(crate) fn paint(&self, cell: Cell, colour: Option<Color>, bold: bool) -> Cell {
-        if !self.colour {
-            return cell;
-        }
         let cell = match colour {
-            Some(colour) => cell.fg(colour),
+            Some(colour) => cell.colour(colour),
             None => cell,
         };
         if bold {
-            cell.add_attribute(Attribute::Bold)
+            cell.bold()
         } else {
             cell
         }
     }
 
-    /// Text in `colour`, when colouring (for lines outside tables).
-    pub(crate) fn paint_text(&self, text: &str, colour: Color) -> String {
-        if !self.colour {
-            return text.to_owned();
-        }
-        let code = match colour {
-            Color::Red => 31,
-            Color::Green => 32,
-            Color::Yellow => 33,
-            _ => 1,
-        };
-        format!("\x1b[{code};1m{text}\x1b[0m")
+    /// A line that starts with `text` in `colour` (when colouring); [`Line::then`] adds more.
+    pub(crate) fn paint_text(&self, text: impl Into<String>, colour: Color) -> Line {
+        Line(vec![(text.into(), Some(colour))])
     }
 
     pub(crate) fn print_table(&mut self, table: &Table) {
-        self.out.push_str(&table.trim_fmt());
+        self.out.push_str(&table.render());
         self.out.push('\n');
     }
 
-    pub(crate) fn line(&mut self, text: impl std::fmt::Display) {
-        let _ = writeln!(self.out, "{text}");
+    /// A line of output, its text [escaped](crate::escape).
+    pub(crate) fn line(&mut self, line: impl Into<Line>) {
+        for (text, colour) in line.into().0 {
+            match colour.filter(|_| self.colour) {
+                Some(colour) => {
+                    let _ = write!(self.out, "\x1b[{};1m{}\x1b[0m", sgr(colour), Escaped(text));
+                }
+                None => {
+                    let _ = write!(self.out, "{}", Escaped(text));
+                }
+            }
+        }
+        self.out.push('\n');
     }
 
     pub(crate) fn print_json(&mut self, value: &Value) {
-        // Serialising a `Value` cannot fail.
-        if let Ok(text) = serde_json::to_string_pretty(value) {
-            self.out.push_str(&text);
+        let mut bytes = Vec::new();
+        let mut serializer =
+            serde_json::Serializer::with_formatter(&mut bytes, JsonFormatter::new());
+        // Serialising a `Value` into memory cannot fail, and JSON is UTF-8.
+        if value.serialize(&mut serializer).is_ok() {
+            self.out.push_str(&String::from_utf8_lossy(&bytes));
             self.out.push('\n');
         }
     }
 
+    /// A line of text already made safe to print as it is: JSON made by
+    /// [`compact_json`](crate::escape::compact_json) (or JSON punctuation around it), or a
+    /// page whose control characters are character references.
+    pub(crate) fn json_line(&mut self, json: &str) {
+        self.out.push_str(json);
+        self.out.push('\n');
+    }
+
+    /// What was collected for stdout, taken (for output that goes elsewhere than stdout).
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub(crate) fn take_output(&mut self) -> String {
+        std::mem::take(&mut self.out)
+    }
+
     /// A note for people, on stderr (never in JSON output's way).
     pub(crate) fn note(&self, text: impl std::fmt::Display) {
-        let _ = writeln!(std::io::stderr(), "{text}");
+        stderr_line(text);
+    }
+
+    /// For long output printed as it is read: writes what was collected to stdout once it
+    /// passes a chunk. Returns `Ok(false)` once stdout is closed (a reader that stopped, as
+    /// `| head` does): the command can stop reading.
+    pub(crate) fn write_out(&mut self) -> std::io::Result<bool> {
+        if self.out.len() >= OUT_CHUNK {
+            self.write_collected()?;
+        }
+        Ok(!self.closed)
+    }
+
+    /// For a visitor printing as it reads: [`write_out`](Self::write_out), and whether to go on
+    /// reading (not once stdout is closed, nor after an error, which goes into `failure`).
+    pub(crate) fn keep_writing(
+        &mut self,
+        failure: &mut Option<std::io::Error>,
+    ) -> std::ops::ControlFlow<()> {
+        match self.write_out() {
+            Ok(true) => std::ops::ControlFlow::Continue(()),
+            Ok(false) => std::ops::ControlFlow::Break(()),
+            Err(e) => {
+                *failure = Some(e);
+                std::ops::ControlFlow::Break(())
+            }
+        }
+    }
+
+    /// Writes what was collected to stdout and forgets it. A closed pipe is not an error: it
+    /// marks the output closed.
+    fn write_collected(&mut self) -> std::io::Result<()> {
+        let out = std::mem::take(&mut self.out);
+        if self.closed {
+            return Ok(());
+        }
+        let mut stdout = std::io::stdout().lock();
+        match stdout
+            .write_all(out.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Writes what was collected to stdout. A closed pipe is not an error.
-    pub(crate) fn finish(self) -> std::io::Result<()> {
-        let mut stdout = std::io::stdout().lock();
-        match stdout
-            .write_all(self.out.as_bytes())
-            .and_then(|()| stdout.flush())
-        {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            other => other,
-        }
+    pub(crate) fn finish(mut self) -> std::io::Result<()> {
+        self.write_collected()
+    }
+}
+
+/// A line of output: pieces of text, each plain or in a colour.
+#[derive(Debug, Default)]
+pub(crate) struct Line(Vec<(String, Option<Color>)>);
+
+impl Line {
+    /// The line with `text` (plain) added at its end.
+    pub(crate) fn then(mut self, text: impl Into<String>) -> Self {
+        self.0.push((text.into(), None));
+        self
+    }
+
+    /// The line with `text` in `colour` (when colouring) added at its end.
+    pub(crate) fn then_painted(mut self, text: impl Into<String>, colour: Color) -> Self {
+        self.0.push((text.into(), Some(colour)));
+        self
+    }
+}
+
+impl From<String> for Line {
+    fn from(text: String) -> Self {
+        Line(vec![(text, None)])
+    }
+}
+
+impl From<&str> for Line {
+    fn from(text: &str) -> Self {
+        Line::from(text.to_owned())
+    }
+}
+
+/// One line on stderr, its text [escaped](crate::escape): notes, warnings and errors.
+pub(crate) fn stderr_line(text: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "{}", Escaped(text));
+}
+
+/// The SGR code of a colour outside tables.
+fn sgr(colour: Color) -> u8 {
+    match colour {
+        Color::Red => 31,
+        Color::Green => 32,
+        Color::Yellow => 33,
+        Color::Magenta => 35,
+        _ => 1,
     }
 }
 
@@ -231,6 +329,22 @@ pub(crate) fn record_json(
         object.insert("trace_url".into(), Value::String(link));
     }
     object
+}
+
+/// A row count for people: `1,204,330`; `-` when not given.
+pub(crate) fn rows(n: Option<u64>) -> String {
+    let Some(n) = n else {
+        return "-".to_owned();
+    };
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
 }
 
 /// `2026-11-28 03:12:45` (UTC).
@@ -274,16 +388,47 @@ pub(crate) fn first_line(text: &str) -> String {
     }
 }
 
-/// `Type: message`, or whichever of the two is known.
+/// An error in a table cell shows at most this many characters of its type and message each.
+const ERROR_CELL_CHARS: usize = 300;
+
+/// `Type: message` (the first line of the message), or whichever of the two is known; each cut
+/// to [`ERROR_CELL_CHARS`] characters (ending in `…` when cut).
 pub(crate) fn error_summary(error: &ErrorDetails) -> String {
+    let short = |text: &str| {
+        let kept = cut(text, ERROR_CELL_CHARS);
+        if kept.len() < text.len() {
+            format!("{kept}…")
+        } else {
+            kept.to_owned()
+        }
+    };
     match (
-        error.type_name.as_deref(),
-        error.message.as_deref().map(first_line),
+        error.type_name.as_deref().map(short),
+        error.message.as_deref().map(|m| first_line(&short(m))),
     ) {
         (Some(t), Some(m)) => format!("{t}: {m}"),
-        (Some(t), None) => t.to_owned(),
+        (Some(t), None) => t,
         (None, Some(m)) => m,
         (None, None) => String::new(),
+    }
+}
+
+/// The colour of a status: `cancelled` (and a status this build does not know) stands apart
+/// from both success and failure.
+pub(crate) fn status_colour(status: RunStatus) -> Color {
+    match status {
+        RunStatus::Running => Color::Yellow,
+        RunStatus::Success => Color::Green,
+        RunStatus::Failed => Color::Red,
+        _ => Color::Magenta,
+    }
+}
+
+/// The first `max_chars` characters of `text` (all of it when shorter).
+pub(crate) fn cut(text: &str, max_chars: usize) -> &str {
+    match text.char_indices().nth(max_chars) {
+        Some((at, _)) => &text[..at],
+        None => text,
     }
 }
 

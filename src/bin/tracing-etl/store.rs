@@ -192,6 +192,10 @@ pub(crate) fn open(store: &StoreUrl, access: Access) -> Result<Box<dyn Store>, C
         StoreUrl::JsonLines(dir) => jsonl::open(dir, access),
         #[cfg(feature = "postgres")]
         StoreUrl::Postgres(pg) => open_postgres(pg, access),
+        #[cfg(feature = "delta")]
+        StoreUrl::Delta(dir) => open_delta(dir, access),
+        #[cfg(feature = "delta-s3")]
+        StoreUrl::DeltaS3(url) => open_delta_s3(url, access),
         StoreUrl::Memory => Err(CliError::new(
             "memory: names a new, empty in-memory store, which holds no run history to read: \
              name a SQLite, JSON Lines or PostgreSQL store",
@@ -242,18 +246,46 @@ fn open_sqlite(path: &std::path::Path, access: Access) -> Result<Box<dyn Store>,
     }
 }
 
+#[cfg(feature = "delta")]
+fn open_delta(dir: &std::path::Path, access: Access) -> Result<Box<dyn Store>, CliError> {
+    use tracing_etl::DeltaStore;
+
+    // The read-only open refuses a missing root or a file and creates nothing; only then may a
+    // command that writes open it for writing.
+    let reader = DeltaStore::open_read_only(dir)?;
+    match access {
+        Access::Read => Ok(Box::new(reader)),
+        Access::Write => {
+            drop(reader);
+            Ok(Box::new(DeltaStore::open(dir)?))
+        }
+    }
+}
+
+#[cfg(feature = "delta-s3")]
+fn open_delta_s3(url: &str, access: Access) -> Result<Box<dyn Store>, CliError> {
+    use std::collections::HashMap;
+    use tracing_etl::DeltaStore;
+
+    // Configured by the AWS_* environment. The read-only open refuses a prefix that holds
+    // nothing and creates nothing.
+    let reader = DeltaStore::open_s3_read_only(url, &HashMap::new())?;
+    match access {
+        Access::Read => Ok(Box::new(reader)),
+        Access::Write => {
+            drop(reader);
+            Ok(Box::new(DeltaStore::open_s3(url, &HashMap::new())?))
+        }
+    }
+}
+
 #[cfg(feature = "jsonl")]
 mod jsonl {
     //! The JSON Lines store, with the lines it had to skip reported on stderr.
 
-    use std::io::Write as _;
     use std::path::Path;
 
-    use tracing_etl::{
-        record::{EntityKind, RecorderHeartbeat},
-        store::{RecordReader, RunFilter},
-        ExecutionRecord, ExecutionRecordStore, JsonLinesStore, StoreError,
-    };
+    use tracing_etl::JsonLinesStore;
 
     use super::{Access, Store};
     use crate::error::CliError;
@@ -281,60 +313,10 @@ mod jsonl {
             Access::Read => JsonLinesStore::open_read_only(dir)?,
             Access::Write => JsonLinesStore::open(dir)?,
         };
-        Ok(Box::new(Warned { store, reported: 0 }))
-    }
-
-    /// A [`JsonLinesStore`] whose read warnings (incomplete lines skipped) go to stderr as they
-    /// appear; the command goes on.
-    struct Warned {
-        store: JsonLinesStore,
-        reported: usize,
-    }
-
-    impl Warned {
-        fn report<T>(&mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-            let warnings = self.store.read_warnings();
-            let mut stderr = std::io::stderr().lock();
-            for warning in &warnings[self.reported.min(warnings.len())..] {
-                let _ = writeln!(stderr, "tracing-etl: warning: {warning}");
-            }
-            self.reported = warnings.len();
-            result
-        }
-    }
-
-    impl RecordReader for Warned {
-        fn read_records(
-            &mut self,
-            kind: EntityKind,
-            filter: &RunFilter,
-        ) -> Result<Vec<ExecutionRecord>, StoreError> {
-            let result = self.store.read_records(kind, filter);
-            self.report(result)
-        }
-
-        fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
-            let result = self.store.read_recorders();
-            self.report(result)
-        }
-    }
-
-    impl ExecutionRecordStore for Warned {
-        fn write_record(&mut self, record: &ExecutionRecord) -> Result<(), StoreError> {
-            self.store.write_record(record)
-        }
-
-        fn write_batch(&mut self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
-            self.store.write_batch(records)
-        }
-
-        fn write_heartbeat(&mut self, heartbeat: &RecorderHeartbeat) -> Result<(), StoreError> {
-            self.store.write_heartbeat(heartbeat)
-        }
-
-        fn flush(&mut self) -> Result<(), StoreError> {
-            self.store.flush()
-        }
+        // The lines it had to skip go to stderr as they appear; the command goes on.
+        Ok(Box::new(store.with_read_warning_callback(|warning| {
+            crate::output::stderr_line(format_args!("tracing-etl: warning: {warning}"));
+        })))
     }
 }
 

@@ -1,14 +1,18 @@
 //! [`OtlpConfig`]: which OTLP transport to use, and the settings the program's code overrides.
 //!
-//! Everything else — endpoints, timeouts, headers, compression, the resource — is left to
-//! `opentelemetry-otlp` and `opentelemetry_sdk`, which read the standard `OTEL_*` variables
-//! themselves when the exporter and the resource are built (see [`OtlpConfig::install`]).
+//! Compression and the trusted certificate are resolved by this crate when the exporter is
+//! built (the `compression` and `tls` modules); everything else — endpoints, timeouts,
+//! headers, the resource — is left to `opentelemetry-otlp` and `opentelemetry_sdk`, which read
+//! the standard `OTEL_*` variables themselves when the exporter and the resource are built (see
+//! [`OtlpConfig::install`]).
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::OtlpError;
+use super::env;
+use super::{OtlpCompression, OtlpError};
 
 /// The OTLP transport: gRPC or HTTP with protobuf bodies.
 ///
@@ -102,9 +106,9 @@ pub(super) const PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
 
 /// How [`OtlpConfig::install`] sets up span export over OTLP.
 ///
-/// This crate chooses only the transport; the OpenTelemetry crates read every other standard
-/// variable themselves when `install` builds the exporter and the resource. The `with_*`
-/// methods override the variables.
+/// This crate reads the transport, the compression and the trusted certificate; the
+/// OpenTelemetry crates read every other standard variable themselves when `install` builds the
+/// exporter and the resource. The `with_*` methods override the variables.
 ///
 /// | variable | read by | what it sets |
 /// |---|---|---|
@@ -113,7 +117,8 @@ pub(super) const PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
 /// | `OTEL_EXPORTER_OTLP_ENDPOINT` | `opentelemetry-otlp` | the collector's base URL: `/v1/traces` is appended for HTTP, nothing for gRPC (default `http://localhost:4318` / `http://localhost:4317`) |
 /// | `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT` | `opentelemetry-otlp` | milliseconds one export may take (default 10 000; a value that is not a number is ignored) |
 /// | `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS` | `opentelemetry-otlp` | `key=value,…` request headers (gRPC metadata), values percent-decoded |
-/// | `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else `OTEL_EXPORTER_OTLP_COMPRESSION` | `opentelemetry-otlp` | `gzip`/`zstd`, only if `opentelemetry-otlp`'s `gzip-*`/`zstd-*` features are on (else ignored) |
+/// | `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else `OTEL_EXPORTER_OTLP_COMPRESSION` | this crate ([`install`](Self::install)) | `gzip` or `none` (the default), any case; anything else (`zstd` included) is an [`OtlpError::InvalidVariable`] |
+/// | `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, else `OTEL_EXPORTER_OTLP_CERTIFICATE` | this crate ([`install`](Self::install)) | a PEM file of the certificates (a private CA) that verify a TLS collector, instead of the system's roots; a file that cannot be read or holds no certificate is an [`OtlpError::Certificate`] |
 /// | `OTEL_EXPORTER_OTLP_TRACES_INSECURE`, else `OTEL_EXPORTER_OTLP_INSECURE` | `opentelemetry-otlp` | gRPC only: `true` makes an endpoint without a scheme `http://` (else `https://`) |
 /// | `OTEL_SERVICE_NAME` | `opentelemetry_sdk` (and this crate, see below) | the `service.name` resource attribute |
 /// | `OTEL_RESOURCE_ATTRIBUTES` | `opentelemetry_sdk` (values decoded by this crate) | more resource attributes, `key=value,key=value`; `service.name` here applies when `OTEL_SERVICE_NAME` is unset (default `unknown_service:<executable>`) |
@@ -149,6 +154,8 @@ pub struct OtlpConfig {
     pub(super) service_name: Option<String>,
     pub(super) resource_attributes: Vec<(String, String)>,
     pub(super) shutdown_timeout: Duration,
+    pub(super) compression: Option<OtlpCompression>,
+    pub(super) certificate: Option<PathBuf>,
 }
 
 impl Default for OtlpConfig {
@@ -170,6 +177,8 @@ impl OtlpConfig {
             service_name: None,
             resource_attributes: Vec::new(),
             shutdown_timeout: Duration::from_secs(5),
+            compression: None,
+            certificate: None,
         }
     }
 
@@ -183,27 +192,15 @@ impl OtlpConfig {
     /// ([`OtlpError::InvalidVariable`] now, [`OtlpError::ProtocolNotEnabled`] from
     /// [`install`](Self::install)), and lets `install` start the runtime gRPC needs.
     pub fn from_env() -> Result<Self, OtlpError> {
-        for name in [TRACES_PROTOCOL, PROTOCOL] {
-            let value = match std::env::var(name) {
-                Ok(value) if value.trim().is_empty() => continue,
-                Ok(value) => value,
-                Err(std::env::VarError::NotPresent) => continue,
-                Err(std::env::VarError::NotUnicode(value)) => {
-                    return Err(OtlpError::InvalidVariable {
-                        name: name.to_owned(),
-                        value: value.to_string_lossy().into_owned(),
-                        reason: "not valid UTF-8".to_owned(),
-                    })
-                }
-            };
-            let protocol = value.parse().map_err(|_| OtlpError::InvalidVariable {
-                name: name.to_owned(),
-                reason: "expected `grpc` or `http/protobuf`".to_owned(),
-                value,
-            })?;
-            return Ok(OtlpConfig::new(protocol));
+        match env::first_set(&[TRACES_PROTOCOL, PROTOCOL])? {
+            Some((name, value)) => {
+                let protocol = value
+                    .parse()
+                    .map_err(|_| env::invalid(name, value, "expected `grpc` or `http/protobuf`"))?;
+                Ok(OtlpConfig::new(protocol))
+            }
+            None => Ok(OtlpConfig::default()),
         }
-        Ok(OtlpConfig::default())
     }
 
     /// Sends to `endpoint`, used as is (for HTTP, the full URL, usually ending in
@@ -252,6 +249,23 @@ impl OtlpConfig {
         self
     }
 
+    /// Compresses export requests with `compression`, whatever
+    /// `OTEL_EXPORTER_OTLP_*COMPRESSION` say (default: none).
+    pub fn with_compression(mut self, compression: OtlpCompression) -> Self {
+        self.compression = Some(compression);
+        self
+    }
+
+    /// Verifies the collector's TLS certificate against the certificates of the PEM file at
+    /// `path` (a private CA, say) instead of the system's root certificates, whatever
+    /// `OTEL_EXPORTER_OTLP_*CERTIFICATE` say. The file is read by
+    /// [`install`](Self::install): one that cannot be read, or that holds no certificate, is
+    /// an [`OtlpError::Certificate`] there.
+    pub fn with_certificate(mut self, path: impl Into<PathBuf>) -> Self {
+        self.certificate = Some(path.into());
+        self
+    }
+
     /// The transport.
     pub fn protocol(&self) -> OtlpProtocol {
         self.protocol
@@ -267,6 +281,18 @@ impl OtlpConfig {
     /// `opentelemetry-otlp` takes it from the variables, or 10 s).
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// The compression [`with_compression`](Self::with_compression) set, if any (else the
+    /// variables name it, or none).
+    pub fn compression(&self) -> Option<OtlpCompression> {
+        self.compression
+    }
+
+    /// The certificate file [`with_certificate`](Self::with_certificate) set, if any (else the
+    /// variables name it, or the system's roots are used).
+    pub fn certificate(&self) -> Option<&Path> {
+        self.certificate.as_deref()
     }
 
     /// The name [`with_service_name`](Self::with_service_name) set, if any (else the

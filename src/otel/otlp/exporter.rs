@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,38 +14,85 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
+use super::compression::OtlpCompression;
+#[cfg(feature = "otlp-http")]
+use super::http_client::ReportingHttpClient;
+#[cfg(feature = "otlp-grpc")]
+use super::tls;
+use super::tls::TrustedCertificates;
 use super::{OtlpConfig, OtlpError, OtlpProtocol, OtlpStats};
 
+/// `builder` (of either transport) with the endpoint and timeout `config` sets; left unset,
+/// the builder reads them from the `OTEL_EXPORTER_OTLP_*` variables.
+#[cfg_attr(
+    not(any(feature = "otlp-grpc", feature = "otlp-http")),
+    allow(dead_code)
+)]
+fn with_endpoint_and_timeout<B: WithExportConfig>(builder: B, config: &OtlpConfig) -> B {
+    let builder = match &config.endpoint {
+        Some(endpoint) => builder.with_endpoint(endpoint),
+        None => builder,
+    };
+    match config.timeout {
+        Some(timeout) => builder.with_timeout(timeout),
+        None => builder,
+    }
+}
+
 /// Builds `opentelemetry-otlp`'s exporter for `config` (inside the runtime, for gRPC). What
-/// `config` leaves unset the exporter builder reads from the `OTEL_EXPORTER_OTLP_*` variables.
-pub(super) fn build(config: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, OtlpError> {
+/// `config` leaves unset the exporter builder reads from the `OTEL_EXPORTER_OTLP_*` variables,
+/// except compression and TLS, which this crate resolves (see [`OtlpCompression`] and
+/// [`tls`](super::tls)).
+pub(super) fn build(
+    config: &OtlpConfig,
+    counters: &Arc<Counters>,
+) -> Result<opentelemetry_otlp::SpanExporter, OtlpError> {
+    #[cfg(feature = "otlp-http")]
+    let counters = counters.clone();
+    #[cfg(not(feature = "otlp-http"))]
+    let _ = counters;
+    let compression = OtlpCompression::resolve(config.compression)?;
+    let trusted = TrustedCertificates::resolve(config.certificate.as_deref())?;
     let builder = opentelemetry_otlp::SpanExporter::builder();
     let result = match config.protocol {
         #[cfg(feature = "otlp-grpc")]
         OtlpProtocol::Grpc => {
-            let mut builder = builder
-                .with_tonic()
-                .with_protocol(opentelemetry_otlp::Protocol::Grpc);
-            if let Some(endpoint) = &config.endpoint {
-                builder = builder.with_endpoint(endpoint);
+            use opentelemetry_otlp::WithTonicConfig;
+            let endpoint = endpoint(config).map_or(GRPC_DEFAULT_ENDPOINT.to_owned(), |e| e.0);
+            let mut builder = with_endpoint_and_timeout(
+                builder
+                    .with_tonic()
+                    .with_protocol(opentelemetry_otlp::Protocol::Grpc),
+                config,
+            );
+            if let Some(codec) = compression.codec() {
+                builder = builder.with_compression(codec);
             }
-            if let Some(timeout) = config.timeout {
-                builder = builder.with_timeout(timeout);
+            if let Some(tls) = tls::grpc_config(trusted.as_ref(), tls::grpc_uses_tls(&endpoint))? {
+                builder = builder.with_tls_config(tls);
             }
             builder.build()
         }
         #[cfg(feature = "otlp-http")]
         OtlpProtocol::HttpProtobuf => {
+            use opentelemetry_otlp::WithHttpConfig;
+            let https = endpoint(config).is_some_and(|(e, _)| {
+                e.get(..8)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+            });
+            let client =
+                ReportingHttpClient::new(http_timeout(config), trusted.as_ref(), https, counters)?;
             // The protocol set explicitly: left unset, the HTTP builder would take it from
             // `OTEL_EXPORTER_OTLP_PROTOCOL` too (and refuse `grpc`).
-            let mut builder = builder
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
-            if let Some(endpoint) = &config.endpoint {
-                builder = builder.with_endpoint(endpoint);
-            }
-            if let Some(timeout) = config.timeout {
-                builder = builder.with_timeout(timeout);
+            let mut builder = with_endpoint_and_timeout(
+                builder
+                    .with_http()
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .with_http_client(client),
+                config,
+            );
+            if let Some(codec) = compression.codec() {
+                builder = builder.with_compression(codec);
             }
             builder.build()
         }
@@ -55,22 +102,55 @@ pub(super) fn build(config: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExpor
     result.map_err(|e| OtlpError::Exporter(e.to_string()))
 }
 
-/// Where spans go, for messages: the endpoint the exporter builder picks (the code's, else the
-/// traces variable's, else the general one's, else its default) and where it comes from, as
-/// given (a base endpoint is shown without the `/v1/traces` the HTTP exporter appends).
-pub(super) fn destination(config: &OtlpConfig) -> String {
-    let from_env = |name: &str| {
+#[cfg(feature = "otlp-grpc")]
+const GRPC_DEFAULT_ENDPOINT: &str = "http://localhost:4317";
+
+/// The endpoint the exporter builder picks, and the variable it comes from (`None` for the
+/// code's): the code's, else the traces variable's, else the general one's (a base endpoint,
+/// to which the HTTP exporter appends `/v1/traces`); `None` for the builder's default.
+fn endpoint(config: &OtlpConfig) -> Option<(String, Option<&'static str>)> {
+    let from_env = |name: &'static str| {
         std::env::var(name)
             .ok()
             .filter(|v| !v.is_empty())
-            .map(|v| format!("{v} (from {name})"))
+            .map(|v| (v, Some(name)))
     };
-    let endpoint = config
+    config
         .endpoint
         .clone()
+        .map(|e| (e, None))
         .or_else(|| from_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
         .or_else(|| from_env("OTEL_EXPORTER_OTLP_ENDPOINT"))
-        .unwrap_or_else(|| "the default endpoint".to_owned());
+}
+
+/// The HTTP client's request timeout, as `opentelemetry-otlp` resolves the export timeout
+/// (it gives its own client this timeout, and none to a client it is given): the code's, else
+/// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds; a
+/// value that is not a number is ignored), else 10 s.
+#[cfg(feature = "otlp-http")]
+fn http_timeout(config: &OtlpConfig) -> Duration {
+    let from_env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis)
+    };
+    config
+        .timeout
+        .or_else(|| from_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"))
+        .or_else(|| from_env("OTEL_EXPORTER_OTLP_TIMEOUT"))
+        .unwrap_or(Duration::from_secs(10))
+}
+
+/// Where spans go, for messages: the endpoint the exporter builder picks and where it comes
+/// from, as given (a base endpoint is shown without the `/v1/traces` the HTTP exporter
+/// appends).
+pub(super) fn destination(config: &OtlpConfig) -> String {
+    let endpoint = match endpoint(config) {
+        Some((endpoint, Some(name))) => format!("{endpoint} (from {name})"),
+        Some((endpoint, None)) => endpoint,
+        None => "the default endpoint".to_owned(),
+    };
     format!("{endpoint} over {}", config.protocol)
 }
 
@@ -160,6 +240,8 @@ pub(super) struct Counters {
     failed_spans: AtomicU64,
     failed_exports: AtomicU64,
     reported: AtomicBool,
+    /// Why the last request could not be sent, if the client says more than the exporter.
+    cause: Mutex<Option<String>>,
 }
 
 impl Counters {
@@ -169,6 +251,20 @@ impl Counters {
             failed_spans: self.failed_spans.load(Ordering::Relaxed),
             failed_exports: self.failed_exports.load(Ordering::Relaxed),
         }
+    }
+
+    /// Notes why a request could not be sent, for the report of the export that failed.
+    #[cfg_attr(not(feature = "otlp-http"), allow(dead_code))]
+    pub(super) fn note_cause(&self, cause: String) {
+        *self.cause.lock().unwrap_or_else(PoisonError::into_inner) = Some(cause);
+    }
+
+    /// The cause noted since the last call, if any.
+    fn take_cause(&self) -> Option<String> {
+        self.cause
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// Prints `error` on stderr if nothing was reported before.
@@ -217,17 +313,22 @@ impl SpanExporter for ReportingExporter {
         async move {
             match export.await {
                 Ok(()) => {
+                    // A request that failed before a retry succeeded explains nothing later.
+                    self.counters.take_cause();
                     self.counters
                         .exported_spans
                         .fetch_add(spans, Ordering::Relaxed);
                 }
                 Err(error) => {
+                    let error = match self.counters.take_cause() {
+                        Some(cause) => format!("{error} ({cause})"),
+                        None => error.to_string(),
+                    };
                     self.counters
                         .failed_spans
                         .fetch_add(spans, Ordering::Relaxed);
                     self.counters.failed_exports.fetch_add(1, Ordering::Relaxed);
-                    self.counters
-                        .report_once(&self.destination, &error.to_string());
+                    self.counters.report_once(&self.destination, &error);
                 }
             }
             // Reported and counted here; the processor would log every failed batch again.

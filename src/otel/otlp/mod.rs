@@ -3,9 +3,11 @@
 //! processor and a tracer provider, and return the [`OtlpGuard`] that flushes and shuts them
 //! down on drop.
 //!
-//! This crate picks the transport (from `OTEL_EXPORTER_OTLP_PROTOCOL` or the code) and applies
-//! the code's overrides; the exporter builders of `opentelemetry-otlp` and the resource
-//! detectors of `opentelemetry_sdk` read every other `OTEL_*` variable themselves.
+//! This crate picks the transport (from `OTEL_EXPORTER_OTLP_PROTOCOL` or the code), the
+//! compression and the TLS configuration (rustls, the system's roots or
+//! `OTEL_EXPORTER_OTLP_CERTIFICATE`), and applies the code's overrides; the exporter builders
+//! of `opentelemetry-otlp` and the resource detectors of `opentelemetry_sdk` read every other
+//! `OTEL_*` variable themselves.
 //!
 //! The batch processor of `opentelemetry_sdk` 0.33 exports on a thread of its own, polling the
 //! exporter's future with a plain executor. The gRPC (tonic) exporter needs a Tokio runtime —
@@ -15,10 +17,16 @@
 //! HTTP exporter uses `reqwest`'s blocking client, which must not run inside a runtime and
 //! needs none.
 
+mod compression;
 mod config;
+mod env;
 mod exporter;
+#[cfg(feature = "otlp-http")]
+mod http_client;
 mod resource;
+mod tls;
 
+pub use compression::OtlpCompression;
 pub use config::{OtlpConfig, OtlpProtocol};
 
 use std::fmt;
@@ -34,8 +42,8 @@ use self::exporter::{Counters, ExportRuntime, ReportingExporter};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OtlpError {
-    /// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` or `OTEL_EXPORTER_OTLP_PROTOCOL` names no protocol
-    /// this crate supports (or is not UTF-8).
+    /// An `OTEL_EXPORTER_OTLP_*` variable this crate reads (protocol, compression,
+    /// certificate) has a value it does not accept (or one that is not UTF-8).
     #[error("{name}={value:?}: {reason}")]
     InvalidVariable {
         /// The variable.
@@ -58,6 +66,22 @@ pub enum OtlpError {
         /// The feature that provides it.
         feature: &'static str,
     },
+    /// A compression name other than `none` and `gzip`.
+    #[error("unsupported OTLP compression {0:?}: expected `gzip` or `none`")]
+    InvalidCompression(String),
+    /// The trusted certificate file (`OTEL_EXPORTER_OTLP_CERTIFICATE`, say) cannot be read or
+    /// holds no usable certificate.
+    #[error("cannot use the OTLP CA certificate file {}: {reason}", path.display())]
+    Certificate {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// TLS cannot be set up: no system root certificate to verify an `https://` collector
+    /// with, typically.
+    #[error("cannot set up TLS for OTLP export: {0}")]
+    Tls(String),
     /// The runtime or thread the exporter needs could not be started.
     #[error("cannot start the OTLP exporter's runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -122,6 +146,7 @@ impl OtlpConfig {
             return Err(self.protocol.not_enabled_error());
         }
         let runtime = ExportRuntime::start(self.protocol)?;
+        let counters = Arc::new(Counters::default());
         let handle = runtime.handle();
         // Built on a thread of its own: inside our runtime for gRPC, and never inside a
         // runtime the caller may be running (the blocking HTTP client forbids it).
@@ -129,13 +154,12 @@ impl OtlpConfig {
             scope
                 .spawn(|| {
                     let _entered = handle.enter();
-                    exporter::build(&self)
+                    exporter::build(&self, &counters)
                 })
                 .join()
         })
         .map_err(|_| OtlpError::Exporter("building the exporter panicked".to_owned()))??;
 
-        let counters = Arc::new(Counters::default());
         let destination = exporter::destination(&self);
         let exporter = ReportingExporter::new(inner, handle, counters.clone(), destination.clone());
         let provider = SdkTracerProvider::builder()

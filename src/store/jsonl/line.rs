@@ -29,12 +29,23 @@ static KEYED: LazyLock<[Vec<Keyed>; 3]> = LazyLock::new(|| {
 /// table order.
 pub(super) fn write_line(record: &ExecutionRecord, out: &mut Vec<u8>) -> serde_json::Result<()> {
     for (key, column) in &KEYED[record.kind.index()] {
+        let value = column.get(record);
+        if column.sparse && value == Value::Null {
+            continue;
+        }
         out.extend_from_slice(key);
-        match column.get(record) {
+        match value {
             Value::Text(text) => string(out, text)?,
             Value::Integer(n) => serde_json::to_writer(&mut *out, &n)?,
             Value::Null => out.extend_from_slice(b"null"),
             Value::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+            Value::List(list) => {
+                for (i, item) in list.iter().enumerate() {
+                    out.push(if i == 0 { b'[' } else { b',' });
+                    string(out, item)?;
+                }
+                out.push(b']');
+            }
             Value::Time(t) => {
                 let mut buf = [0u8; 30];
                 match rfc3339::format(&t, Fraction::Auto, &mut buf) {
@@ -120,7 +131,8 @@ mod tests {
         prop_oneof![
             Just(RunStatus::Running),
             Just(RunStatus::Success),
-            Just(RunStatus::Failed)
+            Just(RunStatus::Failed),
+            Just(RunStatus::Cancelled)
         ]
     }
 
@@ -130,8 +142,14 @@ mod tests {
             (time(), status(), proptest::option::of(any::<u64>())),
             proptest::array::uniform8(maybe_text()),
             (text(), any::<bool>(), 0..3u8),
+            (
+                proptest::option::of(any::<u64>()),
+                proptest::option::of(any::<u64>()),
+                proptest::collection::vec(text(), 0..3),
+                proptest::collection::vec(text(), 0..3),
+            ),
         )
-            .prop_map(|((run_id, correlation_id, attempt, last, name), (started_at, status, duration), o, (id, end, kind))| {
+            .prop_map(|((run_id, correlation_id, attempt, last, name), (started_at, status, duration), o, (id, end, kind), (rows_in, rows_out, inputs, outputs))| {
                 let [message, type_name, full, process_run_id, failed, trace_id, span_id, recorder_id] = o;
                 let mut run = RunContext::new(run_id.clone()).with_attempt(attempt, last);
                 run.correlation_id = correlation_id;
@@ -157,6 +175,10 @@ mod tests {
                 r.trace_id = trace_id;
                 r.span_id = span_id;
                 r.recorder_id = recorder_id;
+                r.volume.rows_in = rows_in;
+                r.volume.rows_out = rows_out;
+                r.volume.inputs = inputs;
+                r.volume.outputs = outputs;
                 r
             })
     }

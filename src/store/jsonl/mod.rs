@@ -1,23 +1,29 @@
 //! [`JsonLinesStore`]: append-only JSON Lines files, one per table, in a directory.
 //!
-//! - `write`: lines buffered per file, written in chunks of whole lines, undone when a write
-//!   fails, `fsync`ed on flush;
+//! - `write`: each batch written through to its files in one append of whole lines per file,
+//!   undone when a write fails, `fsync`ed on flush;
 //! - `read`: lines folded into the latest record per entity, incomplete lines skipped with a
 //!   warning.
 
+mod compact;
 mod line;
+mod lines;
 mod read;
 mod write;
 
+use std::collections::HashSet;
+use std::fmt;
 use std::io;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::StoreError;
-use serde::de::DeserializeSeed;
-
-use crate::record::{EntityKind, ExecutionRecord, RecordSeed, RecorderHeartbeat};
+use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
 use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
 
+pub(crate) use lines::Lines;
+pub use lines::ReadWarning;
 use write::Writer;
 
 /// The four files of a store, in [`Table`] order.
@@ -58,14 +64,14 @@ impl Table {
 /// | `pipeline_runs.jsonl` | [`ExecutionRecord`] of a pipeline |
 /// | `process_runs.jsonl` | [`ExecutionRecord`] of a process |
 /// | `step_runs.jsonl` | [`ExecutionRecord`] of a step |
-/// | `recorders.jsonl` | [`RecorderHeartbeat`] (every beat of every writer) |
+/// | `recorders.jsonl` | [`RecorderHeartbeat`] (each beat of each writer; past 1 MiB, rewritten with the latest of each) |
 ///
 /// Each line is one JSON object of the record's columns under their seed names (`event`,
 /// `run_id`, `started_at`, `status`, …), as records serialise with `serde` but without `kind`
 /// (the file says it). Lines written by earlier releases read as they were written; a column
 /// they lack gets its default (`last_attempt`, on process and step lines before 0.2: `true`),
-/// and keys written by a later release are ignored. Nothing is
-/// ever rewritten: an entity has a start line (`*_start`, `running`) and, once its span closes,
+/// and keys written by a later release are ignored. Nothing in
+/// the record files is ever rewritten: an entity has a start line (`*_start`, `running`) and, once its span closes,
 /// an end line (`*_end`). Reading folds the lines into the current state of each entity —
 /// pipelines keyed by `(run_id, attempt)`, processes by `process_run_id`, steps by
 /// `step_run_id`, an end record winning over a start record (see
@@ -75,24 +81,29 @@ impl Table {
 ///
 /// # Durability and crashes
 ///
-/// Lines are buffered in memory and written to the files in large chunks of whole lines, and at
-/// the latest on [`flush`](ExecutionRecordStore::flush) (the record writer flushes every 200 ms
-/// by default), which also `fsync`s the files written since the previous flush. Heartbeats are
-/// written at once, so readers can tell live runs from abandoned ones. A write that fails is
-/// undone (the file is cut back to where it was), so the store stays usable and the writer's
-/// retry does not leave a broken line behind. Files are opened in append mode and never
-/// truncated otherwise: reopening a directory adds to it. Each chunk is whole lines appended in
-/// one write, so another process appending to the same directory now and then — such as
-/// `tracing-etl reap` — does not split lines on a local file system; one program recording
-/// into a directory at a time is the intended use.
+/// [`write_batch`](ExecutionRecordStore::write_batch) writes the batch through to the files
+/// before it returns — the lines of each file appended in one write — so a batch the store
+/// accepted is in the files, not in a buffer that a later failure could lose; the writer hands
+/// over everything it has queued in one batch, so a busy job still makes few, large writes.
+/// [`flush`](ExecutionRecordStore::flush) (the record writer flushes every 200 ms by default)
+/// `fsync`s the files written since the previous flush. Heartbeats are written at once, so
+/// readers can tell live runs from abandoned ones. A write that fails, or is cut short (a full
+/// disk), is undone in every file of the batch (each is cut back to where it was) and is the
+/// batch's error: the writer keeps the batch (outage buffer, spill file) and retries it, and the
+/// retry appends it exactly once. Files are opened in append mode and never truncated
+/// otherwise: reopening a directory adds to it. Another process appending to the same
+/// directory now and then — such as `tracing-etl reap` — does not split lines on a local file
+/// system; one program recording into a directory at a time is the intended use.
 ///
 /// A program killed in the middle of a write can leave an incomplete last line. Readers skip it
-/// with a warning ([`read_warnings`](Self::read_warnings), and a `tracing` WARN event with target
-/// `tracing_etl`); the next writer starts on a fresh line, and readers keep skipping the
+/// with a [`ReadWarning`], given to the callback of
+/// [`with_read_warning_callback`](Self::with_read_warning_callback) (without one, a `tracing`
+/// WARN event with target `tracing_etl`); the next writer starts on a fresh line, and readers keep skipping the
 /// incomplete line with a warning. Any other line that cannot be read, in the middle of a file,
 /// is a [`StoreError::InvalidData`] naming the file and line.
 ///
 /// ```
+/// use tracing_etl::store::{RecordReader, RunFilter};
 /// use tracing_etl::{ExecutionRecordsLayer, JsonLinesStore, RunStatus};
 /// use tracing_subscriber::prelude::*;
 ///
@@ -117,19 +128,34 @@ impl Table {
 ///
 /// // Read back: one record per entity, in its latest state.
 /// let mut reader = JsonLinesStore::open_read_only(&dir)?;
-/// let runs = reader.pipeline_runs()?;
+/// let runs = reader.read_pipelines(&RunFilter::default())?;
 /// assert_eq!(runs[0].name, "nightly");
 /// assert_eq!(runs[0].outcome.status, RunStatus::Success);
-/// assert_eq!(reader.step_runs()?[0].name, "load");
+/// assert_eq!(reader.read_steps(&RunFilter::default())?[0].name, "load");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
 pub struct JsonLinesStore {
     dir: PathBuf,
     /// The open files; `None` when opened read-only.
     writer: Option<Writer>,
-    /// Every distinct warning of the reads so far.
-    warnings: Vec<String>,
+    /// The lines skipped with a warning so far (file and line), each reported once.
+    warned: HashSet<(PathBuf, u64)>,
+    /// Where warnings go; `None`: `tracing` WARN events.
+    on_warning: Option<ReadWarningCallback>,
+}
+
+/// What [`JsonLinesStore::with_read_warning_callback`] is given.
+type ReadWarningCallback = Arc<dyn Fn(&ReadWarning) + Send + Sync>;
+
+impl fmt::Debug for JsonLinesStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonLinesStore")
+            .field("dir", &self.dir)
+            .field("writer", &self.writer)
+            .field("warned", &self.warned.len())
+            .field("on_warning", &self.on_warning.is_some())
+            .finish()
+    }
 }
 
 impl JsonLinesStore {
@@ -143,7 +169,8 @@ impl JsonLinesStore {
         Ok(JsonLinesStore {
             dir,
             writer: Some(writer),
-            warnings: Vec::new(),
+            warned: HashSet::new(),
+            on_warning: None,
         })
     }
 
@@ -162,7 +189,8 @@ impl JsonLinesStore {
         Ok(JsonLinesStore {
             dir,
             writer: None,
-            warnings: Vec::new(),
+            warned: HashSet::new(),
+            on_warning: None,
         })
     }
 
@@ -171,31 +199,31 @@ impl JsonLinesStore {
         &self.dir
     }
 
-    /// Every distinct warning of the reads so far: incomplete lines that were skipped, each
-    /// naming its file and line. A read also emits each new warning as a `tracing` WARN event
-    /// with target `tracing_etl`.
-    pub fn read_warnings(&self) -> &[String] {
-        &self.warnings
-    }
-
-    /// Forgets the warnings of earlier reads (a later read reports them again).
-    pub fn clear_read_warnings(&mut self) {
-        self.warnings.clear();
-    }
-
-    /// Every pipeline run in its latest state, oldest first.
-    pub fn pipeline_runs(&mut self) -> Result<Vec<ExecutionRecord>, StoreError> {
-        self.read_pipelines(&RunFilter::default())
-    }
-
-    /// Every process run in its latest state, oldest first.
-    pub fn process_runs(&mut self) -> Result<Vec<ExecutionRecord>, StoreError> {
-        self.read_processes(&RunFilter::default())
-    }
-
-    /// Every step run in its latest state, oldest first.
-    pub fn step_runs(&mut self) -> Result<Vec<ExecutionRecord>, StoreError> {
-        self.read_steps(&RunFilter::default())
+    /// Gives each line a read skips — cut short by an interrupted write — to `callback`, once
+    /// per line over the store's life, as the read meets it; the read goes on. Without a
+    /// callback, each is a `tracing` WARN event with target `tracing_etl`.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tracing_etl::{store::{ReadWarning, RecordReader}, JsonLinesStore};
+    ///
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let skipped = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = skipped.clone();
+    /// let mut store = JsonLinesStore::open(tmp.path())?.with_read_warning_callback(
+    ///     move |w: &ReadWarning| seen.lock().unwrap().push(w.to_string()),
+    /// );
+    /// std::fs::write(tmp.path().join("step_runs.jsonl"), "{\"event\":\"step_st")?;
+    /// assert!(store.read_steps(&Default::default())?.is_empty());
+    /// assert!(skipped.lock().unwrap()[0].contains("step_runs.jsonl line 1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_read_warning_callback(
+        mut self,
+        callback: impl Fn(&ReadWarning) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_warning = Some(Arc::new(callback));
+        self
     }
 
     fn writer(&mut self) -> Result<&mut Writer, StoreError> {
@@ -212,25 +240,24 @@ impl JsonLinesStore {
     fn path(&self, table: Table) -> PathBuf {
         self.dir.join(table.file_name())
     }
+
+    /// The file of `kind`'s records.
+    pub(crate) fn table_path(&self, kind: EntityKind) -> PathBuf {
+        self.path(Table::of(kind))
+    }
 }
 
 impl RecordReader for JsonLinesStore {
-    fn read_records(
+    /// Two passes over the kind's file: the first keeps, per entity of the filter's runs, where
+    /// its latest line is (a few dozen bytes each); the second reads those lines alone, in the
+    /// filter's order, each record handed over as it is read.
+    fn for_each_record(
         &mut self,
         kind: EntityKind,
         filter: &RunFilter,
-    ) -> Result<Vec<ExecutionRecord>, StoreError> {
-        let seed = RecordSeed { kind: Some(kind) };
-        let mut rows = self.fold(
-            Table::of(kind),
-            |line| seed.deserialize(&mut serde_json::Deserializer::from_slice(line)),
-            |r: &ExecutionRecord| filter.matches_run(&r.run.run_id, r.run.attempt),
-            ExecutionRecord::key,
-            ExecutionRecord::supersedes,
-        )?;
-        rows.retain(|r| filter.matches_record(r));
-        filter.order_and_limit(&mut rows, |r| r.started_at);
-        Ok(rows)
+        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.for_each_latest(kind, filter, visit)
     }
 
     fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
@@ -262,21 +289,12 @@ impl ExecutionRecordStore for JsonLinesStore {
         self.writer()?.write_heartbeat(heartbeat)
     }
 
-    /// Writes every buffered line and `fsync`s (`sync_data`) the files written since the last
-    /// flush (and, on Unix, the directory and its parent after `open` created them).
+    /// `fsync`s (`sync_data`) the files written since the last flush (and, on Unix, the
+    /// directory and its parent after `open` created them): the lines are in the files since
+    /// their `write_batch` returned.
     fn flush(&mut self) -> Result<(), StoreError> {
         let dir = self.dir.clone();
         self.writer()?.flush(&dir)
-    }
-}
-
-impl Drop for JsonLinesStore {
-    /// Writes what is still buffered (without `fsync`; call `flush` for that). Errors are
-    /// ignored: a store dropped without a flush makes no promise.
-    fn drop(&mut self) {
-        if let Some(writer) = &mut self.writer {
-            let _ = writer.write_buffers();
-        }
     }
 }
 

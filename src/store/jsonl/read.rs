@@ -1,18 +1,28 @@
 //! Reads: the lines of a file folded into the latest record per entity, lines cut short by an
 //! interrupted write skipped with a warning, any other unreadable line an error.
+//!
+//! Records are read in two passes, so that memory grows with the entities read, not with
+//! their lines or their text: the first reads only what identifies each line (entity, phase,
+//! start time) and keeps, per entity, where its latest line is; the second reads those lines
+//! alone, in the filter's order, and hands each record over as it is read.
 
+use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fs::File;
 use std::hash::Hash;
-use std::io::{self, BufRead, BufReader};
-use std::path::Path;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::ops::ControlFlow;
 
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeSeed;
+use serde::Deserialize;
+
+use super::lines::{describe, scan_lines, LineAt, ReadWarning};
 use super::{io_err, JsonLinesStore, Table};
 use crate::error::StoreError;
-
-/// Read buffer per file.
-const READ_BUFFER: usize = 64 * 1024;
+use crate::record::{EntityKind, EventName, ExecutionRecord, Phase, RecordSeed};
+use crate::store::RunFilter;
 
 impl JsonLinesStore {
     /// Reads `table`, each line read by `parse`, folding its lines into the latest record per
@@ -29,138 +39,186 @@ impl JsonLinesStore {
     where
         K: Eq + Hash,
     {
-        // Lines still buffered by this store are part of what it has been given.
-        if let Some(writer) = &mut self.writer {
-            writer.write_buffers()?;
-        }
         let path = self.path(table);
         let mut rows: Vec<T> = Vec::new();
         let mut index: HashMap<K, usize> = HashMap::new();
-        let warnings = scan_lines(&path, |line| {
+        let warnings = scan_lines(&path, |_, line| {
             let record = parse(line)?;
             if keep(&record) {
-                match index.entry(key(&record)) {
-                    Entry::Occupied(slot) => {
-                        let row = &mut rows[*slot.get()];
-                        if supersedes(&record, row) {
-                            *row = record;
-                        }
-                    }
-                    Entry::Vacant(slot) => {
-                        slot.insert(rows.len());
-                        rows.push(record);
-                    }
-                }
+                let k = key(&record);
+                keep_latest(&mut index, &mut rows, k, record, &supersedes);
             }
             Ok(())
         })?;
-        for warning in warnings {
-            if !self.warnings.contains(&warning) {
-                tracing::warn!(target: "tracing_etl", "{warning}");
-                self.warnings.push(warning);
-            }
-        }
+        self.add_warnings(warnings);
         Ok(rows)
     }
-}
 
-/// A line that could not be parsed, judged once we know whether another line follows it.
-struct BadLine {
-    number: u64,
-    error: String,
-    /// Looks like a write cut short: a prefix of a JSON value, or zeros a crash left.
-    incomplete: bool,
-}
-
-/// Calls `parse` on every non-blank line of the file at `path`, streaming. A missing file has
-/// no lines. A line `parse` rejects is skipped with a warning when it is the last line, or an
-/// incomplete line followed by others (a write cut short, then a new writer started on a fresh
-/// line); otherwise it is an [`StoreError::InvalidData`] naming the file and line. Returns the
-/// warnings.
-fn scan_lines(
-    path: &Path,
-    mut parse: impl FnMut(&[u8]) -> Result<(), serde_json::Error>,
-) -> Result<Vec<String>, StoreError> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(path, "open", e)),
-    };
-    let mut reader = BufReader::with_capacity(READ_BUFFER, file);
-    let mut line = Vec::new();
-    let mut number = 0u64;
-    let mut bad: Option<BadLine> = None;
-    let mut warnings = Vec::new();
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| io_err(path, "read", e))?;
-        if n == 0 {
-            break;
-        }
-        number += 1;
-        // Without its newline: a line cut short inside a string then sealed by the next
-        // writer's newline must read as incomplete, not as a string with a control character.
-        while let Some(b'\n' | b'\r') = line.last() {
-            line.pop();
-        }
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        if let Some(bad) = bad.take() {
-            if !bad.incomplete {
-                return Err(StoreError::invalid_data(
-                    format!("{} line {}", path.display(), bad.number),
-                    format!("corrupt record: {}", bad.error),
-                ));
+    /// Calls `visit` with the latest record of every entity of `kind` that passes `filter`, in
+    /// the filter's order (by start time, entities first seen first among equal times), until
+    /// `visit` breaks.
+    pub(super) fn for_each_latest(
+        &mut self,
+        kind: EntityKind,
+        filter: &RunFilter,
+        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let path = self.path(Table::of(kind));
+        let mut latest: Vec<Latest> = Vec::new();
+        let mut index: HashMap<Box<str>, usize> = HashMap::new();
+        let warnings = scan_lines(&path, |at, line| {
+            let head: Head<'_> = serde_json::from_slice(line)?;
+            if !filter.matches_run(&head.run_id, head.attempt)
+                || !filter.matches_position(head.started_at, &head.run_id, head.attempt)
+            {
+                return Ok(());
             }
-            warnings.push(format!(
-                "{} line {}: skipped an incomplete line left by an interrupted write ({})",
-                path.display(),
-                bad.number,
-                bad.error
-            ));
-        }
-        if let Err(e) = parse(&line) {
-            let incomplete = e.is_eof() || line.iter().all(|&b| b == 0 || b.is_ascii_whitespace());
-            bad = Some(BadLine {
-                number,
-                error: describe(&e),
-                incomplete,
+            let phase = head.event.phase();
+            let here = Latest {
+                at,
+                phase,
+                started_at: head.started_at,
+                // Pipeline runs that started at the same time come by run id and attempt.
+                run: (kind == EntityKind::Pipeline)
+                    .then(|| (head.run_id.clone().into(), head.attempt)),
+            };
+            keep_latest(&mut index, &mut latest, head.key(kind), here, |new, old| {
+                new.phase.supersedes(old.phase)
             });
+            Ok(())
+        })?;
+        self.add_warnings(warnings);
+        drop(index);
+        // Stable: entities first seen first among equal start times (pipeline runs: by run id
+        // and attempt).
+        latest.sort_by(|a, b| (a.started_at, &a.run).cmp(&(b.started_at, &b.run)));
+        if filter.newest_first {
+            latest.reverse();
+        }
+        if latest.is_empty() {
+            return Ok(());
+        }
+        // Buffered: the lines of a run come mostly in file order, so that most moves to the
+        // next line stay within the buffer instead of costing a seek and a read each.
+        let file = File::open(&path).map_err(|e| io_err(&path, "open", e))?;
+        let mut file = BufReader::with_capacity(SECOND_PASS_BUFFER, file);
+        let mut at = 0u64;
+        let seed = RecordSeed { kind: Some(kind) };
+        let mut line = Vec::new();
+        let mut count = 0usize;
+        for l in latest {
+            if filter.limit.is_some_and(|limit| count >= limit) {
+                break;
+            }
+            line.resize(l.at.len, 0);
+            let moved = match i64::try_from(l.at.offset).ok().zip(i64::try_from(at).ok()) {
+                Some((to, from)) => file.seek_relative(to - from),
+                None => file.seek(SeekFrom::Start(l.at.offset)).map(drop),
+            };
+            moved
+                .and_then(|_| file.read_exact(&mut line))
+                .map_err(|e| io_err(&path, "read", e))?;
+            at = l.at.offset + l.at.len as u64;
+            let record = seed
+                .deserialize(&mut serde_json::Deserializer::from_slice(&line))
+                .map_err(|e| {
+                    StoreError::invalid_data(
+                        format!("{} line {}", path.display(), l.at.number),
+                        format!("corrupt record: {}", describe(&e)),
+                    )
+                })?;
+            if !filter.matches_record(&record) {
+                continue;
+            }
+            count += 1;
+            if visit(record).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports the warnings not reported before (see
+    /// [`with_read_warning_callback`](JsonLinesStore::with_read_warning_callback)).
+    fn add_warnings(&mut self, warnings: Vec<ReadWarning>) {
+        for warning in warnings {
+            if self.warned.insert((warning.path.clone(), warning.line)) {
+                match &self.on_warning {
+                    Some(callback) => callback(&warning),
+                    None => tracing::warn!(target: "tracing_etl", "{warning}"),
+                }
+            }
         }
     }
-    if let Some(bad) = bad {
-        warnings.push(format!(
-            "{} line {}: skipped an unreadable last line, probably a write cut short or still \
-             in progress ({})",
-            path.display(),
-            bad.number,
-            bad.error
-        ));
-    }
-    Ok(warnings)
 }
 
-/// A JSON error without serde_json's "at line 1" (each line is parsed on its own).
-fn describe(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.rsplit_once(" at line ") {
-        Some((message, _)) => format!("{message}, at column {}", e.column()),
-        None => text,
+/// Keeps `value` as the row of `key` in `rows`: a new row at the end (`index` says where), or
+/// in place of the row of that key when `supersedes(value, row)`.
+pub(super) fn keep_latest<K: Eq + Hash, T>(
+    index: &mut HashMap<K, usize>,
+    rows: &mut Vec<T>,
+    key: K,
+    value: T,
+    supersedes: impl FnOnce(&T, &T) -> bool,
+) {
+    match index.entry(key) {
+        Entry::Occupied(slot) => {
+            let row = &mut rows[*slot.get()];
+            if supersedes(&value, row) {
+                *row = value;
+            }
+        }
+        Entry::Vacant(slot) => {
+            slot.insert(rows.len());
+            rows.push(value);
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The read buffer of the second pass, which reads the latest line of each entity.
+const SECOND_PASS_BUFFER: usize = 256 * 1024;
 
-    #[test]
-    fn describe_drops_the_line_number() {
-        let e = serde_json::from_slice::<serde_json::Value>(b"{\"a\": nope}").unwrap_err();
-        let text = describe(&e);
-        assert!(!text.contains("line"), "{text}");
-        assert!(text.starts_with("expected ident, at column "), "{text}");
+/// An entity's latest line so far, and what ordering needs of it.
+#[derive(Debug)]
+struct Latest {
+    at: LineAt,
+    phase: Phase,
+    started_at: DateTime<Utc>,
+    /// For a pipeline run: its run id and attempt.
+    run: Option<(Box<str>, u32)>,
+}
+
+/// What the first pass reads of a line: what identifies its entity, its phase and its start.
+/// Every other column is skipped unread.
+#[derive(Debug, Deserialize)]
+struct Head<'a> {
+    #[serde(deserialize_with = "event_name")]
+    event: EventName,
+    #[serde(borrow)]
+    run_id: Cow<'a, str>,
+    attempt: u32,
+    #[serde(borrow, default)]
+    process_run_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    step_run_id: Option<Cow<'a, str>>,
+    started_at: DateTime<Utc>,
+}
+
+/// An event name read as the full record reads it (with its error message).
+fn event_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<EventName, D::Error> {
+    let name = Cow::<'de, str>::deserialize(d)?;
+    name.parse().map_err(serde::de::Error::custom)
+}
+
+impl Head<'_> {
+    /// The entity's key in its table, as [`ExecutionRecord::key`] has it (a missing id counts
+    /// as empty): `(run_id, attempt)` for pipelines, the entity's own id for the others.
+    fn key(&self, kind: EntityKind) -> Box<str> {
+        let id = |id: &Option<Cow<'_, str>>| id.as_deref().unwrap_or_default().into();
+        match kind {
+            EntityKind::Pipeline => format!("{}\0{}", self.attempt, self.run_id).into(),
+            EntityKind::Process => id(&self.process_run_id),
+            EntityKind::Step => id(&self.step_run_id),
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! Writes: lines buffered per file and written in chunks of whole lines, a failed write undone
-//! so that the writer's retry appends a batch exactly once, `fsync` on flush.
+//! Writes: each batch written through to its files before `write_batch` returns, in one
+//! append of whole lines per file; a failed or short write cut back so that every file ends at
+//! a line boundary and the writer's retry appends the batch exactly once; `fsync` on flush.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -7,28 +8,33 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::compact::{compact_recorders, RECORDERS_COMPACT_AT};
 use super::{io_err, line, Table};
 use crate::error::StoreError;
 use crate::record::{ExecutionRecord, RecorderHeartbeat};
 
-/// Bytes buffered per file before they are written to it (whole lines at a time).
-const WRITE_BUFFER: usize = 256 * 1024;
+/// The capacity a file's scratch buffer keeps between batches (a larger batch grows it for
+/// that batch only).
+const SCRATCH_CAPACITY: usize = 256 * 1024;
 
 /// The files of a store opened for writing.
 #[derive(Debug)]
 pub(super) struct Writer {
     files: [TableFile; 4],
+    /// `recorders.jsonl` is compacted once it is this large.
+    compact_recorders_at: u64,
     /// Files were created in the directory: their entries are made durable at the next flush.
     dir_unsynced: bool,
     /// The directory itself was created: so is its entry in its parent.
     parent_unsynced: bool,
 }
 
-/// One file open for appending, with its buffer of whole lines not yet written.
+/// One file open for appending, with the lines of the batch being written.
 #[derive(Debug)]
 struct TableFile {
     path: PathBuf,
     file: File,
+    /// The lines of the current batch; empty between calls.
     buf: Vec<u8>,
     /// The file ends with an incomplete line: the next write starts with a newline.
     needs_newline: bool,
@@ -58,7 +64,7 @@ impl TableFile {
         let table = TableFile {
             path,
             file,
-            buf: Vec::with_capacity(WRITE_BUFFER + WRITE_BUFFER / 4),
+            buf: Vec::new(),
             needs_newline,
             unsynced: false,
             rollback_to: None,
@@ -73,8 +79,15 @@ impl TableFile {
         Ok(())
     }
 
-    /// Writes the buffer to the file (the caller empties it) and returns how to undo that. On
-    /// failure the file is cut back to its length before the write, and the buffer is kept.
+    /// Empties the buffer, giving back what a large batch made it grow by.
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.buf.shrink_to(SCRATCH_CAPACITY);
+    }
+
+    /// Appends the buffer to the file and returns how to undo that (`None`: nothing to write).
+    /// On failure, a short write included, the file is cut back to its length before the
+    /// write. The caller empties the buffer.
     fn write_buffer(&mut self) -> Result<Option<Undo>, StoreError> {
         if self.buf.is_empty() {
             return Ok(None);
@@ -101,12 +114,16 @@ impl TableFile {
                 Ok(Some(before))
             }
             Err(e) => {
-                self.rollback_to = Some(before);
-                // Best effort now; retried before the next write otherwise.
-                let _ = self.undo_failed_write();
+                self.undo(before);
                 Err(io_err(&self.path, "append", e))
             }
         }
+    }
+
+    /// Cuts the file back to `before`, now if it can, else before the next write.
+    fn undo(&mut self, before: Undo) {
+        self.rollback_to = Some(before);
+        let _ = self.undo_failed_write();
     }
 
     /// Cuts away what a failed write left, so that no partial line stays in the middle.
@@ -151,109 +168,100 @@ impl Writer {
         ];
         Ok(Writer {
             files,
+            compact_recorders_at: RECORDERS_COMPACT_AT,
             dir_unsynced: created,
             parent_unsynced: !dir_existed,
         })
     }
 
-    /// Writes every non-empty buffer (without syncing). Buffers written are emptied; a failure
-    /// leaves the failed file as it was and its buffer full, to be written next time.
-    pub(super) fn write_buffers(&mut self) -> Result<(), StoreError> {
-        let mut result = Ok(());
-        for file in &mut self.files {
-            match file.write_buffer() {
-                Ok(_) => file.buf.clear(),
-                Err(e) => {
-                    if result.is_ok() {
-                        result = Err(e);
-                    }
-                }
-            }
-        }
-        result
-    }
-
-    /// Adds `records` to the buffers and writes the full ones, all or nothing: after an error
-    /// the files and buffers are as they were before the call.
+    /// Writes `records` to their files, all or nothing: when this returns `Ok` every line is in
+    /// its file (`fsync`ed by the next [`flush`](Self::flush)); after an error every file is
+    /// cut back to where it was, so that the writer's retry appends the batch exactly once.
     pub(super) fn append(&mut self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
-        let marks = self.files.each_ref().map(|f| f.buf.len());
         let serialised = records.iter().try_for_each(|record| {
             let file = &mut self.files[Table::of(record.kind()) as usize];
             line::write_line(record, &mut file.buf).map_err(|e| (file.path.clone(), e))
         });
-        if let Err((path, e)) = serialised {
-            self.truncate_buffers(&marks);
-            return Err(StoreError::Json {
+        let result = match serialised {
+            Err((path, e)) => Err(StoreError::Json {
                 context: format!("json lines store {}: serialise record", path.display()),
                 source: e,
-            });
+            }),
+            Ok(()) => self.write_all_buffers(),
+        };
+        for file in &mut self.files {
+            file.clear();
         }
-        // Write the full buffers; should one fail, undo the others so that the writer's retry
-        // of this batch appends it exactly once.
+        result
+    }
+
+    /// Writes every buffer to its file; should one fail, undoes the others.
+    fn write_all_buffers(&mut self) -> Result<(), StoreError> {
         let mut written: Vec<(usize, Undo)> = Vec::new();
-        for (i, file) in self.files.iter_mut().enumerate() {
-            if file.buf.len() < WRITE_BUFFER {
-                continue;
-            }
-            match file.write_buffer() {
+        for i in 0..self.files.len() {
+            match self.files[i].write_buffer() {
                 Ok(Some(before)) => written.push((i, before)),
                 Ok(None) => {}
                 Err(e) => {
                     for (i, before) in written {
-                        let file = &mut self.files[i];
-                        file.rollback_to = Some(before);
-                        // An undo that fails now is retried before the next write.
-                        let _ = file.undo_failed_write();
+                        self.files[i].undo(before);
                     }
-                    self.truncate_buffers(&marks);
                     return Err(e);
                 }
             }
         }
-        for (i, _) in written {
-            self.files[i].buf.clear();
-        }
         Ok(())
     }
 
-    fn truncate_buffers(&mut self, marks: &[usize; 4]) {
-        for (file, &mark) in self.files.iter_mut().zip(marks) {
-            file.buf.truncate(mark);
-        }
-    }
-
-    /// Appends `heartbeat` to `recorders.jsonl` and writes it to the file at once; after an
-    /// error the buffer is as it was.
+    /// Appends `heartbeat` to `recorders.jsonl` and writes it to the file at once. Past
+    /// [`RECORDERS_COMPACT_AT`] bytes, the file is then rewritten with the latest beat of each
+    /// recorder (see [`compact_recorders`]); should that fail, the beat is written all the same
+    /// and the error returned.
     pub(super) fn write_heartbeat(
         &mut self,
         heartbeat: &RecorderHeartbeat,
     ) -> Result<(), StoreError> {
+        self.append_heartbeat(heartbeat)?;
         let file = &mut self.files[Table::Recorders as usize];
-        let mark = file.buf.len();
-        file.push(heartbeat).map_err(|e| StoreError::Json {
-            context: format!(
-                "json lines store {}: serialise heartbeat",
-                file.path.display()
-            ),
-            source: e,
-        })?;
-        match file.write_buffer() {
-            Ok(_) => {
-                file.buf.clear();
-                Ok(())
-            }
-            Err(e) => {
-                file.buf.truncate(mark);
-                Err(e)
-            }
+        let len = file
+            .file
+            .metadata()
+            .map_err(|e| io_err(&file.path, "read length", e))?
+            .len();
+        if len < self.compact_recorders_at {
+            return Ok(());
         }
+        // Written out and synced first: nothing of the old file is lost if the rename is not.
+        file.sync()?;
+        compact_recorders(&file.path)?;
+        let (compacted, _) = TableFile::open(file.path.clone())?;
+        *file = compacted;
+        self.dir_unsynced = true;
+        Ok(())
     }
 
-    /// Writes every buffer and `fsync`s the files written since the last flush, and `dir` and
-    /// its parent when [`open`](Self::open) created them.
+    fn append_heartbeat(&mut self, heartbeat: &RecorderHeartbeat) -> Result<(), StoreError> {
+        let file = &mut self.files[Table::Recorders as usize];
+        let result = match file.push(heartbeat) {
+            Err(e) => Err(StoreError::Json {
+                context: format!(
+                    "json lines store {}: serialise heartbeat",
+                    file.path.display()
+                ),
+                source: e,
+            }),
+            Ok(()) => file.write_buffer().map(drop),
+        };
+        file.clear();
+        result
+    }
+
+    /// `fsync`s the files written since the last flush, and `dir` and its parent when
+    /// [`open`](Self::open) created them. A cut-back left pending by a failed write is made
+    /// first, so that what is made durable ends at a line boundary.
     pub(super) fn flush(&mut self, dir: &Path) -> Result<(), StoreError> {
-        self.write_buffers()?;
         for file in &mut self.files {
+            file.undo_failed_write()?;
             file.sync()?;
         }
         if self.dir_unsynced {
@@ -271,14 +279,14 @@ impl Writer {
 }
 
 #[cfg(unix)]
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io_err(dir, "fsync directory", e))
 }
 
 #[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> Result<(), StoreError> {
+pub(super) fn sync_dir(_dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
@@ -304,7 +312,7 @@ mod tests {
     use super::super::JsonLinesStore;
     use super::*;
     use crate::record::RunStatus;
-    use crate::store::ExecutionRecordStore;
+    use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
 
     fn records(n: usize) -> Vec<ExecutionRecord> {
         (0..n)
@@ -326,14 +334,30 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_in_its_files_when_write_batch_returns() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = JsonLinesStore::open(tmp.path()).unwrap();
+        store.write_batch(&records(3)).unwrap();
+        // No flush, no drop: the lines are in the files already.
+        assert_eq!(line_count(&tmp.path().join("pipeline_runs.jsonl")), 3);
+        assert_eq!(line_count(&tmp.path().join("step_runs.jsonl")), 3);
+        let writer = store.writer.as_ref().unwrap();
+        assert!(writer.files.iter().all(|f| f.buf.is_empty()));
+    }
+
+    #[test]
     fn a_failed_batch_is_undone_in_every_file_and_its_retry_lands_once() {
         let tmp = tempfile::tempdir().unwrap();
         let mut store = JsonLinesStore::open(tmp.path()).unwrap();
         let small = records(3);
-        store.write_batch(&small).unwrap(); // buffered, not written yet
-        let big = records(2000); // fills both buffers
+        store.write_batch(&small).unwrap();
+        let big = records(2000);
         let steps_path = tmp.path().join("step_runs.jsonl");
         let pipelines_path = tmp.path().join("pipeline_runs.jsonl");
+        let (pipelines_len, steps_len) = (
+            std::fs::metadata(&pipelines_path).unwrap().len(),
+            std::fs::metadata(&steps_path).unwrap().len(),
+        );
 
         // The steps file cannot be written to: the pipelines file, written first, is cut back.
         let steps = Table::Steps as usize;
@@ -344,14 +368,13 @@ mod tests {
         let err = store.write_batch(&big).unwrap_err();
         assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
         assert!(err.to_string().contains("step_runs.jsonl"), "{err}");
-        assert_eq!(std::fs::metadata(&pipelines_path).unwrap().len(), 0);
-        assert_eq!(std::fs::metadata(&steps_path).unwrap().len(), 0);
-        let writer = store.writer.as_ref().unwrap();
-        let buffered = writer.files.each_ref().map(|f| f.buf.len());
-        assert!(
-            buffered[0] > 0 && buffered[0] < WRITE_BUFFER,
-            "{buffered:?}"
+        assert_eq!(
+            std::fs::metadata(&pipelines_path).unwrap().len(),
+            pipelines_len
         );
+        assert_eq!(std::fs::metadata(&steps_path).unwrap().len(), steps_len);
+        let writer = store.writer.as_ref().unwrap();
+        assert!(writer.files.iter().all(|f| f.buf.is_empty()));
 
         // The store recovers; the retried batch is written exactly once, after the first one.
         store.writer.as_mut().unwrap().files[steps].file = good;
@@ -360,8 +383,47 @@ mod tests {
         assert_eq!(line_count(&pipelines_path), 2003);
         assert_eq!(line_count(&steps_path), 2003);
         // The first batch's runs are run-0..run-2 again: one record each.
-        let runs = store.pipeline_runs().unwrap();
+        let runs = store.read_pipelines(&RunFilter::default()).unwrap();
         assert_eq!(runs.len(), 2000);
-        assert!(store.read_warnings().is_empty());
+        assert!(store.warned.is_empty());
+    }
+
+    #[test]
+    fn recorders_jsonl_keeps_the_latest_beat_of_each_recorder_once_it_grows() {
+        use crate::store::RecordReader;
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = JsonLinesStore::open(tmp.path()).unwrap();
+        store.writer.as_mut().unwrap().compact_recorders_at = 4096;
+        let start = chrono::Utc::now();
+        let beat = |recorder: usize, n: i64| RecorderHeartbeat {
+            recorder_id: format!("recorder-{recorder}"),
+            host: "host".into(),
+            pid: 7,
+            started_at: start,
+            last_beat_at: start + chrono::Duration::seconds(n),
+            beat_interval_ms: 5000,
+            stopped_at: None,
+        };
+        for n in 0..200 {
+            for recorder in 0..3 {
+                store.write_heartbeat(&beat(recorder, n)).unwrap();
+            }
+        }
+        let path = tmp.path().join("recorders.jsonl");
+        let lines = line_count(&path);
+        // Compacted to 3 lines, then appended to until past 4096 bytes again.
+        assert!(lines < 60, "{lines} lines");
+        assert!(std::fs::metadata(&path).unwrap().len() < 4096 + 512);
+        assert!(!tmp.path().join("recorders.jsonl.tmp").exists());
+        let recorders = store.read_recorders().unwrap();
+        assert_eq!(recorders.len(), 3);
+        for (i, r) in recorders.iter().enumerate() {
+            assert_eq!(r.recorder_id, format!("recorder-{i}"));
+            assert_eq!(r.last_beat_at, start + chrono::Duration::seconds(199));
+        }
+        // Beats after a compaction land in the new file.
+        store.write_heartbeat(&beat(3, 0)).unwrap();
+        assert_eq!(store.read_recorders().unwrap().len(), 4);
+        assert_eq!(line_count(&path), lines + 1);
     }
 }

@@ -2,6 +2,7 @@
 //! defaults filled in, the schema name quoted, TLS chosen.
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::connection::Fail;
 use super::schema::Sql;
-use super::tls::{default_tls_config, libpq_sslmode, Tls};
+use super::tls::{default_tls_config, libpq_sslmode, take_sslrootcert, tls_config_with_roots, Tls};
 use super::{PostgresStore, DEFAULT_APPLICATION_NAME};
 use crate::error::StoreError;
 
@@ -101,9 +102,10 @@ impl PostgresStoreBuilder {
         self
     }
 
-    /// The TLS configuration to use instead of the default (Mozilla roots, no client
-    /// certificate): a private CA, client certificates, … It is used whenever `sslmode` is not
-    /// `disable`.
+    /// The TLS configuration to use instead of the default (Mozilla roots, or the CA
+    /// certificates of the connection string's `sslrootcert` file; no client certificate):
+    /// client certificates, … It is used whenever `sslmode` is not `disable`, and wins over
+    /// `sslrootcert`.
     pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
         self.tls = Some(config);
         self
@@ -148,8 +150,9 @@ impl Settings {
         let quoted = quote_identifier(&schema).map_err(|message| {
             StoreError::invalid_data(format!("postgres store schema {schema:?}"), message)
         })?;
+        let (url, root_certificates) = take_sslrootcert(&builder.url)?;
         let mut config =
-            Config::from_str(&libpq_sslmode(&builder.url)).map_err(|e| StoreError::Postgres {
+            Config::from_str(&libpq_sslmode(&url)).map_err(|e| StoreError::Postgres {
                 context: "postgres store: read the connection string".into(),
                 source: e,
             })?;
@@ -170,10 +173,16 @@ impl Settings {
             per_host.saturating_mul(hosts.saturating_mul(2)) + Duration::from_secs(1);
         let tls = match config.get_ssl_mode() {
             SslMode::Disable => Tls::Off,
-            _ => Tls::Rustls(MakeRustlsConnect::new(match builder.tls {
-                Some(tls) => tls,
-                None => default_tls_config().map_err(|e| StoreError::Other(Box::new(e)))?,
-            })),
+            _ => Tls::Rustls(MakeRustlsConnect::new(
+                match (builder.tls, root_certificates.as_deref()) {
+                    (Some(tls), _) => tls,
+                    // libpq's word for the system's roots: the Mozilla roots here.
+                    (None, None | Some("system")) => {
+                        default_tls_config().map_err(|e| StoreError::Other(Box::new(e)))?
+                    }
+                    (None, Some(path)) => tls_config_with_roots(Path::new(path))?,
+                },
+            )),
         };
         let target = format!("postgres store {}, schema {quoted}", describe(&config));
         Ok(Settings {

@@ -1,10 +1,9 @@
-//! The connection: the store's private runtime, connecting and setting up the session, running
+//! The connection: connecting and setting up the session, running
 //! a call with a deadline, and telling a lost connection from a failed statement.
 
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
@@ -59,59 +58,6 @@ pub(super) fn connection_lost(error: &tokio_postgres::Error) -> bool {
         }
         // Not a server error: I/O, protocol, TLS — start afresh.
         None => true,
-    }
-}
-
-/// The store's private current-thread runtime: it drives the connection while a call waits.
-pub(super) struct Rt(Option<Runtime>);
-
-impl Rt {
-    pub(super) fn new() -> std::io::Result<Self> {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map(|rt| Rt(Some(rt)))
-    }
-
-    /// Runs `future` to completion. From inside another runtime (async code), where a runtime
-    /// cannot be entered, it runs on a scoped thread instead.
-    pub(super) fn block_on<F>(&self, future: F) -> F::Output
-    where
-        F: Future + Send,
-        F::Output: Send,
-    {
-        let Some(runtime) = self.0.as_ref() else {
-            unreachable!("the runtime lives as long as the store");
-        };
-        if tokio::runtime::Handle::try_current().is_err() {
-            return runtime.block_on(future);
-        }
-        std::thread::scope(
-            |scope| match scope.spawn(|| runtime.block_on(future)).join() {
-                Ok(output) => output,
-                Err(panic) => std::panic::resume_unwind(panic),
-            },
-        )
-    }
-
-    /// Lets `task` finish for at most `limit` (outside async code).
-    pub(super) fn finish(&self, task: JoinHandle<()>, limit: Duration) {
-        if tokio::runtime::Handle::try_current().is_err() {
-            if let Some(runtime) = self.0.as_ref() {
-                let _ = runtime.block_on(async move { tokio::time::timeout(limit, task).await });
-                return;
-            }
-        }
-        task.abort();
-    }
-}
-
-impl Drop for Rt {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            // Safe in async code too, where an ordinary drop of a runtime panics.
-            runtime.shutdown_background();
-        }
     }
 }
 
@@ -199,6 +145,8 @@ pub(super) enum Op<'a> {
     Write(&'a Batch<'a>),
     Heartbeat(&'a RecorderHeartbeat),
     Query(&'a str, &'a [&'a (dyn ToSql + Sync)]),
+    /// Statements without parameters or rows, in the simple protocol (`BEGIN`, `COMMIT`, …).
+    Execute(&'a str),
 }
 
 /// Runs `op` on `live`, waiting at most the client's deadline for each statement.
@@ -210,6 +158,10 @@ pub(super) async fn perform(
     let limit = settings.client_deadline();
     match op {
         Op::Query(sql, params) => within(limit, live.client.query(sql, params)).await,
+        Op::Execute(sql) => {
+            within(limit, live.client.batch_execute(sql)).await?;
+            Ok(Vec::new())
+        }
         Op::Heartbeat(beat) => {
             write_heartbeat(live, settings, beat, limit).await?;
             Ok(Vec::new())

@@ -23,9 +23,10 @@ use crate::error::StoreError;
 use crate::record::{columns, ExecutionRecord, RecorderHeartbeat};
 use crate::store::ExecutionRecordStore;
 
+use crate::store::runtime::Rt;
 pub use builder::PostgresStoreBuilder;
 use builder::{Mode, Settings};
-use connection::{connect, connection_lost, perform, Fail, Live, Op, Rt};
+use connection::{connect, connection_lost, perform, Fail, Live, Op};
 use write::Batch;
 
 /// The schema version this release writes (the `version` column of the `tracing_etl_schema`
@@ -38,6 +39,8 @@ use write::Batch;
 /// - 1: the first release.
 /// - 2: `process_runs` and `step_runs` have `last_attempt` (set from their pipeline run by
 ///   the migration).
+/// - 3: `status` may be `cancelled` (the `CHECK` constraints are widened).
+/// - 4: the indexes reads need (created by the migration, which drops those they replace).
 pub const POSTGRES_SCHEMA_VERSION: i32 = columns::SCHEMA_VERSION as i32;
 
 /// The `application_name` the store's connections report (in `pg_stat_activity`) unless the
@@ -67,8 +70,11 @@ pub const DEFAULT_APPLICATION_NAME: &str = "tracing-etl";
 ///   (the default) uses TLS when the server offers it *and* its certificate verifies against
 ///   the Mozilla roots (`webpki-roots`), else connects unencrypted, as libpq's `prefer` falls
 ///   back; `require` (also spelled `verify-ca` or `verify-full`) insists on TLS with a verified
-///   certificate and host name. For a private CA or client certificates, pass your own
-///   [`rustls::ClientConfig`] to [`PostgresStoreBuilder::tls_config`].
+///   certificate and host name. For a private CA, name its PEM file as libpq does,
+///   `sslrootcert=/path/ca.pem` (`sslrootcert=system`: the default roots): only the CA
+///   certificates in it are trusted, and a missing or unreadable file is an error when the
+///   store opens. For client certificates, pass your own [`rustls::ClientConfig`] to
+///   [`PostgresStoreBuilder::tls_config`].
 /// - **Timeouts.** Connecting gives up after the connect timeout (10 s); every statement runs
 ///   with the server's `statement_timeout` (30 s), and the client abandons a call whose answer
 ///   has not come 5 s after that, dropping the connection — so a call never blocks forever.

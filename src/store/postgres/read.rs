@@ -1,6 +1,8 @@
 //! Reads: a [`RunFilter`] turned into SQL with bound parameters, and rows mapped back to
 //! records.
 
+use std::ops::ControlFlow;
+
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -15,16 +17,21 @@ use crate::store::sql_schema::{self, RowError, SqlRow};
 use crate::store::{RecordReader, RunFilter};
 
 impl RecordReader for PostgresStore {
-    /// The rows of `kind`'s table that `filter` selects, in its order; the filter is applied in
-    /// SQL, every value bound. The columns are those of the schema's version.
-    fn read_records(
+    /// The rows of `kind`'s table that `filter` selects, in its order, fetched through a
+    /// cursor 5,000 rows at a time in a read-only transaction; the filter is applied in SQL,
+    /// every value bound. The columns are those of the schema's version.
+    fn for_each_record(
         &mut self,
         kind: EntityKind,
         filter: &RunFilter,
-    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
         let (clauses, values) = sql_filter::clauses::<Postgres>(kind, filter, columns::key(kind));
         let version = self.schema_version_in_use()?;
-        let sql = format!("{}{clauses}", self.settings.sql.select(kind, version));
+        let sql = format!(
+            "DECLARE {CURSOR} NO SCROLL CURSOR FOR {}{clauses}",
+            self.settings.sql.select(kind, version)
+        );
         let params: Vec<Box<dyn ToSql + Sync + Send + '_>> = values
             .into_iter()
             .map(|value| -> Box<dyn ToSql + Sync + Send + '_> {
@@ -38,11 +45,12 @@ impl RecordReader for PostgresStore {
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
         let what = format!("read {}", kind.table());
-        let rows = self.call(&what, Op::Query(&sql, &refs))?;
-        rows.iter()
-            .map(|row| record_from_row(kind, version, row))
-            .collect::<Result<Vec<_>, Fail>>()
-            .map_err(|fail| self.settings.error(&what, fail))
+        self.call(&what, Op::Execute("BEGIN READ ONLY"))?;
+        let result = self.fetch_all(&what, kind, version, &sql, &refs, visit);
+        // Ending the transaction closes the cursor. After a failure the connection may be gone
+        // (the next call reconnects); the first error is the one to report.
+        let end = self.call(&what, Op::Execute("COMMIT"));
+        result.and(end.map(drop))
     }
 
     fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
@@ -52,6 +60,42 @@ impl RecordReader for PostgresStore {
             .map(recorder_from_row)
             .collect::<Result<Vec<_>, Fail>>()
             .map_err(|fail| self.settings.error("read recorders", fail))
+    }
+}
+
+/// The cursor of [`RecordReader::for_each_record`].
+const CURSOR: &str = "tracing_etl_read";
+
+/// Rows fetched from the cursor at a time.
+const FETCH_ROWS: usize = 5_000;
+
+impl PostgresStore {
+    /// Declares the cursor `declare` (in the open transaction) and hands its rows to `visit`,
+    /// a batch at a time, until they run out or `visit` breaks.
+    fn fetch_all(
+        &mut self,
+        what: &str,
+        kind: EntityKind,
+        version: u32,
+        declare: &str,
+        params: &[&(dyn ToSql + Sync)],
+        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.call(what, Op::Query(declare, params))?;
+        let fetch = format!("FETCH {FETCH_ROWS} FROM {CURSOR}");
+        loop {
+            let rows = self.call(what, Op::Query(&fetch, &[]))?;
+            for row in &rows {
+                let record = record_from_row(kind, version, row)
+                    .map_err(|fail| self.settings.error(what, fail))?;
+                if visit(record).is_break() {
+                    return Ok(());
+                }
+            }
+            if rows.len() < FETCH_ROWS {
+                return Ok(());
+            }
+        }
     }
 }
 

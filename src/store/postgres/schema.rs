@@ -9,7 +9,7 @@ use super::builder::Settings;
 use super::connection::{within, Fail};
 use super::write::upsert_sql;
 use super::POSTGRES_SCHEMA_VERSION;
-use crate::record::columns::{Column, ColumnType, Value};
+use crate::record::columns::{self, Column, ColumnType, Value, CANCELLED_SINCE, INDEXES_SINCE};
 use crate::record::{EntityKind, EventName, Phase, RunStatus};
 use crate::store::newer_schema;
 use crate::store::sql_schema::{self, SqlDialect};
@@ -20,7 +20,8 @@ pub(super) struct Postgres;
 impl SqlDialect for Postgres {
     fn column_type(ty: ColumnType) -> &'static str {
         match ty {
-            ColumnType::Text | ColumnType::Event | ColumnType::Status => "text",
+            // Lists as the text of a JSON array (`inputs::jsonb` reads them as JSON).
+            ColumnType::Text | ColumnType::Event | ColumnType::Status | ColumnType::List => "text",
             ColumnType::Integer => "bigint",
             ColumnType::Bool => "boolean",
             ColumnType::Time => "timestamptz",
@@ -33,7 +34,7 @@ impl SqlDialect for Postgres {
             ColumnType::Event => [Phase::Start, Phase::End]
                 .map(|phase| EventName::new(kind, phase).as_str())
                 .to_vec(),
-            ColumnType::Status => RunStatus::ALL.map(RunStatus::as_str).to_vec(),
+            ColumnType::Status => return Some(status_check()),
             _ => return None,
         };
         let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
@@ -47,6 +48,7 @@ impl SqlDialect for Postgres {
             Value::Integer(n) => crate::store::clamp_i64(n).to_string(),
             Value::Bool(b) => b.to_string(),
             Value::Time(t) => format!("'{}'", t.to_rfc3339()),
+            Value::List(list) => format!("'{}'", columns::list_json(list).replace('\'', "''")),
         }
     }
 }
@@ -76,17 +78,18 @@ fn create_schema(schema: &str) -> String {
         let table = format!("{schema}.{name}");
         sql.push_str(&sql_schema::create_table::<Postgres>(kind, &table));
         sql.push_str(";\n");
-        let unfinished = Some("status <> 'success'");
-        sql.push_str(&sql_schema::create_indexes(
-            kind,
-            name,
-            &table,
-            "unfinished",
-            unfinished,
-        ));
+        sql.push_str(&indexes(kind, &table));
     }
     sql.push_str(&RECORDERS.replace("{schema}", schema));
     sql
+}
+
+/// The `CREATE INDEX IF NOT EXISTS` statements of `kind`'s table `table` (qualified): rows
+/// that started at the same time are read by their key.
+fn indexes(kind: EntityKind, table: &str) -> String {
+    let unfinished = Some("status <> 'success'");
+    let key = crate::record::columns::key(kind);
+    sql_schema::create_indexes(kind, kind.table(), table, key, "unfinished", unfinished)
 }
 
 /// What a migration of `schema` (quoted) to `version` does besides adding the columns it adds.
@@ -102,8 +105,38 @@ fn migration_extras(schema: &str, version: u32) -> Vec<String> {
                 )
             })
             .to_vec(),
+        // `cancelled` joins the statuses: the CHECK constraint that the column was created
+        // with (named by PostgreSQL's default, `<table>_status_check`) is replaced.
+        CANCELLED_SINCE => EntityKind::ALL
+            .map(|kind| {
+                let name = kind.table();
+                let check = status_check();
+                format!(
+                    "ALTER TABLE {schema}.{name} DROP CONSTRAINT IF EXISTS {name}_status_check,
+                     ADD CONSTRAINT {name}_status_check CHECK ({check})"
+                )
+            })
+            .to_vec(),
+        // The indexes that reads need replace those they make redundant.
+        INDEXES_SINCE => EntityKind::ALL
+            .map(|kind| {
+                let name = kind.table();
+                let schema_dot = format!("{schema}.");
+                sql_schema::drop_replaced_indexes(kind, name, &schema_dot, "unfinished")
+                    + &indexes(kind, &format!("{schema}.{name}"))
+            })
+            .to_vec(),
         _ => Vec::new(),
     }
+}
+
+/// The `CHECK` constraint of the `status` column: one of the statuses.
+fn status_check() -> String {
+    let quoted: Vec<String> = RunStatus::ALL
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("status IN ({})", quoted.join(", "))
 }
 
 /// The table that holds the schema version: one row.

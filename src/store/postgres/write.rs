@@ -176,6 +176,8 @@ impl<'r> Columns<'r> {
                     ColumnType::Text | ColumnType::Event | ColumnType::Status => {
                         Column::Text(values.map(|v| v.text().map(without_nul)).collect())
                     }
+                    // JSON escapes NUL characters: nothing to replace.
+                    ColumnType::List => Column::Text(values.map(Value::text_or_json).collect()),
                     ColumnType::Integer => {
                         Column::Int(values.map(|v| v.integer().map(clamp_i64)).collect())
                     }
@@ -219,9 +221,10 @@ mod tests {
     fn upserts_have_one_array_per_column_and_keep_end_records() {
         let sql = Sql::new("\"s\"".into());
         let [pipelines, processes, steps] = &sql.upserts;
-        assert!(pipelines.contains("$17::text[]"));
-        assert!(!pipelines.contains("$18"));
-        assert!(steps.contains("$17::text[]") && !steps.contains("$18"));
+        assert!(pipelines.contains("$21::text[]"));
+        assert!(!pipelines.contains("$22"));
+        assert!(steps.contains("$21::text[]") && !steps.contains("$22"));
+        assert!(steps.contains("$18::bigint[], $19::bigint[], $20::text[]"));
         assert!(steps.contains("::boolean[]"));
         assert!(pipelines.contains("ON CONFLICT (run_id, attempt)"));
         assert!(!pipelines.contains("attempt = excluded.attempt"));

@@ -8,11 +8,13 @@
 //! time once the reap is done — a step that had failed before the process died, else the step
 //! that was running when it died (reaped with it) — or none when no step was involved.
 //!
+//! Built with the `openlineage` feature and with the OpenLineage variables set, reap also sends
+//! the OpenLineage `ABORT` event of each entity it marks (see `reap_lineage`).
+//!
 //! Reap touches only abandoned entities, so a second run finds nothing to do, and it is safe from
 //! cron next to live jobs. Should a recorder that was judged dead come back and close its span,
 //! its own end record replaces the reaped one.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -48,8 +50,16 @@ pub(crate) fn run(store: &mut dyn Store, args: &ReapArgs, ui: &mut Ui) -> Result
         .collect();
     if !args.dry_run && !ended.is_empty() {
         let records: Vec<ExecutionRecord> = ended.iter().map(|e| e.record.clone()).collect();
+        // The events first: should they fail, nothing is written and the next reap sends
+        // them again.
+        #[cfg(feature = "openlineage")]
+        let sent = super::reap_lineage::send(store, &records)?;
         store.write_batch(&records)?;
         store.flush()?;
+        #[cfg(feature = "openlineage")]
+        if let (Some(sent), false) = (sent, ui.json) {
+            ui.line(format!("sent {sent} OpenLineage ABORT events"));
+        }
     }
 
     if ui.json {
@@ -80,30 +90,37 @@ fn end_records(
     abandoned: &[RunningEntity],
     now: DateTime<Utc>,
 ) -> Result<Vec<ExecutionRecord>, CliError> {
-    let reaped_steps: HashSet<&str> = abandoned
+    // The steps of every run with a reaped pipeline or process, to name their root cause:
+    // those that failed, read in one call (they started after the earliest reaped entity), and
+    // those reaped now.
+    let runs: HashSet<(&str, u32)> = abandoned
         .iter()
-        .filter(|e| e.record.kind == EntityKind::Step)
-        .filter_map(|e| e.record.step_run_id.as_deref())
+        .filter(|e| e.record.kind != EntityKind::Step)
+        .map(|e| (e.record.run.run_id.as_str(), e.record.run.attempt))
         .collect();
-    // The steps of every run with a reaped pipeline or process, to name their root cause.
+    let earliest = abandoned
+        .iter()
+        .filter(|e| e.record.kind != EntityKind::Step)
+        .map(|e| e.record.started_at)
+        .min();
     let mut steps_of_run: HashMap<(String, u32), Vec<ExecutionRecord>> = HashMap::new();
-    for e in abandoned {
-        if e.record.kind == EntityKind::Step {
-            continue;
+    if let Some(earliest) = earliest {
+        let filter = RunFilter::default()
+            .status(RunStatus::Failed)
+            .since(earliest);
+        let reaped = abandoned
+            .iter()
+            .filter(|e| e.record.kind == EntityKind::Step)
+            .map(|e| e.record.clone());
+        for step in store.read_steps(&filter)?.into_iter().chain(reaped) {
+            let run = (step.run.run_id.as_str(), step.run.attempt);
+            if runs.contains(&run) {
+                let key = (run.0.to_owned(), run.1);
+                steps_of_run.entry(key).or_default().push(step);
+            }
         }
-        let key = (e.record.run.run_id.clone(), e.record.run.attempt);
-        if let Entry::Vacant(slot) = steps_of_run.entry(key) {
-            let (run_id, attempt) = slot.key().clone();
-            let mut steps =
-                store.read_steps(&RunFilter::default().run_id(run_id).attempt(attempt))?;
-            steps.retain(|s| {
-                s.outcome.status == RunStatus::Failed
-                    || s.step_run_id
-                        .as_deref()
-                        .is_some_and(|id| reaped_steps.contains(id))
-            });
+        for steps in steps_of_run.values_mut() {
             steps.sort_by_key(|s| s.started_at);
-            slot.insert(steps);
         }
     }
     // The first such step of the run, inside `process` when given.

@@ -1,9 +1,11 @@
-//! `tracing-etl replay FILE`: writes the records of a spill file into the store.
+//! `tracing-etl replay PATH`: writes the records of a spill history into the store.
 //!
 //! A writer whose store is still failing when the program stops leaves the records the store
-//! never took in its spill file (`spill-<recorder_id>.jsonl`) and prints its path. Once the store
-//! is back, this command writes them, in order; replaying the same file twice changes nothing
-//! more (stores keep one row per entity, or fold duplicates when read).
+//! never took in its spill history (the JSON Lines directory `spill-<recorder_id>`; earlier
+//! releases wrote one file, `spill-<recorder_id>.jsonl`, which replays too) and prints its path.
+//! Once the store is back, this command copies them into it, in order; replaying the same
+//! history twice changes nothing more (stores keep one row per entity, or fold duplicates when
+//! read).
 
 use crate::args::ReplayArgs;
 use crate::error::CliError;
@@ -11,9 +13,13 @@ use crate::output::Ui;
 use crate::store::Store;
 
 pub(crate) fn run(store: &mut dyn Store, args: &ReplayArgs, ui: &mut Ui) -> Result<u8, CliError> {
-    let written = tracing_etl::writer::replay_spill(&args.file, store)?;
+    let replay = tracing_etl::writer::replay_spill_report(&args.file, store)?;
+    for warning in &replay.warnings {
+        ui.note(format_args!("tracing-etl: warning: {warning}"));
+    }
+    let written = replay.records;
     if args.remove {
-        std::fs::remove_file(&args.file).map_err(|e| {
+        tracing_etl::writer::remove_spill(&args.file).map_err(|e| {
             CliError::new(format!(
                 "{written} records replayed, but {} could not be removed: {e}",
                 args.file.display()

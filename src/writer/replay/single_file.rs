@@ -1,71 +1,22 @@
-//! Replaying a spill file into a store once it is back.
+//! The spill file of earlier releases: one file, `spill-<recorder_id>.jsonl`, one record a line
+//! with its `kind` key, in the order the writer took them. Kept so that such files still replay;
+//! writers now spill to a JSON Lines history (see [`super`]).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+use super::{SpillReplay, REPLAY_BATCH};
 use crate::error::StoreError;
 use crate::record::ExecutionRecord;
 use crate::store::ExecutionRecordStore;
 
-/// Records written per batch while replaying.
-const REPLAY_BATCH: usize = 4096;
-
-/// What [`replay_spill_report`] did with a spill file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SpillReplay {
-    /// Records written into the store.
-    pub records: u64,
-    /// Lines skipped, one warning each, naming the file and line: a line cut short by a
-    /// writer that was killed while writing it (always the last line of a file this crate
-    /// wrote).
-    pub warnings: Vec<String>,
-}
-
-/// Writes the records of a spill file into `store`, in order, and flushes it; returns how many
-/// it wrote. [`replay_spill_report`] without the report: a skipped line is printed on stderr as
-/// a warning (`tracing-etl: warning: …`).
-///
-/// When the store is still unavailable as the program ends, the writer leaves the records it
-/// could not write in its spill file (the path is reported on stderr and by
-/// [`WriterGuard::shutdown`](crate::WriterGuard::shutdown)'s error). Replay it once the store is
-/// back, then delete the file. Replaying twice is harmless: stores keep one row per entity, or
-/// fold duplicates when read.
-///
-/// ```no_run
-/// # fn main() -> Result<(), tracing_etl::StoreError> {
-/// let mut store = tracing_etl::SqliteStore::open("tracing-etl.db")?;
-/// let written = tracing_etl::writer::replay_spill("/tmp/tracing-etl-spill/0193….jsonl", &mut store)?;
-/// println!("{written} records recovered");
-/// # Ok(()) }
-/// ```
-pub fn replay_spill<S: ExecutionRecordStore + ?Sized>(
-    path: impl AsRef<Path>,
-    store: &mut S,
-) -> Result<u64, StoreError> {
-    let replay = replay_spill_report(path, store)?;
-    for warning in &replay.warnings {
-        eprintln!("tracing-etl: warning: {warning}");
-    }
-    Ok(replay.records)
-}
-
-/// Writes the records of a spill file into `store`, in order, and flushes it, like
-/// [`replay_spill`], returning what it wrote and what it skipped.
-///
-/// A spill file whose writer was killed (`kill -9`, a crash, a power loss) may end in a line
-/// cut short. As the [`JsonLinesStore`](crate::JsonLinesStore)'s reader does, such a line is
-/// skipped with a warning — the last line of the file whatever is wrong with it, or a line cut
-/// short (a prefix of a record, or the zeros a crash can leave) with more lines after it — and
-/// every record around it is replayed. Any other line that is not a record (the file was
-/// tampered with, or is not a spill file) is an [`StoreError::InvalidData`] naming the file and
-/// line, and nothing after it is written.
-pub fn replay_spill_report<S: ExecutionRecordStore + ?Sized>(
-    path: impl AsRef<Path>,
+/// Writes the records of the one-file spill file at `path` into `store`, in order, and
+/// flushes it.
+pub(super) fn replay<S: ExecutionRecordStore + ?Sized>(
+    path: &Path,
     store: &mut S,
 ) -> Result<SpillReplay, StoreError> {
-    let path = path.as_ref();
     let name = || path.display().to_string();
     let mut reader = BufReader::new(File::open(path).map_err(|e| StoreError::io(name(), e))?);
     let mut batch: Vec<ExecutionRecord> = Vec::with_capacity(REPLAY_BATCH);

@@ -1,0 +1,57 @@
+//! `tracing-etl report RUN`: a run's page as one self-contained HTML file — the stylesheet and
+//! the timeline inline, no script, no link back to a server — to attach to a ticket or keep as
+//! a CI artifact.
+
+use crate::args::ReportArgs;
+use crate::commands::show::resolve;
+use crate::error::CliError;
+use crate::escape::is_unsafe;
+use crate::output::{stderr_line, TraceUrl, Ui};
+use crate::store::Store;
+
+use super::pages::run::{body, Links};
+use super::pages::standalone;
+use super::read::{view, ViewError};
+
+pub(crate) fn run(
+    store: &mut dyn Store,
+    args: &ReportArgs,
+    trace_url: Option<&TraceUrl>,
+    ui: &mut Ui,
+) -> Result<u8, CliError> {
+    let (run_id, attempts) = resolve(store, &args.run)?;
+    let view = view(store, &run_id, attempts, args.attempt).map_err(|e| match e {
+        ViewError::NoAttempt(e) | ViewError::Store(e) => e,
+    })?;
+    let p = &view.pipeline;
+    let page = standalone(
+        &format!("Run {} (attempt {})", p.run.run_id, p.run.attempt),
+        body(&view, trace_url, Links::Standalone),
+    )
+    .into_string();
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, page)
+                .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+            stderr_line(format_args!("tracing-etl: wrote {}", path.display()));
+        }
+        // Control characters as character references: the page stays the same page, and
+        // prints harmlessly on a terminal.
+        None => ui.json_line(&html_safe(&page)),
+    }
+    Ok(0)
+}
+
+/// `page` with every character a terminal could obey, other than newlines and tabs, written as
+/// an HTML character reference.
+fn html_safe(page: &str) -> String {
+    let mut out = String::with_capacity(page.len());
+    for c in page.chars() {
+        if is_unsafe(c) && c != '\n' && c != '\t' {
+            out.push_str(&format!("&#x{:x};", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
