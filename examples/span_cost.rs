@@ -13,7 +13,9 @@
 //! `plain` (the layer, non-entity spans), `memory` and
 //! `sqlite` (the layer, step spans), `otel` (the layer exporting through the SDK's batch
 //! processor), `stacked` (the layer with `tracing-opentelemetry`), `tracing-otel`
-//! (`tracing-opentelemetry` alone). Instructions per span: run with two counts (10,000 and
+//! (`tracing-opentelemetry` alone), and, built with `--features openlineage` as well, `lineage`
+//! (step spans into an `InMemoryStore` with OpenLineage events written to a file, so that each
+//! record also goes to the lineage writer's queue). Instructions per span: run with two counts (10,000 and
 //! 20,000) and divide the difference of the main thread's totals by the difference of the
 //! counts; the writer thread's totals (a file of their own with `--separate-threads=yes`) give
 //! the cost per entity written. The toggles leave out setup and the final check.
@@ -31,6 +33,10 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use tracing_etl::store::{RecordReader, RunFilter};
 use tracing_etl::{ExecutionRecordsLayer, InMemoryStore, SqliteStore};
 use tracing_subscriber::prelude::*;
+
+/// The store deadline: under valgrind a store call takes many times longer than the default
+/// second, and a call past its deadline would be an outage.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[derive(Debug, Clone, Default)]
 struct NullExporter;
@@ -130,6 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let store = InMemoryStore::new();
             let (layer, guard) = ExecutionRecordsLayer::builder()
                 .queue_capacity(queue)
+                .store_deadline(DEADLINE)
                 .build(store.clone());
             let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
             let f = if mode == "plain" {
@@ -143,10 +150,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let expected = if mode == "plain" { 0 } else { n };
             assert_eq!(store.step_runs().len() as u64, expected);
         }
+        #[cfg(feature = "openlineage")]
+        "lineage" => {
+            let store = InMemoryStore::new();
+            let events = dir.path().join("events.jsonl");
+            let (layer, guard) = ExecutionRecordsLayer::builder()
+                .queue_capacity(queue)
+                .store_deadline(DEADLINE)
+                .with_lineage(
+                    tracing_etl::lineage::OpenLineageConfig::file(&events).with_writer_config(
+                        tracing_etl::writer::WriterConfig::default()
+                            .with_queue_capacity(queue)
+                            .with_store_deadline(DEADLINE),
+                    ),
+                )
+                .build(store.clone());
+            let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+            drive(&dispatch, n, step_span, &|| guard.flush().expect("flush"));
+            drop(dispatch);
+            guard.shutdown()?;
+            assert_eq!(store.step_runs().len() as u64, n);
+            // A START and a COMPLETE per step and for the pipeline.
+            let lines = std::fs::read_to_string(&events)?.lines().count() as u64;
+            assert_eq!(lines, 2 * n + 2);
+        }
         "sqlite" => {
             let path = dir.path().join("cost.db");
             let (layer, guard) = ExecutionRecordsLayer::builder()
                 .queue_capacity(queue)
+                .store_deadline(DEADLINE)
                 .build(SqliteStore::open(&path)?);
             let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
             drive(&dispatch, n, step_span, &|| guard.flush().expect("flush"));
@@ -160,7 +192,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "otel" | "stacked" => {
             let provider = provider(n);
             let store = InMemoryStore::new();
-            let builder = ExecutionRecordsLayer::builder().queue_capacity(queue);
+            let builder = ExecutionRecordsLayer::builder()
+                .queue_capacity(queue)
+                .store_deadline(DEADLINE);
             let dispatch = if mode == "otel" {
                 let (layer, guard) = builder
                     .with_tracer(provider.tracer("bench"))

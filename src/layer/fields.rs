@@ -116,15 +116,23 @@ pub(crate) struct SpanFields {
     pub(crate) correlation_id: Option<Raw>,
     pub(crate) attempt: Option<Raw>,
     pub(crate) last_attempt: Option<Raw>,
-    pub(crate) rows_in: Option<Raw>,
-    pub(crate) rows_out: Option<Raw>,
-    /// Every value given for `etl.inputs` and for `etl.outputs`, in order (each adds).
-    pub(crate) inputs: Vec<Raw>,
-    pub(crate) outputs: Vec<Raw>,
+    /// The volume fields, once one is recorded: most spans give none, and they then cost one
+    /// pointer to set up and to drop.
+    pub(crate) volume: Option<Box<VolumeFields>>,
     /// `etl.*` fields recorded that this crate does not know.
     pub(crate) unknown: Vec<&'static str>,
     /// Fields given more than one value (the last one is kept).
     pub(crate) repeated: Vec<&'static str>,
+}
+
+/// The volume fields of an entity span as recorded: `etl.rows_in`, `etl.rows_out`, and every
+/// value given for `etl.inputs` and for `etl.outputs`, in order (each adds).
+#[derive(Debug, Default)]
+pub(crate) struct VolumeFields {
+    pub(crate) rows_in: Option<Raw>,
+    pub(crate) rows_out: Option<Raw>,
+    pub(crate) inputs: Vec<Raw>,
+    pub(crate) outputs: Vec<Raw>,
 }
 
 impl SpanFields {
@@ -136,8 +144,9 @@ impl SpanFields {
         }
     }
 
-    fn slot(&mut self, name: &'static str) -> Option<&mut Option<Raw>> {
-        Some(match name {
+    fn set(&mut self, field: &Field, value: impl FnOnce() -> Raw) {
+        let name = field.name();
+        let slot = match name {
             PIPELINE => &mut self.names[0],
             PROCESS => &mut self.names[1],
             STEP => &mut self.names[2],
@@ -145,30 +154,39 @@ impl SpanFields {
             CORRELATION_ID => &mut self.correlation_id,
             ATTEMPT => &mut self.attempt,
             LAST_ATTEMPT => &mut self.last_attempt,
-            ROWS_IN => &mut self.rows_in,
-            ROWS_OUT => &mut self.rows_out,
+            ROWS_IN | ROWS_OUT | INPUTS | OUTPUTS => return self.set_volume(name, value()),
             other => {
                 if other.starts_with("etl.") {
                     self.unknown.push(other);
                 }
-                return None;
+                return;
             }
-        })
+        };
+        if slot.replace(value()).is_some() {
+            self.note_repeated(name);
+        }
     }
 
-    fn set(&mut self, field: &Field, value: impl FnOnce() -> Raw) {
-        let name = field.name();
-        // Datasets add up: every value given is one more.
-        match name {
-            INPUTS => return self.inputs.push(value()),
-            OUTPUTS => return self.outputs.push(value()),
-            _ => {}
+    /// A volume field: out of line, so that spans giving none do not carry its code.
+    #[cold]
+    #[inline(never)]
+    fn set_volume(&mut self, name: &'static str, value: Raw) {
+        let volume = self.volume.get_or_insert_with(Box::default);
+        let slot = match name {
+            // Datasets add up: every value given is one more.
+            INPUTS => return volume.inputs.push(value),
+            OUTPUTS => return volume.outputs.push(value),
+            ROWS_IN => &mut volume.rows_in,
+            _ => &mut volume.rows_out,
+        };
+        if slot.replace(value).is_some() {
+            self.note_repeated(name);
         }
-        if let Some(slot) = self.slot(name) {
-            let repeated = slot.replace(value()).is_some();
-            if repeated && !self.repeated.contains(&name) {
-                self.repeated.push(name);
-            }
+    }
+
+    fn note_repeated(&mut self, name: &'static str) {
+        if !self.repeated.contains(&name) {
+            self.repeated.push(name);
         }
     }
 

@@ -21,25 +21,21 @@ pub(super) fn take(
     span_name: &str,
     warnings: &mut Vec<String>,
 ) -> Option<Volume> {
-    if values.rows_in.is_none()
-        && values.rows_out.is_none()
-        && values.inputs.is_empty()
-        && values.outputs.is_empty()
-    {
-        return None;
-    }
-    let rows_in = values.rows_in.take();
-    let rows_out = values.rows_out.take();
+    let given = *values.volume.take()?;
     let mut volume = Volume {
-        rows_in: rows_in.and_then(|raw| rows(ROWS_IN, raw, span_name, warnings)),
-        rows_out: rows_out.and_then(|raw| rows(ROWS_OUT, raw, span_name, warnings)),
+        rows_in: given
+            .rows_in
+            .and_then(|raw| rows(ROWS_IN, raw, span_name, warnings)),
+        rows_out: given
+            .rows_out
+            .and_then(|raw| rows(ROWS_OUT, raw, span_name, warnings)),
         inputs: Vec::new(),
         outputs: Vec::new(),
     };
-    for raw in values.inputs.drain(..) {
+    for raw in given.inputs {
         datasets(INPUTS, raw, span_name, &mut volume.inputs, warnings);
     }
-    for raw in values.outputs.drain(..) {
+    for raw in given.outputs {
         datasets(OUTPUTS, raw, span_name, &mut volume.outputs, warnings);
     }
     Some(volume)
@@ -120,18 +116,22 @@ fn datasets(
 
 #[cfg(test)]
 mod tests {
+    use super::super::fields::VolumeFields;
     use super::*;
 
-    fn volume(fill: impl FnOnce(&mut SpanFields)) -> (Option<Volume>, Vec<String>) {
+    fn volume(fill: impl FnOnce(&mut VolumeFields)) -> (Option<Volume>, Vec<String>) {
         let mut values = SpanFields::new("load");
-        fill(&mut values);
+        let mut given = VolumeFields::default();
+        fill(&mut given);
+        values.volume = Some(Box::new(given));
         let mut warnings = Vec::new();
         (take(&mut values, "load", &mut warnings), warnings)
     }
 
     #[test]
     fn nothing_given_is_none() {
-        assert_eq!(volume(|_| {}), (None, vec![]));
+        let mut values = SpanFields::new("load");
+        assert_eq!(take(&mut values, "load", &mut Vec::new()), None);
     }
 
     #[test]
