@@ -21,8 +21,8 @@ pub(crate) fn run(
     trace_url: Option<&TraceUrl>,
     ui: &mut Ui,
 ) -> Result<u8, CliError> {
-    let (run_id, attempts) = resolve(store, &args.run)?;
-    let view = view(store, &run_id, attempts, args.attempt).map_err(|e| match e {
+    let (run_id, attempts) = resolve(store, &args.run.id)?;
+    let view = view(store, &run_id, attempts, args.run.attempt).map_err(|e| match e {
         ViewError::NoAttempt(e) | ViewError::Store(e) => e,
     })?;
     let p = &view.pipeline;
