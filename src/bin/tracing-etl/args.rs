@@ -117,20 +117,6 @@ pub(crate) enum Command {
 
 #[cfg(feature = "web")]
 #[derive(Debug, Args)]
-pub(crate) struct ReportArgs {
-    /// Run id, a unique prefix of one, or `latest` (the newest run)
-    #[arg(value_name = "RUN_ID")]
-    pub(crate) run: String,
-    /// Which attempt [default: the last one recorded]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) attempt: Option<u32>,
-    /// Write the page to this file [default: stdout]
-    #[arg(short, long, value_name = "FILE")]
-    pub(crate) output: Option<PathBuf>,
-}
-
-#[cfg(feature = "web")]
-#[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// Address to listen on; anything but loopback without --token is warned about
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
@@ -166,14 +152,21 @@ pub(crate) struct RunsArgs {
     pub(crate) volume_window: u32,
 }
 
+/// The run `show` and `report` are about.
 #[derive(Debug, Args)]
-pub(crate) struct ShowArgs {
+pub(crate) struct RunArg {
     /// Run id, a unique prefix of one, or `latest` (the newest run)
     #[arg(value_name = "RUN_ID")]
-    pub(crate) run: String,
+    pub(crate) id: String,
     /// Which attempt [default: the last one recorded]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) attempt: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    #[command(flatten)]
+    pub(crate) run: RunArg,
     /// List every step, one line each as it is read, even in a run too big for a tree (more
     /// than 1000 steps, which are otherwise summed up)
     #[arg(long)]
@@ -182,6 +175,16 @@ pub(crate) struct ShowArgs {
     /// characters per part)
     #[arg(long)]
     pub(crate) full: bool,
+}
+
+#[cfg(feature = "web")]
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    #[command(flatten)]
+    pub(crate) run: RunArg,
+    /// Write the page to this file [default: stdout]
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

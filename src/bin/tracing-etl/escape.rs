@@ -9,13 +9,10 @@
 //! U+2029). They print as `\t`, `\n`, `\r` or `\u{1b}` (Rust's notation, lower-case hex);
 //! everything else, backslashes included, prints as it is.
 //!
-//! [`Escaped`] applies this to anything displayed; [`JsonFormatter`] writes JSON whose strings
-//! carry those characters as `\uXXXX` escapes, which decode to the same text.
+//! [`Escaped`] applies this to anything displayed; [`pretty_json`] and [`compact_json`] write
+//! JSON whose strings carry those characters as `\uXXXX` escapes, which decode to the same text.
 
 use std::fmt::{self, Write as _};
-use std::io;
-
-use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
 
 /// Whether `c` must not reach a terminal as it is.
 pub(crate) fn is_unsafe(c: char) -> bool {
@@ -72,88 +69,45 @@ impl<T: fmt::Display> fmt::Display for Escaped<T> {
     }
 }
 
-/// Pretty JSON (as `serde_json::to_string_pretty`) whose strings also escape, as `\uXXXX`, the
-/// characters that JSON allows raw but a terminal may obey: DEL, the C1 controls, the bidi
-/// marks and the line separators. The JSON decodes to the same values.
-/// With [`CompactFormatter`] inside, the same escaping on one line.
-pub(crate) struct JsonFormatter<F = PrettyFormatter<'static>>(F);
-
-impl JsonFormatter {
-    pub(crate) fn new() -> Self {
-        JsonFormatter(PrettyFormatter::new())
-    }
+/// `value` as pretty JSON (as `serde_json::to_string_pretty`), escaped as [`escape_json`]
+/// escapes.
+pub(crate) fn pretty_json(value: &serde_json::Value) -> String {
+    escape_json(&format!("{value:#}"))
 }
 
-/// `value` as compact JSON on one line, escaped as [`JsonFormatter`] escapes.
+/// `value` as compact JSON on one line, escaped as [`escape_json`] escapes.
 pub(crate) fn compact_json(value: &serde_json::Value) -> String {
-    use serde::Serialize as _;
-    let mut bytes = Vec::new();
-    let mut serializer =
-        serde_json::Serializer::with_formatter(&mut bytes, JsonFormatter(CompactFormatter));
-    // Serialising a `Value` into memory cannot fail, and JSON is UTF-8.
-    let _ = value.serialize(&mut serializer);
-    String::from_utf8_lossy(&bytes).into_owned()
+    escape_json(&value.to_string())
 }
 
-impl<F: Formatter> Formatter for JsonFormatter<F> {
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        let mut rest = fragment;
-        while let Some((i, c)) = rest.char_indices().find(|&(_, c)| is_unsafe(c)) {
-            writer.write_all(&rest.as_bytes()[..i])?;
-            // Every unsafe character is in the Basic Multilingual Plane: one `\uXXXX`.
-            write!(writer, "\\u{:04x}", u32::from(c))?;
-            rest = &rest[i + c.len_utf8()..];
-        }
-        writer.write_all(rest.as_bytes())
-    }
+/// `json` (as `serde_json` writes it) with the characters that JSON allows raw but a terminal
+/// may obey written as `\uXXXX` escapes: DEL, the C1 controls, the bidi marks and the line
+/// separators. `serde_json` escapes the C0 controls in strings itself, so what is left stands
+/// in a string, where the escape decodes to the same text.
+fn escape_json(json: &str) -> String {
+    // Every unsafe character is in the Basic Multilingual Plane: one `\uXXXX`.
+    replace_unsafe(json, |out, c| write!(out, "\\u{c:04x}"))
+}
 
-    fn begin_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.begin_array(writer)
+/// `text` with every [unsafe](is_unsafe) character other than newlines and tabs written by
+/// `escape` (given its code point).
+pub(crate) fn replace_unsafe(
+    text: &str,
+    escape: impl Fn(&mut String, u32) -> fmt::Result,
+) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((i, c)) = rest
+        .char_indices()
+        .find(|&(_, c)| is_unsafe(c) && c != '\n' && c != '\t')
+    {
+        out.push_str(&rest[..i]);
+        // Writing into a `String` cannot fail.
+        let _ = escape(&mut out, u32::from(c));
+        rest = &rest[i + c.len_utf8()..];
     }
-
-    fn end_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_array(writer)
-    }
-
-    fn begin_array_value<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        self.0.begin_array_value(writer, first)
-    }
-
-    fn end_array_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_array_value(writer)
-    }
-
-    fn begin_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.begin_object(writer)
-    }
-
-    fn end_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_object(writer)
-    }
-
-    fn begin_object_key<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        self.0.begin_object_key(writer, first)
-    }
-
-    fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.begin_object_value(writer)
-    }
-
-    fn end_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_object_value(writer)
-    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -177,10 +131,7 @@ mod tests {
     fn json_escapes_what_a_terminal_obeys_and_decodes_the_same() {
         let text = "a\u{1b}]52;c;eA==\u{7}b\u{7f}\u{9b}\u{202e}\u{2029}é";
         let value = serde_json::json!({ "k": [text] });
-        let mut out = Vec::new();
-        let mut ser = serde_json::Serializer::with_formatter(&mut out, JsonFormatter::new());
-        serde::Serialize::serialize(&value, &mut ser).unwrap();
-        let json = String::from_utf8(out).unwrap();
+        let json = pretty_json(&value);
         assert!(!json.chars().any(|c| is_unsafe(c) && c != '\n'), "{json}");
         assert!(
             json.contains("\\u009b") && json.contains("\\u202e"),
@@ -190,14 +141,16 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&json).unwrap(),
             value
         );
-        assert_eq!(
-            json,
-            serde_json::to_string_pretty(&value)
-                .unwrap()
-                .replace('\u{7f}', "\\u007f")
+        let escaped = |json: String| {
+            json.replace('\u{7f}', "\\u007f")
                 .replace('\u{9b}', "\\u009b")
                 .replace('\u{202e}', "\\u202e")
                 .replace('\u{2029}', "\\u2029")
+        };
+        assert_eq!(json, escaped(serde_json::to_string_pretty(&value).unwrap()));
+        assert_eq!(
+            compact_json(&value),
+            escaped(serde_json::to_string(&value).unwrap())
         );
     }
 }

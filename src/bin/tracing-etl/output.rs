@@ -6,12 +6,11 @@ use std::io::{IsTerminal, Write as _};
 
 use chrono::{DateTime, Utc};
 use comfy_table::{presets, Color, ColumnConstraint, ContentArrangement, Width};
-use serde::Serialize as _;
 use serde_json::{Map, Value};
 use tracing_etl::{record::ErrorDetails, ExecutionRecord, RunStatus};
 
 use crate::args::{ColorChoice, OutputArgs};
-use crate::escape::{Escaped, JsonFormatter};
+use crate::escape::{pretty_json, Escaped};
 pub(crate) use crate::table::{Cell, Table};
 
 /// Narrower terminals get unwrapped lines.
@@ -183,14 +182,8 @@ impl Ui {
     }
 
     pub(crate) fn print_json(&mut self, value: &Value) {
-        let mut bytes = Vec::new();
-        let mut serializer =
-            serde_json::Serializer::with_formatter(&mut bytes, JsonFormatter::new());
-        // Serialising a `Value` into memory cannot fail, and JSON is UTF-8.
-        if value.serialize(&mut serializer).is_ok() {
-            self.out.push_str(&String::from_utf8_lossy(&bytes));
-            self.out.push('\n');
-        }
+        self.out.push_str(&pretty_json(value));
+        self.out.push('\n');
     }
 
     /// A line of text already made safe to print as it is: JSON made by

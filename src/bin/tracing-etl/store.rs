@@ -183,6 +183,28 @@ pub(crate) trait Store: RecordReader + ExecutionRecordStore {}
 
 impl<T: RecordReader + ExecutionRecordStore> Store for T {}
 
+/// The store for `access`, once `reader`, opened read-only, has checked it without creating or
+/// changing anything: `reader` itself to read; to write, the store `open` opens, `reader`
+/// closed first.
+fn for_access<R, W, E>(
+    access: Access,
+    reader: R,
+    open: impl FnOnce() -> Result<W, E>,
+) -> Result<Box<dyn Store>, CliError>
+where
+    R: Store + 'static,
+    W: Store + 'static,
+    CliError: From<E>,
+{
+    match access {
+        Access::Read => Ok(Box::new(reader)),
+        Access::Write => {
+            drop(reader);
+            Ok(Box::new(open()?))
+        }
+    }
+}
+
 /// Opens the store. A store that does not exist is an error, never a new empty one.
 pub(crate) fn open(store: &StoreUrl, access: Access) -> Result<Box<dyn Store>, CliError> {
     match store {
@@ -237,13 +259,7 @@ fn open_sqlite(path: &std::path::Path, access: Access) -> Result<Box<dyn Store>,
     // The read-only open checks that this is a tracing-etl database without creating or
     // changing anything; only then may `reap` open it for writing.
     let reader = SqliteStore::open_read_only(path)?;
-    match access {
-        Access::Read => Ok(Box::new(reader)),
-        Access::Write => {
-            drop(reader);
-            Ok(Box::new(SqliteStore::open(path)?))
-        }
-    }
+    for_access(access, reader, || SqliteStore::open(path))
 }
 
 #[cfg(feature = "delta")]
@@ -253,13 +269,7 @@ fn open_delta(dir: &std::path::Path, access: Access) -> Result<Box<dyn Store>, C
     // The read-only open refuses a missing root or a file and creates nothing; only then may a
     // command that writes open it for writing.
     let reader = DeltaStore::open_read_only(dir)?;
-    match access {
-        Access::Read => Ok(Box::new(reader)),
-        Access::Write => {
-            drop(reader);
-            Ok(Box::new(DeltaStore::open(dir)?))
-        }
-    }
+    for_access(access, reader, || DeltaStore::open(dir))
 }
 
 #[cfg(feature = "delta-s3")]
@@ -270,13 +280,7 @@ fn open_delta_s3(url: &str, access: Access) -> Result<Box<dyn Store>, CliError> 
     // Configured by the AWS_* environment. The read-only open refuses a prefix that holds
     // nothing and creates nothing.
     let reader = DeltaStore::open_s3_read_only(url, &HashMap::new())?;
-    match access {
-        Access::Read => Ok(Box::new(reader)),
-        Access::Write => {
-            drop(reader);
-            Ok(Box::new(DeltaStore::open_s3(url, &HashMap::new())?))
-        }
-    }
+    for_access(access, reader, || DeltaStore::open_s3(url, &HashMap::new()))
 }
 
 #[cfg(feature = "jsonl")]
@@ -331,38 +335,27 @@ fn open_postgres(pg: &PostgresUrl, access: Access) -> Result<Box<dyn Store>, Cli
     // (10 s by default).
     let builder = pg.builder().statement_timeout(Duration::from_secs(60));
     let reader = builder.clone().connect_read_only()?;
-    match access {
-        Access::Read => Ok(Box::new(reader)),
-        Access::Write => {
-            drop(reader);
-            Ok(Box::new(builder.connect()?))
-        }
-    }
+    for_access(access, reader, || builder.connect())
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
+    use clap::Parser;
 
     use super::*;
 
-    #[derive(Default)]
-    struct Given {
-        store: Option<&'static str>,
-        db: Option<&'static str>,
-        jsonl: Option<&'static str>,
-        postgres: Option<&'static str>,
-        pg_schema: Option<&'static str>,
+    /// The store options of a command line.
+    #[derive(Parser)]
+    struct Line {
+        #[command(flatten)]
+        store: StoreArgs,
     }
 
-    fn args(given: Given) -> StoreArgs {
-        StoreArgs {
-            store: given.store.map(str::to_owned),
-            db: given.db.map(PathBuf::from),
-            jsonl: given.jsonl.map(PathBuf::from),
-            postgres: given.postgres.map(str::to_owned),
-            pg_schema: given.pg_schema.map(str::to_owned),
-        }
+    fn args(options: &[&str]) -> StoreArgs {
+        let line = std::iter::once("tracing-etl").chain(options.iter().copied());
+        Line::try_parse_from(line)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .store
     }
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
@@ -374,15 +367,15 @@ mod tests {
     }
 
     /// The store chosen, as a URL.
-    fn chosen(given: Given, vars: &[(&str, &str)]) -> String {
-        choose(&args(given), env(vars))
+    fn chosen(options: &[&str], vars: &[(&str, &str)]) -> String {
+        choose(&args(options), env(vars))
             .unwrap_or_else(|e| panic!("{e}"))
             .to_string()
     }
 
     /// The error.
-    fn refused(given: Given, vars: &[(&str, &str)]) -> String {
-        match choose(&args(given), env(vars)) {
+    fn refused(options: &[&str], vars: &[(&str, &str)]) -> String {
+        match choose(&args(options), env(vars)) {
             Ok(store) => panic!("chose {store}"),
             Err(e) => e.to_string(),
         }
@@ -399,164 +392,95 @@ mod tests {
             ("TRACING_ETL_STORE", "jsonl:env"),
             ("TRACING_ETL_DB", "env.db"),
         ];
-        let db = Given {
-            db: Some("a.db"),
-            ..Given::default()
-        };
-        assert_eq!(chosen(db, &vars), "sqlite:a.db");
-        let jsonl = Given {
-            jsonl: Some("dir"),
-            ..Given::default()
-        };
-        assert_eq!(chosen(jsonl, &PG_VARS), "jsonl:dir");
-        let store = Given {
-            store: Some("sqlite:/abs/runs.db"),
-            ..Given::default()
-        };
-        assert_eq!(chosen(store, &vars), "sqlite:/abs/runs.db");
+        assert_eq!(chosen(&["--db", "a.db"], &vars), "sqlite:a.db");
+        assert_eq!(chosen(&["--jsonl", "dir"], &PG_VARS), "jsonl:dir");
+        assert_eq!(
+            chosen(&["--store", "sqlite:/abs/runs.db"], &vars),
+            "sqlite:/abs/runs.db"
+        );
     }
 
     #[cfg(feature = "postgres")]
     #[test]
     fn postgres_options_take_their_schema_from_pg_schema_or_the_environment() {
-        let flag = || Given {
-            postgres: Some("host=flag"),
-            ..Given::default()
-        };
-        assert_eq!(chosen(flag(), &PG_VARS), "postgres://?host=flag&schema=etl");
-        assert_eq!(chosen(flag(), &[]), "postgres://?host=flag");
-        let with_schema = Given {
-            pg_schema: Some("s"),
-            ..flag()
-        };
+        let flag = ["--postgres", "host=flag"];
+        assert_eq!(chosen(&flag, &PG_VARS), "postgres://?host=flag&schema=etl");
+        assert_eq!(chosen(&flag, &[]), "postgres://?host=flag");
         assert_eq!(
-            chosen(with_schema, &PG_VARS),
+            chosen(&[&flag[..], &["--pg-schema", "s"]].concat(), &PG_VARS),
             "postgres://?host=flag&schema=s"
         );
-        let url = Given {
-            postgres: Some("postgres://u@h/d"),
-            pg_schema: Some("s"),
-            ..Given::default()
-        };
-        assert_eq!(chosen(url, &[]), "postgres://u@h/d?schema=s");
         assert_eq!(
-            chosen(Given::default(), &PG_VARS),
-            "postgres://?host=env&schema=etl"
+            chosen(&["--postgres", "postgres://u@h/d", "--pg-schema", "s"], &[]),
+            "postgres://u@h/d?schema=s"
         );
+        assert_eq!(chosen(&[], &PG_VARS), "postgres://?host=env&schema=etl");
         // A store URL names its schema; TRACING_ETL_PG_SCHEMA may only agree with it.
-        let store = |url| Given {
-            store: Some(url),
-            ..Given::default()
-        };
-        let vars = [("TRACING_ETL_PG_SCHEMA", "etl")];
         assert_eq!(
-            chosen(store("postgres://h/d?schema=etl"), &vars),
+            chosen(
+                &["--store", "postgres://h/d?schema=etl"],
+                &[("TRACING_ETL_PG_SCHEMA", "etl")]
+            ),
             "postgres://h/d?schema=etl"
         );
         assert_eq!(
             chosen(
-                store("postgres://h/d"),
+                &["--store", "postgres://h/d"],
                 &[("TRACING_ETL_PG_SCHEMA", "public")]
             ),
             "postgres://h/d"
         );
         assert_eq!(
-            chosen(
-                Given::default(),
-                &[("TRACING_ETL_STORE", "postgresql://h/d")]
-            ),
+            chosen(&[], &[("TRACING_ETL_STORE", "postgresql://h/d")]),
             "postgresql://h/d"
         );
     }
 
     #[test]
     fn the_environment_chooses_when_no_option_does() {
-        let none = Given::default;
-        assert_eq!(chosen(none(), &[]), "sqlite:tracing-etl.db");
-        assert_eq!(chosen(none(), &[("TRACING_ETL_DB", "x.db")]), "sqlite:x.db");
+        assert_eq!(chosen(&[], &[]), "sqlite:tracing-etl.db");
+        assert_eq!(chosen(&[], &[("TRACING_ETL_DB", "x.db")]), "sqlite:x.db");
         assert_eq!(
-            chosen(none(), &[("TRACING_ETL_STORE", "jsonl:history")]),
+            chosen(&[], &[("TRACING_ETL_STORE", "jsonl:history")]),
             "jsonl:history"
         );
         // A path with a colon is a path.
         assert_eq!(
-            chosen(none(), &[("TRACING_ETL_DB", "jsonl:x")]),
+            chosen(&[], &[("TRACING_ETL_DB", "jsonl:x")]),
             "sqlite:jsonl:x"
         );
     }
 
     #[test]
     fn contradictions_are_errors() {
-        let none = Given::default;
-        let err = refused(
-            none(),
-            &[
-                ("TRACING_ETL_POSTGRES", "host=env"),
-                ("TRACING_ETL_DB", "x.db"),
-            ],
-        );
-        assert!(
-            err.contains("both TRACING_ETL_POSTGRES and TRACING_ETL_DB"),
-            "{err}"
-        );
-        let err = refused(
-            none(),
-            &[
-                ("TRACING_ETL_STORE", "sqlite:a.db"),
-                ("TRACING_ETL_DB", "x.db"),
-            ],
-        );
-        assert!(
-            err.contains("both TRACING_ETL_STORE and TRACING_ETL_DB") && err.contains("--store"),
-            "{err}"
-        );
-        let err = refused(
-            none(),
-            &[
-                ("TRACING_ETL_STORE", "sqlite:a.db"),
-                ("TRACING_ETL_POSTGRES", "host=h"),
-            ],
-        );
-        assert!(
-            err.contains("both TRACING_ETL_STORE and TRACING_ETL_POSTGRES"),
-            "{err}"
-        );
-        let schema_only = || Given {
-            pg_schema: Some("etl"),
-            ..Given::default()
-        };
-        let err = refused(schema_only(), &[]);
+        let postgres = ("TRACING_ETL_POSTGRES", "host=env");
+        let db = ("TRACING_ETL_DB", "x.db");
+        let store = ("TRACING_ETL_STORE", "sqlite:a.db");
+        for vars in [[postgres, db], [store, db], [store, postgres]] {
+            let err = refused(&[], &vars);
+            let both = format!("both {} and {}", vars[0].0, vars[1].0);
+            assert!(err.contains(&both), "{err}");
+        }
+        let err = refused(&[], &[store, db]);
+        assert!(err.contains("--store"), "{err}");
+        let schema = ["--pg-schema", "etl"];
+        let err = refused(&schema, &[]);
         assert!(err.contains("--pg-schema"), "{err}");
         let err = refused(
-            Given {
-                db: Some("a.db"),
-                ..schema_only()
-            },
+            &[&schema[..], &["--db", "a.db"]].concat(),
             &[("TRACING_ETL_POSTGRES", "h")],
         );
         assert!(err.contains("--pg-schema"), "{err}");
-        let err = refused(
-            Given {
-                store: Some("jsonl:dir"),
-                ..schema_only()
-            },
-            &[],
-        );
+        let err = refused(&[&schema[..], &["--store", "jsonl:dir"]].concat(), &[]);
         assert!(err.contains("--pg-schema"), "{err}");
     }
 
     #[test]
     fn bad_store_urls_say_where_they_came_from() {
-        let err = refused(
-            Given {
-                store: Some("runs.db"),
-                ..Given::default()
-            },
-            &[],
-        );
+        let err = refused(&["--store", "runs.db"], &[]);
         assert!(err.starts_with("--store: "), "{err}");
         assert!(err.contains("sqlite:runs.db"), "{err}");
-        let err = refused(Given::default(), &[("TRACING_ETL_STORE", "mysql://h/d")]);
+        let err = refused(&[], &[("TRACING_ETL_STORE", "mysql://h/d")]);
         assert!(err.starts_with("TRACING_ETL_STORE: "), "{err}");
         assert!(err.contains("unknown store URL scheme"), "{err}");
     }
@@ -564,35 +488,21 @@ mod tests {
     #[cfg(feature = "postgres")]
     #[test]
     fn a_schema_named_twice_is_an_error() {
-        let err = refused(
-            Given {
-                store: Some("postgres://h/d"),
-                pg_schema: Some("etl"),
-                ..Given::default()
-            },
-            &[],
-        );
+        let err = refused(&["--store", "postgres://h/d", "--pg-schema", "etl"], &[]);
         assert!(err.contains("a store URL names its schema itself"), "{err}");
         let err = refused(
-            Given {
-                postgres: Some("postgres://h/d?schema=a"),
-                pg_schema: Some("b"),
-                ..Given::default()
-            },
+            &["--postgres", "postgres://h/d?schema=a", "--pg-schema", "b"],
             &[],
         );
         assert!(err.contains("both --pg-schema"), "{err}");
         let err = refused(
-            Given {
-                store: Some("postgres://u:s3cret@h/d?schema=a"),
-                ..Given::default()
-            },
+            &["--store", "postgres://u:s3cret@h/d?schema=a"],
             &[("TRACING_ETL_PG_SCHEMA", "b")],
         );
         assert!(err.contains("TRACING_ETL_PG_SCHEMA is \"b\""), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
         let err = refused(
-            Given::default(),
+            &[],
             &[
                 ("TRACING_ETL_STORE", "postgres://h/d"),
                 ("TRACING_ETL_PG_SCHEMA", "etl"),

@@ -21,6 +21,7 @@ use tracing_etl::{
 };
 
 use super::volume::{self, Baseline};
+use super::{json_or_none, limit_note};
 use crate::args::FailuresArgs;
 use crate::error::CliError;
 use crate::output::{error_summary, record_json, rows, time, Ui};
@@ -48,22 +49,17 @@ pub(crate) fn run(
     args: &FailuresArgs,
     ui: &mut Ui,
 ) -> Result<u8, CliError> {
-    let limit = args.limit as usize;
     let mut runs = failures(store, args)?;
     if let Some(pct) = args.volume_drop {
         runs.extend(volume_drops(store, args, pct)?);
         runs.sort_by_key(|f| std::cmp::Reverse(f.record().started_at));
-        runs.truncate(limit);
+        runs.truncate(args.limit as usize);
     }
     let code = u8::from(!runs.is_empty());
 
-    if ui.json {
-        let json = failures_json(ui, &runs);
-        ui.print_json(&json);
-        return Ok(code);
-    }
-    if runs.is_empty() {
-        ui.line("no failed runs");
+    if json_or_none(ui, runs.is_empty(), "no failed runs", |ui| {
+        failures_json(ui, &runs)
+    }) {
         return Ok(code);
     }
     let traces: Vec<Option<String>> = runs
@@ -118,11 +114,7 @@ pub(crate) fn run(
              any pipeline span (tracing-etl show RUN_ID shows them)",
         );
     }
-    if runs.len() == limit {
-        ui.note(format!(
-            "showing the newest {limit} failures; --limit N shows more"
-        ));
-    }
+    limit_note(ui, runs.len(), args.limit, "failures");
     Ok(code)
 }
 

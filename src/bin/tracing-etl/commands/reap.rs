@@ -24,6 +24,7 @@ use tracing_etl::{
     ExecutionRecord, RunStatus,
 };
 
+use super::json_or_none;
 use super::running::{entities_json, entities_table};
 use crate::args::ReapArgs;
 use crate::error::CliError;
@@ -62,13 +63,8 @@ pub(crate) fn run(store: &mut dyn Store, args: &ReapArgs, ui: &mut Ui) -> Result
         }
     }
 
-    if ui.json {
-        let json = entities_json(ui, &ended);
-        ui.print_json(&json);
-        return Ok(0);
-    }
-    if ended.is_empty() {
-        ui.line("nothing to reap: no abandoned entities");
+    let none = "nothing to reap: no abandoned entities";
+    if json_or_none(ui, ended.is_empty(), none, |ui| entities_json(ui, &ended)) {
         return Ok(0);
     }
     let n = ended.len();

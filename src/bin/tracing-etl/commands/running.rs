@@ -6,6 +6,7 @@ use comfy_table::Color;
 use serde_json::Value;
 use tracing_etl::store::RecordReader;
 
+use super::json_or_none;
 use crate::args::RunningArgs;
 use crate::error::CliError;
 use crate::liveness::{self, Liveness, RunningEntity};
@@ -19,13 +20,9 @@ pub(crate) fn run(
     let now = Utc::now();
     let entities =
         liveness::running_entities(store, now, args.liveness.grace, args.liveness.older_than)?;
-    if ui.json {
-        let json = entities_json(ui, &entities);
-        ui.print_json(&json);
-        return Ok(0);
-    }
-    if entities.is_empty() {
-        ui.line("nothing is running");
+    if json_or_none(ui, entities.is_empty(), "nothing is running", |ui| {
+        entities_json(ui, &entities)
+    }) {
         return Ok(0);
     }
     entities_table(ui, &entities, true);

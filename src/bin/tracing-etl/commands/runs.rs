@@ -7,6 +7,7 @@ use tracing_etl::store::{RecordReader, RunFilter};
 use tracing_etl::ExecutionRecord;
 
 use super::volume::{self, Baseline};
+use super::{json_or_none, limit_note};
 use crate::args::RunsArgs;
 use crate::error::CliError;
 use crate::output::{duration_ms, record_json, rows, time, Ui};
@@ -16,8 +17,9 @@ pub(crate) fn run(
     args: &RunsArgs,
     ui: &mut Ui,
 ) -> Result<u8, CliError> {
-    let limit = args.limit as usize;
-    let mut filter = RunFilter::default().newest_first().limit(limit);
+    let mut filter = RunFilter::default()
+        .newest_first()
+        .limit(args.limit as usize);
     if let Some(status) = args.status {
         filter = filter.status(status.into());
     }
@@ -33,12 +35,9 @@ pub(crate) fn run(
         None => Vec::new(),
     };
 
-    if ui.json {
-        ui.print_json(&runs_json(ui, &runs, &baselines));
-        return Ok(0);
-    }
-    if runs.is_empty() {
-        ui.line("no pipeline runs match");
+    if json_or_none(ui, runs.is_empty(), "no pipeline runs match", |ui| {
+        runs_json(ui, &runs, &baselines)
+    }) {
         return Ok(0);
     }
     let with_rows = !baselines.is_empty() || runs.iter().any(|r| r.rows_out().is_some());
@@ -87,11 +86,7 @@ pub(crate) fn run(
             args.volume_window
         ));
     }
-    if runs.len() == limit {
-        ui.note(format!(
-            "showing the newest {limit} runs; --limit N shows more"
-        ));
-    }
+    limit_note(ui, runs.len(), args.limit, "runs");
     Ok(0)
 }
 

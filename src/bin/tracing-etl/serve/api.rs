@@ -1,16 +1,20 @@
 //! `/api/v1/…`: the pages' data as JSON, in the shapes the subcommands' `--json` prints (the
 //! same code builds them).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde_json::{json, Value};
+use tracing_etl::store::RecordReader;
+use tracing_etl::ExecutionRecord;
 
 use super::error::WebError;
-use super::query::{ListParams, PipelineParams, RunParams};
+use super::load::{List, Load, Running};
+use super::query::ListParams;
+use super::read::{PipelineView, RunView};
 use super::trends::{step_trends, success_rate};
-use super::{read, AppState};
+use super::AppState;
 use crate::args::FailuresArgs;
 use crate::args::{ColorChoice, OutputArgs};
 use crate::commands::running::entities_json;
@@ -27,8 +31,24 @@ fn json_ui(state: &AppState) -> Ui {
     })
 }
 
-fn answer(result: Result<serde_json::Value, WebError>) -> Response {
-    match result {
+/// A page's data as the JSON of its `/api/v1/…` route.
+pub(crate) trait Answer: Load {
+    /// The JSON, built with `ui`; `store` reads what the page does not show.
+    fn answer(self, store: &mut dyn RecordReader, ui: &mut Ui) -> Result<Value, WebError>;
+}
+
+/// `GET /api/v1/…`: the data read as for the page, as JSON; a bad request or a failed read is
+/// `{"error": "…"}` with its status.
+pub(crate) async fn json<T: Answer>(
+    State(state): State<AppState>,
+    request: T::Request,
+) -> Response {
+    let mut ui = json_ui(&state);
+    let answer = state
+        .history
+        .read(move |store| T::read(store, request)?.answer(store, &mut ui))
+        .await;
+    match answer {
         Ok(value) => Json(value).into_response(),
         Err(e) => error(e),
     }
@@ -40,79 +60,55 @@ pub(crate) fn error(e: WebError) -> Response {
 }
 
 /// `GET /api/v1/runs`: as `tracing-etl runs --json`, a page at a time.
-pub(crate) async fn runs(
-    State(state): State<AppState>,
-    Query(params): Query<ListParams>,
-) -> Response {
-    let result = async {
-        let query = params.check()?;
-        let (page, baselines) = state
-            .history
-            .read(move |store| {
-                let page = read::runs(store, &query)?;
-                let baselines = match &query.pipeline {
-                    Some(_) => runs::baselines(store, &page.items, volume::DEFAULT_WINDOW)?,
-                    None => Vec::new(),
-                };
-                Ok((page, baselines))
-            })
-            .await?;
-        Ok(runs::runs_json(&json_ui(&state), &page.items, &baselines))
+impl Answer for List<ExecutionRecord> {
+    fn answer(self, store: &mut dyn RecordReader, ui: &mut Ui) -> Result<Value, WebError> {
+        let runs = &self.page.items;
+        let baselines = match &self.query.pipeline {
+            Some(_) => runs::baselines(store, runs, volume::DEFAULT_WINDOW)?,
+            None => Vec::new(),
+        };
+        Ok(runs::runs_json(ui, runs, &baselines))
     }
-    .await;
-    answer(result)
 }
 
 /// `GET /api/v1/runs/{run_id}`: as `tracing-etl show RUN_ID --json`.
-pub(crate) async fn run(
-    State(state): State<AppState>,
-    Path(run_id): Path<String>,
-    Query(params): Query<RunParams>,
-) -> Response {
-    let result = async {
-        let attempt = params.attempt()?;
-        let mut ui = json_ui(&state);
-        let text = state
-            .history
-            .read(move |store| {
-                let view = read::run(store, &run_id, attempt)?;
-                show::write_json(store, &run_id, Some(&view.pipeline), &mut ui)?;
-                Ok(ui.take_output())
-            })
-            .await?;
+impl Answer for RunView {
+    fn answer(self, store: &mut dyn RecordReader, ui: &mut Ui) -> Result<Value, WebError> {
+        let p = &self.pipeline;
+        show::write_json(store, &p.run.run_id, Some(p), ui)?;
         // The very text `show --json` prints, as a value.
-        serde_json::from_str(&text)
+        serde_json::from_str(&ui.take_output())
             .map_err(|e| WebError::from(CliError::new(format!("show's JSON did not parse: {e}"))))
     }
-    .await;
-    answer(result)
 }
 
 /// `GET /api/v1/failures`: as `tracing-etl failures --json` (runs whose latest attempt failed,
-/// and failures outside any pipeline), `per_page` at a time.
-pub(crate) async fn failures(
-    State(state): State<AppState>,
-    Query(params): Query<ListParams>,
-) -> Response {
-    let result = async {
-        let query = params.check()?;
+/// and failures outside any pipeline), `per_page` at a time. Not the failed attempts that
+/// `/failures` lists: what the subcommand finds.
+pub(crate) struct Failures(Vec<failures::Failure>);
+
+impl Load for Failures {
+    type Request = Query<ListParams>;
+
+    fn read(store: &mut dyn RecordReader, request: Self::Request) -> Result<Self, WebError> {
+        let query = request.check()?;
         let args = FailuresArgs {
             since: query.since.as_ref().map(|(_, t)| *t),
             pipeline: query.pipeline.clone(),
             limit: u32::try_from(query.offset() + query.per_page).unwrap_or(u32::MAX),
             all_attempts: false,
             volume_drop: None,
-            volume_window: crate::commands::volume::DEFAULT_WINDOW,
+            volume_window: volume::DEFAULT_WINDOW,
         };
-        let runs = state
-            .history
-            .read(move |store| Ok(failures::failures(store, &args)?))
-            .await?;
-        let page: Vec<_> = runs.into_iter().skip(query.offset()).collect();
-        Ok(failures::failures_json(&json_ui(&state), &page))
+        let runs = failures::failures(store, &args)?;
+        Ok(Failures(runs.into_iter().skip(query.offset()).collect()))
     }
-    .await;
-    answer(result)
+}
+
+impl Answer for Failures {
+    fn answer(self, _: &mut dyn RecordReader, ui: &mut Ui) -> Result<Value, WebError> {
+        Ok(failures::failures_json(ui, &self.0))
+    }
 }
 
 /// `GET /api/v1/pipelines/{name}`: what the pipeline's page shows, over the same runs
@@ -121,23 +117,10 @@ pub(crate) async fn failures(
 /// `failed`, `median_ms`, `p95_ms`, `older_median_ms`, `newer_median_ms`, and `slowdown`, the
 /// newer median over the older when the step got slower, else `null`)}`. No subcommand prints
 /// this, so the shape is the page's own (see docs/web.md).
-pub(crate) async fn pipeline(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(params): Query<PipelineParams>,
-) -> Response {
-    let result = async {
-        let runs = params.runs()?;
-        let pipeline = name.clone();
-        let (view, baselines) = state
-            .history
-            .read(move |store| {
-                let view = read::pipeline(store, &pipeline, runs)?;
-                let baselines = runs::baselines(store, &view.runs, volume::DEFAULT_WINDOW)?;
-                Ok((view, baselines))
-            })
-            .await?;
-        let steps: Vec<serde_json::Value> = step_trends(&view.steps_by_run)
+impl Answer for PipelineView {
+    fn answer(self, store: &mut dyn RecordReader, ui: &mut Ui) -> Result<Value, WebError> {
+        let baselines = runs::baselines(store, &self.runs, volume::DEFAULT_WINDOW)?;
+        let steps: Vec<Value> = step_trends(&self.steps_by_run)
             .iter()
             .map(|t| {
                 json!({
@@ -153,24 +136,19 @@ pub(crate) async fn pipeline(
             })
             .collect();
         Ok(json!({
-            "pipeline": name,
-            "runs": runs::runs_json(&json_ui(&state), &view.runs, &baselines),
-            "success_rate": success_rate(&view.runs),
+            "pipeline": self.name,
+            "runs": runs::runs_json(ui, &self.runs, &baselines),
+            "success_rate": success_rate(&self.runs),
             "steps": steps,
         }))
     }
-    .await;
-    answer(result)
 }
 
 /// `GET /api/v1/running`: as `tracing-etl running --json`.
-pub(crate) async fn running(State(state): State<AppState>) -> Response {
-    let result = async {
-        let entities = state.history.read(|store| read::running(store)).await?;
-        Ok(entities_json(&json_ui(&state), &entities))
+impl Answer for Running {
+    fn answer(self, _: &mut dyn RecordReader, ui: &mut Ui) -> Result<Value, WebError> {
+        Ok(entities_json(ui, &self))
     }
-    .await;
-    answer(result)
 }
 
 /// Any other path under `/api/`.

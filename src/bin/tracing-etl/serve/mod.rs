@@ -1,11 +1,12 @@
 //! `tracing-etl serve`: the run history as read-only web pages and a JSON API.
 //!
 //! One module per concern: [`routes`] maps paths to handlers, [`query`] turns query strings into
-//! store filters, [`history`] reads the store on a blocking thread, [`pages`] renders HTML
-//! (auto-escaped `maud` templates), [`api`] answers JSON in the shapes `--json` prints,
-//! [`read`] asks the store the subcommands' questions, [`trends`] sums up a pipeline's last
-//! runs, [`auth`] checks the bearer token, [`headers`] adds the security headers to every
-//! response, and [`assets`] serves the compiled-in stylesheet and script.
+//! store filters, [`history`] reads the store on a blocking thread, [`load`] reads each page's
+//! data for its HTML and its JSON route, [`pages`] renders HTML (auto-escaped `maud`
+//! templates), [`api`] answers JSON in the shapes `--json` prints, [`read`] asks the store the
+//! subcommands' questions, [`trends`] sums up a pipeline's last runs, [`auth`] checks the
+//! bearer token, [`headers`] adds the security headers to every response, and [`assets`]
+//! serves the compiled-in stylesheet and script.
 //!
 //! [`report`] writes one run's page as a file of its own (`tracing-etl report`); [`shutdown`]
 //! stops the server on SIGINT and SIGTERM.
@@ -19,6 +20,7 @@ mod auth;
 mod error;
 mod headers;
 mod history;
+mod load;
 mod pages;
 mod query;
 mod read;

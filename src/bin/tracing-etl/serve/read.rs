@@ -204,26 +204,32 @@ pub(crate) fn running(store: &mut dyn RecordReader) -> Result<Vec<RunningEntity>
     Ok(liveness::running_entities(store, Utc::now(), GRACE, None)?)
 }
 
+/// One pipeline's last runs, newest first, and the steps of each.
+#[derive(Debug)]
+pub(crate) struct PipelineView {
+    /// The pipeline's name.
+    pub(crate) name: String,
+    pub(crate) runs: Vec<ExecutionRecord>,
+    pub(crate) steps_by_run: Vec<Vec<ExecutionRecord>>,
+}
+
 /// How many runs the pipeline page looks back over, unless `?runs=N` says otherwise.
 pub(crate) const DEFAULT_PIPELINE_RUNS: usize = 50;
 /// The most runs the pipeline page looks back over (it reads the steps of each).
 pub(crate) const MAX_PIPELINE_RUNS: usize = 200;
 
-/// One pipeline's last runs, newest first, and the steps of each.
-#[derive(Debug)]
-pub(crate) struct PipelineView {
-    pub(crate) runs: Vec<ExecutionRecord>,
-    pub(crate) steps_by_run: Vec<Vec<ExecutionRecord>>,
-}
-
 /// The last `runs` runs of pipeline `name` with their steps.
 pub(crate) fn pipeline(
     store: &mut dyn RecordReader,
-    name: &str,
+    name: String,
     runs: usize,
 ) -> Result<PipelineView, WebError> {
-    let records =
-        store.read_pipelines(&RunFilter::default().name(name).newest_first().limit(runs))?;
+    let records = store.read_pipelines(
+        &RunFilter::default()
+            .name(name.clone())
+            .newest_first()
+            .limit(runs),
+    )?;
     if records.is_empty() {
         return Err(WebError::not_found(format!(
             "no run of pipeline {name:?} recorded"
@@ -237,6 +243,7 @@ pub(crate) fn pipeline(
         steps_by_run.push(store.read_steps(&filter)?);
     }
     Ok(PipelineView {
+        name,
         runs: records,
         steps_by_run,
     })

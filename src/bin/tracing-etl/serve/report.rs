@@ -2,10 +2,12 @@
 //! the timeline inline, no script, no link back to a server — to attach to a ticket or keep as
 //! a CI artifact.
 
+use std::fmt::Write as _;
+
 use crate::args::ReportArgs;
 use crate::commands::show::resolve;
 use crate::error::CliError;
-use crate::escape::is_unsafe;
+use crate::escape::replace_unsafe;
 use crate::output::{stderr_line, TraceUrl, Ui};
 use crate::store::Store;
 
@@ -19,8 +21,8 @@ pub(crate) fn run(
     trace_url: Option<&TraceUrl>,
     ui: &mut Ui,
 ) -> Result<u8, CliError> {
-    let (run_id, attempts) = resolve(store, &args.run)?;
-    let view = view(store, &run_id, attempts, args.attempt).map_err(|e| match e {
+    let (run_id, attempts) = resolve(store, &args.run.id)?;
+    let view = view(store, &run_id, attempts, args.run.attempt).map_err(|e| match e {
         ViewError::NoAttempt(e) | ViewError::Store(e) => e,
     })?;
     let p = &view.pipeline;
@@ -45,13 +47,5 @@ pub(crate) fn run(
 /// `page` with every character a terminal could obey, other than newlines and tabs, written as
 /// an HTML character reference.
 fn html_safe(page: &str) -> String {
-    let mut out = String::with_capacity(page.len());
-    for c in page.chars() {
-        if is_unsafe(c) && c != '\n' && c != '\t' {
-            out.push_str(&format!("&#x{:x};", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    replace_unsafe(page, |out, c| write!(out, "&#x{c:x};"))
 }

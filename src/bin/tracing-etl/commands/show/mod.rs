@@ -43,9 +43,9 @@ pub(crate) fn run(
     args: &ShowArgs,
     ui: &mut Ui,
 ) -> Result<u8, CliError> {
-    let (run_id, mut attempts) = resolve(store, &args.run)?;
+    let (run_id, mut attempts) = resolve(store, &args.run.id)?;
     attempts.sort_by_key(|p| p.run.attempt);
-    let pipeline = pick_attempt(&run_id, &attempts, args.attempt)?.cloned();
+    let pipeline = pick_attempt(&run_id, &attempts, args.run.attempt)?.cloned();
     let filter = run_filter(&run_id, pipeline.as_ref());
     let processes = read_processes(store, &filter)?;
     if pipeline.is_none() && processes.is_empty() && !has_steps(store, &filter)? {

@@ -1,39 +1,61 @@
-//! What the list pages (`/`, `/failures`, the runs of `/pipelines/{name}`) share: the handler's
-//! shape (check the query, read a page on the store's thread, render), the filter form, the
-//! pagination links, and the table of pipeline runs.
+//! What the list pages (`/`, `/failures`, the runs of `/pipelines/{name}`) share: the page's
+//! frame (the filter form, the pagination links), and the table of pipeline runs.
 
-use axum::response::Response;
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
-use tracing_etl::store::RecordReader;
 use tracing_etl::{ExecutionRecord, RunStatus};
 
-use super::{pipeline_href, respond, run_href, status, took, when};
-use crate::serve::error::WebError;
-use crate::serve::query::{ListParams, ListQuery, DEFAULT_PER_PAGE};
-use crate::serve::read::Page;
-use crate::serve::AppState;
+use super::{layout, pipeline_href, run_href, status, table, took, when};
+use crate::serve::load::{List, Listed};
+use crate::serve::query::{ListQuery, DEFAULT_PER_PAGE};
 
-/// A list page: `params` checked, the page `read` off the store (on its blocking thread), then
-/// `render`ed; a bad query or a failed read is the error page.
-pub(crate) async fn list_page<T, R>(
-    state: AppState,
-    params: ListParams,
-    read: fn(&mut dyn RecordReader, &ListQuery) -> Result<Page<T>, WebError>,
-    render: R,
-) -> Response
-where
-    T: Send + 'static,
-    R: FnOnce(&AppState, &ListQuery, &Page<T>) -> Markup,
-{
-    let result = async {
-        let query = params.check()?;
-        let q = query.clone();
-        let page = state.history.read(move |store| read(store, &q)).await?;
-        Ok(render(&state, &query, &page))
+/// What tells one list page from another.
+pub(crate) struct ListPage {
+    title: &'static str,
+    /// The path the filter form is sent to.
+    path: &'static str,
+    /// Whether the status may be chosen.
+    with_status: bool,
+    /// What an empty page says.
+    none: &'static str,
+}
+
+impl ListPage {
+    /// `/`: pipeline runs.
+    pub(crate) const RUNS: ListPage = ListPage {
+        title: "Runs",
+        path: "/",
+        with_status: true,
+        none: "No pipeline runs match.",
+    };
+
+    /// `/failures`: failed runs.
+    pub(crate) const FAILURES: ListPage = ListPage {
+        title: "Failures",
+        path: "/failures",
+        with_status: false,
+        none: "No failed runs.",
+    };
+
+    /// The page of `list`: the title, the filter form, `rows` (or, on an empty page, the note
+    /// that says so), and the links to the pages around it.
+    pub(crate) fn layout<T: Listed>(&self, list: &List<T>, live: bool, rows: Markup) -> Markup {
+        let List { query, page } = list;
+        layout(
+            self.title,
+            live,
+            html! {
+                h1 { (self.title) }
+                (filters(query, self.path, self.with_status))
+                @if page.items.is_empty() {
+                    p.note { (self.none) }
+                } @else {
+                    (rows)
+                }
+                (pages(query, page.has_next, page.items.last().map(Listed::record)))
+            },
+        )
     }
-    .await;
-    respond(result)
 }
 
 /// The cell that names a run and links to its attempt's page.
@@ -50,32 +72,38 @@ pub(crate) fn runs_table(
     now: DateTime<Utc>,
     with_pipeline: bool,
 ) -> Markup {
-    html! {
-        table.runs {
-            thead { tr {
-                th { "Run" }
-                @if with_pipeline { th { "Pipeline" } }
-                th { "Attempt" } th { "Status" } th { "Started (UTC)" } th { "Duration" } th { "Failed step" }
-            } }
-            tbody {
-                @for r in runs {
-                    tr data-run-id=(r.run.run_id) {
-                        (run_cell(r))
-                        @if with_pipeline { td { a href=(pipeline_href(&r.name)) { (r.name) } } }
-                        td.num { (r.run.attempt) }
-                        td { (status(r.outcome.status)) }
-                        td { (when(r.started_at)) }
-                        td.num { (took(r, now)) }
-                        td { (r.failed_step().unwrap_or("")) }
-                    }
+    let mut head = vec!["Run"];
+    if with_pipeline {
+        head.push("Pipeline");
+    }
+    head.extend([
+        "Attempt",
+        "Status",
+        "Started (UTC)",
+        "Duration",
+        "Failed step",
+    ]);
+    table(
+        "runs",
+        &head,
+        html! {
+            @for r in runs {
+                tr data-run-id=(r.run.run_id) {
+                    (run_cell(r))
+                    @if with_pipeline { td { a href=(pipeline_href(&r.name)) { (r.name) } } }
+                    td.num { (r.run.attempt) }
+                    td { (status(r.outcome.status)) }
+                    td { (when(r.started_at)) }
+                    td.num { (took(r, now)) }
+                    td { (r.failed_step().unwrap_or("")) }
                 }
             }
-        }
-    }
+        },
+    )
 }
 
 /// The filter form; `with_status` for lists where the status may be chosen.
-pub(crate) fn filters(query: &ListQuery, action: &str, with_status: bool) -> Markup {
+fn filters(query: &ListQuery, action: &str, with_status: bool) -> Markup {
     let since = query.since.as_ref().map(|(text, _)| text.as_str());
     html! {
         form.filters method="get" action=(action) {
@@ -101,7 +129,7 @@ pub(crate) fn filters(query: &ListQuery, action: &str, with_status: bool) -> Mar
 
 /// Links to the previous and next pages: the next one starts after `last`, the page's last
 /// run; a page reached that way links back to the newest.
-pub(crate) fn pages(query: &ListQuery, has_next: bool, last: Option<&ExecutionRecord>) -> Markup {
+fn pages(query: &ListQuery, has_next: bool, last: Option<&ExecutionRecord>) -> Markup {
     html! {
         nav.pages {
             @if query.before.is_some() {

@@ -3,15 +3,16 @@
 //! text, never run. Links carry only percent-encoded ids and names, and a trace link only when
 //! it is an `http(s)` URL.
 
-pub(crate) mod failures;
+mod failures;
 mod list;
-pub(crate) mod pipeline;
+mod pipeline;
 pub(crate) mod run;
 mod run_summary;
-pub(crate) mod running;
-pub(crate) mod runs;
+mod running;
+mod runs;
 mod timeline;
 
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
@@ -19,7 +20,9 @@ use tracing_etl::{ExecutionRecord, RunStatus};
 
 use super::assets::{LIVE_PATH, STYLE, STYLE_PATH};
 use super::error::WebError;
+use super::load::Load;
 use super::query::percent_encode;
+use super::AppState;
 use crate::output::{duration_ms, elapsed, time};
 
 /// How often a page that shows running runs reloads itself, in seconds.
@@ -86,11 +89,30 @@ pub(crate) fn error_page(e: WebError) -> Response {
     (e.status, body).into_response()
 }
 
-/// A page, or the error page.
-pub(crate) fn respond(result: Result<Markup, WebError>) -> Response {
-    match result {
-        Ok(page) => page.into_response(),
+/// A page's data as HTML.
+pub(crate) trait Render: Load {
+    fn render(&self, state: &AppState) -> Markup;
+}
+
+/// `GET` of a page: its data read and rendered; a bad request or a failed read is the error
+/// page.
+pub(crate) async fn page<T: Render>(
+    State(state): State<AppState>,
+    request: T::Request,
+) -> Response {
+    match state.history.read(|store| T::read(store, request)).await {
+        Ok(data) => data.render(&state).into_response(),
         Err(e) => error_page(e),
+    }
+}
+
+/// A table of class `class`: a header row of `head`, then `rows`.
+pub(crate) fn table(class: &str, head: &[&str], rows: Markup) -> Markup {
+    html! {
+        table class=(class) {
+            thead { tr { @for h in head { th { (h) } } } }
+            tbody { (rows) }
+        }
     }
 }
 

@@ -1,74 +1,56 @@
 //! `/pipelines/{name}`: one pipeline's last runs — a duration chart, the success rate, each
 //! step's median and p95 duration, and the steps that got slower.
 
-use axum::extract::{Path, Query, State};
-use axum::response::Response;
 use chrono::Utc;
 use maud::{html, Markup};
 use tracing_etl::{ExecutionRecord, RunStatus};
 
 use super::list::runs_table;
-use super::{layout, pipeline_href, respond, run_href, took};
+use super::{layout, pipeline_href, run_href, table, took, Render};
 use crate::output::{duration_ms, human_ms};
-use crate::serve::query::PipelineParams;
-use crate::serve::read::{self, PipelineView};
+use crate::serve::read::PipelineView;
 use crate::serve::trends::{step_trends, success_rate};
 use crate::serve::AppState;
 
-pub(crate) async fn page(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(params): Query<PipelineParams>,
-) -> Response {
-    let result = async {
-        let runs = params.runs()?;
-        let pipeline = name.clone();
-        let view = state
-            .history
-            .read(move |store| read::pipeline(store, &pipeline, runs))
-            .await?;
-        Ok(render(&name, &view))
-    }
-    .await;
-    respond(result)
-}
-
-fn render(name: &str, view: &PipelineView) -> Markup {
-    let now = Utc::now();
-    let trends = step_trends(&view.steps_by_run);
-    let slower: Vec<_> = trends
-        .iter()
-        .filter_map(|t| t.slowdown().map(|ratio| (t, ratio)))
-        .collect();
-    let live = view
-        .runs
-        .iter()
-        .any(|r| r.outcome.status == RunStatus::Running);
-    layout(
-        &format!("Pipeline {name}"),
-        live,
-        html! {
-            h1 { "Pipeline " (name) }
-            p {
-                @if view.runs.len() == 1 { "The last run. " } @else { "The last " (view.runs.len()) " runs. " }
-                @match success_rate(&view.runs) {
-                    Some(rate) => { "Success rate: " strong.success-rate { (format!("{:.0}%", rate * 100.0)) } " of the finished runs. " }
-                    None => { "None has finished yet. " }
+impl Render for PipelineView {
+    fn render(&self, _: &AppState) -> Markup {
+        let (name, runs) = (&self.name, &self.runs);
+        let now = Utc::now();
+        let trends = step_trends(&self.steps_by_run);
+        let slower: Vec<_> = trends
+            .iter()
+            .filter_map(|t| t.slowdown().map(|ratio| (t, ratio)))
+            .collect();
+        let live = runs.iter().any(|r| r.outcome.status == RunStatus::Running);
+        let head = [
+            "Step",
+            "Runs",
+            "Failed",
+            "Median",
+            "p95",
+            "Older half median",
+            "Newer half median",
+        ];
+        layout(
+            &format!("Pipeline {name}"),
+            live,
+            html! {
+                h1 { "Pipeline " (name) }
+                p {
+                    @if runs.len() == 1 { "The last run. " } @else { "The last " (runs.len()) " runs. " }
+                    @match success_rate(runs) {
+                        Some(rate) => { "Success rate: " strong.success-rate { (format!("{:.0}%", rate * 100.0)) } " of the finished runs. " }
+                        None => { "None has finished yet. " }
+                    }
+                    a href=(pipeline_href(name)) { "All its runs" }
                 }
-                a href=(pipeline_href(name)) { "All its runs" }
-            }
-            h2 { "Duration" }
-            (chart(&view.runs, now))
-            h2 { "Steps" }
-            @if trends.is_empty() {
-                p.note { "No steps recorded." }
-            } @else {
-                table.steps {
-                    thead { tr {
-                        th { "Step" } th { "Runs" } th { "Failed" } th { "Median" } th { "p95" }
-                        th { "Older half median" } th { "Newer half median" }
-                    } }
-                    tbody {
+                h2 { "Duration" }
+                (chart(runs, now))
+                h2 { "Steps" }
+                @if trends.is_empty() {
+                    p.note { "No steps recorded." }
+                } @else {
+                    (table("steps", &head, html! {
                         @for t in &trends {
                             tr data-step=(t.name) {
                                 td { (t.name) }
@@ -80,27 +62,27 @@ fn render(name: &str, view: &PipelineView) -> Markup {
                                 td.num { (duration_ms(t.newer_median_ms)) }
                             }
                         }
-                    }
+                    }))
                 }
-            }
-            h2 { "Slower steps" }
-            @if slower.is_empty() {
-                p.note { "No step got slower (median of the newer half of the runs at least 20% and 10 ms above the older half's)." }
-            } @else {
-                ul.slower {
-                    @for (t, ratio) in &slower {
-                        li {
-                            strong { (t.name) } ": median "
-                            (duration_ms(t.older_median_ms)) " → " (duration_ms(t.newer_median_ms))
-                            " (" (format!("×{ratio:.1}")) ")"
+                h2 { "Slower steps" }
+                @if slower.is_empty() {
+                    p.note { "No step got slower (median of the newer half of the runs at least 20% and 10 ms above the older half's)." }
+                } @else {
+                    ul.slower {
+                        @for (t, ratio) in &slower {
+                            li {
+                                strong { (t.name) } ": median "
+                                (duration_ms(t.older_median_ms)) " → " (duration_ms(t.newer_median_ms))
+                                " (" (format!("×{ratio:.1}")) ")"
+                            }
                         }
                     }
                 }
-            }
-            h2 { "Runs" }
-            (runs_table(&view.runs, now, false))
-        },
-    )
+                h2 { "Runs" }
+                (runs_table(runs, now, false))
+            },
+        )
+    }
 }
 
 /// The runs' durations as bars, oldest on the left, coloured by status; each bar links to its

@@ -3,8 +3,6 @@
 //! is read as `show` sums it up, in memory that does not grow with the run: its timeline draws
 //! a sample of the steps, and the page adds the counts, the failed and the slowest steps.
 
-use axum::extract::{Path, Query, State};
-use axum::response::Response;
 use chrono::Utc;
 use maud::{html, Markup};
 use tracing_etl::record::ErrorDetails;
@@ -12,37 +10,22 @@ use tracing_etl::{ExecutionRecord, RunStatus};
 
 use super::run_summary::{sample_note, summary};
 use super::timeline::{timeline, MAX_BARS};
-use super::{layout, pipeline_page_href, respond, run_href, status, took, trace_link, when};
+use super::{layout, pipeline_page_href, run_href, status, took, trace_link, when, Render};
 use crate::liveness::Liveness;
 use crate::output::TraceUrl;
-use crate::serve::query::{percent_encode, RunParams};
-use crate::serve::read::{self, RunView};
+use crate::serve::query::percent_encode;
+use crate::serve::read::RunView;
 use crate::serve::AppState;
 
-pub(crate) async fn page(
-    State(state): State<AppState>,
-    Path(run_id): Path<String>,
-    Query(params): Query<RunParams>,
-) -> Response {
-    let result = async {
-        let attempt = params.attempt()?;
-        let view = state
-            .history
-            .read(move |store| read::run(store, &run_id, attempt))
-            .await?;
-        Ok(render(&state, &view))
+impl Render for RunView {
+    fn render(&self, state: &AppState) -> Markup {
+        let p = &self.pipeline;
+        layout(
+            &format!("Run {}", p.run.run_id),
+            p.outcome.status == RunStatus::Running,
+            body(self, state.trace_url.as_ref(), Links::Served),
+        )
     }
-    .await;
-    respond(result)
-}
-
-fn render(state: &AppState, view: &RunView) -> Markup {
-    let p = &view.pipeline;
-    layout(
-        &format!("Run {}", p.run.run_id),
-        p.outcome.status == RunStatus::Running,
-        body(view, state.trace_url.as_ref(), Links::Served),
-    )
 }
 
 /// What a run's page links to.

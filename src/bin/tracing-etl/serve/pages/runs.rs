@@ -1,46 +1,19 @@
 //! `/`: pipeline runs, newest first, filtered by pipeline, status and start time, a page at a
 //! time.
 
-use axum::extract::{Query, State};
-use axum::response::Response;
 use chrono::Utc;
-use maud::{html, Markup};
+use maud::Markup;
 use tracing_etl::{ExecutionRecord, RunStatus};
 
-use super::layout;
-use super::list::{filters, list_page, pages, runs_table};
-use crate::serve::query::{ListParams, ListQuery};
-use crate::serve::read::{self, Page};
+use super::list::{runs_table, ListPage};
+use super::Render;
+use crate::serve::load::List;
 use crate::serve::AppState;
 
-pub(crate) async fn page(
-    State(state): State<AppState>,
-    Query(params): Query<ListParams>,
-) -> Response {
-    list_page(state, params, read::runs, |_, query, page| {
-        render(query, page)
-    })
-    .await
-}
-
-fn render(query: &ListQuery, page: &Page<ExecutionRecord>) -> Markup {
-    let now = Utc::now();
-    let live = page
-        .items
-        .iter()
-        .any(|r| r.outcome.status == RunStatus::Running);
-    layout(
-        "Runs",
-        live,
-        html! {
-            h1 { "Runs" }
-            (filters(query, "/", true))
-            @if page.items.is_empty() {
-                p.note { "No pipeline runs match." }
-            } @else {
-                (runs_table(&page.items, now, true))
-            }
-            (pages(query, page.has_next, page.items.last()))
-        },
-    )
+impl Render for List<ExecutionRecord> {
+    fn render(&self, _: &AppState) -> Markup {
+        let runs = &self.page.items;
+        let live = runs.iter().any(|r| r.outcome.status == RunStatus::Running);
+        ListPage::RUNS.layout(self, live, runs_table(runs, Utc::now(), true))
+    }
 }
