@@ -97,7 +97,10 @@ fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 fn record_with(store: impl ExecutionRecordStore, f: impl FnOnce()) {
-    let (layer, guard) = ExecutionRecordsLayer::new(store);
+    // A deadline a busy test machine cannot reach: these tests are not about slow stores.
+    let (layer, guard) = ExecutionRecordsLayer::builder()
+        .store_deadline(Duration::from_secs(60))
+        .build(store);
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
     let stats = guard.shutdown().unwrap();
     assert_eq!(stats.dropped, 0);

@@ -132,7 +132,11 @@ pub fn run_with<R>(store: Store, f: impl FnOnce(&Probe) -> R) -> (Runs, R) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("runs.db");
     // The scenarios check panic messages too: capture them (an opt-in, process-wide hook).
-    let builder = ExecutionRecordsLayer::builder().capture_panic_messages();
+    // And a store deadline a busy test machine cannot reach: the scenarios are not about slow
+    // stores.
+    let builder = ExecutionRecordsLayer::builder()
+        .capture_panic_messages()
+        .store_deadline(std::time::Duration::from_secs(60));
     let (layer, guard) = match store {
         Store::Memory => builder.build(memory.clone()),
         Store::Sqlite => builder.build(Tee {

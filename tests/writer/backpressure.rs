@@ -71,6 +71,8 @@ fn run_burst<S: ExecutionRecordStore>(
         .queue_capacity(64)
         .max_batch(max_batch)
         .backpressure(backpressure)
+        // Not about slow stores: a deadline a busy test machine cannot reach.
+        .store_deadline(Duration::from_secs(60))
         .build(Slow {
             inner,
             per_batch: Duration::from_millis(1),
