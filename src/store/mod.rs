@@ -270,17 +270,36 @@ impl RunPosition {
     }
 }
 
-impl RunFilter {
-    /// Only rows of `run_id`.
-    pub fn run_id(mut self, run_id: impl Into<String>) -> Self {
-        self.run_id = Some(run_id.into());
-        self
-    }
+/// Setters of the filter's conditions that hold one value: `field(value: T)` sets the field to
+/// `Some(value)`, with `value` converted into the field's type.
+macro_rules! setters {
+    ($($(#[doc = $doc:literal])+ $field:ident($value:ident: $ty:ty);)+) => {$(
+        $(#[doc = $doc])+
+        pub fn $field(mut self, $value: $ty) -> Self {
+            self.$field = Some($value.into());
+            self
+        }
+    )+};
+}
 
-    /// Only rows whose run id starts with `prefix`.
-    pub fn run_id_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.run_id_prefix = Some(prefix.into());
-        self
+impl RunFilter {
+    setters! {
+        /// Only rows of `run_id`.
+        run_id(run_id: impl Into<String>);
+        /// Only rows whose run id starts with `prefix`.
+        run_id_prefix(prefix: impl Into<String>);
+        /// Only rows of `attempt`.
+        attempt(attempt: u32);
+        /// Only rows with `status`.
+        status(status: RunStatus);
+        /// Only rows named `name`.
+        name(name: impl Into<String>);
+        /// Only rows started at or after `since`.
+        since(since: DateTime<Utc>);
+        /// At most `limit` rows.
+        limit(limit: usize);
+        /// Only rows strictly before `position` in start order (see [`RunPosition`]).
+        before(position: RunPosition);
     }
 
     /// Only rows of one of `run_ids` (see [`RunFilter::run_ids`](Self#structfield.run_ids)).
@@ -293,45 +312,9 @@ impl RunFilter {
         self
     }
 
-    /// Only rows of `attempt`.
-    pub fn attempt(mut self, attempt: u32) -> Self {
-        self.attempt = Some(attempt);
-        self
-    }
-
-    /// Only rows with `status`.
-    pub fn status(mut self, status: RunStatus) -> Self {
-        self.status = Some(status);
-        self
-    }
-
-    /// Only rows named `name`.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Only rows started at or after `since`.
-    pub fn since(mut self, since: DateTime<Utc>) -> Self {
-        self.since = Some(since);
-        self
-    }
-
     /// Newest first.
     pub fn newest_first(mut self) -> Self {
         self.newest_first = true;
-        self
-    }
-
-    /// At most `limit` rows.
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = Some(limit);
-        self
-    }
-
-    /// Only rows strictly before `position` in start order (see [`RunPosition`]).
-    pub fn before(mut self, position: RunPosition) -> Self {
-        self.before = Some(position);
         self
     }
 
