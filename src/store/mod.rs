@@ -73,6 +73,21 @@ pub(crate) fn newer_schema(version: i64, supported: i64) -> Option<String> {
     })
 }
 
+/// For a read-only open of a store kept in a directory: that `dir`, the root of the store
+/// `store` names (`json lines store`, `delta store`), is there and is a directory.
+#[cfg_attr(not(any(feature = "jsonl", feature = "delta")), allow(dead_code))]
+pub(crate) fn existing_dir(store: &str, dir: &std::path::Path) -> Result<(), StoreError> {
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| StoreError::io(format!("{store} {}: open", dir.display()), e))?;
+    if !meta.is_dir() {
+        return Err(StoreError::invalid_data(
+            format!("{store} {}", dir.display()),
+            "not a directory",
+        ));
+    }
+    Ok(())
+}
+
 /// A destination for execution records.
 ///
 /// The background writer owns the store and is its only caller: methods are never called

@@ -31,7 +31,7 @@ pub use compact::{TableCompaction, TARGET_FILE_SIZE};
 use crate::error::StoreError;
 use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
 use crate::store::runtime::Rt;
-use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
+use crate::store::{existing_dir, ExecutionRecordStore, RecordReader, RunFilter};
 use location::Root;
 use read::Fold;
 use schema::PARTITION_COLUMN;
@@ -266,13 +266,7 @@ impl DeltaStore {
     /// reads as empty. Writing to a store opened this way fails.
     pub fn open_read_only(root: impl AsRef<Path>) -> Result<Self, StoreError> {
         let root = root.as_ref().to_path_buf();
-        let meta = std::fs::metadata(&root).map_err(|e| io_err(&root, "open", e))?;
-        if !meta.is_dir() {
-            return Err(StoreError::invalid_data(
-                format!("delta store {}", root.display()),
-                "not a directory",
-            ));
-        }
+        existing_dir("delta store", &root)?;
         let root = std::fs::canonicalize(&root).map_err(|e| io_err(&root, "open", e))?;
         DeltaStore::new(Root::Dir(root), true)
     }

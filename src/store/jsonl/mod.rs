@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::error::StoreError;
 use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
-use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
+use crate::store::{existing_dir, ExecutionRecordStore, RecordReader, RunFilter};
 
 pub(crate) use lines::Lines;
 pub use lines::ReadWarning;
@@ -179,13 +179,7 @@ impl JsonLinesStore {
     /// empty tables. Writing to a store opened this way fails.
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
-        let meta = std::fs::metadata(&dir).map_err(|e| io_err(&dir, "open", e))?;
-        if !meta.is_dir() {
-            return Err(StoreError::invalid_data(
-                format!("json lines store {}", dir.display()),
-                "not a directory",
-            ));
-        }
+        existing_dir("json lines store", &dir)?;
         Ok(JsonLinesStore {
             dir,
             writer: None,
