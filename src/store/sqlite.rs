@@ -11,7 +11,7 @@ use crate::error::StoreError;
 use crate::record::columns::{self, Column, ColumnType, Value};
 use crate::record::rfc3339::{self, Fraction};
 use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
-use crate::store::sql_filter::{self, Bound, Dialect};
+use crate::store::sql_filter::{self, Bound};
 use crate::store::sql_schema::{self, RowError, SqlDialect, SqlRow};
 use crate::store::{clamp_i64, newer_schema, ExecutionRecordStore, RecordReader, RunFilter};
 
@@ -358,7 +358,7 @@ impl SqliteStore {
         kind: EntityKind,
         filter: &'a RunFilter,
     ) -> (String, Vec<Box<dyn ToSql + 'a>>) {
-        let (clauses, values) = sql_filter::clauses::<Sqlite>(kind, filter, TIE_BREAKERS);
+        let (clauses, values) = sql_filter::clauses(kind, filter, TIE_BREAKERS, '?');
         let sql = format!(
             "SELECT {} FROM {}{clauses}",
             sql_schema::column_list(kind, self.version),
@@ -611,18 +611,8 @@ impl SqlRow for SqliteRow<'_> {
     }
 }
 
-/// SQLite's way of writing a filter: numbered `?N` placeholders.
+/// SQLite's types and literals.
 struct Sqlite;
-
-impl Dialect for Sqlite {
-    fn placeholder(n: usize) -> String {
-        format!("?{n}")
-    }
-
-    fn starts_with(placeholder: &str) -> String {
-        format!("substr(run_id, 1, length({placeholder})) = {placeholder}")
-    }
-}
 
 impl SqlDialect for Sqlite {
     fn column_type(ty: ColumnType) -> &'static str {

@@ -12,7 +12,7 @@ use super::PostgresStore;
 use crate::error::StoreError;
 use crate::record::columns;
 use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
-use crate::store::sql_filter::{self, Bound, Dialect};
+use crate::store::sql_filter::{self, Bound};
 use crate::store::sql_schema::{self, RowError, SqlRow};
 use crate::store::{RecordReader, RunFilter};
 
@@ -26,7 +26,7 @@ impl RecordReader for PostgresStore {
         filter: &RunFilter,
         visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        let (clauses, values) = sql_filter::clauses::<Postgres>(kind, filter, columns::key(kind));
+        let (clauses, values) = sql_filter::clauses(kind, filter, columns::key(kind), '$');
         let version = self.schema_version_in_use()?;
         let sql = format!(
             "DECLARE {CURSOR} NO SCROLL CURSOR FOR {}{clauses}",
@@ -96,19 +96,6 @@ impl PostgresStore {
                 return Ok(());
             }
         }
-    }
-}
-
-/// PostgreSQL's way of writing a filter: `$N` placeholders.
-struct Postgres;
-
-impl Dialect for Postgres {
-    fn placeholder(n: usize) -> String {
-        format!("${n}")
-    }
-
-    fn starts_with(placeholder: &str) -> String {
-        format!("left(run_id, char_length({placeholder}::text)) = {placeholder}::text")
     }
 }
 
