@@ -406,9 +406,10 @@ impl RunFilter {
 ///
 /// Each method returns the current row of every entity that passes the filter (for append-only
 /// stores: the latest record per entity, an end record winning over a start record). A store
-/// implements [`for_each_record`](Self::for_each_record) and
-/// [`read_recorders`](Self::read_recorders); the methods that return a `Vec` are built on the
-/// first.
+/// implements [`visit_records`](Self::visit_records) and
+/// [`read_recorders`](Self::read_recorders); callers read through
+/// [`for_each_record`](Self::for_each_record), and the methods that return a `Vec` are built on
+/// it.
 ///
 /// [`for_each_record`](Self::for_each_record) streams: a store hands over one record at a time
 /// and holds no more than a batch of rows (SQL stores) or a small index entry per entity of the
@@ -433,6 +434,12 @@ impl RunFilter {
 /// assert_eq!(failed_steps(&mut InMemoryStore::new(), "r1"), 0);
 /// ```
 pub trait RecordReader {
+    /// Hands every record of `read.kind` that passes `read.filter` to
+    /// [`read.visit`](RecordVisit::visit), in the filter's order, until it returns
+    /// [`ControlFlow::Break`]: what a store implements for
+    /// [`for_each_record`](Self::for_each_record).
+    fn visit_records(&mut self, read: RecordVisit<'_>) -> Result<(), StoreError>;
+
     /// Calls `visit` with every record of `kind` that passes `filter`, in the filter's order,
     /// until `visit` returns [`ControlFlow::Break`] (`filter`'s `name` is the pipeline, process
     /// or step name).
@@ -441,7 +448,13 @@ pub trait RecordReader {
         kind: EntityKind,
         filter: &RunFilter,
         visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.visit_records(RecordVisit {
+            kind,
+            filter,
+            visitor: visit,
+        })
+    }
 
     /// Records of `kind` (`filter`'s `name` is the pipeline, process or step name), collected
     /// from [`for_each_record`](Self::for_each_record).
@@ -475,4 +488,69 @@ pub trait RecordReader {
 
     /// The latest heartbeat of every writer that recorded into the store.
     fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError>;
+}
+
+/// One read of [`RecordReader::for_each_record`], as a store's
+/// [`visit_records`](RecordReader::visit_records) gets it: which records, and the visitor they
+/// are handed to.
+///
+/// ```
+/// use tracing_etl::store::{RecordReader, RecordVisit};
+/// use tracing_etl::{record::RecorderHeartbeat, ExecutionRecord, StoreError};
+///
+/// /// A store that holds its latest rows in a `Vec`.
+/// #[derive(Debug)]
+/// struct Rows(Vec<ExecutionRecord>);
+///
+/// impl RecordReader for Rows {
+///     fn visit_records(&mut self, read: RecordVisit<'_>) -> Result<(), StoreError> {
+///         let mut rows: Vec<ExecutionRecord> = self
+///             .0
+///             .iter()
+///             .filter(|r| r.kind == read.kind && read.filter.matches_record(r))
+///             .cloned()
+///             .collect();
+///         read.filter
+///             .order_and_limit(&mut rows, |r| (r.started_at, &r.run.run_id, r.run.attempt));
+///         read.visit_all(rows);
+///         Ok(())
+///     }
+///
+///     fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
+///         Ok(Vec::new())
+///     }
+/// }
+/// ```
+pub struct RecordVisit<'a> {
+    /// The kind of entity read.
+    pub kind: EntityKind,
+    /// Which records, in which order (its `name` is the pipeline, process or step name).
+    pub filter: &'a RunFilter,
+    visitor: &'a mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
+}
+
+impl RecordVisit<'_> {
+    /// Hands `record` over; [`ControlFlow::Break`] when no more records are wanted.
+    pub fn visit(&mut self, record: ExecutionRecord) -> ControlFlow<()> {
+        (self.visitor)(record)
+    }
+
+    /// Hands `records` over in turn, until no more are wanted: for a store that has the rows
+    /// of the read in hand before it hands over the first.
+    pub fn visit_all(mut self, records: impl IntoIterator<Item = ExecutionRecord>) {
+        for record in records {
+            if self.visit(record).is_break() {
+                break;
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for RecordVisit<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordVisit")
+            .field("kind", &self.kind)
+            .field("filter", &self.filter)
+            .finish_non_exhaustive()
+    }
 }
