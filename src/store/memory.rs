@@ -6,9 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::StoreError;
 use crate::record::{EntityKey, EntityKind, ExecutionRecord, RecorderHeartbeat};
-use std::ops::ControlFlow;
-
-use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
+use crate::store::{ExecutionRecordStore, RecordReader, RecordVisit};
 
 /// A store that keeps records in memory.
 ///
@@ -125,20 +123,12 @@ impl InMemoryStore {
 }
 
 impl RecordReader for InMemoryStore {
-    fn for_each_record(
-        &mut self,
-        kind: EntityKind,
-        filter: &RunFilter,
-        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
-        let mut rows = self.latest(kind);
-        rows.retain(|r| filter.matches_record(r));
-        filter.order_and_limit(&mut rows, |r| (r.started_at, &r.run.run_id, r.run.attempt));
-        for row in rows {
-            if visit(row).is_break() {
-                break;
-            }
-        }
+    fn visit_records(&mut self, read: RecordVisit<'_>) -> Result<(), StoreError> {
+        let mut rows = self.latest(read.kind);
+        rows.retain(|r| read.filter.matches_record(r));
+        read.filter
+            .order_and_limit(&mut rows, |r| (r.started_at, &r.run.run_id, r.run.attempt));
+        read.visit_all(rows);
         Ok(())
     }
 

@@ -73,6 +73,21 @@ pub(crate) fn newer_schema(version: i64, supported: i64) -> Option<String> {
     })
 }
 
+/// For a read-only open of a store kept in a directory: that `dir`, the root of the store
+/// `store` names (`json lines store`, `delta store`), is there and is a directory.
+#[cfg_attr(not(any(feature = "jsonl", feature = "delta")), allow(dead_code))]
+pub(crate) fn existing_dir(store: &str, dir: &std::path::Path) -> Result<(), StoreError> {
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| StoreError::io(format!("{store} {}: open", dir.display()), e))?;
+    if !meta.is_dir() {
+        return Err(StoreError::invalid_data(
+            format!("{store} {}", dir.display()),
+            "not a directory",
+        ));
+    }
+    Ok(())
+}
+
 /// A destination for execution records.
 ///
 /// The background writer owns the store and is its only caller: methods are never called
@@ -270,17 +285,36 @@ impl RunPosition {
     }
 }
 
-impl RunFilter {
-    /// Only rows of `run_id`.
-    pub fn run_id(mut self, run_id: impl Into<String>) -> Self {
-        self.run_id = Some(run_id.into());
-        self
-    }
+/// Setters of the filter's conditions that hold one value: `field(value: T)` sets the field to
+/// `Some(value)`, with `value` converted into the field's type.
+macro_rules! setters {
+    ($($(#[doc = $doc:literal])+ $field:ident($value:ident: $ty:ty);)+) => {$(
+        $(#[doc = $doc])+
+        pub fn $field(mut self, $value: $ty) -> Self {
+            self.$field = Some($value.into());
+            self
+        }
+    )+};
+}
 
-    /// Only rows whose run id starts with `prefix`.
-    pub fn run_id_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.run_id_prefix = Some(prefix.into());
-        self
+impl RunFilter {
+    setters! {
+        /// Only rows of `run_id`.
+        run_id(run_id: impl Into<String>);
+        /// Only rows whose run id starts with `prefix`.
+        run_id_prefix(prefix: impl Into<String>);
+        /// Only rows of `attempt`.
+        attempt(attempt: u32);
+        /// Only rows with `status`.
+        status(status: RunStatus);
+        /// Only rows named `name`.
+        name(name: impl Into<String>);
+        /// Only rows started at or after `since`.
+        since(since: DateTime<Utc>);
+        /// At most `limit` rows.
+        limit(limit: usize);
+        /// Only rows strictly before `position` in start order (see [`RunPosition`]).
+        before(position: RunPosition);
     }
 
     /// Only rows of one of `run_ids` (see [`RunFilter::run_ids`](Self#structfield.run_ids)).
@@ -293,45 +327,9 @@ impl RunFilter {
         self
     }
 
-    /// Only rows of `attempt`.
-    pub fn attempt(mut self, attempt: u32) -> Self {
-        self.attempt = Some(attempt);
-        self
-    }
-
-    /// Only rows with `status`.
-    pub fn status(mut self, status: RunStatus) -> Self {
-        self.status = Some(status);
-        self
-    }
-
-    /// Only rows named `name`.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Only rows started at or after `since`.
-    pub fn since(mut self, since: DateTime<Utc>) -> Self {
-        self.since = Some(since);
-        self
-    }
-
     /// Newest first.
     pub fn newest_first(mut self) -> Self {
         self.newest_first = true;
-        self
-    }
-
-    /// At most `limit` rows.
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = Some(limit);
-        self
-    }
-
-    /// Only rows strictly before `position` in start order (see [`RunPosition`]).
-    pub fn before(mut self, position: RunPosition) -> Self {
-        self.before = Some(position);
         self
     }
 
@@ -408,9 +406,10 @@ impl RunFilter {
 ///
 /// Each method returns the current row of every entity that passes the filter (for append-only
 /// stores: the latest record per entity, an end record winning over a start record). A store
-/// implements [`for_each_record`](Self::for_each_record) and
-/// [`read_recorders`](Self::read_recorders); the methods that return a `Vec` are built on the
-/// first.
+/// implements [`visit_records`](Self::visit_records) and
+/// [`read_recorders`](Self::read_recorders); callers read through
+/// [`for_each_record`](Self::for_each_record), and the methods that return a `Vec` are built on
+/// it.
 ///
 /// [`for_each_record`](Self::for_each_record) streams: a store hands over one record at a time
 /// and holds no more than a batch of rows (SQL stores) or a small index entry per entity of the
@@ -435,6 +434,12 @@ impl RunFilter {
 /// assert_eq!(failed_steps(&mut InMemoryStore::new(), "r1"), 0);
 /// ```
 pub trait RecordReader {
+    /// Hands every record of `read.kind` that passes `read.filter` to
+    /// [`read.visit`](RecordVisit::visit), in the filter's order, until it returns
+    /// [`ControlFlow::Break`]: what a store implements for
+    /// [`for_each_record`](Self::for_each_record).
+    fn visit_records(&mut self, read: RecordVisit<'_>) -> Result<(), StoreError>;
+
     /// Calls `visit` with every record of `kind` that passes `filter`, in the filter's order,
     /// until `visit` returns [`ControlFlow::Break`] (`filter`'s `name` is the pipeline, process
     /// or step name).
@@ -443,7 +448,13 @@ pub trait RecordReader {
         kind: EntityKind,
         filter: &RunFilter,
         visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.visit_records(RecordVisit {
+            kind,
+            filter,
+            visitor: visit,
+        })
+    }
 
     /// Records of `kind` (`filter`'s `name` is the pipeline, process or step name), collected
     /// from [`for_each_record`](Self::for_each_record).
@@ -477,4 +488,69 @@ pub trait RecordReader {
 
     /// The latest heartbeat of every writer that recorded into the store.
     fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError>;
+}
+
+/// One read of [`RecordReader::for_each_record`], as a store's
+/// [`visit_records`](RecordReader::visit_records) gets it: which records, and the visitor they
+/// are handed to.
+///
+/// ```
+/// use tracing_etl::store::{RecordReader, RecordVisit};
+/// use tracing_etl::{record::RecorderHeartbeat, ExecutionRecord, StoreError};
+///
+/// /// A store that holds its latest rows in a `Vec`.
+/// #[derive(Debug)]
+/// struct Rows(Vec<ExecutionRecord>);
+///
+/// impl RecordReader for Rows {
+///     fn visit_records(&mut self, read: RecordVisit<'_>) -> Result<(), StoreError> {
+///         let mut rows: Vec<ExecutionRecord> = self
+///             .0
+///             .iter()
+///             .filter(|r| r.kind == read.kind && read.filter.matches_record(r))
+///             .cloned()
+///             .collect();
+///         read.filter
+///             .order_and_limit(&mut rows, |r| (r.started_at, &r.run.run_id, r.run.attempt));
+///         read.visit_all(rows);
+///         Ok(())
+///     }
+///
+///     fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
+///         Ok(Vec::new())
+///     }
+/// }
+/// ```
+pub struct RecordVisit<'a> {
+    /// The kind of entity read.
+    pub kind: EntityKind,
+    /// Which records, in which order (its `name` is the pipeline, process or step name).
+    pub filter: &'a RunFilter,
+    visitor: &'a mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
+}
+
+impl RecordVisit<'_> {
+    /// Hands `record` over; [`ControlFlow::Break`] when no more records are wanted.
+    pub fn visit(&mut self, record: ExecutionRecord) -> ControlFlow<()> {
+        (self.visitor)(record)
+    }
+
+    /// Hands `records` over in turn, until no more are wanted: for a store that has the rows
+    /// of the read in hand before it hands over the first.
+    pub fn visit_all(mut self, records: impl IntoIterator<Item = ExecutionRecord>) {
+        for record in records {
+            if self.visit(record).is_break() {
+                break;
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for RecordVisit<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordVisit")
+            .field("kind", &self.kind)
+            .field("filter", &self.filter)
+            .finish_non_exhaustive()
+    }
 }

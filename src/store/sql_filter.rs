@@ -1,6 +1,6 @@
 //! A [`RunFilter`] as SQL: the `WHERE`, `ORDER BY` and `LIMIT` clauses of a query of one
 //! entity table, with every value bound. Shared by the SQL stores, which differ only in how
-//! they write a placeholder and a prefix test, and in how they bind the values.
+//! they write a placeholder and in how they bind the values.
 
 use chrono::{DateTime, Utc};
 
@@ -16,29 +16,21 @@ pub(crate) enum Bound<'a> {
     Time(DateTime<Utc>),
 }
 
-/// What differs between the SQL dialects.
-pub(crate) trait Dialect {
-    /// The placeholder of the `n`th bound value, counting from 1.
-    fn placeholder(n: usize) -> String;
-
-    /// The condition that `run_id` starts with the text bound at `placeholder`, taken literally
-    /// (not a `LIKE` pattern: `%` and `_` in the prefix are themselves).
-    fn starts_with(placeholder: &str) -> String;
-}
-
-/// The clauses that follow `SELECT … FROM <table of kind>`, and the values they bind. Rows
+/// The clauses that follow `SELECT … FROM <table of kind>`, and the values they bind, the `n`th
+/// (counting from 1) at the placeholder `{sign}{n}` (`?1` in SQLite, `$1` in PostgreSQL). Rows
 /// come oldest first (newest first with [`RunFilter::newest_first`]), by `started_at` then by
 /// `tie_breakers` (for pipelines: by run id and attempt, see [`order_ties`]).
-pub(crate) fn clauses<'a, D: Dialect>(
+pub(crate) fn clauses<'a>(
     kind: EntityKind,
     filter: &'a RunFilter,
     tie_breakers: &[&str],
+    sign: char,
 ) -> (String, Vec<Bound<'a>>) {
     let mut sql = String::from(" WHERE true");
     let mut values = Vec::new();
     let mut bind = |value: Bound<'a>| {
         values.push(value);
-        D::placeholder(values.len())
+        format!("{sign}{}", values.len())
     };
     if let Some(run_id) = &filter.run_id {
         let p = bind(Bound::Text(run_id));
@@ -53,8 +45,12 @@ pub(crate) fn clauses<'a, D: Dialect>(
         }
     }
     if let Some(prefix) = &filter.run_id_prefix {
+        // Taken literally (not a `LIKE` pattern: `%` and `_` in the prefix are themselves);
+        // the cast tells PostgreSQL the parameter's type.
         let p = bind(Bound::Text(prefix));
-        sql.push_str(&format!(" AND {}", D::starts_with(&p)));
+        sql.push_str(&format!(
+            " AND substr(run_id, 1, length(CAST({p} AS text))) = CAST({p} AS text)"
+        ));
     }
     if let Some(attempt) = filter.attempt {
         let p = bind(Bound::Integer(attempt.into()));
@@ -98,22 +94,10 @@ mod tests {
     use super::*;
     use crate::RunStatus;
 
-    struct Numbered;
-
-    impl Dialect for Numbered {
-        fn placeholder(n: usize) -> String {
-            format!("${n}")
-        }
-
-        fn starts_with(p: &str) -> String {
-            format!("starts_with(run_id, {p})")
-        }
-    }
-
     #[test]
     fn pipeline_runs_that_started_together_come_by_key() {
         let filter = RunFilter::default().newest_first();
-        let (sql, _) = clauses::<Numbered>(EntityKind::Pipeline, &filter, &["rowid"]);
+        let (sql, _) = clauses(EntityKind::Pipeline, &filter, &["rowid"], '$');
         assert_eq!(
             sql,
             " WHERE true ORDER BY started_at DESC, run_id DESC, attempt DESC"
@@ -123,7 +107,7 @@ mod tests {
     #[test]
     fn no_filter_orders_only() {
         let filter = RunFilter::default();
-        let (sql, values) = clauses::<Numbered>(EntityKind::Step, &filter, &["step_run_id"]);
+        let (sql, values) = clauses(EntityKind::Step, &filter, &["step_run_id"], '$');
         assert_eq!(sql, " WHERE true ORDER BY started_at ASC, step_run_id ASC");
         assert!(values.is_empty());
     }
@@ -143,10 +127,11 @@ mod tests {
             limit: Some(5),
             before: Some(super::super::RunPosition::new(since, "r9", 3)),
         };
-        let (sql, values) = clauses::<Numbered>(EntityKind::Process, &filter, &["a", "b"]);
+        let (sql, values) = clauses(EntityKind::Process, &filter, &["a", "b"], '$');
         assert_eq!(
             sql,
-            " WHERE true AND run_id = $1 AND run_id IN ($2, $3) AND starts_with(run_id, $4) \
+            " WHERE true AND run_id = $1 AND run_id IN ($2, $3) \
+             AND substr(run_id, 1, length(CAST($4 AS text))) = CAST($4 AS text) \
              AND attempt = $5 AND status = $6 AND process = $7 AND started_at >= $8 \
              AND (started_at, run_id, attempt) < ($9, $10, $11) \
              ORDER BY started_at DESC, a DESC, b DESC LIMIT $12"
@@ -173,7 +158,7 @@ mod tests {
     #[test]
     fn an_empty_list_of_run_ids_matches_no_row() {
         let filter = RunFilter::default().run_ids(Vec::<String>::new());
-        let (sql, values) = clauses::<Numbered>(EntityKind::Pipeline, &filter, &[]);
+        let (sql, values) = clauses(EntityKind::Pipeline, &filter, &[], '$');
         assert!(sql.starts_with(" WHERE true AND false ORDER BY"), "{sql}");
         assert!(values.is_empty());
     }

@@ -1,6 +1,5 @@
 //! [`SqliteStore`]: the embedded default store, one SQLite file in WAL mode.
 
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,9 +10,11 @@ use crate::error::StoreError;
 use crate::record::columns::{self, Column, ColumnType, Value};
 use crate::record::rfc3339::{self, Fraction};
 use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
-use crate::store::sql_filter::{self, Bound, Dialect};
+use crate::store::sql_filter::{self, Bound};
 use crate::store::sql_schema::{self, RowError, SqlDialect, SqlRow};
-use crate::store::{clamp_i64, newer_schema, ExecutionRecordStore, RecordReader, RunFilter};
+use crate::store::{
+    clamp_i64, newer_schema, ExecutionRecordStore, RecordReader, RecordVisit, RunFilter,
+};
 
 /// The schema version this release writes (`PRAGMA user_version` of the database file).
 ///
@@ -320,45 +321,13 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Calls `visit` with each row of `kind`'s table that passes `filter`, as the cursor reads
-    /// it, every value bound as a parameter.
-    fn visit(
-        &self,
-        kind: EntityKind,
-        filter: &RunFilter,
-        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
-        if self.version == 0 {
-            // A history with no schema yet (read-only): nothing recorded.
-            return Ok(());
-        }
-        let (sql, params) = self.query(kind, filter);
-        let path = &self.path;
-        let mut stmt = self
-            .conn
-            .prepare_cached(&sql)
-            .map_err(|e| sqlite_err(path, "prepare query", e))?;
-        let version = self.version;
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(params.iter()))
-            .map_err(|e| sqlite_err(path, "query", e))?;
-        while let Some(row) = rows.next().map_err(|e| sqlite_err(path, "read row", e))? {
-            let record =
-                record_from_row(kind, version, row).map_err(|e| sqlite_err(path, "read row", e))?;
-            if visit(record).is_break() {
-                break;
-            }
-        }
-        Ok(())
-    }
-
     /// The `SELECT` of the rows of `kind`'s table that pass `filter`, and its parameters.
     fn query<'a>(
         &self,
         kind: EntityKind,
         filter: &'a RunFilter,
     ) -> (String, Vec<Box<dyn ToSql + 'a>>) {
-        let (clauses, values) = sql_filter::clauses::<Sqlite>(kind, filter, TIE_BREAKERS);
+        let (clauses, values) = sql_filter::clauses(kind, filter, TIE_BREAKERS, '?');
         let sql = format!(
             "SELECT {} FROM {}{clauses}",
             sql_schema::column_list(kind, self.version),
@@ -385,13 +354,32 @@ impl SqliteStore {
 }
 
 impl RecordReader for SqliteStore {
-    fn for_each_record(
-        &mut self,
-        kind: EntityKind,
-        filter: &RunFilter,
-        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
-        self.visit(kind, filter, visit)
+    /// Hands over each row of the kind's table that passes the filter, as the cursor reads it,
+    /// every value bound as a parameter.
+    fn visit_records(&mut self, mut read: RecordVisit<'_>) -> Result<(), StoreError> {
+        if self.version == 0 {
+            // A history with no schema yet (read-only): nothing recorded.
+            return Ok(());
+        }
+        let kind = read.kind;
+        let (sql, params) = self.query(kind, read.filter);
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(|e| sqlite_err(path, "prepare query", e))?;
+        let version = self.version;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.iter()))
+            .map_err(|e| sqlite_err(path, "query", e))?;
+        while let Some(row) = rows.next().map_err(|e| sqlite_err(path, "read row", e))? {
+            let record =
+                record_from_row(kind, version, row).map_err(|e| sqlite_err(path, "read row", e))?;
+            if read.visit(record).is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
@@ -611,18 +599,8 @@ impl SqlRow for SqliteRow<'_> {
     }
 }
 
-/// SQLite's way of writing a filter: numbered `?N` placeholders.
+/// SQLite's types and literals.
 struct Sqlite;
-
-impl Dialect for Sqlite {
-    fn placeholder(n: usize) -> String {
-        format!("?{n}")
-    }
-
-    fn starts_with(placeholder: &str) -> String {
-        format!("substr(run_id, 1, length({placeholder})) = {placeholder}")
-    }
-}
 
 impl SqlDialect for Sqlite {
     fn column_type(ty: ColumnType) -> &'static str {

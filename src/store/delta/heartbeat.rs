@@ -85,15 +85,11 @@ pub(super) fn read(root: &Path) -> Result<Vec<RecorderHeartbeat>, StoreError> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(io_err(&path, "read heartbeat", e)),
         };
-        let beat: RecorderHeartbeat =
-            serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
-                context: format!("delta store {}: heartbeat", path.display()),
-                source,
-            })?;
-        beats.push(beat);
+        beats.push(parse(&bytes, || {
+            format!("delta store {}: heartbeat", path.display())
+        })?);
     }
-    beats.sort_by(|a, b| (a.started_at, &a.recorder_id).cmp(&(b.started_at, &b.recorder_id)));
-    Ok(beats)
+    Ok(oldest_first(beats))
 }
 
 /// Replaces the beat object of `heartbeat`'s recorder under `_recorders/` of an object store
@@ -151,15 +147,25 @@ pub(super) async fn read_objects(
                 ))
             }
         };
-        let beat: RecorderHeartbeat =
-            serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
-                context: format!("delta store {root}: heartbeat {}", meta.location),
-                source,
-            })?;
-        beats.push(beat);
+        beats.push(parse(&bytes, || {
+            format!("delta store {root}: heartbeat {}", meta.location)
+        })?);
     }
+    Ok(oldest_first(beats))
+}
+
+/// The beat in the bytes of a beat file (or object); `context` says which in an error.
+fn parse(bytes: &[u8], context: impl FnOnce() -> String) -> Result<RecorderHeartbeat, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Json {
+        context: context(),
+        source,
+    })
+}
+
+/// `beats` by the start of their recorder, then by recorder id.
+fn oldest_first(mut beats: Vec<RecorderHeartbeat>) -> Vec<RecorderHeartbeat> {
     beats.sort_by(|a, b| (a.started_at, &a.recorder_id).cmp(&(b.started_at, &b.recorder_id)));
-    Ok(beats)
+    beats
 }
 
 #[cfg(feature = "delta-s3")]

@@ -16,7 +16,6 @@ mod write;
 
 use std::collections::HashMap;
 use std::future::IntoFuture;
-use std::ops::ControlFlow;
 use std::path::Path;
 
 use deltalake::arrow::array::RecordBatch;
@@ -31,7 +30,7 @@ pub use compact::{TableCompaction, TARGET_FILE_SIZE};
 use crate::error::StoreError;
 use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
 use crate::store::runtime::Rt;
-use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
+use crate::store::{existing_dir, ExecutionRecordStore, RecordReader, RecordVisit, RunFilter};
 use location::Root;
 use read::Fold;
 use schema::PARTITION_COLUMN;
@@ -266,13 +265,7 @@ impl DeltaStore {
     /// reads as empty. Writing to a store opened this way fails.
     pub fn open_read_only(root: impl AsRef<Path>) -> Result<Self, StoreError> {
         let root = root.as_ref().to_path_buf();
-        let meta = std::fs::metadata(&root).map_err(|e| io_err(&root, "open", e))?;
-        if !meta.is_dir() {
-            return Err(StoreError::invalid_data(
-                format!("delta store {}", root.display()),
-                "not a directory",
-            ));
-        }
+        existing_dir("delta store", &root)?;
         let root = std::fs::canonicalize(&root).map_err(|e| io_err(&root, "open", e))?;
         DeltaStore::new(Root::Dir(root), true)
     }
@@ -521,20 +514,13 @@ fn io_err(path: &Path, what: &str, source: std::io::Error) -> StoreError {
 }
 
 impl RecordReader for DeltaStore {
-    /// The latest row of every entity of `kind` that passes `filter`, in its order. The latest
-    /// row per key is only known once every file of the table was read, so the rows that pass
-    /// are collected before the first is visited (memory grows with them, not with the table).
-    fn for_each_record(
-        &mut self,
-        kind: EntityKind,
-        filter: &RunFilter,
-        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
-        for record in self.latest_rows(kind, filter)? {
-            if visit(record).is_break() {
-                break;
-            }
-        }
+    /// The latest row of every entity of the kind read that passes the filter, in its order.
+    /// The latest row per key is only known once every file of the table was read, so the rows
+    /// that pass are collected before the first is visited (memory grows with them, not with
+    /// the table).
+    fn visit_records(&mut self, read: RecordVisit<'_>) -> Result<(), StoreError> {
+        let rows = self.latest_rows(read.kind, read.filter)?;
+        read.visit_all(rows);
         Ok(())
     }
 

@@ -14,13 +14,12 @@ mod write;
 use std::collections::HashSet;
 use std::fmt;
 use std::io;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::StoreError;
 use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
-use crate::store::{ExecutionRecordStore, RecordReader, RunFilter};
+use crate::store::{existing_dir, ExecutionRecordStore, RecordReader, RecordVisit};
 
 pub(crate) use lines::Lines;
 pub use lines::ReadWarning;
@@ -179,13 +178,7 @@ impl JsonLinesStore {
     /// empty tables. Writing to a store opened this way fails.
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
-        let meta = std::fs::metadata(&dir).map_err(|e| io_err(&dir, "open", e))?;
-        if !meta.is_dir() {
-            return Err(StoreError::invalid_data(
-                format!("json lines store {}", dir.display()),
-                "not a directory",
-            ));
-        }
+        existing_dir("json lines store", &dir)?;
         Ok(JsonLinesStore {
             dir,
             writer: None,
@@ -251,13 +244,8 @@ impl RecordReader for JsonLinesStore {
     /// Two passes over the kind's file: the first keeps, per entity of the filter's runs, where
     /// its latest line is (a few dozen bytes each); the second reads those lines alone, in the
     /// filter's order, each record handed over as it is read.
-    fn for_each_record(
-        &mut self,
-        kind: EntityKind,
-        filter: &RunFilter,
-        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
-        self.for_each_latest(kind, filter, visit)
+    fn visit_records(&mut self, read: RecordVisit<'_>) -> Result<(), StoreError> {
+        self.for_each_latest(read)
     }
 
     fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {

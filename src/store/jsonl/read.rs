@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::hash::Hash;
 use std::io::{BufReader, Read, Seek, SeekFrom};
-use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeSeed;
@@ -21,8 +20,8 @@ use serde::Deserialize;
 use super::lines::{describe, scan_lines, LineAt, ReadWarning};
 use super::{io_err, JsonLinesStore, Table};
 use crate::error::StoreError;
-use crate::record::{EntityKind, EventName, ExecutionRecord, Phase, RecordSeed};
-use crate::store::RunFilter;
+use crate::record::{EntityKind, EventName, Phase, RecordSeed};
+use crate::store::RecordVisit;
 
 impl JsonLinesStore {
     /// Reads `table`, each line read by `parse`, folding its lines into the latest record per
@@ -54,15 +53,11 @@ impl JsonLinesStore {
         Ok(rows)
     }
 
-    /// Calls `visit` with the latest record of every entity of `kind` that passes `filter`, in
+    /// Hands `read` the latest record of every entity of its kind that passes its filter, in
     /// the filter's order (by start time, entities first seen first among equal times), until
-    /// `visit` breaks.
-    pub(super) fn for_each_latest(
-        &mut self,
-        kind: EntityKind,
-        filter: &RunFilter,
-        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
+    /// it wants no more.
+    pub(super) fn for_each_latest(&mut self, mut read: RecordVisit<'_>) -> Result<(), StoreError> {
+        let (kind, filter) = (read.kind, read.filter);
         let path = self.path(Table::of(kind));
         let mut latest: Vec<Latest> = Vec::new();
         let mut index: HashMap<Box<str>, usize> = HashMap::new();
@@ -131,7 +126,7 @@ impl JsonLinesStore {
                 continue;
             }
             count += 1;
-            if visit(record).is_break() {
+            if read.visit(record).is_break() {
                 break;
             }
         }
@@ -211,8 +206,9 @@ fn event_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<EventName, D::Er
 }
 
 impl Head<'_> {
-    /// The entity's key in its table, as [`ExecutionRecord::key`] has it (a missing id counts
-    /// as empty): `(run_id, attempt)` for pipelines, the entity's own id for the others.
+    /// The entity's key in its table, as [`ExecutionRecord::key`](crate::ExecutionRecord::key)
+    /// has it (a missing id counts as empty): `(run_id, attempt)` for pipelines, the entity's
+    /// own id for the others.
     fn key(&self, kind: EntityKind) -> Box<str> {
         let id = |id: &Option<Cow<'_, str>>| id.as_deref().unwrap_or_default().into();
         match kind {

@@ -1,7 +1,5 @@
-//! Reads: a [`RunFilter`] turned into SQL with bound parameters, and rows mapped back to
-//! records.
-
-use std::ops::ControlFlow;
+//! Reads: a [`RunFilter`](crate::store::RunFilter) turned into SQL with bound parameters, and
+//! rows mapped back to records.
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::ToSql;
@@ -12,21 +10,17 @@ use super::PostgresStore;
 use crate::error::StoreError;
 use crate::record::columns;
 use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
-use crate::store::sql_filter::{self, Bound, Dialect};
+use crate::store::sql_filter::{self, Bound};
 use crate::store::sql_schema::{self, RowError, SqlRow};
-use crate::store::{RecordReader, RunFilter};
+use crate::store::{RecordReader, RecordVisit};
 
 impl RecordReader for PostgresStore {
-    /// The rows of `kind`'s table that `filter` selects, in its order, fetched through a
+    /// The rows of the kind's table that the filter selects, in its order, fetched through a
     /// cursor 5,000 rows at a time in a read-only transaction; the filter is applied in SQL,
     /// every value bound. The columns are those of the schema's version.
-    fn for_each_record(
-        &mut self,
-        kind: EntityKind,
-        filter: &RunFilter,
-        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
-        let (clauses, values) = sql_filter::clauses::<Postgres>(kind, filter, columns::key(kind));
+    fn visit_records(&mut self, read: RecordVisit<'_>) -> Result<(), StoreError> {
+        let kind = read.kind;
+        let (clauses, values) = sql_filter::clauses(kind, read.filter, columns::key(kind), '$');
         let version = self.schema_version_in_use()?;
         let sql = format!(
             "DECLARE {CURSOR} NO SCROLL CURSOR FOR {}{clauses}",
@@ -46,7 +40,7 @@ impl RecordReader for PostgresStore {
             params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
         let what = format!("read {}", kind.table());
         self.call(&what, Op::Execute("BEGIN READ ONLY"))?;
-        let result = self.fetch_all(&what, kind, version, &sql, &refs, visit);
+        let result = self.fetch_all(&what, version, &sql, &refs, read);
         // Ending the transaction closes the cursor. After a failure the connection may be gone
         // (the next call reconnects); the first error is the one to report.
         let end = self.call(&what, Op::Execute("COMMIT"));
@@ -70,25 +64,24 @@ const CURSOR: &str = "tracing_etl_read";
 const FETCH_ROWS: usize = 5_000;
 
 impl PostgresStore {
-    /// Declares the cursor `declare` (in the open transaction) and hands its rows to `visit`,
-    /// a batch at a time, until they run out or `visit` breaks.
+    /// Declares the cursor `declare` (in the open transaction) and hands its rows to `read`,
+    /// a batch at a time, until they run out or it wants no more.
     fn fetch_all(
         &mut self,
         what: &str,
-        kind: EntityKind,
         version: u32,
         declare: &str,
         params: &[&(dyn ToSql + Sync)],
-        visit: &mut dyn FnMut(ExecutionRecord) -> ControlFlow<()>,
+        mut read: RecordVisit<'_>,
     ) -> Result<(), StoreError> {
         self.call(what, Op::Query(declare, params))?;
         let fetch = format!("FETCH {FETCH_ROWS} FROM {CURSOR}");
         loop {
             let rows = self.call(what, Op::Query(&fetch, &[]))?;
             for row in &rows {
-                let record = record_from_row(kind, version, row)
+                let record = record_from_row(read.kind, version, row)
                     .map_err(|fail| self.settings.error(what, fail))?;
-                if visit(record).is_break() {
+                if read.visit(record).is_break() {
                     return Ok(());
                 }
             }
@@ -96,19 +89,6 @@ impl PostgresStore {
                 return Ok(());
             }
         }
-    }
-}
-
-/// PostgreSQL's way of writing a filter: `$N` placeholders.
-struct Postgres;
-
-impl Dialect for Postgres {
-    fn placeholder(n: usize) -> String {
-        format!("${n}")
-    }
-
-    fn starts_with(placeholder: &str) -> String {
-        format!("left(run_id, char_length({placeholder}::text)) = {placeholder}::text")
     }
 }
 

@@ -191,7 +191,8 @@ impl Sql {
     }
 }
 
-/// The schema version recorded in the schema, `None` when there is no version table.
+/// The schema version recorded in the schema, `None` when there is no version table or it
+/// holds no row.
 async fn read_version(
     client: &Client,
     settings: &Settings,
@@ -209,17 +210,6 @@ async fn read_version(
     if !exists.try_get::<_, bool>(0)? {
         return Ok(None);
     }
-    select_version(client, settings, limit).await
-}
-
-/// The schema version recorded in the version table, which must exist; `None` when it holds
-/// no row.
-async fn select_version(
-    client: &Client,
-    settings: &Settings,
-    limit: Duration,
-) -> Result<Option<i32>, Fail> {
-    let sql = &settings.sql;
     let row = within(
         limit,
         client.query_opt(
@@ -286,8 +276,8 @@ pub(super) async fn check_tables(
             missing.join(", ")
         )));
     }
-    // The version table is among those just found.
-    match select_version(client, settings, limit).await? {
+    // The version table is among those just found: no version is no row.
+    match read_version(client, settings, limit).await? {
         Some(version) => check_version(version),
         None => Err(Fail::Invalid("no schema version recorded".into())),
     }
