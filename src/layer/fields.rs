@@ -112,17 +112,37 @@ pub(crate) struct SpanFields {
     pub(crate) span_name: &'static str,
     /// The value of each marker field, indexed by `rank`.
     pub(crate) names: [Option<Raw>; 3],
-    pub(crate) run_id: Option<Raw>,
-    pub(crate) correlation_id: Option<Raw>,
-    pub(crate) attempt: Option<Raw>,
-    pub(crate) last_attempt: Option<Raw>,
-    /// The volume fields, once one is recorded: most spans give none, and they then cost one
-    /// pointer to set up and to drop.
+    /// The run fields, once one is recorded: pipelines give them, the processes and steps that
+    /// make up most entity spans give none, and they then cost one pointer to set up and drop.
+    pub(crate) run: Option<Box<RunFields>>,
+    /// The volume fields, once one is recorded (most spans give none, as for `run`).
     pub(crate) volume: Option<Box<VolumeFields>>,
     /// `etl.*` fields recorded that this crate does not know.
     pub(crate) unknown: Vec<&'static str>,
     /// Fields given more than one value (the last one is kept).
     pub(crate) repeated: Vec<&'static str>,
+}
+
+/// The run fields of an entity span as recorded: `etl.run_id`, `etl.correlation_id`,
+/// `etl.attempt` and `etl.last_attempt`.
+#[derive(Debug, Default)]
+pub(crate) struct RunFields {
+    pub(crate) run_id: Option<Raw>,
+    pub(crate) correlation_id: Option<Raw>,
+    pub(crate) attempt: Option<Raw>,
+    pub(crate) last_attempt: Option<Raw>,
+}
+
+impl RunFields {
+    /// Whether `etl.run_id` or `etl.attempt` (what a start record is keyed by) is given.
+    pub(crate) fn keys_given(&self) -> bool {
+        self.run_id.is_some() || self.attempt.is_some()
+    }
+
+    /// Whether `etl.correlation_id` or `etl.last_attempt` is given.
+    pub(crate) fn late_fields_given(&self) -> bool {
+        self.correlation_id.is_some() || self.last_attempt.is_some()
+    }
 }
 
 /// The volume fields of an entity span as recorded: `etl.rows_in`, `etl.rows_out`, and every
@@ -150,10 +170,9 @@ impl SpanFields {
             PIPELINE => &mut self.names[0],
             PROCESS => &mut self.names[1],
             STEP => &mut self.names[2],
-            RUN_ID => &mut self.run_id,
-            CORRELATION_ID => &mut self.correlation_id,
-            ATTEMPT => &mut self.attempt,
-            LAST_ATTEMPT => &mut self.last_attempt,
+            RUN_ID | CORRELATION_ID | ATTEMPT | LAST_ATTEMPT => {
+                return self.set_run_field(name, value())
+            }
             ROWS_IN | ROWS_OUT | INPUTS | OUTPUTS => return self.set_volume(name, value()),
             other => {
                 if other.starts_with("etl.") {
@@ -163,6 +182,21 @@ impl SpanFields {
             }
         };
         if slot.replace(value()).is_some() {
+            self.note_repeated(name);
+        }
+    }
+
+    /// A run field: out of line, as the volume fields.
+    #[inline(never)]
+    fn set_run_field(&mut self, name: &'static str, value: Raw) {
+        let run = self.run.get_or_insert_with(Box::default);
+        let slot = match name {
+            RUN_ID => &mut run.run_id,
+            CORRELATION_ID => &mut run.correlation_id,
+            ATTEMPT => &mut run.attempt,
+            _ => &mut run.last_attempt,
+        };
+        if slot.replace(value).is_some() {
             self.note_repeated(name);
         }
     }

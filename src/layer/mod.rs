@@ -28,7 +28,7 @@ use tracing_subscriber::layer::{Context, Layered};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use self::fields::{ErrorFields, Markers, Raw, SpanFields};
+use self::fields::{ErrorFields, Markers, Raw, RunFields, SpanFields};
 use self::live::LiveEntities;
 use crate::dispatch::RegisteredDispatch;
 use crate::entity::{self, Entity, EntityPool, ErrorInfo, Opening, Run, RunId};
@@ -298,7 +298,7 @@ impl ExecutionRecordsLayer {
         let run = match (kind, &parent) {
             (EntityKind::Pipeline, _) | (_, None) => Arc::new(run_from_fields(
                 metadata.name(),
-                values,
+                values.run.take().map(|run| *run).unwrap_or_default(),
                 &mut warnings,
                 &mut generated_run_id,
             )),
@@ -374,15 +374,16 @@ impl ExecutionRecordsLayer {
                  the span is a {kind}, which the fields it was created with decide"
             ));
         }
-        if recorded.run_id.is_some() || recorded.attempt.is_some() {
+        let run_fields = recorded.run.take().map(|run| *run).unwrap_or_default();
+        if run_fields.keys_given() {
             warnings.push(format!(
                 "etl.run_id/etl.attempt recorded on span `{span_name}` after it was created are \
                  ignored: its start record is keyed by them; give them in the span's fields \
                  (e.g. #[instrument(fields(etl.run_id = %id))])"
             ));
         }
-        if recorded.correlation_id.is_some() || recorded.last_attempt.is_some() {
-            self.record_run_fields(entity, span_name, &mut recorded, &mut warnings);
+        if run_fields.late_fields_given() {
+            self.record_run_fields(entity, span_name, run_fields, &mut warnings);
         }
         if let Some(given) = volume::take(&mut recorded, span_name, &mut warnings) {
             entity.update_volume(|v| volume::merge(v, given));
@@ -404,7 +405,7 @@ impl ExecutionRecordsLayer {
         &self,
         entity: &Entity,
         span_name: &str,
-        recorded: &mut SpanFields,
+        recorded: RunFields,
         warnings: &mut Vec<String>,
     ) {
         let kind = entity.kind();
@@ -415,8 +416,8 @@ impl ExecutionRecordsLayer {
             ));
             return;
         }
-        let correlation_id = recorded.correlation_id.take().map(correlation_id_text);
-        let last_attempt = match recorded.last_attempt.take() {
+        let correlation_id = recorded.correlation_id.map(correlation_id_text);
+        let last_attempt = match recorded.last_attempt {
             None => None,
             Some(raw) => match parse_last_attempt(&raw) {
                 Some(b) => Some(b),
@@ -641,7 +642,7 @@ fn entity_name(
 /// else a new one, left in `generated`.
 fn run_from_fields(
     span_name: &str,
-    values: SpanFields,
+    values: RunFields,
     warnings: &mut Vec<String>,
     generated: &mut Option<RunId>,
 ) -> Run {
@@ -725,11 +726,7 @@ fn warn_run_fields_ignored(
     values: &SpanFields,
     warnings: &mut Vec<String>,
 ) {
-    if values.run_id.is_some()
-        || values.correlation_id.is_some()
-        || values.attempt.is_some()
-        || values.last_attempt.is_some()
-    {
+    if values.run.is_some() {
         warnings.push(format!(
             "etl.run_id/etl.correlation_id/etl.attempt/etl.last_attempt on {kind} span \
              `{span_name}` are ignored: a {kind} inherits them from its pipeline"

@@ -12,16 +12,23 @@
 
 use crate::record::{push_dataset, Volume};
 
-use super::fields::{Raw, SpanFields, INPUTS, OUTPUTS, ROWS_IN, ROWS_OUT};
+use super::fields::{Raw, SpanFields, VolumeFields, INPUTS, OUTPUTS, ROWS_IN, ROWS_OUT};
 
 /// The volume given among `values` (taken out of them), `None` when nothing is given; each bad
 /// value is left out with a warning.
+#[inline]
 pub(super) fn take(
     values: &mut SpanFields,
     span_name: &str,
     warnings: &mut Vec<String>,
 ) -> Option<Volume> {
-    let given = *values.volume.take()?;
+    let given = values.volume.take()?;
+    Some(validate(*given, span_name, warnings))
+}
+
+/// The volume `given`, each bad value left out with a warning.
+#[inline(never)]
+fn validate(given: VolumeFields, span_name: &str, warnings: &mut Vec<String>) -> Volume {
     let mut volume = Volume {
         rows_in: given
             .rows_in
@@ -38,7 +45,7 @@ pub(super) fn take(
     for raw in given.outputs {
         datasets(OUTPUTS, raw, span_name, &mut volume.outputs, warnings);
     }
-    Some(volume)
+    volume
 }
 
 /// `given` added to `volume`: counts replace those there, datasets add to them.
@@ -116,7 +123,6 @@ fn datasets(
 
 #[cfg(test)]
 mod tests {
-    use super::super::fields::VolumeFields;
     use super::*;
 
     fn volume(fill: impl FnOnce(&mut VolumeFields)) -> (Option<Volume>, Vec<String>) {
