@@ -33,7 +33,10 @@ fn json(cmd: &mut Command, code: i32) -> Value {
 
 /// Runs `f` under the layer writing to `schema`'s store; returns the recorder id.
 fn record(schema: &TestSchema, f: impl FnOnce()) -> String {
-    let (layer, guard) = ExecutionRecordsLayer::new(schema.store());
+    // A store deadline a busy test machine cannot reach: no outage is expected here.
+    let (layer, guard) = ExecutionRecordsLayer::builder()
+        .store_deadline(std::time::Duration::from_secs(60))
+        .build(schema.store());
     let recorder_id = guard.handle().recorder_id().to_owned();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
     let stats = guard.shutdown().unwrap();

@@ -20,7 +20,10 @@ use tracing_subscriber::prelude::*;
 
 /// Records three runs (one failed) through the store `url` names, opened by `StoreUrl::open`.
 fn record(url: &StoreUrl) {
-    let (layer, guard) = ExecutionRecordsLayer::builder().build(url.open().unwrap());
+    // A store deadline a busy test machine cannot reach: no outage is expected here.
+    let (layer, guard) = ExecutionRecordsLayer::builder()
+        .store_deadline(std::time::Duration::from_secs(60))
+        .build(url.open().unwrap());
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         nightly("alpha-0001", 1, true).unwrap_err();
         nightly("alpha-0001", 2, false).unwrap();

@@ -21,6 +21,8 @@ fn a_failing_flush_backs_off_and_is_reported_once_with_a_count() {
         .with_flush_interval(Duration::from_millis(10))
         .with_retry_backoff(Duration::from_millis(20), Duration::from_millis(160))
         .with_shutdown_timeout(Duration::from_secs(5))
+        // The failures counted are the store's own: a slow call must not add deadline errors.
+        .with_store_deadline(Duration::from_secs(60))
         .with_store_error_callback({
             let reported = reported.clone();
             move |e| {

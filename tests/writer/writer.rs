@@ -458,6 +458,8 @@ fn a_store_that_panics_is_a_store_that_failed() {
     let reported = Arc::new(Mutex::new(Vec::<String>::new()));
     let (layer, guard) = ExecutionRecordsLayer::builder()
         .retry_backoff(Duration::from_millis(1), Duration::from_millis(4))
+        // One failure, the panic: a slow write on a busy machine must not count as another.
+        .store_deadline(Duration::from_secs(60))
         .on_store_error({
             let reported = reported.clone();
             move |e| reported.lock().unwrap().push(e.to_string())
