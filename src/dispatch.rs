@@ -1,6 +1,6 @@
 //! The dispatcher a layer was registered with, shared by the layer (which learns it in
-//! `on_register_dispatch`), its writer (which emits the layer's warnings there, off the span's
-//! thread) and the `tracing-opentelemetry` interop (which looks up that layer's spans).
+//! `on_register_dispatch`) and its writer (which emits the layer's warnings there, off the
+//! span's thread).
 
 /// The dispatcher the layer was registered with, once it is known; weak, so that the writer
 /// does not keep the subscriber alive.

@@ -63,6 +63,9 @@
     unreachable_pub
 )]
 
+#[macro_use]
+mod macros;
+
 pub mod completion;
 mod dispatch;
 mod entity;

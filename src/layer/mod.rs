@@ -145,24 +145,15 @@ impl ExecutionRecordsLayer {
         self.sender.send(Queued::Warning(message));
     }
 
-    /// Queues the start record of `entity` to the writer (and to the lineage writer, if any).
+    /// Queues the record of `entity` that `record` makes ([`Queued::Start`] or [`Queued::End`])
+    /// to the writer (and to the lineage writer, if any).
     #[inline]
-    fn queue_start(&self, entity: Arc<Entity>) {
+    fn queue(&self, record: impl Fn(Arc<Entity>) -> Queued, entity: Arc<Entity>) {
         #[cfg(feature = "openlineage")]
         if let Some(lineage) = &self.lineage {
-            lineage.send(Queued::Start(entity.clone()));
+            lineage.send(record(entity.clone()));
         }
-        self.sender.send(Queued::Start(entity));
-    }
-
-    /// Queues the end record of `entity` to the writer (and to the lineage writer, if any).
-    #[inline]
-    fn queue_end(&self, entity: Arc<Entity>) {
-        #[cfg(feature = "openlineage")]
-        if let Some(lineage) = &self.lineage {
-            lineage.send(Queued::End(entity.clone()));
-        }
-        self.sender.send(Queued::End(entity));
+        self.sender.send(record(entity));
     }
 
     /// Adds `given` to the volume of the entity of span `id`, in this layer and in the other
@@ -322,14 +313,12 @@ impl ExecutionRecordsLayer {
             entity.update_volume(|v| *v = given);
         }
         #[cfg(feature = "otel")]
-        let start_now = self
-            .otel
-            .on_new_span(attrs, &entity, id, &self.warnings, &|w| self.warn(w));
+        let start_now = self.otel.on_new_span(attrs, &entity, id);
         #[cfg(not(feature = "otel"))]
         let start_now = true;
         self.live.insert(id, entity.clone());
         if start_now {
-            self.queue_start(entity);
+            self.queue(Queued::Start, entity);
         }
         for warning in warnings {
             self.warn(warning);
@@ -462,12 +451,12 @@ impl ExecutionRecordsLayer {
         }
         entity.close();
         #[cfg(feature = "otel")]
-        if self.otel.on_close(&entity, id, &self.warnings) {
-            self.queue_start(entity.clone());
+        if self.otel.on_close(&entity, id) {
+            self.queue(Queued::Start, entity.clone());
         }
         #[cfg(not(feature = "otel"))]
         let _ = id;
-        self.queue_end(entity);
+        self.queue(Queued::End, entity);
     }
 }
 
@@ -477,6 +466,8 @@ where
 {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
         let _ = self.warnings.set(subscriber.downgrade());
+        #[cfg(feature = "otel")]
+        self.otel.on_register_dispatch(subscriber, &self.sender);
         // Every records layer of the subscriber hears of it here, before any span: the one found
         // by type (the outermost) and each of the others mark both of them as sharing.
         if let Some(other) = subscriber.downcast_ref::<ExecutionRecordsLayer>() {
@@ -547,8 +538,8 @@ where
             return;
         }
         if let Some(entity) = self.live.get(id) {
-            if self.otel.on_enter(&entity, id, &self.warnings) {
-                self.queue_start(entity);
+            if self.otel.on_enter(&entity, id) {
+                self.queue(Queued::Start, entity);
             }
         }
     }

@@ -98,15 +98,11 @@ pub struct OpenLineageConfig {
     pub(crate) on_rejected: RejectedCallback,
 }
 
-impl fmt::Debug for OpenLineageConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenLineageConfig")
-            .field("transport", &self.transport)
-            .field("namespace", &self.namespace)
-            .field("writer", &self.writer)
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(OpenLineageConfig {
+    transport,
+    namespace,
+    writer
+});
 
 /// The lineage writer's spill directory unless set otherwise: `lineage` inside the history
 /// writer's default, so that replaying history spill files never picks up lineage ones.
@@ -254,22 +250,16 @@ impl OpenLineageConfig {
         self
     }
 
-    /// The lineage writer's settings (replacing the defaults, whose spill directory is
-    /// `tracing-etl-spill/lineage` in the system's temporary directory: give one apart from
-    /// the history writer's here too).
-    pub fn with_writer_config(mut self, writer: WriterConfig) -> Self {
-        self.writer = writer;
-        self
-    }
+    setters! {
+        /// The lineage writer's settings (replacing the defaults, whose spill directory is
+        /// `tracing-etl-spill/lineage` in the system's temporary directory: give one apart from
+        /// the history writer's here too).
+        pub fn with_writer_config(writer: WriterConfig) => writer = writer;
 
-    /// Tells `callback` about each event the HTTP endpoint rejects (see [`RejectedEvent`]);
-    /// the default prints it on stderr.
-    pub fn on_rejected(
-        mut self,
-        callback: impl Fn(&RejectedEvent) + Send + Sync + 'static,
-    ) -> Self {
-        self.on_rejected = Arc::new(callback);
-        self
+        /// Tells `callback` about each event the HTTP endpoint rejects (see [`RejectedEvent`]);
+        /// the default prints it on stderr.
+        pub fn on_rejected(callback: impl Fn(&RejectedEvent) + Send + Sync + 'static)
+            => on_rejected = Arc::new(callback);
     }
 
     /// Where the events go.

@@ -39,13 +39,7 @@ pub struct OpenLineageTransport {
     sent_before: HashSet<String>,
 }
 
-impl fmt::Debug for OpenLineageTransport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenLineageTransport")
-            .field("sink", &self.sink)
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(OpenLineageTransport { sink });
 
 enum Sink {
     Http {

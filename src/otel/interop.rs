@@ -14,15 +14,18 @@
 //! waits for the first enter (or the close) of the span, when the ids are known.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::Context;
+use tracing_core::dispatcher::WeakDispatch;
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id};
+use tracing_core::Dispatch;
 
 use super::attributes::{self, Given};
-use crate::dispatch::RegisteredDispatch;
 use crate::entity::Entity;
+use crate::writer::{Queued, RecordSender};
 
 /// State of the interop mode.
 #[derive(Debug, Default)]
@@ -33,13 +36,17 @@ pub(crate) struct Interop {
     /// open had been seen by it once entered or closed. New spans then no longer ask
     /// `tracing-opentelemetry` whether it has seen them.
     records_inner: AtomicBool,
+    /// Where the layer is, from its registration on.
+    registered: OnceLock<Registered>,
 }
 
-/// The `tracing-opentelemetry` context of span `id`, if a `tracing-opentelemetry` layer in this
-/// subscriber tracks it.
-fn context(id: &Id, sink: &RegisteredDispatch) -> Option<Context> {
-    let dispatch = sink.get()?.upgrade()?;
-    tracing_opentelemetry::get_otel_context(id, &dispatch)
+/// The subscriber the layer is registered with, where `tracing-opentelemetry` keeps its spans
+/// (weak, so that the layer does not keep it alive), and the layer's writer, which takes its
+/// warnings.
+#[derive(Debug)]
+struct Registered {
+    dispatch: WeakDispatch,
+    warnings: RecordSender,
 }
 
 /// Which of our fields the span gives a value for (`tracing-opentelemetry` exports those).
@@ -64,15 +71,33 @@ impl Visit for GivenVisitor {
 }
 
 impl Interop {
+    /// Notes the subscriber the layer is registered with (the first one, as the layer does) and
+    /// the layer's writer.
+    pub(super) fn on_register_dispatch(&self, dispatch: &Dispatch, sender: &RecordSender) {
+        let _ = self.registered.set(Registered {
+            dispatch: dispatch.downgrade(),
+            warnings: sender.clone(),
+        });
+    }
+
+    /// The `tracing-opentelemetry` context of span `id`, if a `tracing-opentelemetry` layer in
+    /// the layer's subscriber tracks it.
+    fn context(&self, id: &Id) -> Option<Context> {
+        let dispatch = self.registered.get()?.dispatch.upgrade()?;
+        tracing_opentelemetry::get_otel_context(id, &dispatch)
+    }
+
+    /// Warns through the layer's writer, as the layer does.
+    fn warn(&self, message: &str) {
+        if let Some(registered) = self.registered.get() {
+            registered
+                .warnings
+                .send(Queued::Warning(message.to_owned()));
+        }
+    }
+
     /// Returns whether the start record can be queued now.
-    pub(super) fn on_new_span(
-        &self,
-        attrs: &Attributes<'_>,
-        entity: &Entity,
-        id: &Id,
-        sink: &RegisteredDispatch,
-        warn: &dyn Fn(String),
-    ) -> bool {
+    pub(super) fn on_new_span(&self, attrs: &Attributes<'_>, entity: &Entity, id: &Id) -> bool {
         let mut given = GivenVisitor(0);
         attrs.record(&mut given);
         let given = Given::from_bits(given.0);
@@ -81,18 +106,17 @@ impl Interop {
             entity.otel().set_start_pending();
             return false;
         }
-        match context(id, sink) {
+        match self.context(id) {
             // `tracing-opentelemetry` has seen the span already: it is the inner layer, and it
             // will have ended the span before this layer's `on_close`.
             Some(cx) => {
                 if !self.warned_order.swap(true, Ordering::Relaxed) {
-                    warn(
+                    self.warn(
                         "the tracing-opentelemetry layer is registered before \
                          ExecutionRecordsLayer, so entity spans are exported without \
                          etl.status, etl.duration_ms and their error: register \
                          ExecutionRecordsLayer first, as in \
-                         registry().with(records).with(tracing_opentelemetry_layer)"
-                            .to_owned(),
+                         registry().with(records).with(tracing_opentelemetry_layer)",
                     );
                 }
                 let span = cx.span();
@@ -120,11 +144,11 @@ impl Interop {
     }
 
     /// Returns whether the start record, held back until now, can be queued.
-    pub(super) fn on_enter(&self, entity: &Entity, id: &Id, sink: &RegisteredDispatch) -> bool {
+    pub(super) fn on_enter(&self, entity: &Entity, id: &Id) -> bool {
         if !entity.otel().take_start_pending() {
             return false;
         }
-        if let Some(cx) = context(id, sink) {
+        if let Some(cx) = self.context(id) {
             self.records_inner.store(true, Ordering::Relaxed);
             attributes::record_ids(entity, cx.span().span_context());
             // Kept for the close: the same span, without asking again.
@@ -135,11 +159,11 @@ impl Interop {
 
     /// Adds the entity's attributes and outcome to its span before `tracing-opentelemetry`
     /// ends it. Returns whether the start record is still to be queued.
-    pub(super) fn on_close(&self, entity: &Entity, id: &Id, sink: &RegisteredDispatch) -> bool {
+    pub(super) fn on_close(&self, entity: &Entity, id: &Id) -> bool {
         let start_pending = entity.otel().take_start_pending();
         let cx = match entity.otel().context() {
             Some(cx) => cx.clone(),
-            None => match context(id, sink) {
+            None => match self.context(id) {
                 Some(cx) => {
                     if start_pending {
                         self.records_inner.store(true, Ordering::Relaxed);

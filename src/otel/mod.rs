@@ -26,11 +26,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use tracing_core::span::{Attributes, Id};
+use tracing_core::Dispatch;
 
 pub(crate) use self::tracer::scope;
 use self::tracer::DynTracer;
-use crate::dispatch::RegisteredDispatch;
 use crate::entity::Entity;
+use crate::writer::RecordSender;
 
 /// How the layer exports entity spans.
 #[derive(Default)]
@@ -71,19 +72,25 @@ impl OtelExport {
         OtelExport::TracingOpenTelemetry(interop::Interop::default())
     }
 
+    /// Called when the layer is registered with `dispatch`; `sender` is the layer's writer,
+    /// which takes the export's warnings.
+    pub(crate) fn on_register_dispatch(&self, dispatch: &Dispatch, sender: &RecordSender) {
+        let _ = (dispatch, sender);
+        match self {
+            OtelExport::Off | OtelExport::Tracer(_) => {}
+            #[cfg(feature = "tracing-opentelemetry")]
+            OtelExport::TracingOpenTelemetry(interop) => {
+                interop.on_register_dispatch(dispatch, sender)
+            }
+        }
+    }
+
     /// Called for every new entity before its start record is queued. Returns whether the
     /// start record is to be queued now (else [`on_enter`](Self::on_enter) or
     /// [`on_close`](Self::on_close) says when).
     #[inline]
-    pub(crate) fn on_new_span(
-        &self,
-        attrs: &Attributes<'_>,
-        entity: &Entity,
-        id: &Id,
-        sink: &RegisteredDispatch,
-        warn: &dyn Fn(String),
-    ) -> bool {
-        let _ = (attrs, id, sink, warn);
+    pub(crate) fn on_new_span(&self, attrs: &Attributes<'_>, entity: &Entity, id: &Id) -> bool {
+        let _ = (attrs, id);
         match self {
             OtelExport::Off => true,
             OtelExport::Tracer(tracer) => {
@@ -91,9 +98,7 @@ impl OtelExport {
                 true
             }
             #[cfg(feature = "tracing-opentelemetry")]
-            OtelExport::TracingOpenTelemetry(interop) => {
-                interop.on_new_span(attrs, entity, id, sink, warn)
-            }
+            OtelExport::TracingOpenTelemetry(interop) => interop.on_new_span(attrs, entity, id),
         }
     }
 
@@ -120,19 +125,19 @@ impl OtelExport {
 
     /// Called when an entity span is entered, if [`watches_enter`](Self::watches_enter).
     /// Returns whether the entity's start record is to be queued now.
-    pub(crate) fn on_enter(&self, entity: &Entity, id: &Id, sink: &RegisteredDispatch) -> bool {
-        let _ = (entity, id, sink);
+    pub(crate) fn on_enter(&self, entity: &Entity, id: &Id) -> bool {
+        let _ = (entity, id);
         match self {
             OtelExport::Off | OtelExport::Tracer(_) => false,
             #[cfg(feature = "tracing-opentelemetry")]
-            OtelExport::TracingOpenTelemetry(interop) => interop.on_enter(entity, id, sink),
+            OtelExport::TracingOpenTelemetry(interop) => interop.on_enter(entity, id),
         }
     }
 
     /// Called when an entity closes, after its state is final and before its end record is
     /// queued. Returns whether its start record is still to be queued (before the end record).
-    pub(crate) fn on_close(&self, entity: &Entity, id: &Id, sink: &RegisteredDispatch) -> bool {
-        let _ = (id, sink);
+    pub(crate) fn on_close(&self, entity: &Entity, id: &Id) -> bool {
+        let _ = id;
         match self {
             OtelExport::Off => false,
             OtelExport::Tracer(_) => {
@@ -140,7 +145,7 @@ impl OtelExport {
                 false
             }
             #[cfg(feature = "tracing-opentelemetry")]
-            OtelExport::TracingOpenTelemetry(interop) => interop.on_close(entity, id, sink),
+            OtelExport::TracingOpenTelemetry(interop) => interop.on_close(entity, id),
         }
     }
 }

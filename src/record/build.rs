@@ -100,43 +100,54 @@ impl ExecutionRecord {
         step: impl Into<String>,
         started_at: DateTime<Utc>,
     ) -> Self {
-        let mut record = Self::started(
-            EntityKind::Step,
-            RunContext::new(run_id),
-            step.into(),
-            started_at,
-        );
-        record.step_run_id = Some(step_run_id.into());
-        record
+        let run = RunContext::new(run_id);
+        ExecutionRecord {
+            step_run_id: Some(step_run_id.into()),
+            ..Self::started(EntityKind::Step, run, step.into(), started_at)
+        }
     }
 
-    /// This record in `run` (its run id, correlation id and attempt).
-    #[must_use]
-    pub fn with_run(mut self, run: RunContext) -> Self {
-        self.run = run;
-        self
-    }
+    setters! {
+        /// This record in `run` (its run id, correlation id and attempt).
+        #[must_use]
+        pub fn with_run(run: RunContext) => run = run;
 
-    /// This record with `process_run_id`: for a step, the process it ran in.
-    #[must_use]
-    pub fn with_process_run_id(mut self, process_run_id: impl Into<String>) -> Self {
-        self.process_run_id = Some(process_run_id.into());
-        self
-    }
+        /// This record with `process_run_id`: for a step, the process it ran in.
+        #[must_use]
+        pub fn with_process_run_id(process_run_id: impl Into<String>)
+            => process_run_id = Some(process_run_id.into());
 
-    /// This record with `error` as the error of its outcome.
-    #[must_use]
-    pub fn with_error(mut self, error: ErrorDetails) -> Self {
-        self.outcome.error = error;
-        self
-    }
+        /// This record with `error` as the error of its outcome.
+        #[must_use]
+        pub fn with_error(error: ErrorDetails) => outcome.error = error;
 
-    /// This record with `root_cause` as the first failed step inside it (pipelines and
-    /// processes).
-    #[must_use]
-    pub fn with_root_cause(mut self, root_cause: RootCause) -> Self {
-        self.root_cause = Some(root_cause);
-        self
+        /// This record with `root_cause` as the first failed step inside it (pipelines and
+        /// processes).
+        #[must_use]
+        pub fn with_root_cause(root_cause: RootCause) => root_cause = Some(root_cause);
+
+        /// This record as written by the writer `recorder_id`.
+        #[must_use]
+        pub fn with_recorder_id(recorder_id: impl Into<String>)
+            => recorder_id = Some(recorder_id.into());
+
+        /// This record with `volume` as the rows and datasets it read and wrote.
+        ///
+        /// ```
+        /// use chrono::Utc;
+        /// use tracing_etl::{ExecutionRecord, RunStatus, record::Volume};
+        ///
+        /// let load = ExecutionRecord::step_start("2026-11-29", "0193…", "load", Utc::now())
+        ///     .with_volume(
+        ///         Volume::new().with_rows_out(1_204).with_output("postgres://dw/sales.orders"),
+        ///     )
+        ///     .ended(RunStatus::Success, 300);
+        /// assert_eq!(load.rows_out(), Some(1_204));
+        /// assert_eq!(load.outputs(), ["postgres://dw/sales.orders"]);
+        /// assert_eq!(load.rows_in(), None);
+        /// ```
+        #[must_use]
+        pub fn with_volume(volume: Volume) => volume = volume;
     }
 
     /// This record with the OpenTelemetry ids of its span.
@@ -144,32 +155,6 @@ impl ExecutionRecord {
     pub fn with_trace(mut self, trace_id: impl Into<String>, span_id: impl Into<String>) -> Self {
         self.trace_id = Some(trace_id.into());
         self.span_id = Some(span_id.into());
-        self
-    }
-
-    /// This record as written by the writer `recorder_id`.
-    #[must_use]
-    pub fn with_recorder_id(mut self, recorder_id: impl Into<String>) -> Self {
-        self.recorder_id = Some(recorder_id.into());
-        self
-    }
-
-    /// This record with `volume` as the rows and datasets it read and wrote.
-    ///
-    /// ```
-    /// use chrono::Utc;
-    /// use tracing_etl::{ExecutionRecord, RunStatus, record::Volume};
-    ///
-    /// let load = ExecutionRecord::step_start("2026-11-29", "0193…", "load", Utc::now())
-    ///     .with_volume(Volume::new().with_rows_out(1_204).with_output("postgres://dw/sales.orders"))
-    ///     .ended(RunStatus::Success, 300);
-    /// assert_eq!(load.rows_out(), Some(1_204));
-    /// assert_eq!(load.outputs(), ["postgres://dw/sales.orders"]);
-    /// assert_eq!(load.rows_in(), None);
-    /// ```
-    #[must_use]
-    pub fn with_volume(mut self, volume: Volume) -> Self {
-        self.volume = volume;
         self
     }
 

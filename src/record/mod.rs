@@ -18,7 +18,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 mod build;
 pub(crate) mod columns;
@@ -179,11 +178,7 @@ impl EventName {
 /// stores, from their `as_str` and `ALL`.
 macro_rules! named {
     ($($ty:ident: $what:literal),* $(,)?) => {$(
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.pad(self.as_str())
-            }
-        }
+        display_as_str!($ty);
 
         impl std::str::FromStr for $ty {
             type Err = UnknownName;
@@ -348,18 +343,14 @@ impl ErrorDetails {
         }
     }
 
-    /// These details with the error's type.
-    #[must_use]
-    pub fn with_type(mut self, type_name: impl Into<String>) -> Self {
-        self.type_name = Some(type_name.into());
-        self
-    }
+    setters! {
+        /// These details with the error's type.
+        #[must_use]
+        pub fn with_type(type_name: impl Into<String>) => type_name = Some(type_name.into());
 
-    /// These details with the error's full form.
-    #[must_use]
-    pub fn with_full(mut self, full: impl Into<String>) -> Self {
-        self.full = Some(full.into());
-        self
+        /// These details with the error's full form.
+        #[must_use]
+        pub fn with_full(full: impl Into<String>) => full = Some(full.into());
     }
 
     /// Whether nothing is known: no message, type or full form.
@@ -403,18 +394,14 @@ impl Volume {
             && self.outputs.is_empty()
     }
 
-    /// This volume with `rows` read.
-    #[must_use]
-    pub fn with_rows_in(mut self, rows: u64) -> Self {
-        self.rows_in = Some(rows);
-        self
-    }
+    setters! {
+        /// This volume with `rows` read.
+        #[must_use]
+        pub fn with_rows_in(rows: u64) => rows_in = Some(rows);
 
-    /// This volume with `rows` written.
-    #[must_use]
-    pub fn with_rows_out(mut self, rows: u64) -> Self {
-        self.rows_out = Some(rows);
-        self
+        /// This volume with `rows` written.
+        #[must_use]
+        pub fn with_rows_out(rows: u64) => rows_out = Some(rows);
     }
 
     /// This volume with `dataset` among its inputs (once).

@@ -1,6 +1,5 @@
 //! [`WriterConfig`]: how the writer queues, batches, retries, spills and shuts down.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,22 +73,15 @@ pub(crate) fn default_spill_dir() -> PathBuf {
 }
 
 impl WriterConfig {
-    /// How many records may wait for the writer (default 16384). Each entity queues two.
-    pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity.max(1);
-        self
-    }
+    setters! {
+        /// How many records may wait for the writer (default 16384). Each entity queues two.
+        pub fn with_queue_capacity(capacity: usize) => queue_capacity = capacity.max(1);
 
-    /// The most records written in one batch (one transaction) (default 4096).
-    pub fn with_max_batch(mut self, records: usize) -> Self {
-        self.max_batch = records.max(1);
-        self
-    }
+        /// The most records written in one batch (one transaction) (default 4096).
+        pub fn with_max_batch(records: usize) => max_batch = records.max(1);
 
-    /// What to do when the queue is full (default [`Backpressure::Block`]: lose nothing).
-    pub fn with_backpressure(mut self, backpressure: Backpressure) -> Self {
-        self.backpressure = backpressure;
-        self
+        /// What to do when the queue is full (default [`Backpressure::Block`]: lose nothing).
+        pub fn with_backpressure(backpressure: Backpressure) => backpressure = backpressure;
     }
 
     /// The longest time written records wait before the store is flushed (default 200 ms): for
@@ -124,54 +116,45 @@ impl WriterConfig {
         self
     }
 
-    /// How long one store call (a batch, a heartbeat, a flush) may take before the writer
-    /// treats the store as down (default 1 s, at least 1 ms).
-    ///
-    /// Store calls run on a thread of their own, so the writer keeps taking records from the
-    /// queue while one is slow: the program waits for a store only while the queue and the
-    /// next batch are full, and no longer than this deadline. Once it passes, the call is an
-    /// outage: the error callback is told (with a
-    /// [`StoreDeadlineExceeded`](super::StoreDeadlineExceeded)), and the records wait in the
-    /// outage buffer, then the spill history, as when the store fails. The call itself is not
-    /// abandoned (no store call can be interrupted): when it returns, its outcome counts, and
-    /// the writer carries on, oldest records first. It never makes a second call while one is in
-    /// flight, so no batch is written twice at once, nor out of order.
-    pub fn with_store_deadline(mut self, deadline: Duration) -> Self {
-        self.store_deadline = deadline.max(Duration::from_millis(1));
-        self
-    }
+    setters! {
+        /// How long one store call (a batch, a heartbeat, a flush) may take before the writer
+        /// treats the store as down (default 1 s, at least 1 ms).
+        ///
+        /// Store calls run on a thread of their own, so the writer keeps taking records from the
+        /// queue while one is slow: the program waits for a store only while the queue and the
+        /// next batch are full, and no longer than this deadline. Once it passes, the call is an
+        /// outage: the error callback is told (with a
+        /// [`StoreDeadlineExceeded`](super::StoreDeadlineExceeded)), and the records wait in the
+        /// outage buffer, then the spill history, as when the store fails. The call itself is not
+        /// abandoned (no store call can be interrupted): when it returns, its outcome counts, and
+        /// the writer carries on, oldest records first. It never makes a second call while one is
+        /// in flight, so no batch is written twice at once, nor out of order.
+        pub fn with_store_deadline(deadline: Duration)
+            => store_deadline = deadline.max(Duration::from_millis(1));
 
-    /// How long dropping the guard (or [`WriterHandle::flush`](super::WriterHandle::flush)) waits for a failing store
-    /// before giving up on the records it still holds (default 30 s).
-    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = timeout;
-        self
-    }
+        /// How long dropping the guard (or [`WriterHandle::flush`](super::WriterHandle::flush))
+        /// waits for a failing store before giving up on the records it still holds (default
+        /// 30 s).
+        pub fn with_shutdown_timeout(timeout: Duration) => shutdown_timeout = timeout;
 
-    /// How often the writer records its heartbeat in the store (default 5 s). Readers call a
-    /// `running` entity abandoned when its writer has stopped or missed three beats.
-    pub fn with_heartbeat_interval(mut self, interval: Duration) -> Self {
-        self.heartbeat_interval = interval.max(Duration::from_millis(10));
-        self
-    }
+        /// How often the writer records its heartbeat in the store (default 5 s). Readers call a
+        /// `running` entity abandoned when its writer has stopped or missed three beats.
+        pub fn with_heartbeat_interval(interval: Duration)
+            => heartbeat_interval = interval.max(Duration::from_millis(10));
 
-    /// How many records the writer keeps in memory while the store fails (default 65536),
-    /// before it spills the newer ones to its spill history (see [`spill_dir`](Self::with_spill_dir)).
-    /// The writer keeps draining the queue meanwhile, so the program is not blocked by an
-    /// outage; on recovery everything is written in order, oldest first.
-    pub fn with_outage_buffer(mut self, records: usize) -> Self {
-        self.outage_buffer = records.max(1);
-        self
-    }
+        /// How many records the writer keeps in memory while the store fails (default 65536),
+        /// before it spills the newer ones to its spill history (see
+        /// [`spill_dir`](Self::with_spill_dir)). The writer keeps draining the queue meanwhile, so
+        /// the program is not blocked by an outage; on recovery everything is written in order,
+        /// oldest first.
+        pub fn with_outage_buffer(records: usize) => outage_buffer = records.max(1);
 
-    /// The directory of the spill history, a JSON Lines history of the records a failing store
-    /// has not taken yet (default: `tracing-etl-spill` in the system's temporary directory). The
-    /// history, the directory `spill-<recorder_id>`, is removed once the store has taken
-    /// everything; if the store is still failing at shutdown it is kept and its path reported,
-    /// for [`replay_spill`](crate::writer::replay_spill).
-    pub fn with_spill_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
-        self.spill_dir = Some(dir.into());
-        self
+        /// The directory of the spill history, a JSON Lines history of the records a failing
+        /// store has not taken yet (default: `tracing-etl-spill` in the system's temporary
+        /// directory). The history, the directory `spill-<recorder_id>`, is removed once the
+        /// store has taken everything; if the store is still failing at shutdown it is kept and
+        /// its path reported, for [`replay_spill`](crate::writer::replay_spill).
+        pub fn with_spill_dir(dir: impl Into<std::path::PathBuf>) => spill_dir = Some(dir.into());
     }
 
     /// Never spill: during an outage, once [`outage_buffer`](Self::with_outage_buffer) records wait
@@ -201,20 +184,16 @@ impl WriterConfig {
     }
 }
 
-impl fmt::Debug for WriterConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WriterConfig")
-            .field("queue_capacity", &self.queue_capacity)
-            .field("max_batch", &self.max_batch)
-            .field("backpressure", &self.backpressure)
-            .field("flush_interval", &self.flush_interval)
-            .field("retry_initial", &self.retry_initial)
-            .field("retry_max", &self.retry_max)
-            .field("store_deadline", &self.store_deadline)
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .field("heartbeat_interval", &self.heartbeat_interval)
-            .field("outage_buffer", &self.outage_buffer)
-            .field("spill_dir", &self.spill_dir)
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(WriterConfig {
+    queue_capacity,
+    max_batch,
+    backpressure,
+    flush_interval,
+    retry_initial,
+    retry_max,
+    store_deadline,
+    shutdown_timeout,
+    heartbeat_interval,
+    outage_buffer,
+    spill_dir
+});

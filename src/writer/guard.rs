@@ -1,6 +1,5 @@
 //! [`WriterGuard`]: flushes the writer when dropped.
 
-use std::fmt;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -46,15 +45,11 @@ pub struct WriterGuard {
     lineage: Option<Box<WriterGuard>>,
 }
 
-impl fmt::Debug for WriterGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WriterGuard")
-            .field("handle", &self.handle)
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .field("lineage", &self.lineage)
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(WriterGuard {
+    handle,
+    shutdown_timeout,
+    lineage
+});
 
 impl WriterGuard {
     pub(super) fn new(

@@ -146,14 +146,7 @@ pub struct WriterHandle {
     flush_timeout: Duration,
 }
 
-impl fmt::Debug for WriterHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WriterHandle")
-            .field("recorder_id", &self.recorder_id)
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(WriterHandle { recorder_id, stats() });
 
 impl WriterHandle {
     /// Waits until every record queued before this call is written and the store flushed, for

@@ -5,9 +5,6 @@
 //! one whose codec is not compiled in) with nothing but an internal log line; this crate reads
 //! them first, so that a wrong value is an error, and hands the result to the exporter builder.
 
-use std::fmt;
-use std::str::FromStr;
-
 use super::env;
 use super::OtlpError;
 
@@ -59,25 +56,8 @@ impl OtlpCompression {
     }
 }
 
-impl fmt::Display for OtlpCompression {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl FromStr for OtlpCompression {
-    type Err = OtlpError;
-
+named_in_variable! {
     /// `none` or `gzip`, in any case. `zstd`, which the specification allows, is not
     /// supported by this crate and is an error, like any other value.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let name = s.trim();
-        if name.eq_ignore_ascii_case("none") {
-            Ok(OtlpCompression::None)
-        } else if name.eq_ignore_ascii_case("gzip") {
-            Ok(OtlpCompression::Gzip)
-        } else {
-            Err(OtlpError::InvalidCompression(name.to_owned()))
-        }
-    }
+    OtlpCompression [None, Gzip] else InvalidCompression
 }

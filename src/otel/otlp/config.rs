@@ -6,9 +6,7 @@
 //! the standard `OTEL_*` variables themselves when the exporter and the resource are built (see
 //! [`OtlpConfig::install`]).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use super::env;
@@ -78,27 +76,10 @@ impl OtlpProtocol {
     }
 }
 
-impl fmt::Display for OtlpProtocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl FromStr for OtlpProtocol {
-    type Err = OtlpError;
-
+named_in_variable! {
     /// `grpc` or `http/protobuf`, in any case (as `opentelemetry-otlp` reads them). A protocol
     /// whose feature is off still parses: installing it is the error.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let name = s.trim();
-        if name.eq_ignore_ascii_case("grpc") {
-            Ok(OtlpProtocol::Grpc)
-        } else if name.eq_ignore_ascii_case("http/protobuf") {
-            Ok(OtlpProtocol::HttpProtobuf)
-        } else {
-            Err(OtlpError::InvalidProtocol(name.to_owned()))
-        }
-    }
+    OtlpProtocol [Grpc, HttpProtobuf] else InvalidProtocol
 }
 
 pub(super) const TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
@@ -203,31 +184,21 @@ impl OtlpConfig {
         }
     }
 
-    /// Sends to `endpoint`, used as is (for HTTP, the full URL, usually ending in
-    /// `/v1/traces`), whatever `OTEL_EXPORTER_OTLP_*ENDPOINT` say.
-    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.endpoint = Some(endpoint.into());
-        self
-    }
+    setters! {
+        /// Sends to `endpoint`, used as is (for HTTP, the full URL, usually ending in
+        /// `/v1/traces`), whatever `OTEL_EXPORTER_OTLP_*ENDPOINT` say.
+        pub fn with_endpoint(endpoint: impl Into<String>) => endpoint = Some(endpoint.into());
 
-    /// Uses `protocol`.
-    pub fn with_protocol(mut self, protocol: OtlpProtocol) -> Self {
-        self.protocol = protocol;
-        self
-    }
+        /// Uses `protocol`.
+        pub fn with_protocol(protocol: OtlpProtocol) => protocol = protocol;
 
-    /// How long one export may take, whatever `OTEL_EXPORTER_OTLP_*TIMEOUT` say (default
-    /// 10 s).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+        /// How long one export may take, whatever `OTEL_EXPORTER_OTLP_*TIMEOUT` say (default
+        /// 10 s).
+        pub fn with_timeout(timeout: Duration) => timeout = Some(timeout);
 
-    /// The `service.name` resource attribute, whatever `OTEL_SERVICE_NAME` and
-    /// `OTEL_RESOURCE_ATTRIBUTES` say.
-    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
-        self.service_name = Some(name.into());
-        self
+        /// The `service.name` resource attribute, whatever `OTEL_SERVICE_NAME` and
+        /// `OTEL_RESOURCE_ATTRIBUTES` say.
+        pub fn with_service_name(name: impl Into<String>) => service_name = Some(name.into());
     }
 
     /// Adds a resource attribute, over one of the same key in `OTEL_RESOURCE_ATTRIBUTES` (a
@@ -242,28 +213,21 @@ impl OtlpConfig {
         self
     }
 
-    /// How long dropping the [`OtlpGuard`](super::OtlpGuard) waits for the last spans to be
-    /// exported (default 5 s). Spans still unexported then are lost, and counted.
-    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = timeout;
-        self
-    }
+    setters! {
+        /// How long dropping the [`OtlpGuard`](super::OtlpGuard) waits for the last spans to be
+        /// exported (default 5 s). Spans still unexported then are lost, and counted.
+        pub fn with_shutdown_timeout(timeout: Duration) => shutdown_timeout = timeout;
 
-    /// Compresses export requests with `compression`, whatever
-    /// `OTEL_EXPORTER_OTLP_*COMPRESSION` say (default: none).
-    pub fn with_compression(mut self, compression: OtlpCompression) -> Self {
-        self.compression = Some(compression);
-        self
-    }
+        /// Compresses export requests with `compression`, whatever
+        /// `OTEL_EXPORTER_OTLP_*COMPRESSION` say (default: none).
+        pub fn with_compression(compression: OtlpCompression) => compression = Some(compression);
 
-    /// Verifies the collector's TLS certificate against the certificates of the PEM file at
-    /// `path` (a private CA, say) instead of the system's root certificates, whatever
-    /// `OTEL_EXPORTER_OTLP_*CERTIFICATE` say. The file is read by
-    /// [`install`](Self::install): one that cannot be read, or that holds no certificate, is
-    /// an [`OtlpError::Certificate`] there.
-    pub fn with_certificate(mut self, path: impl Into<PathBuf>) -> Self {
-        self.certificate = Some(path.into());
-        self
+        /// Verifies the collector's TLS certificate against the certificates of the PEM file at
+        /// `path` (a private CA, say) instead of the system's root certificates, whatever
+        /// `OTEL_EXPORTER_OTLP_*CERTIFICATE` say. The file is read by
+        /// [`install`](Self::install): one that cannot be read, or that holds no certificate, is
+        /// an [`OtlpError::Certificate`] there.
+        pub fn with_certificate(path: impl Into<PathBuf>) => certificate = Some(path.into());
     }
 
     /// The transport.

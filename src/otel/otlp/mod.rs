@@ -17,9 +17,11 @@
 //! HTTP exporter uses `reqwest`'s blocking client, which must not run inside a runtime and
 //! needs none.
 
+#[macro_use]
+mod env;
+
 mod compression;
 mod config;
-mod env;
 mod exporter;
 #[cfg(feature = "otlp-http")]
 mod http_client;
@@ -29,7 +31,6 @@ mod tls;
 pub use compression::OtlpCompression;
 pub use config::{OtlpConfig, OtlpProtocol};
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -194,15 +195,7 @@ pub struct OtlpGuard {
     shutdown_timeout: Duration,
 }
 
-impl fmt::Debug for OtlpGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OtlpGuard")
-            .field("destination", &self.destination)
-            .field("stats", &self.stats())
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(OtlpGuard { destination, stats(), shutdown_timeout });
 
 impl OtlpGuard {
     /// The tracer provider to give to

@@ -82,11 +82,16 @@ mod tests {
 
     #[test]
     fn percent_decoding() {
-        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
-        assert_eq!(percent_decode("x%2Cy%3Dz").as_deref(), Some("x,y=z"));
-        assert_eq!(percent_decode("%E2%9C%93").as_deref(), Some("✓"));
-        assert_eq!(percent_decode("50%"), None);
-        assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("%FF"), None);
+        for (text, decoded) in [
+            ("plain", "plain"),
+            ("x%2Cy%3Dz", "x,y=z"),
+            ("%E2%9C%93", "✓"),
+        ] {
+            assert_eq!(percent_decode(text).as_deref(), Some(decoded), "{text}");
+        }
+        // A cut escape, one that is not hex, bytes that are not UTF-8.
+        for malformed in ["50%", "%zz", "%FF"] {
+            assert_eq!(percent_decode(malformed), None, "{malformed}");
+        }
     }
 }
