@@ -127,6 +127,38 @@ fn replaying_twice_changes_nothing_and_json_reports_the_count() {
 }
 
 #[test]
+fn a_spill_history_torn_by_a_kill_replays_its_complete_records_with_a_warning() {
+    let spill = tempfile::tempdir().unwrap();
+    let dir = spill_a_run(spill.path());
+    // A kill in the middle of the last write: the pipeline's end record, cut in half.
+    let file = dir.join("pipeline_runs.jsonl");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (before, last) = text.trim_end().rsplit_once('\n').unwrap();
+    std::fs::write(&file, format!("{before}\n{}", &last[..last.len() / 2])).unwrap();
+    let history = History::new();
+
+    let output = cli(&history.path)
+        .arg("replay")
+        .arg(&dir)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let out = String::from_utf8(output.stdout).unwrap();
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(out, format!("replayed 7 records from {}\n", dir.display()));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("tracing-etl: warning: "), "{err}");
+    assert!(err.contains(&format!("{} line 2", file.display())), "{err}");
+    // Everything before the torn line is in the store: the run, still running.
+    let mut store = history.reader();
+    let runs = store.read_pipelines(&RunFilter::default()).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome.status, RunStatus::Running);
+    assert_eq!(store.read_steps(&RunFilter::default()).unwrap().len(), 2);
+}
+
+#[test]
 fn a_missing_or_corrupt_spill_file_is_a_one_line_error() {
     let history = History::new();
     let dir = tempfile::tempdir().unwrap();
