@@ -13,9 +13,11 @@ use super::{io_err, line, Table};
 use crate::error::StoreError;
 use crate::record::{ExecutionRecord, RecorderHeartbeat};
 
-/// The capacity a file's scratch buffer keeps between batches (a larger batch grows it for
-/// that batch only).
-const SCRATCH_CAPACITY: usize = 256 * 1024;
+/// The capacity a file's scratch buffer may keep between batches: what a writer's full batch
+/// of steps needs (4,096 lines of a few hundred bytes), so that the buffer is not grown again,
+/// page by page, for every batch; a larger batch (long error texts) grows it for that batch
+/// only.
+const SCRATCH_CAPACITY: usize = 4 * 1024 * 1024;
 
 /// The files of a store opened for writing.
 #[derive(Debug)]
