@@ -363,16 +363,17 @@ impl ExecutionRecordsLayer {
                  the span is a {kind}, which the fields it was created with decide"
             ));
         }
-        let run_fields = recorded.run.take().map(|run| *run).unwrap_or_default();
-        if run_fields.keys_given() {
-            warnings.push(format!(
-                "etl.run_id/etl.attempt recorded on span `{span_name}` after it was created are \
-                 ignored: its start record is keyed by them; give them in the span's fields \
-                 (e.g. #[instrument(fields(etl.run_id = %id))])"
-            ));
-        }
-        if run_fields.late_fields_given() {
-            self.record_run_fields(entity, span_name, run_fields, &mut warnings);
+        if let Some(run_fields) = recorded.run.take() {
+            if run_fields.keys_given() {
+                warnings.push(format!(
+                    "etl.run_id/etl.attempt recorded on span `{span_name}` after it was created \
+                     are ignored: its start record is keyed by them; give them in the span's \
+                     fields (e.g. #[instrument(fields(etl.run_id = %id))])"
+                ));
+            }
+            if run_fields.late_fields_given() {
+                self.record_run_fields(entity, span_name, *run_fields, &mut warnings);
+            }
         }
         if let Some(given) = volume::take(&mut recorded, span_name, &mut warnings) {
             entity.update_volume(|v| volume::merge(v, given));
