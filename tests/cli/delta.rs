@@ -3,8 +3,7 @@
 
 use crate::cli_support;
 
-use cli_support::{bare_cli, nightly};
-use serde_json::Value;
+use cli_support::{bare_cli, json, nightly};
 use tracing_etl::{DeltaStore, ExecutionRecordStore as _, ExecutionRecordsLayer};
 use tracing_subscriber::prelude::*;
 
@@ -26,14 +25,7 @@ fn the_tool_reads_and_compacts_a_delta_history() {
     record(&root, 3);
     let store = format!("delta:{}", root.display());
 
-    let out = bare_cli()
-        .args(["--store", &store, "--json", "runs"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let runs: Value = serde_json::from_slice(&out).unwrap();
+    let runs = json(bare_cli().args(["--store", &store, "--json", "runs"]), 0);
     let statuses: Vec<&str> = runs
         .as_array()
         .unwrap()
@@ -47,14 +39,7 @@ fn the_tool_reads_and_compacts_a_delta_history() {
         .data_files()
         .unwrap();
     assert!(before.iter().all(|&n| n >= 3), "{before:?}");
-    let out = bare_cli()
-        .args(["--store", &store, "--json", "compact"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let report: Value = serde_json::from_slice(&out).unwrap();
+    let report = json(bare_cli().args(["--store", &store, "--json", "compact"]), 0);
     for (table, files) in report.as_array().unwrap().iter().zip(before) {
         assert_eq!(table["files_before"], files, "{report}");
         assert!(
@@ -68,14 +53,8 @@ fn the_tool_reads_and_compacts_a_delta_history() {
         .unwrap();
     assert!(after.iter().all(|&n| n <= 2), "{after:?}");
     // The history reads the same.
-    let again = bare_cli()
-        .args(["--store", &store, "--json", "runs"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    assert_eq!(serde_json::from_slice::<Value>(&again).unwrap(), runs);
+    let again = json(bare_cli().args(["--store", &store, "--json", "runs"]), 0);
+    assert_eq!(again, runs);
 
     // Other stores have nothing to compact; a missing root is an error, not a new history.
     let db = tmp.path().join("runs.db");

@@ -5,8 +5,7 @@
 use crate::cli_support;
 use crate::s3_support::{bucket, endpoint, options, settings};
 
-use cli_support::{bare_cli, nightly};
-use serde_json::Value;
+use cli_support::{bare_cli, json, nightly};
 use tracing_etl::{DeltaStore, ExecutionRecordsLayer};
 use tracing_subscriber::prelude::*;
 
@@ -31,14 +30,7 @@ fn the_tool_reads_and_compacts_a_delta_history_on_s3() {
         cmd
     };
     let store = format!("delta:{url}");
-    let out = cli()
-        .args(["--store", &store, "--json", "runs"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let runs: Value = serde_json::from_slice(&out).unwrap();
+    let runs = json(cli().args(["--store", &store, "--json", "runs"]), 0);
     let statuses: Vec<&str> = runs
         .as_array()
         .unwrap()
@@ -47,14 +39,7 @@ fn the_tool_reads_and_compacts_a_delta_history_on_s3() {
         .collect();
     assert_eq!(statuses, ["failed", "success"], "{runs}");
 
-    let out = cli()
-        .args(["--store", &store, "--json", "compact"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let report: Value = serde_json::from_slice(&out).unwrap();
+    let report = json(cli().args(["--store", &store, "--json", "compact"]), 0);
     // A file per writer in each table that has rows, merged into one.
     assert_eq!(report[0]["table"], "pipeline_runs", "{report}");
     assert_eq!(report[0]["files_before"], 2, "{report}");

@@ -6,9 +6,8 @@ use crate::cli_support;
 use crate::pg_support;
 
 use assert_cmd::Command;
-use cli_support::{nightly, open_stuck, weekly};
+use cli_support::{json, nightly, open_stuck, weekly};
 use pg_support::{url, TestSchema};
-use serde_json::Value;
 use tracing_etl::{
     store::{RecordReader, RunFilter},
     ExecutionRecordsLayer, RunStatus,
@@ -24,11 +23,6 @@ fn cli(schema: &str) -> Command {
 
 fn bare() -> Command {
     cli_support::bare_cli()
-}
-
-fn json(cmd: &mut Command, code: i32) -> Value {
-    let out = cmd.assert().code(code).get_output().stdout.clone();
-    serde_json::from_slice(&out).unwrap()
 }
 
 /// Runs `f` under the layer writing to `schema`'s store; returns the recorder id.

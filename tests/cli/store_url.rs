@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 
 use assert_cmd::Command;
-use cli_support::{bare_cli, nightly, weekly};
+use cli_support::{bare_cli, json, nightly, weekly};
 use pg_support::TestSchema;
-use serde_json::Value;
 use tracing_etl::{
     store::{PostgresUrl, RecordReader, RunFilter},
     ExecutionRecordsLayer, RunStatus, StoreUrl,
@@ -31,18 +30,6 @@ fn record(url: &StoreUrl) {
     });
     let stats = guard.shutdown().unwrap();
     assert_eq!((stats.dropped, stats.store_errors), (0, 0));
-}
-
-/// Runs the tool, expects `code`, and returns stdout as JSON.
-fn json(cmd: &mut Command, code: i32) -> Value {
-    let out = cmd.assert().code(code).get_output().clone();
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 /// The run ids and attempts of `runs --json`, newest first.

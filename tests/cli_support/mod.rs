@@ -28,6 +28,19 @@ pub fn bare_cli() -> Command {
     cmd
 }
 
+/// Runs the tool, expects exit code `code`, and returns its stdout as JSON (a panic shows what
+/// it printed when that is not JSON).
+pub fn json(cmd: &mut Command, code: i32) -> serde_json::Value {
+    let out = cmd.assert().code(code).get_output().clone();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
 /// A run history file in a temporary directory.
 pub struct History {
     _dir: tempfile::TempDir,
