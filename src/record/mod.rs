@@ -669,6 +669,17 @@ mod tests {
             };
             assert_eq!(ours, serde_json::to_string(&t).unwrap(), "{t:?}");
             let nanos = t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+            if (0..=9999).contains(&chrono::Datelike::year(&t)) {
+                // Read back as chrono reads it, with every number of fraction digits.
+                let text: String = serde_json::from_str(&ours).unwrap();
+                assert_eq!(rfc3339::parse(&text).unwrap(), t, "{text}");
+                assert_eq!(rfc3339::parse(&nanos).unwrap(), t, "{nanos}");
+                for digits in 1..=9 {
+                    let text = format!("{}Z", &nanos[..nanos.len() - 10 + digits]);
+                    let chrono = text.parse::<DateTime<chrono::FixedOffset>>().unwrap();
+                    assert_eq!(rfc3339::parse(&text).unwrap(), chrono, "{text}");
+                }
+            }
             match rfc3339::format(&t, rfc3339::Fraction::Nanos, &mut buf) {
                 Some(text) => assert_eq!(text, nanos, "{t:?}"),
                 None => assert!(nanos.starts_with(['+', '-']), "{t:?}: {nanos}"),

@@ -7,7 +7,7 @@
     allow(dead_code)
 )]
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Timelike, Utc};
 use serde::{Serialize, Serializer};
 
 pub(crate) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -16,6 +16,64 @@ pub(crate) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok,
         Some(text) => s.serialize_str(text),
         None => t.serialize(s),
     }
+}
+
+/// `text` read as `chrono` reads a `DateTime<Utc>` from its serde format: the shape this
+/// module writes (`YYYY-MM-DDTHH:MM:SS`, up to 9 fraction digits, `Z`) read digit by digit,
+/// any other text (an offset, a leap second, more digits) through `chrono`.
+pub(crate) fn parse(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
+    match canonical(text.as_bytes()) {
+        Some(t) => Ok(t),
+        None => text
+            .parse::<DateTime<FixedOffset>>()
+            .map(|t| t.with_timezone(&Utc)),
+    }
+}
+
+/// `text` in the shape [`format`] writes, else `None`.
+fn canonical(b: &[u8]) -> Option<DateTime<Utc>> {
+    if b.len() < 20 || b.len() > 30 || b[b.len() - 1] != b'Z' {
+        return None;
+    }
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let punctuated = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if punctuated.iter().any(|&(at, c)| b[at] != c) {
+        return None;
+    }
+    let nano = match &b[19..b.len() - 1] {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            number(digits)? * 10u32.pow(9 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    let (sec, min, hour) = (
+        number(&b[17..19])?,
+        number(&b[14..16])?,
+        number(&b[11..13])?,
+    );
+    let date = NaiveDate::from_ymd_opt(
+        i32::try_from(number(&b[0..4])?).ok()?,
+        number(&b[5..7])?,
+        number(&b[8..10])?,
+    )?;
+    // Second 60 (a leap second) is left to chrono.
+    (sec < 60)
+        .then(|| date.and_hms_nano_opt(hour, min, sec, nano))
+        .flatten()
+        .map(|t| t.and_utc())
+}
+
+/// [`parse`] as a serde `deserialize_with`.
+pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<DateTime<Utc>, D::Error> {
+    let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+    parse(&text).map_err(serde::de::Error::custom)
 }
 
 /// How many fraction digits to write.

@@ -19,6 +19,7 @@ mod delta;
 pub(crate) mod jsonl;
 mod memory;
 mod open_later;
+mod outline;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "postgres", feature = "delta"))]
@@ -40,6 +41,7 @@ pub use delta::{
 pub use jsonl::{JsonLinesStore, ReadWarning};
 pub use memory::InMemoryStore;
 pub(crate) use open_later::OpenLater;
+pub use outline::{summarize_by_streaming, RecordOutline, Summarize};
 #[cfg(feature = "postgres")]
 pub use postgres::{
     PostgresStore, PostgresStoreBuilder, DEFAULT_APPLICATION_NAME, POSTGRES_SCHEMA_VERSION,
@@ -484,6 +486,23 @@ pub trait RecordReader {
     /// Step runs.
     fn read_steps(&mut self, filter: &RunFilter) -> Result<Vec<ExecutionRecord>, StoreError> {
         self.read_records(EntityKind::Step, filter)
+    }
+
+    /// Sums up the records of `kind` that pass `filter`: `summary` gets the
+    /// [outline](RecordOutline) of each, in the filter's order, and then each record it asked
+    /// for whole (see [`Summarize`]).
+    ///
+    /// The provided method reads every record whole
+    /// ([`summarize_by_streaming`]); a store that can read outlines for less (fewer columns
+    /// from a server, a line read in part) overrides it, so that a summary of a million steps
+    /// costs a million outlines and a few records.
+    fn summarize_records(
+        &mut self,
+        kind: EntityKind,
+        filter: &RunFilter,
+        summary: &mut dyn Summarize,
+    ) -> Result<(), StoreError> {
+        summarize_by_streaming(self, kind, filter, summary)
     }
 
     /// The latest heartbeat of every writer that recorded into the store.

@@ -985,8 +985,11 @@ mod tests {
             StoreUrl::JsonLines("history".into())
         );
         assert_eq!(parse("JSONL:/tmp/h/").unwrap().to_string(), "jsonl:/tmp/h/");
-        assert_eq!(parse("delta:lake").unwrap(), StoreUrl::Delta("lake".into()));
-        assert_eq!(parse("Delta:/tmp/l/").unwrap().to_string(), "delta:/tmp/l/");
+        #[cfg(feature = "delta")]
+        {
+            assert_eq!(parse("delta:lake").unwrap(), StoreUrl::Delta("lake".into()));
+            assert_eq!(parse("Delta:/tmp/l/").unwrap().to_string(), "delta:/tmp/l/");
+        }
         assert_eq!(parse("memory:").unwrap(), StoreUrl::Memory);
         assert_eq!(parse("Memory:").unwrap().to_string(), "memory:");
     }

@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use tracing::instrument;
 use tracing_etl::{
     record::{EntityKind, EventName, RecorderHeartbeat, RootCause, RunContext, Volume},
-    store::{RecordReader, RunFilter, RunPosition},
+    store::{RecordOutline, RecordReader, RunFilter, RunPosition, Summarize},
     ExecutionRecord, ExecutionRecordStore, ExecutionRecordsLayer, RunStatus,
 };
 use tracing_subscriber::prelude::*;
@@ -714,6 +714,107 @@ fn streaming_reads_in_order_and_stop_on_break<H: Harness>(h: &H) {
     assert_eq!(store.read_steps(&filter.limit(2)).unwrap().len(), 2);
 }
 
+/// A summary that asks for every record whose number `wanted` picks, keeping what it gets.
+struct Recording {
+    wanted: fn(u64) -> bool,
+    outlines: Vec<(u64, Outline)>,
+    records: std::collections::BTreeMap<u64, ExecutionRecord>,
+}
+
+/// An outline's fields, owned.
+type Outline = (
+    Option<String>,
+    Option<String>,
+    RunStatus,
+    DateTime<Utc>,
+    Option<u64>,
+);
+
+fn owned(o: &RecordOutline<'_>) -> Outline {
+    (
+        o.id.map(str::to_owned),
+        o.process_run_id.map(str::to_owned),
+        o.status,
+        o.started_at,
+        o.duration_ms,
+    )
+}
+
+impl Summarize for Recording {
+    fn outline(&mut self, n: u64, outline: RecordOutline<'_>) -> bool {
+        self.outlines.push((n, owned(&outline)));
+        (self.wanted)(n)
+    }
+
+    fn record(&mut self, n: u64, record: ExecutionRecord) {
+        assert!((self.wanted)(n), "record {n} was not asked for");
+        assert!(
+            self.records.insert(n, record).is_none(),
+            "record {n} came twice"
+        );
+    }
+}
+
+/// `summarize_records` hands over the outline of every record `for_each_record` reads, numbered
+/// in its order, and then exactly the records asked for, whole.
+fn summaries_outline_every_record_and_hand_over_those_asked_for<H: Harness>(h: &H) {
+    let mut store = h.open();
+    let mut records = Vec::new();
+    for i in 0..2_345u32 {
+        let mut s = step("sum-1", &format!("sum-step-{i:05}"), None)
+            .with_process_run_id(format!("sum-process-{}", i % 3));
+        if i % 5 == 4 {
+            s.process_run_id = None;
+        }
+        s.started_at = at(3_000 + i64::from(i / 2), i % 2);
+        let status = match i % 7 {
+            0 => RunStatus::Failed,
+            1 => RunStatus::Cancelled,
+            _ => RunStatus::Success,
+        };
+        let end = s.clone().ended(status, u64::from(i * 37 % 1_000));
+        match i % 4 {
+            // Still running.
+            0 => records.push(s),
+            // The end written before the start: the end stays.
+            1 => records.extend([end, s]),
+            _ => records.extend([s, end]),
+        }
+    }
+    records.push(step("sum-2", "sum-other", Some(RunStatus::Failed)));
+    write(&mut store, &records);
+
+    let run = RunFilter::default().run_id("sum-1");
+    let filters = [
+        run.clone(),
+        run.clone().status(RunStatus::Failed),
+        run.clone().newest_first().limit(100),
+        run.clone().name("load").since(at(3_500, 0)),
+        RunFilter::default(),
+    ];
+    for filter in filters {
+        let expected = store.read_records(EntityKind::Step, &filter).unwrap();
+        let mut summary = Recording {
+            wanted: |n| n % 97 == 3 || n < 5,
+            outlines: Vec::new(),
+            records: Default::default(),
+        };
+        store
+            .summarize_records(EntityKind::Step, &filter, &mut summary)
+            .unwrap();
+        let outlines: Vec<(u64, Outline)> = (0..)
+            .zip(&expected)
+            .map(|(n, r)| (n, owned(&RecordOutline::of(r))))
+            .collect();
+        assert_eq!(summary.outlines, outlines, "{filter:?}");
+        let asked: std::collections::BTreeMap<u64, ExecutionRecord> = (0..)
+            .zip(expected)
+            .filter(|(n, _)| (summary.wanted)(*n))
+            .collect();
+        assert_eq!(summary.records, asked, "{filter:?}");
+    }
+}
+
 /// Instantiates every conformance test for one store: `$store::$test` runs `$test` against a
 /// fresh harness.
 macro_rules! conformance {
@@ -732,6 +833,7 @@ macro_rules! conformance {
             a_list_of_run_ids_reads_those_runs,
             keyset_pages_go_on_from_the_last_row,
             streaming_reads_in_order_and_stop_on_break,
+            summaries_outline_every_record_and_hand_over_those_asked_for,
         );
     )*};
     (@store $store:ident, $harness:expr, $($test:ident,)*) => {

@@ -3,7 +3,8 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::io_err;
@@ -62,6 +63,9 @@ pub(crate) struct LineAt {
 #[derive(Debug)]
 pub(crate) struct Lines {
     source: Source,
+    /// Whether the lines end where the file ends (else a line is judged as one with others
+    /// after it).
+    to_file_end: bool,
     line: Vec<u8>,
     /// A line read ahead (to judge the one before it), and where it is.
     ahead: Option<LineAt>,
@@ -75,6 +79,8 @@ struct Source {
     /// `None`: the file does not exist.
     reader: Option<BufReader<File>>,
     offset: u64,
+    /// Lines end at this offset.
+    end: u64,
     number: u64,
 }
 
@@ -85,6 +91,9 @@ impl Source {
             return Ok(None);
         };
         loop {
+            if self.offset >= self.end {
+                return Ok(None);
+            }
             line.clear();
             let n = reader
                 .read_until(b'\n', line)
@@ -115,8 +124,20 @@ impl Source {
 impl Lines {
     /// The lines of the file at `path`.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_range(path, 0..u64::MAX)
+    }
+
+    /// The lines of the file at `path` that start in `range` (which starts at the start of a
+    /// line), numbered from 1 at the range's start.
+    pub(crate) fn open_range(path: &Path, range: Range<u64>) -> Result<Self, StoreError> {
         let reader = match File::open(path) {
-            Ok(file) => Some(BufReader::with_capacity(READ_BUFFER, file)),
+            Ok(mut file) => {
+                if range.start > 0 {
+                    file.seek(SeekFrom::Start(range.start))
+                        .map_err(|e| io_err(path, "seek", e))?;
+                }
+                Some(BufReader::with_capacity(READ_BUFFER, file))
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_err(path, "open", e)),
         };
@@ -124,14 +145,21 @@ impl Lines {
             source: Source {
                 path: path.to_path_buf(),
                 reader,
-                offset: 0,
+                offset: range.start,
+                end: range.end,
                 number: 0,
             },
+            to_file_end: range.end == u64::MAX,
             line: Vec::new(),
             ahead: None,
             ahead_line: Vec::new(),
             warnings: Vec::new(),
         })
+    }
+
+    /// The lines read so far.
+    pub(crate) fn lines_read(&self) -> u64 {
+        self.source.number
     }
 
     /// The next line `parse` takes; `None` at the end of the file. A line `parse` rejects is
@@ -161,7 +189,7 @@ impl Lines {
                 error.is_eof() || self.line.iter().all(|&b| b == 0 || b.is_ascii_whitespace());
             let reason = describe(&error);
             self.ahead = self.source.read_line(&mut self.ahead_line)?;
-            let last = self.ahead.is_none();
+            let last = self.ahead.is_none() && self.to_file_end;
             if !last && !incomplete {
                 return Err(StoreError::invalid_data(
                     format!("{} line {}", self.source.path.display(), at.number),
@@ -187,11 +215,51 @@ impl Lines {
 /// returns the warnings.
 pub(super) fn scan_lines(
     path: &Path,
-    mut parse: impl FnMut(LineAt, &[u8]) -> serde_json::Result<()>,
+    parse: impl FnMut(LineAt, &[u8]) -> serde_json::Result<()>,
 ) -> Result<Vec<ReadWarning>, StoreError> {
-    let mut lines = Lines::open(path)?;
+    scan_range(path, 0..u64::MAX, parse).map(|(warnings, _)| warnings)
+}
+
+/// [`scan_lines`] of the lines that start in `range` (see [`Lines::open_range`]); returns the
+/// warnings and the number of lines read.
+pub(super) fn scan_range(
+    path: &Path,
+    range: Range<u64>,
+    mut parse: impl FnMut(LineAt, &[u8]) -> serde_json::Result<()>,
+) -> Result<(Vec<ReadWarning>, u64), StoreError> {
+    let mut lines = Lines::open_range(path, range)?;
     while lines.next(&mut parse)?.is_some() {}
-    Ok(lines.take_warnings())
+    Ok((lines.take_warnings(), lines.lines_read()))
+}
+
+/// The file at `path` cut into up to `parts` ranges of about equal size, each starting at the
+/// start of a line: `[0, b1)`, `[b1, b2)`, …, `[bk, u64::MAX)`.
+pub(super) fn split_at_lines(path: &Path, parts: u64) -> Result<Vec<Range<u64>>, StoreError> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| io_err(path, "stat", e))?
+        .len();
+    let mut file = BufReader::new(File::open(path).map_err(|e| io_err(path, "open", e))?);
+    let mut starts = vec![0u64];
+    let mut skipped = Vec::new();
+    for i in 1..parts {
+        let guess = len / parts * i;
+        if guess <= *starts.last().unwrap_or(&0) {
+            continue;
+        }
+        file.seek(SeekFrom::Start(guess))
+            .map_err(|e| io_err(path, "seek", e))?;
+        skipped.clear();
+        let n = file
+            .read_until(b'\n', &mut skipped)
+            .map_err(|e| io_err(path, "read", e))?;
+        let start = guess + n as u64;
+        if start < len && start > *starts.last().unwrap_or(&0) {
+            starts.push(start);
+        }
+    }
+    let mut ends: Vec<u64> = starts[1..].to_vec();
+    ends.push(u64::MAX);
+    Ok(starts.into_iter().zip(ends).map(|(s, e)| s..e).collect())
 }
 
 /// A JSON error without serde_json's "at line 1" (each line is parsed on its own).

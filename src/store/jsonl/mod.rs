@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use crate::error::StoreError;
 use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
-use crate::store::{existing_dir, ExecutionRecordStore, RecordReader, RecordVisit};
+use crate::store::{
+    existing_dir, ExecutionRecordStore, RecordReader, RecordVisit, RunFilter, Summarize,
+};
 
 pub(crate) use lines::Lines;
 pub use lines::ReadWarning;
@@ -246,6 +248,17 @@ impl RecordReader for JsonLinesStore {
     /// filter's order, each record handed over as it is read.
     fn visit_records(&mut self, read: RecordVisit<'_>) -> Result<(), StoreError> {
         self.for_each_latest(read)
+    }
+
+    /// The outlines come from the first pass (which reads them anyway), and the second reads
+    /// only the lines the summary asks for.
+    fn summarize_records(
+        &mut self,
+        kind: EntityKind,
+        filter: &RunFilter,
+        summary: &mut dyn Summarize,
+    ) -> Result<(), StoreError> {
+        self.summarize_latest(kind, filter, summary)
     }
 
     fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {

@@ -1,6 +1,9 @@
 //! Reads: a [`RunFilter`](crate::store::RunFilter) turned into SQL with bound parameters, and
 //! rows mapped back to records.
 
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -9,42 +12,93 @@ use super::connection::{Fail, Op};
 use super::PostgresStore;
 use crate::error::StoreError;
 use crate::record::columns;
-use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat};
+use crate::record::{EntityKind, ExecutionRecord, RecorderHeartbeat, RunStatus};
 use crate::store::sql_filter::{self, Bound};
 use crate::store::sql_schema::{self, RowError, SqlRow};
-use crate::store::{RecordReader, RecordVisit};
+use crate::store::{
+    summarize_by_streaming, RecordOutline, RecordReader, RecordVisit, RunFilter, Summarize,
+};
 
 impl RecordReader for PostgresStore {
     /// The rows of the kind's table that the filter selects, in its order, fetched through a
     /// cursor 5,000 rows at a time in a read-only transaction; the filter is applied in SQL,
     /// every value bound. The columns are those of the schema's version.
-    fn visit_records(&mut self, read: RecordVisit<'_>) -> Result<(), StoreError> {
+    fn visit_records(&mut self, mut read: RecordVisit<'_>) -> Result<(), StoreError> {
         let kind = read.kind;
-        let (clauses, values) = sql_filter::clauses(kind, read.filter, columns::key(kind), '$');
         let version = self.schema_version_in_use()?;
-        let sql = format!(
-            "DECLARE {CURSOR} NO SCROLL CURSOR FOR {}{clauses}",
-            self.settings.sql.select(kind, version)
-        );
-        let params: Vec<Box<dyn ToSql + Sync + Send + '_>> = values
-            .into_iter()
-            .map(|value| -> Box<dyn ToSql + Sync + Send + '_> {
-                match value {
-                    Bound::Text(text) => Box::new(text),
-                    Bound::Integer(n) => Box::new(n),
-                    Bound::Time(t) => Box::new(t),
-                }
-            })
-            .collect();
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
+        let select = self.settings.sql.select(kind, version);
         let what = format!("read {}", kind.table());
-        self.call(&what, Op::Execute("BEGIN READ ONLY"))?;
-        let result = self.fetch_all(&what, version, &sql, &refs, read);
-        // Ending the transaction closes the cursor. After a failure the connection may be gone
-        // (the next call reconnects); the first error is the one to report.
-        let end = self.call(&what, Op::Execute("COMMIT"));
-        result.and(end.map(drop))
+        self.read_only(&what, |store| {
+            store.fetch_all(&what, &select, kind, read.filter, &mut |row| {
+                let record = record_from_row(kind, version, row)?;
+                Ok(read.visit(record))
+            })
+        })
+    }
+
+    /// Process and step runs: the outlines are five columns of each row, through a cursor as
+    /// [`visit_records`](Self::visit_records) reads; the records asked for are then read by
+    /// their ids. Pipeline runs are read whole.
+    fn summarize_records(
+        &mut self,
+        kind: EntityKind,
+        filter: &RunFilter,
+        summary: &mut dyn Summarize,
+    ) -> Result<(), StoreError> {
+        if kind == EntityKind::Pipeline {
+            return summarize_by_streaming(self, kind, filter, summary);
+        }
+        let version = self.schema_version_in_use()?;
+        let id = columns::key(kind)[0];
+        let outlines = format!(
+            "SELECT {id}, process_run_id, status, started_at, duration_ms FROM {}.{}",
+            self.settings.sql.schema,
+            kind.table()
+        );
+        let what = format!("summarize {}", kind.table());
+        self.read_only(&what, |store| {
+            let mut wanted: HashMap<String, u64> = HashMap::new();
+            let mut n = 0u64;
+            store.fetch_all(&what, &outlines, kind, filter, &mut |row| {
+                let id: Option<String> = row.try_get(0)?;
+                let process: Option<String> = row.try_get(1)?;
+                let status: String = row.try_get(2)?;
+                let outline = RecordOutline {
+                    id: id.as_deref(),
+                    process_run_id: process.as_deref(),
+                    status: RunStatus::ALL
+                        .into_iter()
+                        .find(|s| s.as_str() == status)
+                        .ok_or_else(|| Fail::Invalid(format!("column status: {status:?}")))?,
+                    started_at: row.try_get(3)?,
+                    duration_ms: get_duration(row, "duration_ms")?,
+                };
+                if summary.outline(n, outline) {
+                    if let Some(id) = id {
+                        wanted.insert(id, n);
+                    }
+                }
+                n += 1;
+                Ok(ControlFlow::Continue(()))
+            })?;
+            let select = format!(
+                "{} WHERE {id} = ANY($1)",
+                store.settings.sql.select(kind, version)
+            );
+            let ids: Vec<&String> = wanted.keys().collect();
+            for chunk in ids.chunks(FETCH_ROWS) {
+                let rows = store.call(&what, Op::Query(&select, &[&chunk]))?;
+                for row in &rows {
+                    let record = record_from_row(kind, version, row)
+                        .map_err(|fail| store.settings.error(&what, fail))?;
+                    let at = record.entity_id().and_then(|id| wanted.get(id));
+                    if let Some(&n) = at {
+                        summary.record(n, record);
+                    }
+                }
+            }
+            Ok(())
+        })
     }
 
     fn read_recorders(&mut self) -> Result<Vec<RecorderHeartbeat>, StoreError> {
@@ -64,24 +118,52 @@ const CURSOR: &str = "tracing_etl_read";
 const FETCH_ROWS: usize = 5_000;
 
 impl PostgresStore {
-    /// Declares the cursor `declare` (in the open transaction) and hands its rows to `read`,
-    /// a batch at a time, until they run out or it wants no more.
+    /// Runs `read` in a read-only transaction.
+    fn read_only(
+        &mut self,
+        what: &str,
+        read: impl FnOnce(&mut Self) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.call(what, Op::Execute("BEGIN READ ONLY"))?;
+        let result = read(self);
+        // Ending the transaction closes the cursor. After a failure the connection may be gone
+        // (the next call reconnects); the first error is the one to report.
+        let end = self.call(what, Op::Execute("COMMIT"));
+        result.and(end.map(drop))
+    }
+
+    /// Declares a cursor of `select` (`SELECT … FROM <kind's table>`) with `filter`'s clauses,
+    /// in the open transaction, and hands its rows to `row`, a batch fetched at a time, until
+    /// they run out or it wants no more.
     fn fetch_all(
         &mut self,
         what: &str,
-        version: u32,
-        declare: &str,
-        params: &[&(dyn ToSql + Sync)],
-        mut read: RecordVisit<'_>,
+        select: &str,
+        kind: EntityKind,
+        filter: &RunFilter,
+        row: &mut dyn FnMut(&Row) -> Result<ControlFlow<()>, Fail>,
     ) -> Result<(), StoreError> {
-        self.call(what, Op::Query(declare, params))?;
+        let (clauses, values) = sql_filter::clauses(kind, filter, columns::key(kind), '$');
+        let declare = format!("DECLARE {CURSOR} NO SCROLL CURSOR FOR {select}{clauses}");
+        let params: Vec<Box<dyn ToSql + Sync + Send + '_>> = values
+            .into_iter()
+            .map(|value| -> Box<dyn ToSql + Sync + Send + '_> {
+                match value {
+                    Bound::Text(text) => Box::new(text),
+                    Bound::Integer(n) => Box::new(n),
+                    Bound::Time(t) => Box::new(t),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
+        self.call(what, Op::Query(&declare, &refs))?;
         let fetch = format!("FETCH {FETCH_ROWS} FROM {CURSOR}");
         loop {
             let rows = self.call(what, Op::Query(&fetch, &[]))?;
-            for row in &rows {
-                let record = record_from_row(read.kind, version, row)
-                    .map_err(|fail| self.settings.error(what, fail))?;
-                if read.visit(record).is_break() {
+            for r in &rows {
+                let flow = row(r).map_err(|fail| self.settings.error(what, fail))?;
+                if flow.is_break() {
                     return Ok(());
                 }
             }

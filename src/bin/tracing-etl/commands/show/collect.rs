@@ -4,10 +4,9 @@
 //! the run. `show` and the web run page (and `report`) read a run through this one collection.
 
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 
 use tracing_etl::record::EntityKind;
-use tracing_etl::store::{RecordReader, RunFilter};
+use tracing_etl::store::{RecordOutline, RecordReader, RunFilter, Summarize};
 use tracing_etl::StoreError;
 use tracing_etl::{ExecutionRecord, RunStatus};
 
@@ -78,6 +77,10 @@ impl Counts {
 }
 
 /// What is kept of a run's steps.
+///
+/// A [`Summarize`]: the store hands over every step's outline, and the records of the steps
+/// kept (a step kept while its outline came may be pushed out later: its record, when it
+/// comes, is dropped). [`Steps::finish`] puts the kept records in their lists.
 #[derive(Debug, Default)]
 pub(crate) struct Steps {
     /// Every step (error texts cut) while there are at most [`TREE_STEPS`]; emptied beyond.
@@ -86,18 +89,46 @@ pub(crate) struct Steps {
     pub(crate) too_many: bool,
     /// Counts of every step.
     pub(crate) counts: Counts,
-    /// Counts per `process_run_id` (steps outside a process under `None`).
-    pub(crate) by_process: HashMap<Option<String>, Counts>,
     /// The first [`FAILED_SHOWN`] failed steps to start.
     pub(crate) failed: Vec<ExecutionRecord>,
     /// The [`SLOWEST_SHOWN`] slowest steps, slowest first.
     pub(crate) slowest: Vec<ExecutionRecord>,
     /// The root cause, whole (its error texts uncut).
     pub(crate) root_cause: Option<ExecutionRecord>,
-    root_cause_id: Option<String>,
     /// Every k-th step, for a timeline of a run too big to draw whole.
     #[cfg(feature = "web")]
     pub(crate) sample: Sample,
+    /// Counts per `process_run_id`.
+    by_process: HashMap<String, Counts>,
+    /// Counts of the steps outside a process.
+    outside_processes: Counts,
+    root_cause_id: Option<String>,
+    kept: Kept,
+}
+
+/// The steps kept while outlines come, by their number in start order, and the records of
+/// those still kept when their records come.
+#[derive(Debug, Default)]
+struct Kept {
+    /// Outlines taken so far (numbers for [`Steps::add`]).
+    seen: u64,
+    all: Vec<u64>,
+    failed: Vec<u64>,
+    /// `(duration_ms, number)`, slowest first.
+    slowest: Vec<(u64, u64)>,
+    root_cause: Option<u64>,
+    records: HashMap<u64, ExecutionRecord>,
+}
+
+impl Kept {
+    /// Whether step `n` is in a list (the lists in number order are searched as such).
+    fn has(&self, n: u64, sample: &[u64]) -> bool {
+        self.root_cause == Some(n)
+            || self.all.binary_search(&n).is_ok()
+            || self.failed.binary_search(&n).is_ok()
+            || sample.binary_search(&n).is_ok()
+            || self.slowest.iter().any(|(_, s)| *s == n)
+    }
 }
 
 impl Steps {
@@ -109,56 +140,144 @@ impl Steps {
         }
     }
 
-    /// The steps of `filter` as they stream from `store`, the step `root_cause_id` kept whole.
+    /// The steps of `filter`, summed up by `store`, the step `root_cause_id` kept whole.
     pub(crate) fn read(
         store: &mut dyn RecordReader,
         filter: &RunFilter,
         root_cause_id: Option<&str>,
     ) -> Result<Self, StoreError> {
         let mut steps = Steps::new(root_cause_id);
-        store.for_each_record(EntityKind::Step, filter, &mut |step| {
-            steps.add(step);
-            ControlFlow::Continue(())
-        })?;
+        store.summarize_records(EntityKind::Step, filter, &mut steps)?;
+        steps.finish();
         Ok(steps)
     }
 
-    /// Takes one step, in start order.
+    /// Takes one step, in start order (then [`finish`](Self::finish)).
     pub(crate) fn add(&mut self, step: ExecutionRecord) {
-        self.counts.add(step.outcome.status);
-        self.by_process
-            .entry(step.process_run_id.clone())
-            .or_default()
-            .add(step.outcome.status);
-        if self.root_cause_id.is_some() && self.root_cause_id == step.step_run_id {
-            self.root_cause = Some(step.clone());
-        }
-        let step = cut_errors(step);
-        if step.outcome.status == RunStatus::Failed && self.failed.len() < FAILED_SHOWN {
-            self.failed.push(step.clone());
-        }
-        self.keep_if_slow(&step);
-        #[cfg(feature = "web")]
-        self.sample.add(&step);
-        if !self.too_many {
-            if self.all.len() < TREE_STEPS {
-                self.all.push(step);
-            } else {
-                self.too_many = true;
-                self.all = Vec::new();
-            }
+        let n = self.kept.seen;
+        if self.outline(n, RecordOutline::of(&step)) {
+            self.record(n, step);
         }
     }
 
-    fn keep_if_slow(&mut self, step: &ExecutionRecord) {
-        let Some(ms) = step.outcome.duration_ms else {
-            return;
+    /// Counts of the steps of process `id` (`None`: outside any process).
+    pub(crate) fn process_counts(&self, id: Option<&str>) -> Counts {
+        match id {
+            Some(id) => self.by_process.get(id).copied().unwrap_or_default(),
+            None => self.outside_processes,
+        }
+    }
+
+    /// Puts the records kept in their lists (error texts cut, but the root cause's).
+    pub(crate) fn finish(&mut self) {
+        let mut kept = std::mem::take(&mut self.kept);
+        let mut take = |n: &u64| kept.records.get(n).cloned().map(cut_errors);
+        if !self.too_many {
+            self.all = kept.all.iter().filter_map(&mut take).collect();
+        }
+        self.failed = kept.failed.iter().filter_map(&mut take).collect();
+        self.slowest = kept.slowest.iter().filter_map(|(_, n)| take(n)).collect();
+        #[cfg(feature = "web")]
+        {
+            self.sample.steps = self
+                .sample
+                .numbers
+                .iter()
+                .filter_map(|n| kept.records.get(n))
+                .map(|step| {
+                    let mut kept = step.clone();
+                    kept.outcome.error = tracing_etl::record::ErrorDetails::default();
+                    kept
+                })
+                .collect();
+        }
+        self.root_cause = kept.root_cause.and_then(|n| kept.records.remove(&n));
+    }
+
+    /// Drops the record of `n` unless a list still has it.
+    fn release(&mut self, n: u64) {
+        #[cfg(feature = "web")]
+        let sample: &[u64] = &self.sample.numbers;
+        #[cfg(not(feature = "web"))]
+        let sample: &[u64] = &[];
+        if !self.kept.has(n, sample) {
+            self.kept.records.remove(&n);
+        }
+    }
+
+    /// Keeps step `n` among the slowest if it is; the step pushed out, if any.
+    fn keep_if_slow(&mut self, n: u64, duration_ms: Option<u64>) -> (bool, Option<u64>) {
+        let Some(ms) = duration_ms else {
+            return (false, None);
         };
-        let slower = |s: &ExecutionRecord| s.outcome.duration_ms.unwrap_or(0) >= ms;
-        let place = self.slowest.iter().take_while(|s| slower(s)).count();
-        if place < SLOWEST_SHOWN {
-            self.slowest.insert(place, step.clone());
-            self.slowest.truncate(SLOWEST_SHOWN);
+        let slowest = &mut self.kept.slowest;
+        let place = slowest.iter().take_while(|(d, _)| *d >= ms).count();
+        if place >= SLOWEST_SHOWN {
+            return (false, None);
+        }
+        slowest.insert(place, (ms, n));
+        let out = (slowest.len() > SLOWEST_SHOWN)
+            .then(|| slowest.pop().map(|(_, n)| n))
+            .flatten();
+        (true, out)
+    }
+}
+
+impl Summarize for Steps {
+    fn outline(&mut self, n: u64, step: RecordOutline<'_>) -> bool {
+        self.kept.seen = n + 1;
+        self.counts.add(step.status);
+        match step.process_run_id {
+            Some(id) => match self.by_process.get_mut(id) {
+                Some(counts) => counts.add(step.status),
+                None => {
+                    let mut counts = Counts::default();
+                    counts.add(step.status);
+                    self.by_process.insert(id.to_owned(), counts);
+                }
+            },
+            None => self.outside_processes.add(step.status),
+        }
+        let mut keep = false;
+        if self.root_cause_id.is_some() && self.root_cause_id.as_deref() == step.id {
+            self.kept.root_cause = Some(n);
+            keep = true;
+        }
+        if step.status == RunStatus::Failed && self.kept.failed.len() < FAILED_SHOWN {
+            self.kept.failed.push(n);
+            keep = true;
+        }
+        let (slow, pushed_out) = self.keep_if_slow(n, step.duration_ms);
+        keep |= slow;
+        #[cfg(feature = "web")]
+        let (sampled, dropped) = self.sample.add(n);
+        #[cfg(not(feature = "web"))]
+        let (sampled, dropped) = (false, Vec::new());
+        keep |= sampled;
+        if !self.too_many {
+            if self.kept.all.len() < TREE_STEPS {
+                self.kept.all.push(n);
+                keep = true;
+            } else {
+                self.too_many = true;
+                let all = std::mem::take(&mut self.kept.all);
+                all.into_iter().for_each(|n| self.release(n));
+            }
+        }
+        pushed_out
+            .into_iter()
+            .chain(dropped)
+            .for_each(|n| self.release(n));
+        keep
+    }
+
+    fn record(&mut self, n: u64, step: ExecutionRecord) {
+        #[cfg(feature = "web")]
+        let sample: &[u64] = &self.sample.numbers;
+        #[cfg(not(feature = "web"))]
+        let sample: &[u64] = &[];
+        if self.kept.has(n, sample) {
+            self.kept.records.insert(n, step);
         }
     }
 }
@@ -175,11 +294,12 @@ pub(crate) const SAMPLED_STEPS: usize = 1_000;
 #[cfg(feature = "web")]
 #[derive(Debug)]
 pub(crate) struct Sample {
-    /// The sampled steps, in start order.
+    /// The sampled steps, in start order (once [`Steps::finish`]ed).
     pub(crate) steps: Vec<ExecutionRecord>,
     /// One step in this many is kept.
     pub(crate) stride: u64,
-    seen: u64,
+    /// The numbers of the sampled steps, in start order.
+    numbers: Vec<u64>,
 }
 
 #[cfg(feature = "web")]
@@ -188,34 +308,37 @@ impl Default for Sample {
         Sample {
             steps: Vec::new(),
             stride: 1,
-            seen: 0,
+            numbers: Vec::new(),
         }
     }
 }
 
 #[cfg(feature = "web")]
 impl Sample {
-    fn add(&mut self, step: &ExecutionRecord) {
-        let index = self.seen;
-        self.seen += 1;
+    /// Takes step `index`: whether it is sampled, and the steps that left the sample.
+    fn add(&mut self, index: u64) -> (bool, Vec<u64>) {
         if !index.is_multiple_of(self.stride) {
-            return;
+            return (false, Vec::new());
         }
-        if self.steps.len() == SAMPLED_STEPS {
+        let mut dropped = Vec::new();
+        if self.numbers.len() == SAMPLED_STEPS {
             // Keep the steps at even multiples of the stride: every other one.
             let mut i = 0;
-            self.steps.retain(|_| {
+            self.numbers.retain(|&n| {
                 i += 1;
-                i % 2 == 1
+                let keep = i % 2 == 1;
+                if !keep {
+                    dropped.push(n);
+                }
+                keep
             });
             self.stride *= 2;
             if !index.is_multiple_of(self.stride) {
-                return;
+                return (false, dropped);
             }
         }
-        let mut kept = step.clone();
-        kept.outcome.error = tracing_etl::record::ErrorDetails::default();
-        self.steps.push(kept);
+        self.numbers.push(index);
+        (true, dropped)
     }
 }
 

@@ -98,6 +98,7 @@ pub(crate) fn run(
             let start = start.unwrap_or_else(Utc::now);
             StepLines::new(ui, pipeline.as_ref(), &processes, start);
         }
+        steps.finish();
         steps
     } else {
         let mut steps = Steps::read(store, &filter, root_cause_id)?;

@@ -260,10 +260,7 @@ pub(super) fn summary(
     let mut header = columns(volume);
     header.insert(header.len() - 1, "STEPS");
     let mut table = ui.table(&header);
-    let counts = |id: Option<&str>| {
-        let key = id.map(str::to_owned);
-        steps.by_process.get(&key).copied().unwrap_or_default()
-    };
+    let counts = |id: Option<&str>| steps.process_counts(id);
     let mut with_counts = |ui: &Ui, r: &ExecutionRecord, branch: &str, kind: &str, c: Counts| {
         let row = entity_row(ui, r, branch, kind, start, &step_error);
         let mut row = with_rows(row, ui, r, volume);

@@ -51,14 +51,15 @@ pub(crate) fn summary(run: &Run, steps: &Steps, start: DateTime<Utc>) -> Markup 
                     tr.total { td { strong { "all" } } (count_cells(&steps.counts)) }
                     @for child in &run.children {
                         @if let Child::Process(p, _) = child {
-                            @let c = steps.by_process.get(&p.process_run_id).copied().unwrap_or_default();
+                            @let c = steps.process_counts(p.process_run_id.as_deref());
                             tr data-process-run-id=(p.process_run_id.as_deref().unwrap_or("")) {
                                 td { (p.name) } (count_cells(&c))
                             }
                         }
                     }
-                    @if let Some(c) = steps.by_process.get(&None).filter(|c| c.total() > 0) {
-                        tr { td.note { "outside any process" } (count_cells(c)) }
+                    @let outside = steps.process_counts(None);
+                    @if outside.total() > 0 {
+                        tr { td.note { "outside any process" } (count_cells(&outside)) }
                     }
                 }
             }
