@@ -3,8 +3,10 @@
 //!
 //! Records are read in two passes, so that memory grows with the entities read, not with
 //! their lines or their text: the first reads only what identifies each line (entity, phase,
-//! start time) and keeps, per entity, where its latest line is; the second reads those lines
-//! alone, in the filter's order, and hands each record over as it is read.
+//! start time, status, duration) and keeps, per entity, where its latest line is (a big file in
+//! parts, on threads); the second reads those lines alone, in the filter's order, and hands
+//! each record over as it is read. A summary gets its outlines from the first pass, and the
+//! second reads only the lines it asks for.
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
