@@ -550,13 +550,37 @@ mod tests {
             .collect()
     }
 
+    /// Writes `first` to the history in `dir`, appends `raw` to its step file as a killed or
+    /// broken writer would, then writes `rest`; the step file's path.
+    fn write_around(
+        dir: &std::path::Path,
+        first: &[ExecutionRecord],
+        raw: &[u8],
+        rest: &[ExecutionRecord],
+    ) -> std::path::PathBuf {
+        let mut store = JsonLinesStore::open(dir).unwrap();
+        store.write_batch(first).unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let path = dir.join("step_runs.jsonl");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(raw).unwrap();
+        drop(file);
+        let mut store = JsonLinesStore::open(dir).unwrap();
+        store.write_batch(rest).unwrap();
+        store.flush().unwrap();
+        path
+    }
+
     /// Read in parts, a file's index is the index of a read in one part: the same entities, in
     /// the same order, with the same latest lines (however the parts cut the lines of an
     /// entity), numbers and warnings.
     #[test]
     fn an_index_read_in_parts_is_the_index_read_in_one() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = JsonLinesStore::open(dir.path()).unwrap();
         let t0 = chrono::DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
         let mut records = Vec::new();
         for i in 0..600u32 {
@@ -572,22 +596,13 @@ mod tests {
             }
         }
         let (first, rest) = records.split_at(records.len() / 2);
-        store.write_batch(first).unwrap();
-        store.flush().unwrap();
-        drop(store);
-        let path = dir.path().join("step_runs.jsonl");
         // A line cut short by a killed writer, sealed by the next one's newline; blank lines.
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        file.write_all(b"{\"event\":\"step_start\",\"run_id\":\"ru\n\n  \n")
-            .unwrap();
-        drop(file);
-        let mut store = JsonLinesStore::open(dir.path()).unwrap();
-        store.write_batch(rest).unwrap();
-        store.flush().unwrap();
-        drop(store);
+        let path = write_around(
+            dir.path(),
+            first,
+            b"{\"event\":\"step_start\",\"run_id\":\"ru\n\n  \n",
+            rest,
+        );
         let mut file = std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
@@ -630,25 +645,13 @@ mod tests {
     #[test]
     fn a_corrupt_line_is_the_same_error_read_in_parts() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = JsonLinesStore::open(dir.path()).unwrap();
         let t0 = chrono::DateTime::UNIX_EPOCH;
         let steps: Vec<_> = (0..200)
             .map(|i| ExecutionRecord::step_start("run", format!("s{i}"), "load", t0))
             .collect();
-        store.write_batch(&steps[..100]).unwrap();
-        store.flush().unwrap();
-        drop(store);
-        let path = dir.path().join("step_runs.jsonl");
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        file.write_all(b"{\"event\":\"step_start\",\"run_id\":7}\n")
-            .unwrap();
-        drop(file);
+        let corrupt = b"{\"event\":\"step_start\",\"run_id\":7}\n";
+        write_around(dir.path(), &steps[..100], corrupt, &steps[100..]);
         let mut store = JsonLinesStore::open(dir.path()).unwrap();
-        store.write_batch(&steps[100..]).unwrap();
-        store.flush().unwrap();
         let filter = RunFilter::default();
         let one = store
             .index_latest_in(EntityKind::Step, &filter, false, 1)
