@@ -1,5 +1,5 @@
-//! The private current-thread Tokio runtime of the stores built on async clients (PostgreSQL,
-//! Delta Lake): the rest of the crate is synchronous, and a store runs on the writer's thread.
+//! The private Tokio runtime of the stores built on async clients (PostgreSQL, Delta Lake): the
+//! rest of the crate is synchronous, and a store runs on the writer's thread.
 
 use std::future::Future;
 use std::time::Duration;
@@ -7,12 +7,28 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
-/// A store's private current-thread runtime: it drives the client while a call waits.
+/// A store's private runtime: it drives the client while a call waits.
 pub(crate) struct Rt(Option<Runtime>);
 
 impl Rt {
+    /// A current-thread runtime: it runs only while a call of the store waits on it.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn new() -> std::io::Result<Self> {
         tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| Rt(Some(rt)))
+    }
+
+    /// A runtime with one worker thread of its own, named `name`, and a pool for blocking
+    /// work: for a client that spawns work onto the runtime it is called from (the Delta
+    /// kernel does, and on a current-thread runtime starts a thread of its own for every
+    /// operation instead).
+    #[cfg_attr(not(feature = "delta"), allow(dead_code))]
+    pub(crate) fn with_worker(name: &str) -> std::io::Result<Self> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(name)
             .enable_all()
             .build()
             .map(|rt| Rt(Some(rt)))

@@ -1,7 +1,7 @@
 //! Against `DeltaStore`: the tables' layout and types as the Delta log declares them, one
 //! commit per flush, reading back the latest row per entity, a root that cannot be written
-//! (an outage, then a recovery that loses nothing), compaction, and the tables the example job
-//! wrote read by independent readers (the `deltalake` Python package and DuckDB).
+//! (an outage, then a recovery that loses nothing), checkpoints, compaction, and the tables the
+//! example job wrote read by independent readers (the `deltalake` Python package and DuckDB).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -398,6 +398,12 @@ fn compaction_merges_each_dates_files_and_keeps_the_rows() {
         .all(|a| a["dataChange"] == false));
     // Compacting again changes nothing.
     assert_eq!(store.compact().unwrap()[2].version, None);
+    // Appends go on after the compaction's commit.
+    let later = ExecutionRecord::step_start("c", "later", "load", day + chrono::Duration::hours(1));
+    store.write_batch(std::slice::from_ref(&later)).unwrap();
+    store.flush().unwrap();
+    let mut before = before;
+    before.push(later);
     drop(store);
     assert_eq!(
         DeltaStore::open_read_only(&root)
@@ -406,6 +412,70 @@ fn compaction_merges_each_dates_files_and_keeps_the_rows() {
             .unwrap(),
         before
     );
+}
+
+#[test]
+fn every_tenth_commit_writes_a_checkpoint_and_one_that_fails_is_written_at_the_next() {
+    const COMMITS: usize = 20;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("lake");
+    let mut store = DeltaStore::open(&root).unwrap();
+    let steps = root.join("step_runs");
+    let log = steps.join("_delta_log");
+    let meta = commits(&steps)[0]
+        .iter()
+        .find_map(|a| a.get("metaData"))
+        .cloned()
+        .expect("a metaData action");
+    assert_eq!(meta["configuration"]["delta.checkpointInterval"], "10");
+    let checkpoint = |version: u64| log.join(format!("{version:020}.checkpoint.parquet"));
+    // A directory where the checkpoint of version 19 goes: writing it fails.
+    std::fs::create_dir(checkpoint(19)).unwrap();
+
+    let now = now();
+    let records: Vec<ExecutionRecord> = (0..COMMITS)
+        .map(|i| ExecutionRecord::step_start("r", format!("s{i}"), "load", now))
+        .collect();
+    for record in &records {
+        // Versions 1 to 20 (the table's creation is version 0); the failed checkpoint does
+        // not fail the flush that committed the rows.
+        store.write_batch(std::slice::from_ref(record)).unwrap();
+        store.flush().unwrap();
+    }
+    assert!(checkpoint(9).is_file());
+    assert!(checkpoint(19).is_dir(), "not written over");
+    assert!(
+        checkpoint(20).is_file(),
+        "the next commit writes the owed checkpoint"
+    );
+    let last: Value =
+        serde_json::from_str(&std::fs::read_to_string(log.join("_last_checkpoint")).unwrap())
+            .unwrap();
+    assert_eq!(last["version"], 20);
+    assert_eq!(store.read_steps(&RunFilter::default()).unwrap(), records);
+    drop(store);
+    // Readers load the table from its checkpoint: this crate's, and deltalake's in Python.
+    let mut reader = DeltaStore::open_read_only(&root).unwrap();
+    assert_eq!(reader.read_steps(&RunFilter::default()).unwrap(), records);
+    let Some(python) = python() else { return };
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(
+            "import sys, duckdb; from deltalake import DeltaTable, QueryBuilder\n\
+             t = DeltaTable(sys.argv[1]); d = duckdb.connect()\n\
+             d.register('c', QueryBuilder().register('t', t)\
+                 .execute('SELECT count(*) AS n FROM t').read_all())\n\
+             print(t.version(), d.execute('SELECT n FROM c').fetchone()[0])",
+        )
+        .arg(&steps)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "20 20");
 }
 
 #[test]

@@ -8,8 +8,9 @@ use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 use deltalake::DeltaTable;
 
+use super::log::commit;
 use super::read::{data_files, read_file, DataFile};
-use super::write::{commit, conform, partition};
+use super::write::{conform, partition};
 use super::DeltaError;
 
 /// Files at least this large are left as they are: compaction only merges smaller ones.
@@ -28,8 +29,8 @@ pub struct TableCompaction {
 }
 
 /// Merges the small files of every date of `table` that has more than one; returns what it did.
+/// `table` is loaded with its file list, at its latest version.
 pub(super) async fn compact_table(table: &mut DeltaTable) -> Result<TableCompaction, DeltaError> {
-    table.update_state().await?;
     let files = data_files(table)?;
     let files_before = files.len();
     // The small files per date, oldest first within each.

@@ -78,15 +78,30 @@ impl std::fmt::Display for Root {
     }
 }
 
-/// The table at `url`, not loaded yet. Built outside the store's runtime: deltalake's S3
-/// support may resolve AWS credentials here, on a runtime of its own.
+/// What a loaded table keeps of its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Load {
+    /// The version, protocol and metadata, and the list of active files with their statistics:
+    /// what reading and compaction need. Bringing it up to date replays every listed file.
+    Files,
+    /// The version, protocol and metadata only: what an append needs, at a cost that does not
+    /// grow with the number of files in the table.
+    LogOnly,
+}
+
+/// The table at `url`, not loaded yet, to be loaded as `load` says. Built outside the store's
+/// runtime: deltalake's S3 support may resolve AWS credentials here, on a runtime of its own.
 pub(super) fn unloaded_table(
     url: &Url,
     options: HashMap<String, String>,
+    load: Load,
 ) -> Result<DeltaTable, deltalake::DeltaTableError> {
-    DeltaTableBuilder::from_url(url.clone())?
-        .with_storage_options(options)
-        .build()
+    let builder = DeltaTableBuilder::from_url(url.clone())?.with_storage_options(options);
+    match load {
+        Load::Files => builder,
+        Load::LogOnly => builder.without_files(),
+    }
+    .build()
 }
 
 /// `text` as the root of an S3 store: an `s3://` or `s3a://` URL naming a bucket, with no

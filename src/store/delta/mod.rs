@@ -1,7 +1,9 @@
 //! [`DeltaStore`]: the run history as three Delta Lake tables under a root directory.
 //!
 //! - `schema`: the tables' Delta and Arrow schemas, from the column table;
+//! - `table`: one table, loaded for appending (without its file list) and for reading;
 //! - `write`: records to record batches, batches to one Parquet file per date and one commit;
+//! - `log`: commits, and the checkpoints that keep loading a table cheap;
 //! - `read`: Parquet files back to records, folded into the latest row per entity;
 //! - `compact`: the small files of each date rewritten as one;
 //! - `heartbeat`: one JSON file per recorder beside the tables;
@@ -10,20 +12,15 @@
 mod compact;
 mod heartbeat;
 mod location;
+mod log;
 mod read;
 mod schema;
+mod table;
 mod write;
 
+#[cfg(feature = "delta-s3")]
 use std::collections::HashMap;
-use std::future::IntoFuture;
 use std::path::Path;
-
-use deltalake::arrow::array::RecordBatch;
-use deltalake::kernel::transaction::CommitProperties;
-use deltalake::operations::create::CreateBuilder;
-use deltalake::protocol::SaveMode;
-use deltalake::DeltaTable;
-use url::Url;
 
 pub use compact::{TableCompaction, TARGET_FILE_SIZE};
 
@@ -33,7 +30,7 @@ use crate::store::runtime::Rt;
 use crate::store::{existing_dir, ExecutionRecordStore, RecordReader, RecordVisit, RunFilter};
 use location::Root;
 use read::Fold;
-use schema::PARTITION_COLUMN;
+use table::Table;
 
 /// Any error of the Delta, Arrow, Parquet or object store libraries, before it gets its context.
 type DeltaError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -86,7 +83,9 @@ pub const DEFAULT_COMMIT_INTERVAL: std::time::Duration = std::time::Duration::fr
 /// only in this process's memory. An explicit flush (`guard.flush()`) and the writer's
 /// shutdown commit at once. A failed flush keeps the rows and the writer retries it; Parquet
 /// files a failed commit left behind belong to no version and are ignored by every reader
-/// (`VACUUM` deletes them).
+/// (`VACUUM` deletes them). A Delta checkpoint follows every tenth commit of the tables the
+/// store creates (the table's `delta.checkpointInterval`), so that loading a table stays cheap
+/// however long it has been recorded into (the guide on stores has the details).
 ///
 /// Small files still add up over months (one per table, date and flush): run
 /// [`compact`](Self::compact) (or `tracing-etl compact --store delta:DIR`) daily or weekly; it
@@ -152,18 +151,6 @@ impl std::fmt::Debug for DeltaStore {
             )
             .finish_non_exhaustive()
     }
-}
-
-/// One table: its loaded state (`None`: read-only and not created yet) and its rows not yet
-/// committed.
-struct Table {
-    kind: EntityKind,
-    url: Url,
-    /// The root's storage options (none for a directory).
-    options: HashMap<String, String>,
-    delta: Option<DeltaTable>,
-    pending: Vec<RecordBatch>,
-    pending_rows: usize,
 }
 
 /// What [`DeltaStore::compact`] did, per table in [`EntityKind`] order.
@@ -252,10 +239,7 @@ impl DeltaStore {
     /// Loads or creates the three tables.
     fn create_tables(mut self) -> Result<Self, StoreError> {
         for table in &mut self.tables {
-            let delta = open_or_create(&self.runtime, table.kind, &table.url, &table.options)
-                .map_err(|e| table.error("open or create", e))?;
-            let delta = evolve_schema(table, delta, &self.runtime)?;
-            table.delta = Some(delta);
+            table.open_for_writing(&self.runtime)?;
         }
         Ok(self)
     }
@@ -271,17 +255,10 @@ impl DeltaStore {
     }
 
     fn new(root: Root, read_only: bool) -> Result<Self, StoreError> {
-        let runtime = Rt::new()
+        let runtime = Rt::with_worker("tracing-etl-delta")
             .map_err(|e| StoreError::io(format!("delta store {root}: start its runtime"), e))?;
         let table = |kind: EntityKind| {
-            Ok(Table {
-                kind,
-                url: root.table_url(kind)?,
-                options: root.options(),
-                delta: None,
-                pending: Vec::new(),
-                pending_rows: 0,
-            })
+            Ok::<_, StoreError>(Table::new(kind, root.table_url(kind)?, root.options()))
         };
         let tables = [
             table(EntityKind::Pipeline)?,
@@ -331,8 +308,8 @@ impl DeltaStore {
     pub fn data_files(&mut self) -> Result<[usize; 3], StoreError> {
         let mut counts = [0; 3];
         for (count, table) in counts.iter_mut().zip(&mut self.tables) {
-            table.refresh(&self.runtime)?;
-            if let Some(delta) = &table.delta {
+            table.refresh_files(&self.runtime)?;
+            if let Some(delta) = table.files() {
                 *count = read::data_files(delta)
                     .map_err(|e| table.error("list files", e))?
                     .len();
@@ -351,13 +328,7 @@ impl DeltaStore {
         self.commit_pending()?;
         let mut report = Compaction::default();
         for (out, table) in report.iter_mut().zip(&mut self.tables) {
-            let Some(delta) = table.delta.as_mut() else {
-                continue;
-            };
-            *out = self
-                .runtime
-                .block_on(compact::compact_table(delta))
-                .map_err(|e| table.error("compact", e))?;
+            *out = table.compact(&self.runtime)?;
         }
         Ok(report)
     }
@@ -383,130 +354,6 @@ impl DeltaStore {
         }
         Ok(())
     }
-}
-
-impl Table {
-    fn error(&self, what: &str, source: DeltaError) -> StoreError {
-        StoreError::Delta {
-            context: format!("delta table {}: {what}", self.url),
-            source,
-        }
-    }
-
-    /// Appends the pending rows in one commit, and forgets them once committed.
-    fn commit(&mut self, runtime: &Rt) -> Result<(), StoreError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let Some(delta) = self.delta.as_mut() else {
-            return Err(self.error("commit", "the table is not open".into()));
-        };
-        match runtime.block_on(write::append(delta, &self.pending)) {
-            Ok(_) => {
-                self.pending.clear();
-                self.pending_rows = 0;
-                Ok(())
-            }
-            Err(e) => {
-                // The next try starts from the table's latest version (another writer's
-                // commit may be what failed this one).
-                let _ = runtime.block_on(delta.update_state());
-                Err(self.error("commit", e))
-            }
-        }
-    }
-
-    /// Brings the table to its latest version (or, read-only, opens it once it exists).
-    fn refresh(&mut self, runtime: &Rt) -> Result<(), StoreError> {
-        let loaded = match &mut self.delta {
-            Some(delta) => runtime.block_on(delta.update_state()).map_err(Into::into),
-            None => match open_existing(runtime, &self.url, &self.options) {
-                Ok(delta) => {
-                    self.delta = delta;
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            },
-        };
-        loaded.map_err(|e| self.error("load", e))
-    }
-}
-
-/// Loads the table at `url`, or creates it (empty, with its schema and partition column). Two
-/// programs creating it at once both end up with the one that won.
-fn open_or_create(
-    runtime: &Rt,
-    kind: EntityKind,
-    url: &Url,
-    options: &HashMap<String, String>,
-) -> Result<DeltaTable, DeltaError> {
-    if let Some(table) = open_existing(runtime, url, options)? {
-        return Ok(table);
-    }
-    let log_store = location::unloaded_table(url, options.clone())?.log_store();
-    let create = CreateBuilder::new()
-        .with_log_store(log_store)
-        .with_table_name(kind.table())
-        .with_columns(schema::delta_fields(kind))
-        .with_partition_columns([PARTITION_COLUMN])
-        .with_save_mode(SaveMode::Ignore)
-        // Losing the race for version 0 must not commit a second table's metadata on top.
-        .with_commit_properties(CommitProperties::default().with_max_retries(0));
-    match runtime.block_on(create.into_future()) {
-        Ok(table) => Ok(table),
-        // Another program created it between our look and our commit.
-        Err(e) => match open_existing(runtime, url, options) {
-            Ok(Some(table)) => Ok(table),
-            _ => Err(e.into()),
-        },
-    }
-}
-
-/// The table at `url` at its latest version, `None` when there is no table there. The table is
-/// built outside the runtime (see [`location::unloaded_table`]).
-fn open_existing(
-    runtime: &Rt,
-    url: &Url,
-    options: &HashMap<String, String>,
-) -> Result<Option<DeltaTable>, DeltaError> {
-    let mut table = location::unloaded_table(url, options.clone())?;
-    runtime.block_on(async move {
-        if !table.verify_deltatable_existence().await? {
-            return Ok(None);
-        }
-        table.load().await?;
-        Ok::<_, DeltaError>(Some(table))
-    })
-}
-
-/// An existing table must have every column this release writes: the nullable ones it lacks
-/// are added (schema evolution), a missing column that cannot be NULL is an error.
-fn evolve_schema(table: &Table, delta: DeltaTable, runtime: &Rt) -> Result<DeltaTable, StoreError> {
-    let schema = delta
-        .snapshot()
-        .map_err(|e| table.error("read schema", e.into()))?
-        .schema();
-    let (addable, required): (Vec<_>, Vec<_>) = schema::delta_fields(table.kind)
-        .into_iter()
-        .filter(|f| schema.field(f.name()).is_none())
-        .partition(|f| f.is_nullable());
-    if required.is_empty() {
-        if addable.is_empty() {
-            return Ok(delta);
-        }
-        return runtime
-            .block_on(delta.add_columns().with_fields(addable).into_future())
-            .map_err(|e| table.error("add the columns of this release", e.into()));
-    }
-    let missing: Vec<String> = required.iter().map(|f| f.name().clone()).collect();
-    Err(StoreError::invalid_data(
-        format!("delta table {}", table.url),
-        format!(
-            "not a {} table: no column {}",
-            table.kind.table(),
-            missing.join(", ")
-        ),
-    ))
 }
 
 fn io_err(path: &Path, what: &str, source: std::io::Error) -> StoreError {
@@ -554,8 +401,8 @@ impl DeltaStore {
         let table = &mut self.tables[kind.index()];
         let keep = |r: &ExecutionRecord| filter.matches_run(&r.run.run_id, r.run.attempt);
         let mut fold = Fold::new(kind);
-        table.refresh(runtime)?;
-        if let Some(delta) = &table.delta {
+        table.refresh_files(runtime)?;
+        if let Some(delta) = table.files() {
             let files = read::data_files(delta).map_err(|e| table.error("list files", e))?;
             let since = filter.since.map(|t| write::epoch_days(t.date_naive()));
             for file in files {

@@ -11,7 +11,6 @@ use deltalake::arrow::array::{
 };
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::SchemaRef;
-use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::Action;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
@@ -19,7 +18,7 @@ use deltalake::DeltaTable;
 use indexmap::IndexMap;
 
 use super::schema::{arrow_schema, DeltaType, PARTITION_COLUMN, UTC};
-use super::DeltaError;
+use super::{log, DeltaError};
 use crate::record::columns::{self, Value};
 use crate::record::{EntityKind, ExecutionRecord};
 
@@ -42,9 +41,11 @@ pub(super) fn record_batch(
     Ok(RecordBatch::try_new(arrow_schema(kind), arrays)?)
 }
 
-/// The `started_date` of a record, as an Arrow `Date32`.
+/// The `started_date` of a record, as an Arrow `Date32`: days since 1970-01-01 of its UTC
+/// date, the same number as [`epoch_days`] gives, without building the date.
 fn date32(record: &ExecutionRecord) -> i32 {
-    epoch_days(record.started_at.date_naive())
+    let days = record.started_at.timestamp().div_euclid(86_400);
+    i32::try_from(days).unwrap_or(if days < 0 { i32::MIN } else { i32::MAX })
 }
 
 /// `date` as an Arrow `Date32`: days since 1970-01-01 (every date chrono has fits).
@@ -94,35 +95,29 @@ fn array<'a>(ty: DeltaType, n: usize, values: impl Iterator<Item = Value<'a>>) -
     }
 }
 
-/// The rows of `batches` by `started_date` (the last column), one batch per date, in order
-/// within each date.
-fn by_date(batches: &[RecordBatch]) -> Result<Vec<(i32, RecordBatch)>, DeltaError> {
+/// The rows of `batch` by `started_date` (its last column), one batch per date in the order
+/// the dates first appear, rows in order within each: `batch` itself when it holds one date.
+fn by_date(batch: &RecordBatch) -> Result<Vec<(i32, RecordBatch)>, DeltaError> {
     use deltalake::arrow::array::{AsArray, UInt32Array};
-    use deltalake::arrow::compute::{concat_batches, take_record_batch};
+    use deltalake::arrow::compute::take_record_batch;
     use deltalake::arrow::datatypes::Date32Type;
 
-    let mut parts: IndexMap<i32, Vec<RecordBatch>> = IndexMap::new();
-    for batch in batches {
-        let dates = batch
-            .column(batch.num_columns() - 1)
-            .as_primitive::<Date32Type>();
-        let mut rows: IndexMap<i32, Vec<u32>> = IndexMap::new();
-        for i in 0..dates.len() {
-            let row = u32::try_from(i).map_err(|_| "a batch of more than 2^32 rows")?;
-            rows.entry(dates.value(i)).or_default().push(row);
-        }
-        if rows.len() == 1 {
-            parts.entry(dates.value(0)).or_default().push(batch.clone());
-            continue;
-        }
-        for (date, indices) in rows {
-            let part = take_record_batch(batch, &UInt32Array::from(indices))?;
-            parts.entry(date).or_default().push(part);
-        }
+    let dates = batch
+        .column(batch.num_columns() - 1)
+        .as_primitive::<Date32Type>();
+    let Some(first) = dates.values().first().copied() else {
+        return Ok(Vec::new());
+    };
+    if dates.values().iter().all(|&d| d == first) {
+        return Ok(vec![(first, batch.clone())]);
     }
-    parts
-        .into_iter()
-        .map(|(date, batches)| Ok((date, concat_batches(&batches[0].schema(), &batches)?)))
+    let mut rows: IndexMap<i32, Vec<u32>> = IndexMap::new();
+    for (i, &date) in dates.values().iter().enumerate() {
+        let row = u32::try_from(i).map_err(|_| "a batch of more than 2^32 rows")?;
+        rows.entry(date).or_default().push(row);
+    }
+    rows.into_iter()
+        .map(|(date, indices)| Ok((date, take_record_batch(batch, &UInt32Array::from(indices))?)))
         .collect()
 }
 
@@ -133,6 +128,10 @@ pub(super) fn conform(
     schema: &SchemaRef,
     date: i32,
 ) -> Result<RecordBatch, DeltaError> {
+    if batch.schema() == *schema {
+        // Rows of one date as the store builds them: the partition column holds `date`.
+        return Ok(batch.clone());
+    }
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
         let column = if field.name() == PARTITION_COLUMN {
@@ -153,23 +152,26 @@ pub(super) fn partition(date: i32) -> IndexMap<String, Scalar> {
     IndexMap::from([(PARTITION_COLUMN.to_owned(), Scalar::Date(date))])
 }
 
-/// Writes `batches` to `table` as one Parquet file per date and commits them in one append:
-/// the table's new version.
+/// Writes `batches` to `table` as one Parquet file per date (each date's rows in the order of
+/// `batches`, without copying them into one batch first) and commits them in one append: the
+/// table's new version.
 pub(super) async fn append(
     table: &mut DeltaTable,
     batches: &[RecordBatch],
 ) -> Result<i64, DeltaError> {
     let mut writer = RecordBatchWriter::for_table(table)?;
     let schema = writer.arrow_schema();
-    for (date, batch) in by_date(batches)? {
-        let batch = conform(&batch, &schema, date)?;
-        writer
-            .write_partition(batch, &partition(date), WriteMode::Default)
-            .await?;
+    for batch in batches {
+        for (date, rows) in by_date(batch)? {
+            let rows = conform(&rows, &schema, date)?;
+            writer
+                .write_partition(rows, &partition(date), WriteMode::Default)
+                .await?;
+        }
     }
     let adds = writer.flush().await?;
     let actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
-    commit(table, actions, write_operation()).await
+    log::commit(table, actions, write_operation()).await
 }
 
 /// An append, as the Delta log records it.
@@ -179,21 +181,4 @@ fn write_operation() -> DeltaOperation {
         partition_by: Some(vec![PARTITION_COLUMN.to_owned()]),
         predicate: None,
     }
-}
-
-/// Commits `actions` to `table` (retrying on a concurrent writer's commit, which an append
-/// never conflicts with) and brings `table` to the new version.
-pub(super) async fn commit(
-    table: &mut DeltaTable,
-    actions: Vec<Action>,
-    operation: DeltaOperation,
-) -> Result<i64, DeltaError> {
-    let snapshot = table.snapshot()?;
-    let finalized = CommitBuilder::default()
-        .with_actions(actions)
-        .build(Some(snapshot), table.log_store(), operation)
-        .await?;
-    let version = finalized.version();
-    table.state = Some(finalized.snapshot());
-    Ok(version)
 }
