@@ -24,7 +24,7 @@ impl Rt {
     /// work: for a client that spawns work onto the runtime it is called from (the Delta
     /// kernel does, and on a current-thread runtime starts a thread of its own for every
     /// operation instead).
-    #[cfg_attr(not(feature = "delta"), allow(dead_code))]
+    #[cfg(feature = "delta")]
     pub(crate) fn with_worker(name: &str) -> std::io::Result<Self> {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
