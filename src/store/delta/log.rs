@@ -48,9 +48,11 @@ pub(super) async fn commit(
     if table.config.require_files {
         // The post-commit step brings the file list up to date with the commit.
         table.state = Some(committed.await?.snapshot());
-    } else if reload(table, Some(version)).await.is_err() {
-        // The commit stands. The state stays at the version before it; the next commit
-        // finds this one newer, checks it for conflicts (an append has none) and goes on.
+    } else {
+        // If the reload fails, the commit still stands and the state stays at the version
+        // before it: the next commit finds this one newer, checks it for conflicts (an
+        // append has none) and goes on.
+        let _ = reload(table, Some(version)).await;
     }
     Ok(version)
 }

@@ -44,13 +44,16 @@ pub(super) fn record_batch(
 /// The `started_date` of a record, as an Arrow `Date32`: days since 1970-01-01 of its UTC
 /// date, the same number as [`epoch_days`] gives, without building the date.
 fn date32(record: &ExecutionRecord) -> i32 {
-    let days = record.started_at.timestamp().div_euclid(86_400);
-    i32::try_from(days).unwrap_or(if days < 0 { i32::MIN } else { i32::MAX })
+    saturating_days(record.started_at.timestamp().div_euclid(86_400))
 }
 
 /// `date` as an Arrow `Date32`: days since 1970-01-01 (every date chrono has fits).
 pub(super) fn epoch_days(date: chrono::NaiveDate) -> i32 {
-    let days = (date - chrono::DateTime::UNIX_EPOCH.date_naive()).num_days();
+    saturating_days((date - chrono::DateTime::UNIX_EPOCH.date_naive()).num_days())
+}
+
+/// A count of days as an Arrow `Date32`, saturated at its bounds.
+fn saturating_days(days: i64) -> i32 {
     i32::try_from(days).unwrap_or(if days < 0 { i32::MIN } else { i32::MAX })
 }
 
